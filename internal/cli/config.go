@@ -1,0 +1,151 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
+)
+
+// Config is urumi's resolved configuration. Every field is a key that can be
+// set by a flag, a URUMI_* environment variable (key upper-cased, '-' as
+// '_') or the config file, in that order of precedence, else its default.
+type Config struct {
+	DB               string        `mapstructure:"db"`
+	Owner            string        `mapstructure:"owner"`
+	BaseDomain       string        `mapstructure:"base-domain"`
+	IngressClass     string        `mapstructure:"ingress-class"`
+	IngressNamespace string        `mapstructure:"ingress-namespace"`
+	TLSIssuer        string        `mapstructure:"tls-issuer"`
+	Timeout          time.Duration `mapstructure:"timeout"`
+	DefaultMaxStores int           `mapstructure:"default-max-stores"`
+}
+
+// setting is one configuration key with its default and help.
+type setting struct {
+	key   string
+	def   any
+	usage string
+}
+
+// settings lists the global keys once; flags, env and file all derive from it.
+func settings(getenv func(string) string) []setting {
+	return []setting{
+		{"db", defaultDBPath(getenv), "state database: a SQLite file path or a postgres:// URL"},
+		{"owner", "", "owner of the stores you create (default: the OS user)"},
+		{"base-domain", "localhost", "stores are served at <name>.<base-domain>"},
+		{"ingress-class", "nginx", "IngressClass of the stores' Ingress"},
+		{"ingress-namespace", "ingress-nginx", "namespace of the ingress controller allowed to reach stores"},
+		{"tls-issuer", "", "cert-manager ClusterIssuer for the stores' TLS certificates (empty: no TLS)"},
+		{"timeout", 5 * time.Minute, "how long provisioning may take before the store is FAILED"},
+		{"default-max-stores", 5, "active stores an owner may have unless `urumi quota set` says otherwise"},
+	}
+}
+
+type configFlags struct {
+	path string
+	set  []setting
+}
+
+func (c *configFlags) add(flags *pflag.FlagSet, getenv func(string) string) {
+	flags.StringVar(&c.path, "config", "", "config file (default "+defaultConfigPath(getenv)+")")
+	c.set = settings(getenv)
+	for _, s := range c.set {
+		switch d := s.def.(type) {
+		case string:
+			flags.String(s.key, d, s.usage)
+		case int:
+			flags.Int(s.key, d, s.usage)
+		case time.Duration:
+			flags.Duration(s.key, d, s.usage)
+		}
+	}
+}
+
+// loadConfig resolves Config for cmd: flag > URUMI_* env > file > default.
+func (f *Factory) loadConfig(cmd *cobra.Command) error {
+	v := viper.New()
+	v.SetEnvPrefix("URUMI")
+	v.SetEnvKeyReplacer(strings.NewReplacer("-", "_"))
+	for _, s := range f.configFlags.set {
+		v.SetDefault(s.key, s.def)
+		if err := v.BindEnv(s.key); err != nil {
+			return fmt.Errorf("bind URUMI_%s: %w", s.key, err)
+		}
+		if fl := cmd.Flags().Lookup(s.key); fl != nil {
+			if err := v.BindPFlag(s.key, fl); err != nil {
+				return fmt.Errorf("bind --%s: %w", s.key, err)
+			}
+		}
+	}
+	// Command-local flags (like serve's --addr) join the same precedence.
+	var bindErr error
+	cmd.LocalNonPersistentFlags().VisitAll(func(fl *pflag.Flag) {
+		if bindErr == nil && f.localKeys[fl.Name] {
+			bindErr = errors.Join(v.BindEnv(fl.Name), v.BindPFlag(fl.Name, fl))
+		}
+	})
+	if bindErr != nil {
+		return fmt.Errorf("bind flags: %w", bindErr)
+	}
+
+	path, explicit := f.configFlags.path, f.configFlags.path != ""
+	if !explicit {
+		if p := f.Getenv("URUMI_CONFIG"); p != "" {
+			path, explicit = p, true
+		} else {
+			path = defaultConfigPath(f.Getenv)
+		}
+	}
+	v.SetConfigFile(path)
+	v.SetConfigType("yaml")
+	if err := v.ReadInConfig(); err != nil {
+		if explicit || !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("read config file %s: %w (fix the file or point --config elsewhere)", path, err)
+		}
+	}
+	var cfg Config
+	if err := v.Unmarshal(&cfg); err != nil {
+		return fmt.Errorf("config file %s: %w", path, err)
+	}
+	if cfg.Owner == "" {
+		cfg.Owner = osUser(f.Getenv)
+	}
+	f.Config = cfg
+	f.viper = v
+	return nil
+}
+
+func xdgDir(getenv func(string) string, env, fallback string) string {
+	if d := getenv(env); d != "" {
+		return d
+	}
+	home := getenv("HOME")
+	if home == "" {
+		home, _ = os.UserHomeDir()
+	}
+	return filepath.Join(home, fallback)
+}
+
+func defaultDBPath(getenv func(string) string) string {
+	return filepath.Join(xdgDir(getenv, "XDG_DATA_HOME", ".local/share"), "urumi", "urumi.db")
+}
+
+func defaultConfigPath(getenv func(string) string) string {
+	return filepath.Join(xdgDir(getenv, "XDG_CONFIG_HOME", ".config"), "urumi", "config.yaml")
+}
+
+func osUser(getenv func(string) string) string {
+	for _, k := range []string{"USER", "LOGNAME"} {
+		if u := getenv(k); u != "" {
+			return u
+		}
+	}
+	return "default"
+}

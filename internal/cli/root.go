@@ -1,0 +1,130 @@
+// Package cli holds urumi's cobra commands. Commands turn flags into typed
+// requests, call internal/provision or internal/store, and print what comes
+// back: data on stdout, progress and messages on stderr.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+)
+
+// Streams are the standard streams a command reads and writes.
+type Streams = genericiooptions.IOStreams
+
+// BuildInfo is set at link time in cmd/urumi.
+type BuildInfo struct {
+	Version string `json:"version"`
+	Commit  string `json:"commit"`
+	Date    string `json:"date"`
+}
+
+// Env is everything a run of urumi takes from its process.
+type Env struct {
+	Args    []string
+	Streams Streams
+	Getenv  func(string) string
+	Build   BuildInfo
+}
+
+// Main runs urumi with env and returns the process exit code. Errors are
+// printed once, here.
+func Main(ctx context.Context, env Env) int {
+	if env.Getenv == nil {
+		env.Getenv = func(string) string { return "" }
+	}
+	root := NewRootCommand(env)
+	root.SetArgs(env.Args[1:])
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return 0
+	}
+	term := newTerminal(env.Streams.ErrOut, env.Getenv)
+	fmt.Fprintln(env.Streams.ErrOut, term.errorLine(err))
+	return exitCode(ctx, err)
+}
+
+// NewRootCommand builds the command tree. It is a function of env alone so
+// tests can run any command in-process.
+func NewRootCommand(env Env) *cobra.Command {
+	name := "urumi"
+	if len(env.Args) > 0 && strings.HasPrefix(filepath.Base(env.Args[0]), "kubectl-") {
+		name = "kubectl urumi"
+	}
+	f := &Factory{
+		Streams:     env.Streams,
+		Getenv:      env.Getenv,
+		Build:       env.Build,
+		KubeFlags:   genericclioptions.NewConfigFlags(true),
+		configFlags: &configFlags{},
+	}
+	root := &cobra.Command{
+		Use:   name,
+		Short: "Provision isolated WooCommerce stores on Kubernetes",
+		Long: `urumi provisions one isolated WooCommerce store (WordPress + MariaDB +
+WooCommerce) per tenant on the current kubeconfig's cluster: a namespace per
+store with quotas, default-deny network policies and generated credentials
+kept only in Kubernetes. State lives in SQLite by default or PostgreSQL.
+
+Settings come from flags, then URUMI_* environment variables, then the config
+file, then defaults.`,
+		SilenceUsage:      true,
+		SilenceErrors:     true,
+		CompletionOptions: cobra.CompletionOptions{DisableDefaultCmd: true},
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			return f.loadConfig(cmd)
+		},
+	}
+	root.SetIn(env.Streams.In)
+	root.SetOut(env.Streams.Out)
+	root.SetErr(env.Streams.ErrOut)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
+		return usageError{err}
+	})
+
+	flags := root.PersistentFlags()
+	f.KubeFlags.AddFlags(flags)
+	f.configFlags.add(flags, env.Getenv)
+
+	root.AddGroup(
+		&cobra.Group{ID: "stores", Title: "Stores:"},
+		&cobra.Group{ID: "admin", Title: "Administration:"},
+	)
+	root.AddCommand(
+		newVersionCommand(f),
+		newCompletionCommand(f),
+	)
+	return root
+}
+
+// usageError marks a mistake in how urumi was called (exit code 2).
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+// Exit codes. Scripts may rely on them.
+const (
+	exitOK          = 0
+	exitError       = 1
+	exitUsage       = 2
+	exitInterrupted = 130
+)
+
+func exitCode(ctx context.Context, err error) int {
+	var ue usageError
+	switch {
+	case errors.As(err, &ue):
+		return exitUsage
+	case ctx.Err() != nil && errors.Is(err, context.Canceled):
+		return exitInterrupted
+	default:
+		return exitError
+	}
+}

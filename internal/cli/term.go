@@ -1,0 +1,73 @@
+package cli
+
+import (
+	"errors"
+
+	"io"
+	"os"
+
+	"charm.land/lipgloss/v2"
+	"golang.org/x/term"
+)
+
+// terminal decides whether a stream is a terminal and whether to colour it:
+// NO_COLOR turns colour off, CLICOLOR_FORCE turns it on even when piped.
+type terminal struct {
+	tty   bool
+	color bool
+}
+
+func newTerminal(w io.Writer, getenv func(string) string) *terminal {
+	t := &terminal{}
+	if f, ok := w.(*os.File); ok {
+		t.tty = term.IsTerminal(int(f.Fd()))
+	}
+	t.color = t.tty && getenv("TERM") != "dumb"
+	if getenv("NO_COLOR") != "" {
+		t.color = false
+	} else if v := getenv("CLICOLOR_FORCE"); v != "" && v != "0" {
+		t.color = true
+	}
+	return t
+}
+
+func (t *terminal) style(s lipgloss.Style, text string) string {
+	if !t.color {
+		return text
+	}
+	return s.Render(text)
+}
+
+func (t *terminal) bold(s string) string { return t.style(lipgloss.NewStyle().Bold(true), s) }
+func (t *terminal) dim(s string) string  { return t.style(lipgloss.NewStyle().Faint(true), s) }
+func (t *terminal) green(s string) string {
+	return t.style(lipgloss.NewStyle().Foreground(lipgloss.Color("2")), s)
+}
+func (t *terminal) red(s string) string {
+	return t.style(lipgloss.NewStyle().Foreground(lipgloss.Color("1")), s)
+}
+func (t *terminal) yellow(s string) string {
+	return t.style(lipgloss.NewStyle().Foreground(lipgloss.Color("3")), s)
+}
+
+func (t *terminal) errorLine(err error) string {
+	var ue usageError
+	msg := t.red("Error:") + " " + err.Error()
+	if errors.As(err, &ue) {
+		msg += "\n" + t.dim("Run with --help for usage.")
+	}
+	return msg
+}
+
+// statusText colours a store status for a terminal.
+func (t *terminal) statusText(s string) string {
+	switch s {
+	case "READY":
+		return t.green(s)
+	case "FAILED":
+		return t.red(s)
+	case "QUEUED", "PROVISIONING", "DELETING":
+		return t.yellow(s)
+	}
+	return s
+}

@@ -1,0 +1,240 @@
+// Package store keeps urumi's state: stores, durable jobs with leases,
+// per-owner quotas, the hash-chained audit log and API tokens. SQLite
+// (default) and PostgreSQL implement the same DB interface and run the same
+// test suite.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Status is where a store is in its lifecycle.
+type Status string
+
+// Store statuses, as users see them.
+const (
+	StatusQueued       Status = "QUEUED"
+	StatusProvisioning Status = "PROVISIONING"
+	StatusReady        Status = "READY"
+	StatusFailed       Status = "FAILED"
+	StatusDeleting     Status = "DELETING"
+)
+
+// Phase is one timed step of provisioning or deletion.
+type Phase struct {
+	Name       string    `json:"name"`
+	StartedAt  time.Time `json:"startedAt"`
+	DurationMS int64     `json:"durationMs"`
+}
+
+// Store is one WooCommerce store. Its JSON form is what `-o json` and the
+// HTTP API print. It never holds a credential.
+type Store struct {
+	Name      string    `json:"name"`
+	Owner     string    `json:"owner"`
+	Plan      string    `json:"plan"`
+	Status    Status    `json:"status"`
+	Namespace string    `json:"namespace"`
+	URL       string    `json:"url"`
+	CreatedAt time.Time `json:"createdAt"`
+	UpdatedAt time.Time `json:"updatedAt"`
+	Error     string    `json:"error,omitempty"`
+	Phases    []Phase   `json:"phases,omitempty"`
+	// Options are non-secret provisioning settings fixed at create time
+	// (base domain, ingress class, chart value overrides), as JSON.
+	Options []byte `json:"-"`
+}
+
+// JobKind is what a job does to its store.
+type JobKind string
+
+// Job kinds.
+const (
+	JobCreate JobKind = "create"
+	JobDelete JobKind = "delete"
+)
+
+// JobState is where a durable job is.
+type JobState string
+
+// Job states. A running job whose lease has expired is claimable again.
+const (
+	JobQueued    JobState = "queued"
+	JobRunning   JobState = "running"
+	JobSucceeded JobState = "succeeded"
+	JobFailed    JobState = "failed"
+	JobCanceled  JobState = "canceled"
+)
+
+// Job is a durable request against one store, run by whichever worker holds
+// its lease.
+type Job struct {
+	ID             int64     `json:"id"`
+	Store          string    `json:"store"`
+	Kind           JobKind   `json:"kind"`
+	State          JobState  `json:"state"`
+	LeaseOwner     string    `json:"leaseOwner,omitempty"`
+	LeaseExpiresAt time.Time `json:"leaseExpiresAt,omitzero"`
+	Attempts       int       `json:"attempts"`
+	LastError      string    `json:"lastError,omitempty"`
+	Actor          string    `json:"actor"`
+	CreatedAt      time.Time `json:"createdAt"`
+	UpdatedAt      time.Time `json:"updatedAt"`
+}
+
+// Attempt is one claim of a job by one worker: the record that shows no job
+// ran in two places at once.
+type Attempt struct {
+	JobID     int64     `json:"jobId"`
+	Attempt   int       `json:"attempt"`
+	Worker    string    `json:"worker"`
+	StartedAt time.Time `json:"startedAt"`
+	EndedAt   time.Time `json:"endedAt,omitzero"`
+	Outcome   string    `json:"outcome,omitempty"` // succeeded, failed, released, lost (lease expired)
+}
+
+// Quota is an owner's store limit and current use.
+type Quota struct {
+	Owner     string `json:"owner"`
+	MaxStores int    `json:"maxStores"`
+	Used      int    `json:"used"`
+	Default   bool   `json:"default"` // no owner-specific limit is set
+}
+
+// AuditEntry is one record of the append-only, hash-chained audit log.
+type AuditEntry struct {
+	ID         int64     `json:"id"`
+	Time       time.Time `json:"time"`
+	Actor      string    `json:"actor"`
+	Action     string    `json:"action"` // create, delete, retry, quota.set, token.create, credentials.read, ...
+	Store      string    `json:"store,omitempty"`
+	Outcome    string    `json:"outcome"` // requested, succeeded, failed, denied
+	Detail     string    `json:"detail,omitempty"`
+	DurationMS int64     `json:"durationMs"`
+	PrevHash   string    `json:"prevHash"`
+	Hash       string    `json:"hash"`
+}
+
+// Token is an API token's record. Only the hash of its secret is kept.
+type Token struct {
+	ID         string    `json:"id"`
+	Owner      string    `json:"owner"`
+	Admin      bool      `json:"admin"`
+	SecretHash []byte    `json:"-"`
+	CreatedAt  time.Time `json:"createdAt"`
+	LastUsedAt time.Time `json:"lastUsedAt,omitzero"`
+	RevokedAt  time.Time `json:"revokedAt,omitzero"`
+}
+
+// Errors callers branch on.
+var (
+	ErrNotFound      = errors.New("not found")
+	ErrNameTaken     = errors.New("name taken")
+	ErrQuotaExceeded = errors.New("quota exceeded")
+	ErrLeaseLost     = errors.New("lease lost")
+	ErrJobActive     = errors.New("job already active")
+)
+
+// ListFilter selects stores. An empty Owner lists every owner's stores.
+type ListFilter struct {
+	Owner string
+}
+
+// AuditFilter selects audit entries, newest last.
+type AuditFilter struct {
+	Store string
+	Actor string
+	Limit int // 0 means all
+}
+
+// VerifyResult says whether the audit chain is intact and, if not, where it
+// first breaks.
+type VerifyResult struct {
+	Entries int    `json:"entries"`
+	OK      bool   `json:"ok"`
+	BadID   int64  `json:"badId,omitempty"`
+	Problem string `json:"problem,omitempty"`
+}
+
+// QueueStats feeds the metrics endpoint.
+type QueueStats struct {
+	ByState        map[JobState]int
+	OldestQueued   time.Duration // age of the oldest queued job, 0 if none
+	StoresByStatus map[Status]int
+}
+
+// Stores holds the live stores. Deleted stores leave it (their history stays
+// in the audit log) and their names become free again.
+type Stores interface {
+	// CreateStore inserts s as QUEUED with a queued create job, atomically
+	// checking that the name is free among live stores (ErrNameTaken) and
+	// that the owner is under their store limit (ErrQuotaExceeded), so
+	// concurrent creates on any number of processes never exceed it.
+	CreateStore(ctx context.Context, s Store, actor string) (Store, Job, error)
+	GetStore(ctx context.Context, name string) (Store, error)
+	ListStores(ctx context.Context, f ListFilter) ([]Store, error)
+	// UpdateStore writes status, url, error and phases of a live store.
+	UpdateStore(ctx context.Context, s Store) error
+	// RemoveStore drops a live store after its resources are gone.
+	RemoveStore(ctx context.Context, name string) error
+}
+
+// Jobs is the durable job queue.
+type Jobs interface {
+	// EnqueueJob adds a job for a live store; if the store already has a
+	// queued or running job it returns that job and ErrJobActive.
+	EnqueueJob(ctx context.Context, store string, kind JobKind, actor string) (Job, error)
+	// ClaimJob takes the oldest queued job, or a running job whose lease has
+	// expired, for worker; it returns ErrNotFound when there is none.
+	ClaimJob(ctx context.Context, worker string, lease time.Duration) (Job, error)
+	// ClaimJobByID claims one job the same way, if it is claimable.
+	ClaimJobByID(ctx context.Context, id int64, worker string, lease time.Duration) (Job, error)
+	// RenewLease extends worker's lease; ErrLeaseLost if it no longer holds it.
+	RenewLease(ctx context.Context, id int64, worker string, lease time.Duration) error
+	// FinishJob ends a job worker holds with a final state.
+	FinishJob(ctx context.Context, id int64, worker string, state JobState, lastError string) error
+	// ReleaseJob hands a job back to the queue (graceful shutdown).
+	ReleaseJob(ctx context.Context, id int64, worker string) error
+	GetJob(ctx context.Context, id int64) (Job, error)
+	// ActiveJob is the queued or running job of a store, if any.
+	ActiveJob(ctx context.Context, store string) (Job, error)
+	ListJobs(ctx context.Context, store string) ([]Job, error)
+	Attempts(ctx context.Context, jobID int64) ([]Attempt, error)
+	QueueStats(ctx context.Context) (QueueStats, error)
+}
+
+// Quotas holds per-owner store limits.
+type Quotas interface {
+	GetQuota(ctx context.Context, owner string) (Quota, error)
+	SetQuota(ctx context.Context, owner string, maxStores int) (Quota, error)
+	ListQuotas(ctx context.Context) ([]Quota, error)
+}
+
+// Audit is the append-only, hash-chained audit log.
+type Audit interface {
+	AppendAudit(ctx context.Context, e AuditEntry) (AuditEntry, error)
+	ListAudit(ctx context.Context, f AuditFilter) ([]AuditEntry, error)
+	VerifyAudit(ctx context.Context) (VerifyResult, error)
+}
+
+// Tokens holds API tokens.
+type Tokens interface {
+	CreateToken(ctx context.Context, t Token) (Token, error)
+	GetToken(ctx context.Context, id string) (Token, error)
+	ListTokens(ctx context.Context) ([]Token, error)
+	RevokeToken(ctx context.Context, id string) error
+	TouchToken(ctx context.Context, id string) error
+}
+
+// DB is everything urumi keeps, on one backend.
+type DB interface {
+	Stores
+	Jobs
+	Quotas
+	Audit
+	Tokens
+	Ping(ctx context.Context) error
+	Close() error
+}
