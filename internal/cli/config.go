@@ -25,6 +25,7 @@ type Config struct {
 	TLSIssuer        string        `mapstructure:"tls-issuer"`
 	Timeout          time.Duration `mapstructure:"timeout"`
 	DefaultMaxStores int           `mapstructure:"default-max-stores"`
+	Lease            time.Duration `mapstructure:"lease"`
 }
 
 // setting is one configuration key with its default and help.
@@ -45,6 +46,7 @@ func settings(getenv func(string) string) []setting {
 		{"tls-issuer", "", "cert-manager ClusterIssuer for the stores' TLS certificates (empty: no TLS)"},
 		{"timeout", 5 * time.Minute, "how long provisioning may take before the store is FAILED"},
 		{"default-max-stores", 5, "active stores an owner may have unless `urumi quota set` says otherwise"},
+		{"lease", 30 * time.Second, "how long a job stays claimed by a worker that stopped renewing it"},
 	}
 }
 

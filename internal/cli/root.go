@@ -13,6 +13,8 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+
+	"github.com/urumi/urumi/internal/provision"
 )
 
 // Streams are the standard streams a command reads and writes.
@@ -97,9 +99,14 @@ file, then defaults.`,
 		&cobra.Group{ID: "admin", Title: "Administration:"},
 	)
 	root.AddCommand(
+		newStoreCommand(f),
+		newPlanCommand(f),
+		newQuotaCommand(f),
+		newAuditCommand(f),
 		newVersionCommand(f),
 		newCompletionCommand(f),
 	)
+	root.PersistentPostRunE = func(*cobra.Command, []string) error { return f.Close() }
 	return root
 }
 
@@ -109,22 +116,32 @@ type usageError struct{ err error }
 func (e usageError) Error() string { return e.err.Error() }
 func (e usageError) Unwrap() error { return e.err }
 
-// Exit codes. Scripts may rely on them.
+// Exit codes. Scripts may rely on them; the README lists them.
 const (
-	exitOK          = 0
-	exitError       = 1
-	exitUsage       = 2
-	exitInterrupted = 130
+	exitError       = 1   // anything else: cluster, database, a failed store
+	exitUsage       = 2   // bad flags or arguments, invalid name or plan
+	exitNotFound    = 3   // no such store
+	exitConflict    = 4   // name taken, store busy, owner's quota reached
+	exitForbidden   = 5   // not allowed for this caller
+	exitInterrupted = 130 // Ctrl-C
 )
 
 func exitCode(ctx context.Context, err error) int {
 	var ue usageError
 	switch {
-	case errors.As(err, &ue):
+	case errors.As(err, &ue), errors.Is(err, provision.ErrInvalid):
 		return exitUsage
+	case errors.Is(err, provision.ErrNotFound):
+		return exitNotFound
+	case errors.Is(err, provision.ErrConflict), errors.Is(err, provision.ErrQuotaExceeded):
+		return exitConflict
+	case errors.Is(err, provision.ErrForbidden):
+		return exitForbidden
 	case ctx.Err() != nil && errors.Is(err, context.Canceled):
 		return exitInterrupted
 	default:
 		return exitError
 	}
 }
+
+func errUsage(msg string) error { return errors.New(msg) }

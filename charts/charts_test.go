@@ -1,0 +1,770 @@
+package charts
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	psaapi "k8s.io/pod-security-admission/api"
+	psapolicy "k8s.io/pod-security-admission/policy"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/yaml"
+
+	"helm.sh/helm/v4/pkg/action"
+	"helm.sh/helm/v4/pkg/chart/common"
+	chartutil "helm.sh/helm/v4/pkg/chart/common/util"
+	"helm.sh/helm/v4/pkg/chart/v2/lint/support"
+	"helm.sh/helm/v4/pkg/engine"
+	kubefake "helm.sh/helm/v4/pkg/kube/fake"
+	releasev1 "helm.sh/helm/v4/pkg/release/v1"
+	"helm.sh/helm/v4/pkg/storage"
+	"helm.sh/helm/v4/pkg/storage/driver"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+const (
+	testRelease   = "shop"
+	testNamespace = "store-shop"
+	testSecret    = "shop-credentials"
+)
+
+// renderCases are the value sets rendered into testdata/<name>.golden.
+var renderCases = []struct {
+	name   string
+	values string
+}{
+	{
+		name: "defaults",
+		values: `
+credentialsSecret: shop-credentials
+host: shop.stores.example.com
+`,
+	},
+	{
+		name: "tls-custom-class",
+		values: `
+credentialsSecret: shop-credentials
+host: shop.stores.example.com
+ingress:
+  className: traefik
+  tlsIssuer: letsencrypt-prod
+  annotations:
+    traefik.ingress.kubernetes.io/router.middlewares: store-shop-headers@kubernetescrd
+site:
+  title: Shop of Things
+admin:
+  user: owner
+  email: owner@example.com
+woocommerce:
+  version: 10.1.2
+`,
+	},
+	{
+		name: "overrides",
+		values: `
+credentialsSecret: shop-credentials
+host: shop.stores.example.com
+ingress:
+  enabled: false
+site:
+  scheme: https
+images:
+  pullPolicy: Always
+  wordpress:
+    repository: registry.example.com/mirror/wordpress
+    tag: 7.1.2-php8.4-apache
+    digest: sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
+  cli:
+    repository: registry.example.com/mirror/wordpress
+    tag: cli-2.12.0-php8.4
+  mariadb:
+    repository: registry.example.com/mirror/mariadb
+    tag: "11.4.13"
+resources:
+  wordpress:
+    requests: {cpu: 500m, memory: 512Mi}
+    limits: {cpu: "2", memory: 2Gi}
+  mariadb:
+    requests: {cpu: 500m, memory: 1Gi}
+    limits: {cpu: "2", memory: 2Gi}
+  setup:
+    requests: {cpu: 200m, memory: 256Mi}
+    limits: {cpu: "1", memory: 768Mi}
+storage:
+  className: longhorn
+  wordpress:
+    size: 20Gi
+  mariadb:
+    size: 10Gi
+setup:
+  backoffLimit: 2
+  activeDeadlineSeconds: 600
+`,
+	},
+}
+
+func readValues(t *testing.T, s string) map[string]any {
+	t.Helper()
+	v, err := common.ReadValues([]byte(s))
+	if err != nil {
+		t.Fatalf("parse test values: %v", err)
+	}
+	return v.AsMap()
+}
+
+// render renders the store chart the way `helm install` would for revision 1.
+func render(t *testing.T, values map[string]any) (map[string]string, error) {
+	t.Helper()
+	c, err := Store()
+	if err != nil {
+		t.Fatalf("Store(): %v", err)
+	}
+	opts := common.ReleaseOptions{Name: testRelease, Namespace: testNamespace, Revision: 1, IsInstall: true}
+	top, err := chartutil.ToRenderValues(c, values, opts, nil)
+	if err != nil {
+		return nil, err
+	}
+	return engine.Engine{}.RenderWithContext(context.Background(), c, top)
+}
+
+func TestStoreLoads(t *testing.T) {
+	c, err := Store()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err != nil {
+		t.Errorf("chart metadata invalid: %v", err)
+	}
+	if c.Name() != StoreChartName {
+		t.Errorf("chart name = %q, want %q", c.Name(), StoreChartName)
+	}
+	if len(c.Templates) == 0 || c.Values == nil || c.Schema == nil {
+		t.Errorf("chart loaded without templates, values or schema: %d templates", len(c.Templates))
+	}
+	for _, f := range c.Files {
+		if f.Name == "files/setup.sh" {
+			return
+		}
+	}
+	t.Error("files/setup.sh missing from the embedded chart")
+}
+
+func TestLint(t *testing.T) {
+	// Lint mode logs every unset required value through slog; with the chart
+	// defaults that is expected, and Helm reports real problems as messages.
+	defer slog.SetDefault(slog.Default())
+	slog.SetDefault(slog.New(slog.DiscardHandler))
+
+	for _, tc := range []struct {
+		name   string
+		values map[string]any
+	}{
+		{"chart defaults", nil},
+		{"store values", readValues(t, renderCases[1].values)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			lint := action.NewLint()
+			lint.Strict = true
+			lint.Namespace = testNamespace
+			result := lint.Run([]string{"store"}, tc.values)
+			for _, err := range result.Errors {
+				t.Errorf("lint error: %v", err)
+			}
+			for _, m := range result.Messages {
+				if m.Severity >= support.WarningSev {
+					t.Errorf("lint: %v", m)
+				}
+			}
+			if result.TotalChartsLinted != 1 {
+				t.Errorf("linted %d charts, want 1", result.TotalChartsLinted)
+			}
+		})
+	}
+}
+
+func TestRenderGolden(t *testing.T) {
+	for _, tc := range renderCases {
+		t.Run(tc.name, func(t *testing.T) {
+			out, err := render(t, readValues(t, tc.values))
+			if err != nil {
+				t.Fatalf("render: %v", err)
+			}
+			got := joinRendered(out)
+			path := filepath.Join("testdata", tc.name+".golden")
+			if *update {
+				if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("%v (run go test ./charts -update to create it)", err)
+			}
+			if got != string(want) {
+				t.Errorf("rendered chart differs from %s (run go test ./charts -update after checking the change):\n%s",
+					path, firstDiff(string(want), got))
+			}
+		})
+	}
+}
+
+// joinRendered prints rendered templates in file order, as `helm template` does.
+func joinRendered(out map[string]string) string {
+	names := make([]string, 0, len(out))
+	for name := range out {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	var b strings.Builder
+	for _, name := range names {
+		content := strings.TrimSpace(out[name])
+		if content == "" {
+			continue
+		}
+		fmt.Fprintf(&b, "---\n# Source: %s\n%s\n", name, content)
+	}
+	return b.String()
+}
+
+func firstDiff(want, got string) string {
+	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
+	for i := 0; i < max(len(w), len(g)); i++ {
+		var wl, gl string
+		if i < len(w) {
+			wl = w[i]
+		}
+		if i < len(g) {
+			gl = g[i]
+		}
+		if wl != gl {
+			return fmt.Sprintf("line %d:\n  want: %q\n  got:  %q", i+1, wl, gl)
+		}
+	}
+	return "(no line differs)"
+}
+
+// manifests holds the decoded objects of one render.
+type manifests struct {
+	deployments  []appsv1.Deployment
+	statefulSets []appsv1.StatefulSet
+	jobs         []batchv1.Job
+	services     []corev1.Service
+	claims       []corev1.PersistentVolumeClaim
+	configMaps   []corev1.ConfigMap
+	ingresses    []networkingv1.Ingress
+	all          []metav1.ObjectMeta
+}
+
+// decode parses every rendered manifest strictly into its k8s.io/api type, so
+// a misspelt or misplaced field fails the test.
+func decode(t *testing.T, out map[string]string) manifests {
+	t.Helper()
+	var m manifests
+	for name, content := range out {
+		if strings.HasSuffix(name, "NOTES.txt") {
+			continue
+		}
+		r := utilyaml.NewYAMLReader(bufio.NewReader(strings.NewReader(content)))
+		for {
+			doc, err := r.Read()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			if len(bytes.TrimSpace(doc)) == 0 {
+				continue
+			}
+			var tm metav1.TypeMeta
+			if err := yaml.Unmarshal(doc, &tm); err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			var obj any
+			switch tm.APIVersion + "/" + tm.Kind {
+			case "apps/v1/Deployment":
+				m.deployments = append(m.deployments, appsv1.Deployment{})
+				obj = &m.deployments[len(m.deployments)-1]
+			case "apps/v1/StatefulSet":
+				m.statefulSets = append(m.statefulSets, appsv1.StatefulSet{})
+				obj = &m.statefulSets[len(m.statefulSets)-1]
+			case "batch/v1/Job":
+				m.jobs = append(m.jobs, batchv1.Job{})
+				obj = &m.jobs[len(m.jobs)-1]
+			case "v1/Service":
+				m.services = append(m.services, corev1.Service{})
+				obj = &m.services[len(m.services)-1]
+			case "v1/PersistentVolumeClaim":
+				m.claims = append(m.claims, corev1.PersistentVolumeClaim{})
+				obj = &m.claims[len(m.claims)-1]
+			case "v1/ConfigMap":
+				m.configMaps = append(m.configMaps, corev1.ConfigMap{})
+				obj = &m.configMaps[len(m.configMaps)-1]
+			case "networking.k8s.io/v1/Ingress":
+				m.ingresses = append(m.ingresses, networkingv1.Ingress{})
+				obj = &m.ingresses[len(m.ingresses)-1]
+			default:
+				t.Fatalf("%s: unexpected object %s %s (a chart that renders Secrets or other kinds needs review)", name, tm.APIVersion, tm.Kind)
+			}
+			if err := yaml.UnmarshalStrict(doc, obj); err != nil {
+				t.Fatalf("%s: %s: %v", name, tm.Kind, err)
+			}
+			var meta struct {
+				Metadata metav1.ObjectMeta `json:"metadata"`
+			}
+			if err := yaml.Unmarshal(doc, &meta); err != nil {
+				t.Fatal(err)
+			}
+			m.all = append(m.all, meta.Metadata)
+		}
+	}
+	return m
+}
+
+// podTemplate is one pod template of a workload, with the component it
+// must be labelled with.
+type podTemplate struct {
+	owner     string
+	component string
+	template  corev1.PodTemplateSpec
+}
+
+func (m manifests) podTemplates() []podTemplate {
+	var pts []podTemplate
+	for _, d := range m.deployments {
+		pts = append(pts, podTemplate{"Deployment/" + d.Name, ComponentWordPress, d.Spec.Template})
+	}
+	for _, s := range m.statefulSets {
+		pts = append(pts, podTemplate{"StatefulSet/" + s.Name, ComponentMariaDB, s.Spec.Template})
+	}
+	for _, j := range m.jobs {
+		pts = append(pts, podTemplate{"Job/" + j.Name, ComponentSetup, j.Spec.Template})
+	}
+	return pts
+}
+
+// credentialEnv matches names of variables that carry a credential.
+var credentialEnv = regexp.MustCompile(`PASSWORD|_KEY$|_SALT$|SECRET|TOKEN`)
+
+func TestRenderedManifests(t *testing.T) {
+	restricted, err := psapolicy.NewEvaluator(psapolicy.DefaultChecks(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range renderCases {
+		t.Run(tc.name, func(t *testing.T) {
+			values := readValues(t, tc.values)
+			out, err := render(t, values)
+			if err != nil {
+				t.Fatalf("render: %v", err)
+			}
+			m := decode(t, out)
+
+			if len(m.deployments) != 1 || len(m.statefulSets) != 1 || len(m.jobs) != 1 {
+				t.Fatalf("want one Deployment, StatefulSet and Job; got %d, %d, %d",
+					len(m.deployments), len(m.statefulSets), len(m.jobs))
+			}
+
+			usedKeys := map[string]bool{}
+			for _, pt := range m.podTemplates() {
+				checkPodTemplate(t, pt, usedKeys)
+				results := restricted.EvaluatePod(
+					psaapi.LevelVersion{Level: psaapi.LevelRestricted, Version: psaapi.LatestVersion()},
+					&pt.template.ObjectMeta, &pt.template.Spec)
+				for _, r := range results {
+					if !r.Allowed {
+						t.Errorf("%s: Pod Security restricted forbids it: %s: %s", pt.owner, r.ForbiddenReason, r.ForbiddenDetail)
+					}
+				}
+			}
+			for _, key := range SecretKeys() {
+				if !usedKeys[key] {
+					t.Errorf("Secret key %q is never read by the chart", key)
+				}
+			}
+
+			// No object of the release may be a hook: Helm must wait for all
+			// of them, the setup Job included, as part of the release.
+			for _, meta := range m.all {
+				for k := range meta.Annotations {
+					if strings.HasPrefix(k, "helm.sh/hook") {
+						t.Errorf("%s carries hook annotation %s", meta.Name, k)
+					}
+				}
+			}
+
+			checkServices(t, m)
+			checkWorkloads(t, m, values)
+			checkIngress(t, m, values)
+		})
+	}
+}
+
+func checkPodTemplate(t *testing.T, pt podTemplate, usedKeys map[string]bool) {
+	t.Helper()
+	labels := pt.template.Labels
+	for k, want := range map[string]string{
+		LabelInstance:  testRelease,
+		LabelPartOf:    PartOfStore,
+		LabelManagedBy: "Helm",
+		LabelComponent: pt.component,
+	} {
+		if labels[k] != want {
+			t.Errorf("%s: pod label %s = %q, want %q", pt.owner, k, labels[k], want)
+		}
+	}
+
+	spec := pt.template.Spec
+	if spec.AutomountServiceAccountToken == nil || *spec.AutomountServiceAccountToken {
+		t.Errorf("%s: automountServiceAccountToken must be false", pt.owner)
+	}
+	if spec.EnableServiceLinks == nil || *spec.EnableServiceLinks {
+		t.Errorf("%s: enableServiceLinks must be false", pt.owner)
+	}
+	psc := spec.SecurityContext
+	if psc == nil {
+		t.Fatalf("%s: no pod securityContext", pt.owner)
+	}
+	if psc.RunAsNonRoot == nil || !*psc.RunAsNonRoot {
+		t.Errorf("%s: runAsNonRoot must be true", pt.owner)
+	}
+	if psc.RunAsUser == nil || *psc.RunAsUser == 0 {
+		t.Errorf("%s: runAsUser must be a non-root uid", pt.owner)
+	}
+	if psc.FSGroup == nil {
+		t.Errorf("%s: fsGroup must be set so the volume is writable", pt.owner)
+	}
+	if psc.SeccompProfile == nil || psc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
+		t.Errorf("%s: seccompProfile must be RuntimeDefault", pt.owner)
+	}
+
+	containers := append(slices.Clone(spec.InitContainers), spec.Containers...)
+	for _, c := range containers {
+		where := pt.owner + " container " + c.Name
+		sc := c.SecurityContext
+		if sc == nil {
+			t.Errorf("%s: no securityContext", where)
+			continue
+		}
+		if sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation {
+			t.Errorf("%s: allowPrivilegeEscalation must be false", where)
+		}
+		if sc.Capabilities == nil || !slices.Contains(sc.Capabilities.Drop, "ALL") || len(sc.Capabilities.Add) > 0 {
+			t.Errorf("%s: capabilities must drop ALL and add none", where)
+		}
+		if sc.Privileged != nil && *sc.Privileged {
+			t.Errorf("%s: must not be privileged", where)
+		}
+		if c.Resources.Requests.Cpu().IsZero() || c.Resources.Requests.Memory().IsZero() ||
+			c.Resources.Limits.Cpu().IsZero() || c.Resources.Limits.Memory().IsZero() {
+			t.Errorf("%s: needs cpu and memory requests and limits (the namespace has a ResourceQuota)", where)
+		}
+		if c.ImagePullPolicy == "" {
+			t.Errorf("%s: imagePullPolicy not set", where)
+		}
+		for _, e := range c.Env {
+			if e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil {
+				ref := e.ValueFrom.SecretKeyRef
+				if ref.Name != testSecret {
+					t.Errorf("%s: env %s reads Secret %q, want credentialsSecret %q", where, e.Name, ref.Name, testSecret)
+				}
+				if !slices.Contains(SecretKeys(), ref.Key) {
+					t.Errorf("%s: env %s reads unknown Secret key %q", where, e.Name, ref.Key)
+				}
+				usedKeys[ref.Key] = true
+				continue
+			}
+			if credentialEnv.MatchString(e.Name) {
+				t.Errorf("%s: credential env %s must come from the credentials Secret, not a literal value", where, e.Name)
+			}
+		}
+		if len(c.EnvFrom) > 0 {
+			t.Errorf("%s: envFrom would import unreviewed variables", where)
+		}
+	}
+	for _, v := range spec.Volumes {
+		if v.HostPath != nil {
+			t.Errorf("%s: hostPath volume %s", pt.owner, v.Name)
+		}
+	}
+}
+
+func checkServices(t *testing.T, m manifests) {
+	t.Helper()
+	services := map[string]corev1.Service{}
+	for _, s := range m.services {
+		services[s.Name] = s
+	}
+	for _, want := range []struct {
+		name, component, targetPort string
+		port                        int32
+	}{
+		{"mariadb", ComponentMariaDB, "mysql", MariaDBPort},
+		{"wordpress", ComponentWordPress, "http", 80},
+	} {
+		s, ok := services[want.name]
+		if !ok {
+			t.Errorf("no Service %s", want.name)
+			continue
+		}
+		if s.Spec.Type != corev1.ServiceTypeClusterIP {
+			t.Errorf("Service %s type = %q, want ClusterIP", s.Name, s.Spec.Type)
+		}
+		if len(s.Spec.Ports) != 1 || s.Spec.Ports[0].Port != want.port || s.Spec.Ports[0].TargetPort.StrVal != want.targetPort {
+			t.Errorf("Service %s ports = %+v, want %d -> %s", s.Name, s.Spec.Ports, want.port, want.targetPort)
+		}
+		if s.Spec.Selector[LabelComponent] != want.component || s.Spec.Selector[LabelInstance] != testRelease {
+			t.Errorf("Service %s selector = %v", s.Name, s.Spec.Selector)
+		}
+	}
+}
+
+func containerPort(c corev1.Container, name string) int32 {
+	for _, p := range c.Ports {
+		if p.Name == name {
+			return p.ContainerPort
+		}
+	}
+	return 0
+}
+
+func checkWorkloads(t *testing.T, m manifests, values map[string]any) {
+	t.Helper()
+	d := m.deployments[0]
+	if d.Spec.Strategy.Type != appsv1.RecreateDeploymentStrategyType {
+		t.Errorf("wordpress strategy = %q, want Recreate (ReadWriteOnce volume)", d.Spec.Strategy.Type)
+	}
+	wp := d.Spec.Template.Spec.Containers[0]
+	if p := containerPort(wp, "http"); p != WordPressPort {
+		t.Errorf("wordpress http port = %d, want %d", p, WordPressPort)
+	}
+	if wp.StartupProbe == nil || wp.ReadinessProbe == nil || wp.LivenessProbe == nil {
+		t.Error("wordpress needs startup, readiness and liveness probes")
+	} else if grace := wp.StartupProbe.PeriodSeconds * wp.StartupProbe.FailureThreshold; grace < 300 {
+		t.Errorf("wordpress startup grace = %ds, want at least 300s", grace)
+	}
+	if *d.Spec.Template.Spec.SecurityContext.RunAsUser != 33 {
+		t.Error("wordpress must run as www-data (33)")
+	}
+
+	s := m.statefulSets[0]
+	if s.Spec.ServiceName != "mariadb" || len(s.Spec.VolumeClaimTemplates) != 1 {
+		t.Errorf("mariadb StatefulSet: serviceName %q, %d claim templates", s.Spec.ServiceName, len(s.Spec.VolumeClaimTemplates))
+	}
+	db := s.Spec.Template.Spec.Containers[0]
+	if p := containerPort(db, "mysql"); p != MariaDBPort {
+		t.Errorf("mariadb port = %d, want %d", p, MariaDBPort)
+	}
+	if db.StartupProbe == nil || db.ReadinessProbe == nil || db.LivenessProbe == nil {
+		t.Error("mariadb needs startup, readiness and liveness probes")
+	}
+	if *s.Spec.Template.Spec.SecurityContext.RunAsUser != 999 {
+		t.Error("mariadb must run as mysql (999)")
+	}
+
+	j := m.jobs[0]
+	if j.Name != "wordpress-setup-1" {
+		t.Errorf("Job name = %q, want wordpress-setup-1 (one Job per revision)", j.Name)
+	}
+	if j.Spec.Template.Spec.RestartPolicy != corev1.RestartPolicyNever {
+		t.Errorf("Job restartPolicy = %q", j.Spec.Template.Spec.RestartPolicy)
+	}
+	aff := j.Spec.Template.Spec.Affinity
+	if aff == nil || aff.PodAffinity == nil || len(aff.PodAffinity.RequiredDuringSchedulingIgnoredDuringExecution) != 1 {
+		t.Fatal("setup Job needs a required podAffinity to the WordPress pod")
+	}
+	term := aff.PodAffinity.RequiredDuringSchedulingIgnoredDuringExecution[0]
+	if term.TopologyKey != "kubernetes.io/hostname" || term.LabelSelector.MatchLabels[LabelComponent] != ComponentWordPress {
+		t.Errorf("setup Job affinity term = %+v", term)
+	}
+	claims := map[string]bool{}
+	for _, v := range j.Spec.Template.Spec.Volumes {
+		if v.PersistentVolumeClaim != nil {
+			claims[v.PersistentVolumeClaim.ClaimName] = true
+		}
+	}
+	if len(m.claims) != 1 || !claims[m.claims[0].Name] {
+		t.Errorf("setup Job must mount the WordPress claim; claims %v", claims)
+	}
+	if m.claims[0].Spec.AccessModes[0] != corev1.ReadWriteOnce {
+		t.Errorf("wordpress claim access modes = %v", m.claims[0].Spec.AccessModes)
+	}
+
+	wantClass := lookup(values, "storage", "className")
+	for _, spec := range []corev1.PersistentVolumeClaimSpec{m.claims[0].Spec, s.Spec.VolumeClaimTemplates[0].Spec} {
+		if got := ptr.Deref(spec.StorageClassName, ""); got != wantClass {
+			t.Errorf("storageClassName = %q, want %q", got, wantClass)
+		}
+	}
+}
+
+func checkIngress(t *testing.T, m manifests, values map[string]any) {
+	t.Helper()
+	if lookup(values, "ingress", "enabled") == "false" {
+		if len(m.ingresses) != 0 {
+			t.Error("ingress.enabled=false still renders an Ingress")
+		}
+		return
+	}
+	if len(m.ingresses) != 1 {
+		t.Fatalf("want one Ingress, got %d", len(m.ingresses))
+	}
+	ing := m.ingresses[0]
+	wantClass := lookup(values, "ingress", "className")
+	if wantClass == "" {
+		wantClass = "nginx"
+	}
+	if ing.Spec.IngressClassName == nil || *ing.Spec.IngressClassName != wantClass {
+		t.Errorf("ingressClassName = %q, want %q", ptr.Deref(ing.Spec.IngressClassName, "<unset>"), wantClass)
+	}
+	host := lookup(values, "host")
+	if len(ing.Spec.Rules) != 1 || ing.Spec.Rules[0].Host != host {
+		t.Fatalf("Ingress rules = %+v, want one for %s", ing.Spec.Rules, host)
+	}
+	backend := ing.Spec.Rules[0].HTTP.Paths[0].Backend.Service
+	if backend.Name != "wordpress" || backend.Port.Number != 80 {
+		t.Errorf("Ingress backend = %+v, want wordpress:80", backend)
+	}
+	issuer := lookup(values, "ingress", "tlsIssuer")
+	if got := ing.Annotations["cert-manager.io/cluster-issuer"]; got != issuer {
+		t.Errorf("cluster-issuer annotation = %q, want %q", got, issuer)
+	}
+	if issuer == "" {
+		if len(ing.Spec.TLS) != 0 {
+			t.Error("TLS section without an issuer")
+		}
+		return
+	}
+	if len(ing.Spec.TLS) != 1 || ing.Spec.TLS[0].SecretName != testRelease+"-tls" || !slices.Equal(ing.Spec.TLS[0].Hosts, []string{host}) {
+		t.Errorf("Ingress TLS = %+v", ing.Spec.TLS)
+	}
+}
+
+// lookup returns the value at path in values as a string ("" when absent).
+func lookup(values map[string]any, path ...string) string {
+	var v any = values
+	for _, p := range path {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return ""
+		}
+		v = m[p]
+	}
+	if v == nil {
+		return ""
+	}
+	return fmt.Sprint(v)
+}
+
+func TestRequiredValues(t *testing.T) {
+	for _, tc := range []struct {
+		name, values, want string
+	}{
+		{"no credentialsSecret", "host: shop.stores.example.com", "credentialsSecret is required"},
+		{"no host", "credentialsSecret: shop-credentials", "host is required"},
+		{"no host, ingress disabled", "credentialsSecret: shop-credentials\ningress: {enabled: false}", "host is required"},
+		{"invalid host", "credentialsSecret: c\nhost: Shop_1.example.com", `host "Shop_1.example.com" is not a valid DNS name`},
+		{"invalid scheme", "credentialsSecret: c\nhost: shop.example.com\nsite: {scheme: ftp}", "/site/scheme"},
+		{"invalid credentialsSecret", "credentialsSecret: Shop_Creds\nhost: shop.example.com", "/credentialsSecret"},
+		{"unknown value", "credentialsSecret: c\nhost: shop.example.com\ningress: {classname: traefik}", "classname"},
+		{"credential as value", "credentialsSecret: c\nhost: shop.example.com\nmariadbPassword: hunter2", "mariadbPassword"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := render(t, readValues(t, tc.values))
+			if err == nil {
+				t.Fatal("render succeeded, want an error")
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %q does not mention %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestDryRunInstall runs the chart through Helm's install action (client-side
+// dry run), the path urumi's provisioning takes, and checks that the release
+// has no hooks: the setup Job is part of the release, so Helm's wait covers it.
+func TestDryRunInstall(t *testing.T) {
+	cfg := &action.Configuration{
+		Releases:     storage.Init(driver.NewMemory()),
+		KubeClient:   &kubefake.PrintingKubeClient{Out: io.Discard},
+		Capabilities: common.DefaultCapabilities,
+	}
+	install := action.NewInstall(cfg)
+	install.DryRunStrategy = action.DryRunClient
+	install.ReleaseName = testRelease
+	install.Namespace = testNamespace
+
+	c, err := Store()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := install.RunWithContext(context.Background(), c, readValues(t, renderCases[0].values))
+	if err != nil {
+		t.Fatalf("dry-run install: %v", err)
+	}
+	rel, ok := r.(*releasev1.Release)
+	if !ok {
+		t.Fatalf("install returned %T, want *release/v1.Release", r)
+	}
+	if len(rel.Hooks) != 0 {
+		t.Errorf("release has %d hooks, want none", len(rel.Hooks))
+	}
+	for _, kind := range []string{"kind: Job", "kind: StatefulSet", "kind: Deployment", "kind: Ingress"} {
+		if !strings.Contains(rel.Manifest, kind) {
+			t.Errorf("release manifest lacks %q", kind)
+		}
+	}
+	if strings.Contains(rel.Manifest, "kind: Secret") {
+		t.Error("release manifest contains a Secret")
+	}
+}
+
+// TestSetupScriptSyntax parses the setup script with the system's POSIX shell.
+func TestSetupScriptSyntax(t *testing.T) {
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Skip("no sh in PATH")
+	}
+	out, err := exec.Command(sh, "-n", filepath.Join("store", "files", "setup.sh")).CombinedOutput()
+	if err != nil {
+		t.Fatalf("sh -n setup.sh: %v\n%s", err, out)
+	}
+	script, err := os.ReadFile(filepath.Join("store", "files", "setup.sh"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(script), "\n") {
+		code := strings.TrimSpace(line)
+		if strings.HasPrefix(code, "#") {
+			continue
+		}
+		if regexp.MustCompile(`\bset\s+-[a-z]*x`).MatchString(code) {
+			t.Errorf("setup.sh traces commands, which would print credentials: %q", line)
+		}
+		if strings.Contains(code, "PASSWORD") && (strings.Contains(code, "echo") || strings.Contains(code, "printf") || strings.Contains(code, "log ")) {
+			t.Errorf("setup.sh may print a credential: %q", line)
+		}
+	}
+}

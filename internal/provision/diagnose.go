@@ -1,0 +1,94 @@
+package provision
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+var metaGet = metav1.GetOptions{}
+
+func isNotFound(err error) bool { return apierrors.IsNotFound(err) }
+
+// diagnose explains why a store's workloads did not become ready, naming the
+// object and the cause as the cluster reports it (quota, scheduling, image,
+// crash, a failed setup Job ...). It returns "" when it finds nothing.
+func (k *Kube) diagnose(ctx context.Context, namespace string) string {
+	var found []string
+	add := func(format string, args ...any) {
+		s := fmt.Sprintf(format, args...)
+		if !slices.Contains(found, s) {
+			found = append(found, s)
+		}
+	}
+	c := k.Client
+
+	if deps, err := c.AppsV1().Deployments(namespace).List(ctx, metav1.ListOptions{}); err == nil {
+		for _, d := range deps.Items {
+			for _, cond := range d.Status.Conditions {
+				if cond.Type == appsv1.DeploymentReplicaFailure && cond.Status == corev1.ConditionTrue {
+					add("Deployment %s cannot create pods: %s", d.Name, cond.Message)
+				}
+			}
+		}
+	}
+	if jobs, err := c.BatchV1().Jobs(namespace).List(ctx, metav1.ListOptions{}); err == nil {
+		for _, j := range jobs.Items {
+			for _, cond := range j.Status.Conditions {
+				if cond.Type == batchv1.JobFailed && cond.Status == corev1.ConditionTrue {
+					add("Job %s failed (%s): %s", j.Name, cond.Reason, cond.Message)
+				}
+			}
+		}
+	}
+	if pvcs, err := c.CoreV1().PersistentVolumeClaims(namespace).List(ctx, metav1.ListOptions{}); err == nil {
+		for _, p := range pvcs.Items {
+			if p.Status.Phase == corev1.ClaimPending {
+				add("PersistentVolumeClaim %s is Pending (no volume bound: check the storage class and its provisioner)", p.Name)
+			}
+		}
+	}
+	if pods, err := c.CoreV1().Pods(namespace).List(ctx, metav1.ListOptions{}); err == nil {
+		for _, p := range pods.Items {
+			if p.Status.Phase == corev1.PodSucceeded {
+				continue
+			}
+			for _, cond := range p.Status.Conditions {
+				if cond.Type == corev1.PodScheduled && cond.Status == corev1.ConditionFalse && cond.Reason == corev1.PodReasonUnschedulable {
+					add("pod %s cannot be scheduled: %s", p.Name, cond.Message)
+				}
+			}
+			for _, cs := range append(p.Status.InitContainerStatuses, p.Status.ContainerStatuses...) {
+				if w := cs.State.Waiting; w != nil && w.Reason != "" && w.Reason != "ContainerCreating" && w.Reason != "PodInitializing" {
+					add("pod %s container %s is %s: %s", p.Name, cs.Name, w.Reason, w.Message)
+				}
+				if t := cs.LastTerminationState.Terminated; t != nil && t.ExitCode != 0 && !cs.Ready {
+					add("pod %s container %s exited with code %d (%s), restarted %d times", p.Name, cs.Name, t.ExitCode, t.Reason, cs.RestartCount)
+				}
+			}
+		}
+	}
+	// Controllers report what they could not create (quota, LimitRange,
+	// Pod Security) only as events.
+	if evs, err := c.CoreV1().Events(namespace).List(ctx, metav1.ListOptions{FieldSelector: "type=Warning"}); err == nil {
+		sort.Slice(evs.Items, func(i, j int) bool { return evs.Items[i].LastTimestamp.After(evs.Items[j].LastTimestamp.Time) })
+		for _, e := range evs.Items {
+			switch e.Reason {
+			case "FailedCreate", "FailedScheduling", "ProvisioningFailed", "FailedMount", "BackoffLimitExceeded", "DeadlineExceeded":
+				add("%s %s: %s", e.InvolvedObject.Kind, e.InvolvedObject.Name, e.Message)
+			}
+		}
+	}
+	if len(found) > 3 {
+		found = found[:3]
+	}
+	return strings.Join(found, "; ")
+}

@@ -1,0 +1,120 @@
+package provision
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"helm.sh/helm/v4/pkg/action"
+	"helm.sh/helm/v4/pkg/kube"
+	rcommon "helm.sh/helm/v4/pkg/release/common"
+	release "helm.sh/helm/v4/pkg/release/v1"
+	"helm.sh/helm/v4/pkg/storage/driver"
+)
+
+// helmConfig is a Helm action configuration for one store's namespace, with
+// release records kept as Secrets there (Helm's default driver).
+func (k *Kube) helmConfig(namespace string) (*action.Configuration, error) {
+	cfg := action.NewConfiguration()
+	cfg.SetLogger(k.Log.With("component", "helm", "namespace", namespace).Handler())
+	if err := cfg.Init(getter{k: k, namespace: namespace}, namespace, "secret"); err != nil {
+		return nil, fmt.Errorf("helm configuration for %s: %w", namespace, err)
+	}
+	return cfg, nil
+}
+
+// lastRelease is the newest revision of the store's release, or nil.
+func lastRelease(cfg *action.Configuration) (*release.Release, error) {
+	r, err := cfg.Releases.Last(releaseName)
+	if errors.Is(err, driver.ErrReleaseNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read helm release: %w", describeAPIError(err))
+	}
+	switch rel := r.(type) {
+	case *release.Release:
+		return rel, nil
+	case release.Release:
+		return &rel, nil
+	}
+	return nil, fmt.Errorf("read helm release: unexpected type %T", r)
+}
+
+// helmInstall installs the store chart, or upgrades the release to the same
+// chart and values if it exists, and waits until every resource, the setup
+// Job included, is ready. It is safe to run again after any failure: a
+// release left pending by a killed process (whose job lease this worker now
+// holds, so nobody else is working on it) is marked failed and upgraded.
+func (k *Kube) helmInstall(ctx context.Context, namespace string, vals map[string]any, timeout time.Duration) error {
+	ch, err := k.storeChart()
+	if err != nil {
+		return err
+	}
+	cfg, err := k.helmConfig(namespace)
+	if err != nil {
+		return err
+	}
+	last, err := lastRelease(cfg)
+	if err != nil {
+		return err
+	}
+	waitCtx := kube.WithWaitContext(ctx)
+	if last == nil {
+		in := action.NewInstall(cfg)
+		in.ReleaseName, in.Namespace = releaseName, namespace
+		in.WaitStrategy, in.WaitForJobs, in.Timeout = kube.StatusWatcherStrategy, true, timeout
+		in.WaitOptions = []kube.WaitOption{waitCtx}
+		in.Labels = map[string]string{LabelManagedBy: ManagedBy}
+		_, err = in.RunWithContext(ctx, ch, vals)
+		if err != nil {
+			return fmt.Errorf("helm install: %w", describeAPIError(err))
+		}
+		return nil
+	}
+	if last.Info.Status.IsPending() {
+		k.Log.Info("taking over a release left pending", "namespace", namespace, "status", last.Info.Status, "revision", last.Version)
+		last.Info.Status = rcommon.StatusFailed
+		last.Info.Description = "marked failed by urumi: the process running it stopped"
+		if err := cfg.Releases.Update(last); err != nil {
+			return fmt.Errorf("recover pending helm release: %w", err)
+		}
+	}
+	up := action.NewUpgrade(cfg)
+	up.Namespace = namespace
+	up.WaitStrategy, up.WaitForJobs, up.Timeout = kube.StatusWatcherStrategy, true, timeout
+	up.WaitOptions = []kube.WaitOption{waitCtx}
+	up.MaxHistory = 10
+	if _, err := up.RunWithContext(ctx, releaseName, ch, vals); err != nil {
+		return fmt.Errorf("helm upgrade: %w", describeAPIError(err))
+	}
+	return nil
+}
+
+// helmUninstall removes the store's release, if any, and waits for its
+// resources to go.
+func (k *Kube) helmUninstall(ctx context.Context, namespace string, timeout time.Duration) error {
+	if _, err := k.Client.CoreV1().Namespaces().Get(ctx, namespace, metaGet); err != nil {
+		if isNotFound(err) {
+			return nil
+		}
+		return fmt.Errorf("read namespace %s: %w", namespace, describeAPIError(err))
+	}
+	cfg, err := k.helmConfig(namespace)
+	if err != nil {
+		return err
+	}
+	last, err := lastRelease(cfg)
+	if err != nil || last == nil {
+		return err
+	}
+	un := action.NewUninstall(cfg)
+	un.IgnoreNotFound = true
+	un.WaitStrategy, un.Timeout = kube.StatusWatcherStrategy, timeout
+	un.WaitOptions = []kube.WaitOption{kube.WithWaitContext(ctx)}
+	if _, err := un.Run(releaseName); err != nil {
+		return fmt.Errorf("helm uninstall: %w", describeAPIError(err))
+	}
+	return nil
+}

@@ -1,0 +1,151 @@
+package provision
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/discovery/cached/memory"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/restmapper"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	chart "helm.sh/helm/v4/pkg/chart/v2"
+
+	"github.com/urumi/urumi/charts"
+)
+
+// Settings are the cluster-wide choices every store gets.
+type Settings struct {
+	BaseDomain       string
+	IngressClass     string
+	IngressNamespace string
+	TLSIssuer        string
+	// Timeout bounds one provisioning or deletion run.
+	Timeout time.Duration
+}
+
+// Kube talks to the cluster: typed and dynamic clients, and Helm
+// configurations that share one discovery cache.
+type Kube struct {
+	Client   kubernetes.Interface
+	Dynamic  dynamic.Interface
+	Settings Settings
+	Log      *slog.Logger
+
+	config    *rest.Config
+	discovery discovery.CachedDiscoveryInterface
+	mapper    meta.RESTMapper
+
+	chartOnce sync.Once
+	chart     *chart.Chart
+	chartErr  error
+}
+
+// NewKube builds clients for config.
+func NewKube(config *rest.Config, settings Settings, log *slog.Logger) (*Kube, error) {
+	config = rest.CopyConfig(config)
+	if config.QPS == 0 {
+		config.QPS, config.Burst = 50, 100
+	}
+	client, err := kubernetes.NewForConfig(config)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes client: %w", err)
+	}
+	dyn, err := dynamic.NewForConfig(config)
+	if err != nil {
+		return nil, fmt.Errorf("dynamic client: %w", err)
+	}
+	dc, err := discovery.NewDiscoveryClientForConfig(config)
+	if err != nil {
+		return nil, fmt.Errorf("discovery client: %w", err)
+	}
+	cached := memory.NewMemCacheClient(dc)
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Kube{
+		Client: client, Dynamic: dyn, Settings: settings, Log: log,
+		config: config, discovery: cached,
+		mapper: restmapper.NewDeferredDiscoveryRESTMapper(cached),
+	}, nil
+}
+
+// storeChart loads the embedded chart once.
+func (k *Kube) storeChart() (*chart.Chart, error) {
+	k.chartOnce.Do(func() { k.chart, k.chartErr = charts.Store() })
+	return k.chart, k.chartErr
+}
+
+// getter is the RESTClientGetter Helm needs, pinned to one namespace and
+// sharing the Kube's discovery cache.
+type getter struct {
+	k         *Kube
+	namespace string
+}
+
+func (g getter) ToRESTConfig() (*rest.Config, error) { return rest.CopyConfig(g.k.config), nil }
+func (g getter) ToDiscoveryClient() (discovery.CachedDiscoveryInterface, error) {
+	return g.k.discovery, nil
+}
+func (g getter) ToRESTMapper() (meta.RESTMapper, error)        { return g.k.mapper, nil }
+func (g getter) ToRawKubeConfigLoader() clientcmd.ClientConfig { return nsConfig(g) }
+
+// nsConfig is a ClientConfig that only knows its namespace and REST config.
+type nsConfig getter
+
+func (c nsConfig) RawConfig() (clientcmdapi.Config, error) { return *clientcmdapi.NewConfig(), nil }
+func (c nsConfig) ClientConfig() (*rest.Config, error)     { return rest.CopyConfig(c.k.config), nil }
+func (c nsConfig) Namespace() (string, bool, error)        { return c.namespace, true, nil }
+func (c nsConfig) ConfigAccess() clientcmd.ConfigAccess    { return clientcmd.NewDefaultPathOptions() }
+
+// describeAPIError turns the API errors a person can act on into advice.
+func describeAPIError(err error) error {
+	switch {
+	case apierrors.IsForbidden(err):
+		return fmt.Errorf("%w (the kubeconfig's user lacks a permission urumi needs: see `urumi` RBAC in charts/urumi or use a more privileged context)", err)
+	case apierrors.IsUnauthorized(err):
+		return fmt.Errorf("%w (the kubeconfig's credentials were rejected: refresh them or pick another --context)", err)
+	case isUnreachable(err):
+		return fmt.Errorf("%w (the cluster is unreachable: check --kubeconfig/--context and that the API server is up)", err)
+	}
+	return err
+}
+
+func isUnreachable(err error) bool {
+	if err == nil {
+		return false
+	}
+	var se *apierrors.StatusError
+	if errors.As(err, &se) {
+		return false
+	}
+	s := err.Error()
+	return strings.Contains(s, "connection refused") || strings.Contains(s, "no such host") ||
+		strings.Contains(s, "i/o timeout") || strings.Contains(s, "dial tcp")
+}
+
+// labelSafe makes an owner name usable as a label value.
+func labelSafe(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.'
+		if !ok {
+			b[i] = '_'
+		}
+	}
+	s = strings.Trim(string(b), "-_.")
+	if len(s) > 63 {
+		s = strings.Trim(s[:63], "-_.")
+	}
+	return s
+}

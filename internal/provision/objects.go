@@ -1,0 +1,313 @@
+package provision
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"maps"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/urumi/urumi/charts"
+)
+
+const fieldManager = "urumi"
+
+// Names of the objects urumi creates in a store's namespace.
+const (
+	quotaName       = "store-quota"
+	limitRangeName  = "store-limits"
+	credentialsName = "store-credentials"
+	releaseName     = "store"
+)
+
+var (
+	gvrNamespace     = schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}
+	gvrQuota         = schema.GroupVersionResource{Version: "v1", Resource: "resourcequotas"}
+	gvrLimitRange    = schema.GroupVersionResource{Version: "v1", Resource: "limitranges"}
+	gvrNetworkPolicy = schema.GroupVersionResource{Group: "networking.k8s.io", Version: "v1", Resource: "networkpolicies"}
+)
+
+// apply server-side-applies obj as urumi's field manager: creating it or
+// bringing it back to what urumi wants, so every step can run again.
+func (k *Kube) apply(ctx context.Context, gvr schema.GroupVersionResource, obj runtime.Object) error {
+	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
+	if err != nil {
+		return fmt.Errorf("convert %s: %w", gvr.Resource, err)
+	}
+	u := &unstructured.Unstructured{Object: m}
+	unstructured.RemoveNestedField(u.Object, "metadata", "creationTimestamp")
+	unstructured.RemoveNestedField(u.Object, "status")
+	ri := k.Dynamic.Resource(gvr)
+	opts := metav1.ApplyOptions{FieldManager: fieldManager, Force: true}
+	if ns := u.GetNamespace(); ns != "" {
+		_, err = ri.Namespace(ns).Apply(ctx, u.GetName(), u, opts)
+	} else {
+		_, err = ri.Apply(ctx, u.GetName(), u, opts)
+	}
+	if err != nil {
+		return fmt.Errorf("apply %s %s: %w", gvr.Resource, u.GetName(), describeAPIError(err))
+	}
+	return nil
+}
+
+func storeLabels(name, owner string) map[string]string {
+	return map[string]string{LabelManagedBy: ManagedBy, LabelStore: name, LabelOwner: labelSafe(owner)}
+}
+
+// ensureNamespace creates the store's namespace with urumi's labels and the
+// restricted Pod Security level.
+func (k *Kube) ensureNamespace(ctx context.Context, name, owner string) error {
+	labels := storeLabels(name, owner)
+	maps.Copy(labels, map[string]string{
+		"pod-security.kubernetes.io/enforce": "restricted",
+		"pod-security.kubernetes.io/audit":   "restricted",
+		"pod-security.kubernetes.io/warn":    "restricted",
+	})
+	ns := &corev1.Namespace{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Namespace"},
+		ObjectMeta: metav1.ObjectMeta{Name: Namespace(name), Labels: labels},
+	}
+	// A namespace still terminating from an earlier store of the same name
+	// cannot take new objects: say so instead of failing obscurely later.
+	existing, err := k.Client.CoreV1().Namespaces().Get(ctx, ns.Name, metav1.GetOptions{})
+	if err == nil && existing.DeletionTimestamp != nil {
+		return fmt.Errorf("namespace %s is still being deleted (from an earlier store named %s): wait for it to go, then retry", ns.Name, name)
+	}
+	if err == nil && existing.Labels[LabelManagedBy] != ManagedBy {
+		return fmt.Errorf("namespace %s exists and is not managed by urumi: choose another store name or remove the namespace", ns.Name)
+	}
+	return k.apply(ctx, gvrNamespace, ns)
+}
+
+// ensureQuota applies the plan's ResourceQuota and LimitRange.
+func (k *Kube) ensureQuota(ctx context.Context, name, owner string, plan Plan) error {
+	ns := Namespace(name)
+	q := &corev1.ResourceQuota{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "ResourceQuota"},
+		ObjectMeta: metav1.ObjectMeta{Name: quotaName, Namespace: ns, Labels: storeLabels(name, owner)},
+		Spec:       corev1.ResourceQuotaSpec{Hard: plan.quotaHard()},
+	}
+	if err := k.apply(ctx, gvrQuota, q); err != nil {
+		return err
+	}
+	lr := &corev1.LimitRange{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "LimitRange"},
+		ObjectMeta: metav1.ObjectMeta{Name: limitRangeName, Namespace: ns, Labels: storeLabels(name, owner)},
+		Spec:       plan.limitRange(),
+	}
+	return k.apply(ctx, gvrLimitRange, lr)
+}
+
+// networkPolicies isolate a store: nothing in or out by default; the ingress
+// controller may reach WordPress; pods may resolve names; WordPress and the
+// setup Job may reach MariaDB; the setup Job may fetch plugins over HTTPS
+// from outside the cluster, and nothing inside it.
+func networkPolicies(name, owner, ingressNamespace string) []*networkingv1.NetworkPolicy {
+	ns := Namespace(name)
+	tcp, udp := corev1.ProtocolTCP, corev1.ProtocolUDP
+	port := func(p int, proto *corev1.Protocol) networkingv1.NetworkPolicyPort {
+		v := intstr.FromInt(p)
+		return networkingv1.NetworkPolicyPort{Port: &v, Protocol: proto}
+	}
+	component := func(c string) metav1.LabelSelector {
+		return metav1.LabelSelector{MatchLabels: map[string]string{charts.LabelComponent: c}}
+	}
+	components := func(cs ...string) *metav1.LabelSelector {
+		return &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{
+			Key: charts.LabelComponent, Operator: metav1.LabelSelectorOpIn, Values: cs,
+		}}}
+	}
+	nsByName := func(n string) *metav1.LabelSelector {
+		return &metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/metadata.name": n}}
+	}
+	both := []networkingv1.PolicyType{networkingv1.PolicyTypeIngress, networkingv1.PolicyTypeEgress}
+	egress := []networkingv1.PolicyType{networkingv1.PolicyTypeEgress}
+	ingress := []networkingv1.PolicyType{networkingv1.PolicyTypeIngress}
+	policy := func(n string, spec networkingv1.NetworkPolicySpec) *networkingv1.NetworkPolicy {
+		return &networkingv1.NetworkPolicy{
+			TypeMeta:   metav1.TypeMeta{APIVersion: "networking.k8s.io/v1", Kind: "NetworkPolicy"},
+			ObjectMeta: metav1.ObjectMeta{Name: n, Namespace: ns, Labels: storeLabels(name, owner)},
+			Spec:       spec,
+		}
+	}
+	return []*networkingv1.NetworkPolicy{
+		policy("default-deny", networkingv1.NetworkPolicySpec{PolicyTypes: both}),
+		policy("allow-dns", networkingv1.NetworkPolicySpec{
+			PolicyTypes: egress,
+			Egress: []networkingv1.NetworkPolicyEgressRule{{
+				To:    []networkingv1.NetworkPolicyPeer{{NamespaceSelector: nsByName("kube-system")}},
+				Ports: []networkingv1.NetworkPolicyPort{port(53, &udp), port(53, &tcp)},
+			}},
+		}),
+		policy("allow-ingress-to-wordpress", networkingv1.NetworkPolicySpec{
+			PodSelector: component(charts.ComponentWordPress),
+			PolicyTypes: ingress,
+			Ingress: []networkingv1.NetworkPolicyIngressRule{{
+				From:  []networkingv1.NetworkPolicyPeer{{NamespaceSelector: nsByName(ingressNamespace)}},
+				Ports: []networkingv1.NetworkPolicyPort{port(charts.WordPressPort, &tcp)},
+			}},
+		}),
+		policy("allow-mariadb-from-wordpress", networkingv1.NetworkPolicySpec{
+			PodSelector: component(charts.ComponentMariaDB),
+			PolicyTypes: ingress,
+			Ingress: []networkingv1.NetworkPolicyIngressRule{{
+				From:  []networkingv1.NetworkPolicyPeer{{PodSelector: components(charts.ComponentWordPress, charts.ComponentSetup)}},
+				Ports: []networkingv1.NetworkPolicyPort{port(charts.MariaDBPort, &tcp)},
+			}},
+		}),
+		policy("allow-wordpress-to-mariadb", networkingv1.NetworkPolicySpec{
+			PodSelector: *components(charts.ComponentWordPress, charts.ComponentSetup),
+			PolicyTypes: egress,
+			Egress: []networkingv1.NetworkPolicyEgressRule{{
+				To:    []networkingv1.NetworkPolicyPeer{{PodSelector: &metav1.LabelSelector{MatchLabels: map[string]string{charts.LabelComponent: charts.ComponentMariaDB}}}},
+				Ports: []networkingv1.NetworkPolicyPort{port(charts.MariaDBPort, &tcp)},
+			}},
+		}),
+		policy("allow-setup-https-egress", networkingv1.NetworkPolicySpec{
+			PodSelector: component(charts.ComponentSetup),
+			PolicyTypes: egress,
+			Egress: []networkingv1.NetworkPolicyEgressRule{{
+				To: []networkingv1.NetworkPolicyPeer{{IPBlock: &networkingv1.IPBlock{
+					CIDR: "0.0.0.0/0",
+					// Private, shared, link-local (cloud metadata) and
+					// loopback ranges: where pods, services and the API
+					// server of a cluster live.
+					Except: []string{"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "169.254.0.0/16", "127.0.0.0/8"},
+				}}},
+				Ports: []networkingv1.NetworkPolicyPort{port(443, &tcp)},
+			}},
+		}),
+	}
+}
+
+func (k *Kube) ensureNetworkPolicies(ctx context.Context, name, owner string) error {
+	for _, p := range networkPolicies(name, owner, k.Settings.IngressNamespace) {
+		if err := k.apply(ctx, gvrNetworkPolicy, p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ensureCredentials creates the store's credentials Secret from crypto/rand,
+// once: an existing Secret keeps its values (they are the database's
+// passwords), and only missing keys are filled in.
+func (k *Kube) ensureCredentials(ctx context.Context, name, owner string) error {
+	secrets := k.Client.CoreV1().Secrets(Namespace(name))
+	s, err := secrets.Get(ctx, credentialsName, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		s = &corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Name: credentialsName, Namespace: Namespace(name), Labels: storeLabels(name, owner)},
+			Type:       corev1.SecretTypeOpaque,
+			Data:       map[string][]byte{},
+		}
+		if err := fillCredentials(s.Data); err != nil {
+			return err
+		}
+		_, err = secrets.Create(ctx, s, metav1.CreateOptions{FieldManager: fieldManager})
+		if apierrors.IsAlreadyExists(err) {
+			return k.ensureCredentials(ctx, name, owner)
+		}
+		if err != nil {
+			return fmt.Errorf("create secret %s: %w", credentialsName, describeAPIError(err))
+		}
+		return nil
+	case err != nil:
+		return fmt.Errorf("read secret %s: %w", credentialsName, describeAPIError(err))
+	}
+	if s.Data == nil {
+		s.Data = map[string][]byte{}
+	}
+	missing := false
+	for _, key := range charts.SecretKeys() {
+		if len(s.Data[key]) == 0 {
+			missing = true
+		}
+	}
+	if !missing {
+		return nil
+	}
+	if err := fillCredentials(s.Data); err != nil {
+		return err
+	}
+	if _, err := secrets.Update(ctx, s, metav1.UpdateOptions{FieldManager: fieldManager}); err != nil {
+		return fmt.Errorf("update secret %s: %w", credentialsName, describeAPIError(err))
+	}
+	return nil
+}
+
+// fillCredentials sets every missing key: passwords of 32 and salts of 64
+// characters drawn uniformly from crypto/rand.
+func fillCredentials(data map[string][]byte) error {
+	for _, key := range charts.SecretKeys() {
+		if len(data[key]) > 0 {
+			continue
+		}
+		n := 64
+		switch key {
+		case charts.SecretKeyMariaDBRootPassword, charts.SecretKeyMariaDBPassword, charts.SecretKeyWordPressAdminPassword:
+			n = 32
+		}
+		v, err := randomString(n)
+		if err != nil {
+			return fmt.Errorf("generate %s: %w", key, err)
+		}
+		data[key] = []byte(v)
+	}
+	return nil
+}
+
+// Alphanumerics only: safe in shells, SQL, URLs and PHP without quoting.
+const alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+
+// randomString draws n characters of alphabet uniformly, rejecting bytes
+// that would bias the draw.
+func randomString(n int) (string, error) {
+	const limit = 256 - 256%len(alphabet)
+	out := make([]byte, 0, n)
+	buf := make([]byte, 2*n)
+	for len(out) < n {
+		if _, err := rand.Read(buf); err != nil {
+			return "", err
+		}
+		for _, b := range buf {
+			if int(b) < limit && len(out) < n {
+				out = append(out, alphabet[int(b)%len(alphabet)])
+			}
+		}
+	}
+	return string(out), nil
+}
+
+// deleteNamespace deletes a store's namespace and waits until it is gone,
+// so the store's quota and name are really free when the job ends.
+func (k *Kube) deleteNamespace(ctx context.Context, ns string) error {
+	policy := metav1.DeletePropagationForeground
+	err := k.Client.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{PropagationPolicy: &policy})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("delete namespace %s: %w", ns, describeAPIError(err))
+	}
+	t := time.NewTicker(250 * time.Millisecond)
+	defer t.Stop()
+	for {
+		_, err := k.Client.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("namespace %s still terminating: %w", ns, ctx.Err())
+		case <-t.C:
+		}
+	}
+}

@@ -1,0 +1,368 @@
+package provision
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/urumi/urumi/internal/store"
+)
+
+// Event reports progress of a job: a phase started, finished or failed.
+type Event struct {
+	Store   string
+	Job     int64
+	Kind    store.JobKind
+	Phase   string
+	State   EventState
+	Elapsed time.Duration // of the phase, when it ends
+	Err     error
+}
+
+// EventState is what happened to a phase.
+type EventState string
+
+// Event states.
+const (
+	PhaseStarted  EventState = "started"
+	PhaseDone     EventState = "done"
+	PhaseFailed   EventState = "failed"
+	JobSucceeded  EventState = "succeeded"
+	JobFailed     EventState = "job-failed"
+	JobReleased   EventState = "released"
+	JobLeaseLost  EventState = "lease-lost"
+	JobWaiting    EventState = "waiting" // another process holds the job
+	JobTakingOver EventState = "taking-over"
+)
+
+// Events receives progress; the CLI prints it, the server turns it into
+// metrics. Implementations must be safe for concurrent use.
+type Events interface {
+	Event(Event)
+}
+
+// EventsFunc adapts a function to Events.
+type EventsFunc func(Event)
+
+// Event calls f.
+func (f EventsFunc) Event(e Event) { f(e) }
+
+// Runner runs durable jobs: it holds a job's lease while it works, renews it,
+// and runs the idempotent steps of a create or delete, recording each
+// phase's duration on the store.
+type Runner struct {
+	DB     store.DB
+	Kube   *Kube
+	Worker string
+	// Lease is how long a claim lasts without renewal; a killed worker's
+	// job is claimable again after it.
+	Lease time.Duration
+	Log   *slog.Logger
+	// Events, if set, sees every job's progress.
+	Events Events
+}
+
+// errLeaseLost cancels a job whose lease went to another worker.
+var errLeaseLost = errors.New("the job's lease was lost to another worker")
+
+// step is one idempotent part of a job.
+type step struct {
+	name string
+	run  func(ctx context.Context) error
+}
+
+func (r *Runner) emit(extra Events, e Event) {
+	if r.Events != nil {
+		r.Events.Event(e)
+	}
+	if extra != nil {
+		extra.Event(e)
+	}
+}
+
+// RunJob runs a job this worker has claimed until it ends, fails, is
+// cancelled or loses its lease. Cancelling ctx hands the job back to the
+// queue (its steps resume where they stopped) and returns ctx's error.
+func (r *Runner) RunJob(ctx context.Context, job store.Job, events Events) error {
+	jobCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	heartbeatDone := make(chan struct{})
+	go func() {
+		defer close(heartbeatDone)
+		r.heartbeat(jobCtx, job.ID, cancel)
+	}()
+	defer func() { cancel(nil); <-heartbeatDone }()
+
+	log := r.Log.With("job", job.ID, "store", job.Store, "kind", job.Kind, "attempt", job.Attempts)
+	log.Info("job started")
+	s, err := r.DB.GetStore(ctx, job.Store)
+	if errors.Is(err, store.ErrNotFound) {
+		// The store is gone: a delete that finished its work but not its
+		// bookkeeping, or a create overtaken by a delete.
+		return r.finish(ctx, job, store.JobSucceeded, "")
+	}
+	if err != nil {
+		return fmt.Errorf("job %d: %w", job.ID, err)
+	}
+
+	var runErr error
+	switch job.Kind {
+	case store.JobCreate:
+		runErr = r.create(jobCtx, job, s, events)
+	case store.JobDelete:
+		runErr = r.delete(jobCtx, job, s, events)
+	default:
+		runErr = fmt.Errorf("unknown job kind %q", job.Kind)
+	}
+	switch {
+	case runErr == nil:
+		log.Info("job succeeded")
+		r.emit(events, Event{Store: job.Store, Job: job.ID, Kind: job.Kind, State: JobSucceeded})
+		return nil
+	case errors.Is(context.Cause(jobCtx), errLeaseLost):
+		log.Warn("job lease lost; another worker has it")
+		r.emit(events, Event{Store: job.Store, Job: job.ID, Kind: job.Kind, State: JobLeaseLost, Err: errLeaseLost})
+		return fmt.Errorf("store %s: %w", job.Store, errLeaseLost)
+	case ctx.Err() != nil:
+		// Interrupted: give the job back so the next run resumes it.
+		rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer rcancel()
+		if err := r.DB.ReleaseJob(rctx, job.ID, r.Worker); err != nil && !errors.Is(err, store.ErrLeaseLost) {
+			log.Error("release job", "err", err)
+		}
+		log.Info("job released", "reason", ctx.Err())
+		r.emit(events, Event{Store: job.Store, Job: job.ID, Kind: job.Kind, State: JobReleased, Err: ctx.Err()})
+		return ctx.Err()
+	default:
+		log.Warn("job failed", "err", runErr)
+		r.emit(events, Event{Store: job.Store, Job: job.ID, Kind: job.Kind, State: JobFailed, Err: runErr})
+		return runErr
+	}
+}
+
+// heartbeat renews the lease every third of its length; when renewal says
+// the lease is gone, it cancels the job.
+func (r *Runner) heartbeat(ctx context.Context, id int64, cancel context.CancelCauseFunc) {
+	t := time.NewTicker(r.Lease / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			err := r.DB.RenewLease(ctx, id, r.Worker, r.Lease)
+			if errors.Is(err, store.ErrLeaseLost) {
+				cancel(errLeaseLost)
+				return
+			}
+			if err != nil && ctx.Err() == nil {
+				r.Log.Warn("renew lease", "job", id, "err", err)
+			}
+		}
+	}
+}
+
+// runSteps runs steps in order, recording each phase on the store as it
+// ends so `store get` shows progress.
+func (r *Runner) runSteps(ctx context.Context, job store.Job, s *store.Store, steps []step, events Events) error {
+	for _, st := range steps {
+		r.emit(events, Event{Store: s.Name, Job: job.ID, Kind: job.Kind, Phase: st.name, State: PhaseStarted})
+		start := time.Now()
+		err := st.run(ctx)
+		elapsed := time.Since(start)
+		if err != nil {
+			r.emit(events, Event{Store: s.Name, Job: job.ID, Kind: job.Kind, Phase: st.name, State: PhaseFailed, Elapsed: elapsed, Err: err})
+			return fmt.Errorf("%s: %w", st.name, err)
+		}
+		s.Phases = append(s.Phases, store.Phase{Name: st.name, StartedAt: start.UTC(), DurationMS: elapsed.Milliseconds()})
+		if err := r.DB.UpdateStore(ctx, *s); err != nil {
+			return fmt.Errorf("record phase %s: %w", st.name, err)
+		}
+		r.emit(events, Event{Store: s.Name, Job: job.ID, Kind: job.Kind, Phase: st.name, State: PhaseDone, Elapsed: elapsed})
+	}
+	return nil
+}
+
+func (r *Runner) create(ctx context.Context, job store.Job, s store.Store, events Events) error {
+	start := time.Now()
+	plan, err := PlanByName(s.Plan)
+	if err != nil {
+		return r.fail(ctx, job, s, start, err)
+	}
+	opts, err := decodeOptions(s.Options)
+	if err != nil {
+		return r.fail(ctx, job, s, start, err)
+	}
+	vals, err := chartValues(s.Name, plan, opts)
+	if err != nil {
+		return r.fail(ctx, job, s, start, err)
+	}
+	timeout := r.Kube.Settings.Timeout
+	deadlineCtx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+
+	s.Status, s.Error, s.Phases = store.StatusProvisioning, "", nil
+	s.Namespace = Namespace(s.Name)
+	if err := r.DB.UpdateStore(ctx, s); err != nil {
+		return fmt.Errorf("mark %s provisioning: %w", s.Name, err)
+	}
+	ns, k := s.Namespace, r.Kube
+	steps := []step{
+		{"namespace", func(ctx context.Context) error { return k.ensureNamespace(ctx, s.Name, s.Owner) }},
+		{"quota", func(ctx context.Context) error { return k.ensureQuota(ctx, s.Name, s.Owner, plan) }},
+		{"network-policies", func(ctx context.Context) error { return k.ensureNetworkPolicies(ctx, s.Name, s.Owner) }},
+		{"credentials", func(ctx context.Context) error { return k.ensureCredentials(ctx, s.Name, s.Owner) }},
+		{"helm-install", func(ctx context.Context) error {
+			remaining := time.Until(deadlineOf(ctx, timeout))
+			return k.helmInstall(ctx, ns, vals, remaining)
+		}},
+	}
+	if err := r.runSteps(deadlineCtx, job, &s, steps, events); err != nil {
+		if ctx.Err() != nil {
+			return err // interrupted or lease lost: not a failure of the store
+		}
+		if deadlineCtx.Err() != nil {
+			err = fmt.Errorf("not ready within %s: %w", timeout, err)
+		}
+		return r.fail(ctx, job, s, start, err)
+	}
+	s.Status, s.URL, s.Error = store.StatusReady, storeURL(s.Name, opts), ""
+	if err := r.DB.UpdateStore(ctx, s); err != nil {
+		return fmt.Errorf("mark %s ready: %w", s.Name, err)
+	}
+	r.audit(ctx, job, "create", s.Name, "succeeded", "", time.Since(start))
+	return r.finish(ctx, job, store.JobSucceeded, "")
+}
+
+func deadlineOf(ctx context.Context, fallback time.Duration) time.Time {
+	if d, ok := ctx.Deadline(); ok {
+		return d
+	}
+	return time.Now().Add(fallback)
+}
+
+func storeURL(name string, o Options) string {
+	scheme := "http"
+	if o.TLSIssuer != "" {
+		scheme = "https"
+	}
+	return fmt.Sprintf("%s://%s.%s", scheme, name, o.BaseDomain)
+}
+
+// fail records a failed create with the cluster's explanation and keeps
+// every resource for inspection; `urumi store retry` resumes it.
+func (r *Runner) fail(ctx context.Context, job store.Job, s store.Store, start time.Time, cause error) error {
+	reason := cause.Error()
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+	defer cancel()
+	if s.Namespace != "" {
+		if d := r.Kube.diagnose(dctx, s.Namespace); d != "" {
+			reason = d + " (" + reason + ")"
+		}
+	}
+	s.Status, s.Error = store.StatusFailed, reason
+	if err := r.DB.UpdateStore(dctx, s); err != nil {
+		return fmt.Errorf("mark %s failed: %w (after: %s)", s.Name, err, reason)
+	}
+	r.audit(dctx, job, string(job.Kind), s.Name, "failed", reason, time.Since(start))
+	if err := r.finish(dctx, job, store.JobFailed, reason); err != nil {
+		return err
+	}
+	return errors.New(reason)
+}
+
+func (r *Runner) delete(ctx context.Context, job store.Job, s store.Store, events Events) error {
+	start := time.Now()
+	timeout := r.Kube.Settings.Timeout
+	deadlineCtx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	s.Status, s.Error, s.Phases = store.StatusDeleting, "", nil
+	if err := r.DB.UpdateStore(ctx, s); err != nil {
+		return fmt.Errorf("mark %s deleting: %w", s.Name, err)
+	}
+	ns, k := Namespace(s.Name), r.Kube
+	steps := []step{
+		{"helm-uninstall", func(ctx context.Context) error {
+			return k.helmUninstall(ctx, ns, time.Until(deadlineOf(ctx, timeout)))
+		}},
+		{"namespace-delete", func(ctx context.Context) error { return k.deleteNamespace(ctx, ns) }},
+	}
+	if err := r.runSteps(deadlineCtx, job, &s, steps, events); err != nil {
+		if ctx.Err() != nil {
+			return err
+		}
+		return r.fail(ctx, job, s, start, err)
+	}
+	if err := r.DB.RemoveStore(ctx, s.Name); err != nil {
+		return fmt.Errorf("remove %s: %w", s.Name, err)
+	}
+	r.audit(ctx, job, "delete", s.Name, "succeeded", "", time.Since(start))
+	return r.finish(ctx, job, store.JobSucceeded, "")
+}
+
+func (r *Runner) finish(ctx context.Context, job store.Job, state store.JobState, lastErr string) error {
+	if err := r.DB.FinishJob(ctx, job.ID, r.Worker, state, lastErr); err != nil {
+		return fmt.Errorf("finish job %d: %w", job.ID, err)
+	}
+	return nil
+}
+
+func (r *Runner) audit(ctx context.Context, job store.Job, action, name, outcome, detail string, d time.Duration) {
+	_, err := r.DB.AppendAudit(ctx, store.AuditEntry{
+		Actor: job.Actor, Action: action, Store: name, Outcome: outcome,
+		Detail: detail, DurationMS: d.Milliseconds(),
+	})
+	if err != nil {
+		r.Log.Error("append audit", "action", action, "store", name, "err", err)
+	}
+}
+
+// Drive runs job id to its end from this process, as the CLI does while it
+// waits: it claims the job when it can, waits while another live worker
+// holds it, and takes over once that worker's lease expires (a process
+// killed mid-job). It returns the job as it ended.
+func (r *Runner) Drive(ctx context.Context, id int64, events Events) (store.Job, error) {
+	waiting := false
+	for {
+		job, err := r.DB.ClaimJobByID(ctx, id, r.Worker, r.Lease)
+		if err == nil {
+			if job.Attempts > 1 {
+				r.emit(events, Event{Store: job.Store, Job: job.ID, Kind: job.Kind, State: JobTakingOver})
+			}
+			runErr := r.RunJob(ctx, job, events)
+			final, err := r.DB.GetJob(context.WithoutCancel(ctx), id)
+			if err != nil {
+				return job, errors.Join(runErr, err)
+			}
+			return final, runErr
+		}
+		if !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrJobActive) {
+			return store.Job{}, fmt.Errorf("claim job %d: %w", id, err)
+		}
+		job, err = r.DB.GetJob(ctx, id)
+		if err != nil {
+			return store.Job{}, fmt.Errorf("read job %d: %w", id, err)
+		}
+		switch job.State {
+		case store.JobSucceeded:
+			return job, nil
+		case store.JobFailed, store.JobCanceled:
+			return job, fmt.Errorf("job %d %s: %s", id, job.State, job.LastError)
+		}
+		if !waiting {
+			waiting = true
+			r.emit(events, Event{Store: job.Store, Job: job.ID, Kind: job.Kind, State: JobWaiting})
+		}
+		wait := time.Second
+		if d := time.Until(job.LeaseExpiresAt); d > 0 && d < wait {
+			wait = d + 10*time.Millisecond
+		}
+		select {
+		case <-ctx.Done():
+			return job, ctx.Err()
+		case <-time.After(wait):
+		}
+	}
+}

@@ -1,0 +1,235 @@
+package provision
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/urumi/urumi/internal/store"
+)
+
+// Caller is who asks: the actor written to the audit log, and whether they
+// may act on every owner's stores.
+type Caller struct {
+	Name  string
+	Admin bool
+}
+
+// Service is the set of operations urumi offers; the CLI and the HTTP API
+// call it alike. It validates, enforces ownership and quotas, records jobs
+// and audit entries. Running the jobs is the Runner's work.
+type Service struct {
+	DB       store.DB
+	Settings Settings
+}
+
+// CreateRequest asks for a new store.
+type CreateRequest struct {
+	Name  string   `json:"name"`
+	Owner string   `json:"owner,omitempty"` // default: the caller
+	Plan  string   `json:"plan,omitempty"`  // default: DefaultPlan
+	Set   []string `json:"set,omitempty"`   // chart value overrides
+}
+
+// Create validates req and records the store as QUEUED with its create job.
+func (s *Service) Create(ctx context.Context, c Caller, req CreateRequest) (store.Store, store.Job, error) {
+	start := time.Now()
+	if err := ValidateName(req.Name); err != nil {
+		return store.Store{}, store.Job{}, err
+	}
+	if req.Owner == "" {
+		req.Owner = c.Name
+	}
+	if req.Owner != c.Name && !c.Admin {
+		return store.Store{}, store.Job{}, errorf(ErrForbidden, "only an admin may create stores for another owner")
+	}
+	if req.Plan == "" {
+		req.Plan = DefaultPlan
+	}
+	if _, err := PlanByName(req.Plan); err != nil {
+		return store.Store{}, store.Job{}, err
+	}
+	if err := validateSet(req.Set); err != nil {
+		return store.Store{}, store.Job{}, err
+	}
+	opts, err := encodeOptions(Options{
+		BaseDomain: s.Settings.BaseDomain, IngressClass: s.Settings.IngressClass,
+		TLSIssuer: s.Settings.TLSIssuer, Set: req.Set,
+	})
+	if err != nil {
+		return store.Store{}, store.Job{}, err
+	}
+	st, job, err := s.DB.CreateStore(ctx, store.Store{
+		Name: req.Name, Owner: req.Owner, Plan: req.Plan,
+		Namespace: Namespace(req.Name), Options: opts,
+	}, c.Name)
+	switch {
+	case errors.Is(err, store.ErrNameTaken):
+		s.audit(ctx, c, "create", req.Name, "denied", "name taken", start)
+		return store.Store{}, store.Job{}, errorf(ErrConflict, "store %q already exists: choose another name, or delete it first", req.Name)
+	case errors.Is(err, store.ErrQuotaExceeded):
+		s.audit(ctx, c, "create", req.Name, "denied", err.Error(), start)
+		return store.Store{}, store.Job{}, errorf(ErrQuotaExceeded, "%v: delete a store or ask an admin to raise the limit (urumi quota set --owner %s --max-stores N)", err, req.Owner)
+	case err != nil:
+		return store.Store{}, store.Job{}, fmt.Errorf("create store %s: %w", req.Name, err)
+	}
+	s.audit(ctx, c, "create", req.Name, "requested", "plan "+req.Plan, start)
+	return st, job, nil
+}
+
+// Get returns a store the caller may see; others' stores are ErrNotFound.
+func (s *Service) Get(ctx context.Context, c Caller, name string) (store.Store, error) {
+	st, err := s.DB.GetStore(ctx, name)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && !c.Admin && st.Owner != c.Name) {
+		return store.Store{}, errorf(ErrNotFound, "store %q not found (see `urumi store list`)", name)
+	}
+	if err != nil {
+		return store.Store{}, fmt.Errorf("get store %s: %w", name, err)
+	}
+	return st, nil
+}
+
+// List returns the caller's stores; an admin may list one owner's or, with
+// owner empty and all set, everyone's.
+func (s *Service) List(ctx context.Context, c Caller, owner string, all bool) ([]store.Store, error) {
+	switch {
+	case all && !c.Admin:
+		return nil, errorf(ErrForbidden, "only an admin may list every owner's stores")
+	case all:
+		owner = ""
+	case owner == "":
+		owner = c.Name
+	case owner != c.Name && !c.Admin:
+		return nil, errorf(ErrForbidden, "only an admin may list another owner's stores")
+	}
+	list, err := s.DB.ListStores(ctx, store.ListFilter{Owner: owner})
+	if err != nil {
+		return nil, fmt.Errorf("list stores: %w", err)
+	}
+	return list, nil
+}
+
+// Delete marks a store DELETING and queues its delete job. A create still
+// queued or whose worker died is superseded; a create running elsewhere
+// must end (or be interrupted) first.
+func (s *Service) Delete(ctx context.Context, c Caller, name string) (store.Store, store.Job, error) {
+	start := time.Now()
+	st, err := s.Get(ctx, c, name)
+	if err != nil {
+		return store.Store{}, store.Job{}, err
+	}
+	if active, err := s.DB.ActiveJob(ctx, name); err == nil && active.Kind == store.JobCreate {
+		if err := s.DB.CancelJob(ctx, active.ID); err != nil {
+			return store.Store{}, store.Job{}, fmt.Errorf("cancel the create job of %s: %w", name, err)
+		}
+	}
+	job, err := s.DB.EnqueueJob(ctx, name, store.JobDelete, c.Name)
+	if err != nil && !errors.Is(err, store.ErrJobActive) {
+		return store.Store{}, store.Job{}, fmt.Errorf("queue delete of %s: %w", name, err)
+	}
+	st.Status = store.StatusDeleting
+	if err := s.DB.UpdateStore(ctx, st); err != nil {
+		return store.Store{}, store.Job{}, fmt.Errorf("mark %s deleting: %w", name, err)
+	}
+	s.audit(ctx, c, "delete", name, "requested", "", start)
+	return st, job, nil
+}
+
+// RetryRequest resumes a store's unfinished or failed work. Set, when not
+// nil, replaces the store's chart value overrides (fix what failed).
+type RetryRequest struct {
+	Set *[]string `json:"set,omitempty"`
+}
+
+// Retry queues the store's failed job again (a failed create or delete), or
+// returns the job still in flight so the caller can drive or wait for it.
+func (s *Service) Retry(ctx context.Context, c Caller, name string, req RetryRequest) (store.Store, store.Job, error) {
+	start := time.Now()
+	st, err := s.Get(ctx, c, name)
+	if err != nil {
+		return store.Store{}, store.Job{}, err
+	}
+	if req.Set != nil {
+		if err := validateSet(*req.Set); err != nil {
+			return store.Store{}, store.Job{}, err
+		}
+		opts, err := decodeOptions(st.Options)
+		if err != nil {
+			return store.Store{}, store.Job{}, err
+		}
+		opts.Set = slices.Clone(*req.Set)
+		if st.Options, err = encodeOptions(opts); err != nil {
+			return store.Store{}, store.Job{}, err
+		}
+		if err := s.DB.UpdateStore(ctx, st); err != nil {
+			return store.Store{}, store.Job{}, fmt.Errorf("update %s: %w", name, err)
+		}
+	}
+	if active, err := s.DB.ActiveJob(ctx, name); err == nil {
+		s.audit(ctx, c, "retry", name, "requested", fmt.Sprintf("resume job %d", active.ID), start)
+		return st, active, nil
+	}
+	kind := store.JobCreate
+	switch st.Status {
+	case store.StatusReady:
+		return store.Store{}, store.Job{}, errorf(ErrConflict, "store %q is READY: there is nothing to retry", name)
+	case store.StatusDeleting:
+		kind = store.JobDelete
+	}
+	job, err := s.DB.EnqueueJob(ctx, name, kind, c.Name)
+	if err != nil && !errors.Is(err, store.ErrJobActive) {
+		return store.Store{}, store.Job{}, fmt.Errorf("queue retry of %s: %w", name, err)
+	}
+	s.audit(ctx, c, "retry", name, "requested", string(kind), start)
+	return st, job, nil
+}
+
+// Quota returns an owner's limit and use. Owners may read their own.
+func (s *Service) Quota(ctx context.Context, c Caller, owner string) (store.Quota, error) {
+	if owner == "" {
+		owner = c.Name
+	}
+	if owner != c.Name && !c.Admin {
+		return store.Quota{}, errorf(ErrForbidden, "only an admin may read another owner's quota")
+	}
+	return s.DB.GetQuota(ctx, owner)
+}
+
+// SetQuota changes an owner's store limit (admins only).
+func (s *Service) SetQuota(ctx context.Context, c Caller, owner string, maxStores int) (store.Quota, error) {
+	start := time.Now()
+	if !c.Admin {
+		return store.Quota{}, errorf(ErrForbidden, "only an admin may change quotas")
+	}
+	if owner == "" {
+		return store.Quota{}, errorf(ErrInvalid, "an owner is required (--owner)")
+	}
+	if maxStores < 0 {
+		return store.Quota{}, errorf(ErrInvalid, "max stores must be 0 or more, not %d", maxStores)
+	}
+	q, err := s.DB.SetQuota(ctx, owner, maxStores)
+	if err != nil {
+		return store.Quota{}, fmt.Errorf("set quota of %s: %w", owner, err)
+	}
+	s.audit(ctx, c, "quota.set", "", "succeeded", fmt.Sprintf("owner %s max-stores %d", owner, maxStores), start)
+	return q, nil
+}
+
+// Audit lists audit entries: the caller's own, or anyone's for an admin.
+func (s *Service) Audit(ctx context.Context, c Caller, f store.AuditFilter) ([]store.AuditEntry, error) {
+	if !c.Admin {
+		f.Actor = c.Name
+	}
+	return s.DB.ListAudit(ctx, f)
+}
+
+func (s *Service) audit(ctx context.Context, c Caller, action, name, outcome, detail string, start time.Time) {
+	// Best effort: the request itself has already succeeded or failed, and
+	// a database that cannot append has failed that request too.
+	_, _ = s.DB.AppendAudit(ctx, store.AuditEntry{
+		Actor: c.Name, Action: action, Store: name, Outcome: outcome, Detail: detail,
+		DurationMS: time.Since(start).Milliseconds(),
+	})
+}
