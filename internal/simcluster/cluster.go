@@ -82,7 +82,8 @@ func MissingBinaries(dir string) []string {
 
 // Start brings a cluster up on free loopback ports and waits until it can
 // run pods. On error everything started is stopped again.
-func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
+func Start(ctx context.Context, opts Options) (*Cluster, error) {
+	var err error
 	if opts.BinDir == "" {
 		opts.BinDir, err = BinDir()
 		if err != nil {
@@ -103,14 +104,10 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("create cluster directory: %w", err)
 	}
-	c = &Cluster{Dir: dir, logs: opts.Logs}
-	defer func() {
-		if err != nil {
-			_ = c.Stop()
-		}
-	}()
+	c := &Cluster{Dir: dir, logs: opts.Logs}
 	start := time.Now()
 	if err := c.boot(ctx, opts); err != nil {
+		_ = c.Stop()
 		return nil, err
 	}
 	fmt.Fprintf(c.logs, "simcluster: ready in %s (%s)\n", time.Since(start).Round(time.Millisecond), c.Dir)
@@ -206,7 +203,7 @@ func (c *Cluster) boot(ctx context.Context, opts Options) error {
 		"--use-service-account-credentials=true",
 		"--service-account-private-key-file="+saKey, "--root-ca-file="+p.CAFile,
 		"--cluster-signing-cert-file="+p.CAFile, "--cluster-signing-key-file="+filepath.Join(c.Dir, "ca.key"),
-		"--controllers=*,-nodeipam,-cloud-node-lifecycle,-service-lb-controller,-node-route-controller",
+		"--controllers=*,-node-ipam-controller",
 		"--concurrent-deployment-syncs=20", "--concurrent-statefulset-syncs=20", "--concurrent-job-syncs=20",
 		"--concurrent-namespace-syncs=20", "--concurrent-gc-syncs=40", "--concurrent-replicaset-syncs=20",
 		"--kube-api-qps=500", "--kube-api-burst=1000",

@@ -197,6 +197,10 @@ type Jobs interface {
 	FinishJob(ctx context.Context, id int64, worker string, state JobState, lastError string) error
 	// ReleaseJob hands a job back to the queue (graceful shutdown).
 	ReleaseJob(ctx context.Context, id int64, worker string) error
+	// CancelJob ends a queued or running job as canceled whoever holds it
+	// (its worker's next RenewLease returns ErrLeaseLost and it stops);
+	// closes its open attempt with outcome "canceled". No-op on a finished job.
+	CancelJob(ctx context.Context, id int64) error
 	GetJob(ctx context.Context, id int64) (Job, error)
 	// ActiveJob is the queued or running job of a store, if any.
 	ActiveJob(ctx context.Context, store string) (Job, error)

@@ -94,7 +94,7 @@ func TestClusterSmoke(t *testing.T) {
 
 	// Pod Security Admission is enforced: a privileged pod is rejected.
 	priv := podTemplate(nil, "priv")
-	priv.Spec.Containers[0].SecurityContext.Privileged = ptr.To(true)
+	priv.Spec.Containers[0].SecurityContext = &corev1.SecurityContext{Privileged: ptr.To(true)}
 	_, err = client.CoreV1().Pods(ns).Create(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "priv"}, Spec: priv.Spec}, metav1.CreateOptions{})
 	if !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), "restricted") {
 		t.Fatalf("privileged pod in a restricted namespace: got %v, want a PodSecurity rejection", err)

@@ -1,0 +1,416 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+const jobColumns = `j.id, s.name, j.kind, j.state, j.lease_owner, j.lease_expires_at, j.attempts,
+	j.last_error, j.actor, j.created_at, j.updated_at
+	FROM jobs j JOIN stores s ON s.id = j.store_id`
+
+// claimable is the condition under which a job may be claimed at $1 (now).
+// The redundant IN term lets both databases use the jobs_claimable index.
+const claimable = `j.state IN ('queued', 'running')
+	AND (j.state = 'queued' OR j.lease_expires_at < $1)`
+
+var jobStates = []JobState{JobQueued, JobRunning, JobSucceeded, JobFailed, JobCanceled}
+
+func scanJob(row scanner) (Job, error) {
+	var (
+		j                    Job
+		leaseExpiresAt       sql.NullInt64
+		createdAt, updatedAt int64
+	)
+	if err := row.Scan(&j.ID, &j.Store, &j.Kind, &j.State, &j.LeaseOwner, &leaseExpiresAt, &j.Attempts,
+		&j.LastError, &j.Actor, &createdAt, &updatedAt); err != nil {
+		return Job{}, err
+	}
+	j.LeaseExpiresAt = fromNullMicros(leaseExpiresAt)
+	j.CreatedAt, j.UpdatedAt = fromMicros(createdAt), fromMicros(updatedAt)
+	return j, nil
+}
+
+func queryJobs(ctx context.Context, q querier, query string, args ...any) ([]Job, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	jobs := []Job{}
+	for rows.Next() {
+		j, err := scanJob(rows)
+		if err != nil {
+			return nil, err
+		}
+		jobs = append(jobs, j)
+	}
+	return jobs, rows.Err()
+}
+
+// querier is what *sql.DB and *sql.Tx share.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+func jobNotFound(id int64) error {
+	return fmt.Errorf("job %d: %w", id, ErrNotFound)
+}
+
+// liveStoreID is the internal id of the live store called name.
+func liveStoreID(ctx context.Context, q querier, name string) (int64, error) {
+	var id int64
+	err := q.QueryRowContext(ctx, `SELECT id FROM stores WHERE name = $1 AND deleted_at IS NULL`, name).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, storeNotFound(name)
+	}
+	return id, err
+}
+
+func activeJob(ctx context.Context, q querier, storeID int64) (Job, error) {
+	return scanJob(q.QueryRowContext(ctx, `SELECT `+jobColumns+`
+		WHERE j.store_id = $1 AND j.state IN ('queued', 'running')`, storeID))
+}
+
+func (d *sqlDB) EnqueueJob(ctx context.Context, store string, kind JobKind, actor string) (Job, error) {
+	if kind != JobCreate && kind != JobDelete {
+		return Job{}, fmt.Errorf("enqueue job for store %q: unknown kind %q", store, kind)
+	}
+	t := now()
+	job := Job{Store: store, Kind: kind, State: JobQueued, Actor: actor, CreatedAt: t, UpdatedAt: t}
+	var active Job
+	err := d.inTx(ctx, func(tx *sql.Tx) error {
+		storeID, err := liveStoreID(ctx, tx, store)
+		if err != nil {
+			return err
+		}
+		// The partial unique index allows one active job per store; a
+		// conflict means there is one already.
+		err = tx.QueryRowContext(ctx, `INSERT INTO jobs (store_id, kind, state, actor, created_at, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $5)
+			ON CONFLICT (store_id) WHERE state IN ('queued', 'running') DO NOTHING
+			RETURNING id`,
+			storeID, kind, JobQueued, actor, toMicros(t)).Scan(&job.ID)
+		if errors.Is(err, sql.ErrNoRows) {
+			active, err = activeJob(ctx, tx, storeID)
+			if err != nil {
+				return err
+			}
+			return fmt.Errorf("store %q already has %s job %d (%s): wait for it to finish: %w",
+				store, active.Kind, active.ID, active.State, ErrJobActive)
+		}
+		return err
+	})
+	switch {
+	case errors.Is(err, ErrJobActive):
+		return active, err
+	case errors.Is(err, ErrNotFound):
+		return Job{}, err
+	case err != nil:
+		return Job{}, fmt.Errorf("enqueue %s job for store %q: %w", kind, store, err)
+	}
+	return job, nil
+}
+
+func (d *sqlDB) ClaimJob(ctx context.Context, worker string, lease time.Duration) (Job, error) {
+	return d.claim(ctx, 0, worker, lease)
+}
+
+func (d *sqlDB) ClaimJobByID(ctx context.Context, id int64, worker string, lease time.Duration) (Job, error) {
+	return d.claim(ctx, id, worker, lease)
+}
+
+// claim takes job id, or the oldest claimable job if id is 0. Each claim
+// counts an attempt and records it; an attempt still open belonged to a
+// worker whose lease expired, so it is closed as lost.
+func (d *sqlDB) claim(ctx context.Context, id int64, worker string, lease time.Duration) (Job, error) {
+	if worker == "" || lease <= 0 {
+		return Job{}, fmt.Errorf("claim job: worker and a positive lease are required")
+	}
+	var job Job
+	err := d.inTx(ctx, func(tx *sql.Tx) error {
+		t := now()
+		if id == 0 {
+			// SKIP LOCKED lets replicas claim side by side: each passes
+			// over the rows the others are claiming.
+			lock := ""
+			if d.dialect == dialectPostgres {
+				lock = " FOR UPDATE SKIP LOCKED"
+			}
+			err := tx.QueryRowContext(ctx, `SELECT j.id FROM jobs j WHERE `+claimable+
+				` ORDER BY j.id LIMIT 1`+lock, toMicros(t)).Scan(&id)
+			if errors.Is(err, sql.ErrNoRows) {
+				return fmt.Errorf("no claimable job: %w", ErrNotFound)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		var attempts int
+		err := tx.QueryRowContext(ctx, `UPDATE jobs AS j SET state = 'running', lease_owner = $2, lease_expires_at = $3,
+			attempts = attempts + 1, updated_at = $1
+			WHERE j.id = $4 AND `+claimable+` RETURNING attempts`,
+			toMicros(t), worker, toMicros(t.Add(lease)), id).Scan(&attempts)
+		if errors.Is(err, sql.ErrNoRows) {
+			return d.notClaimable(ctx, tx, id)
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE job_attempts SET ended_at = $1, outcome = 'lost'
+			WHERE job_id = $2 AND ended_at IS NULL`, toMicros(t), id); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO job_attempts (job_id, attempt, worker, started_at)
+			VALUES ($1, $2, $3, $4)`, id, attempts, worker, toMicros(t)); err != nil {
+			return err
+		}
+		job, err = scanJob(tx.QueryRowContext(ctx, `SELECT `+jobColumns+` WHERE j.id = $1`, id))
+		return err
+	})
+	if errors.Is(err, ErrNotFound) {
+		return Job{}, err
+	}
+	if err != nil {
+		return Job{}, fmt.Errorf("claim job: %w", err)
+	}
+	return job, nil
+}
+
+func (d *sqlDB) notClaimable(ctx context.Context, q querier, id int64) error {
+	j, err := scanJob(q.QueryRowContext(ctx, `SELECT `+jobColumns+` WHERE j.id = $1`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return jobNotFound(id)
+	}
+	if err != nil {
+		return err
+	}
+	if j.State == JobRunning {
+		return fmt.Errorf("job %d is not claimable: %q holds its lease until %s: %w",
+			id, j.LeaseOwner, j.LeaseExpiresAt.Format(time.RFC3339), ErrNotFound)
+	}
+	return fmt.Errorf("job %d is not claimable: it is %s: %w", id, j.State, ErrNotFound)
+}
+
+// leaseLost explains why worker's update of job id matched nothing.
+func (d *sqlDB) leaseLost(ctx context.Context, q querier, id int64, worker string) error {
+	j, err := scanJob(q.QueryRowContext(ctx, `SELECT `+jobColumns+` WHERE j.id = $1`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return jobNotFound(id)
+	}
+	if err != nil {
+		return err
+	}
+	if j.State == JobRunning {
+		return fmt.Errorf("job %d: worker %q no longer holds it, %q does: %w", id, worker, j.LeaseOwner, ErrLeaseLost)
+	}
+	return fmt.Errorf("job %d: worker %q no longer holds it, it is %s: %w", id, worker, j.State, ErrLeaseLost)
+}
+
+// RenewLease extends the lease while worker still owns the job. A lease
+// that expired without anyone taking the job over is still worker's.
+func (d *sqlDB) RenewLease(ctx context.Context, id int64, worker string, lease time.Duration) error {
+	if lease <= 0 {
+		return fmt.Errorf("renew lease of job %d: lease must be positive", id)
+	}
+	return d.inTx(ctx, func(tx *sql.Tx) error {
+		t := now()
+		res, err := tx.ExecContext(ctx, `UPDATE jobs SET lease_expires_at = $1, updated_at = $2
+			WHERE id = $3 AND state = 'running' AND lease_owner = $4`,
+			toMicros(t.Add(lease)), toMicros(t), id, worker)
+		if err != nil {
+			return fmt.Errorf("renew lease of job %d: %w", id, err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return d.leaseLost(ctx, tx, id, worker)
+		}
+		return nil
+	})
+}
+
+func (d *sqlDB) FinishJob(ctx context.Context, id int64, worker string, state JobState, lastError string) error {
+	if state != JobSucceeded && state != JobFailed && state != JobCanceled {
+		return fmt.Errorf("finish job %d: %q is not a final state: use succeeded, failed or canceled", id, state)
+	}
+	return d.endLease(ctx, id, worker, state, lastError, string(state))
+}
+
+func (d *sqlDB) ReleaseJob(ctx context.Context, id int64, worker string) error {
+	return d.endLease(ctx, id, worker, JobQueued, "", "released")
+}
+
+// endLease moves a job worker holds to state and closes its attempt with
+// outcome. A released job keeps its last error.
+func (d *sqlDB) endLease(ctx context.Context, id int64, worker string, state JobState, lastError, outcome string) error {
+	return d.inTx(ctx, func(tx *sql.Tx) error {
+		t := toMicros(now())
+		query := `UPDATE jobs SET state = $1, last_error = $2, lease_owner = '', lease_expires_at = NULL, updated_at = $3
+			WHERE id = $4 AND state = 'running' AND lease_owner = $5 RETURNING attempts`
+		args := []any{state, lastError, t, id, worker}
+		if state == JobQueued {
+			query = `UPDATE jobs SET state = $1, lease_owner = '', lease_expires_at = NULL, updated_at = $2
+				WHERE id = $3 AND state = 'running' AND lease_owner = $4 RETURNING attempts`
+			args = []any{state, t, id, worker}
+		}
+		var attempt int
+		err := tx.QueryRowContext(ctx, query, args...).Scan(&attempt)
+		if errors.Is(err, sql.ErrNoRows) {
+			return d.leaseLost(ctx, tx, id, worker)
+		}
+		if err != nil {
+			return fmt.Errorf("end lease of job %d: %w", id, err)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE job_attempts SET ended_at = $1, outcome = $2
+			WHERE job_id = $3 AND attempt = $4`, t, outcome, id, attempt); err != nil {
+			return fmt.Errorf("end lease of job %d: close attempt %d: %w", id, attempt, err)
+		}
+		return nil
+	})
+}
+
+// CancelJob cancels a queued or running job whoever holds it; its worker
+// finds out at its next RenewLease. A finished job stays as it is.
+func (d *sqlDB) CancelJob(ctx context.Context, id int64) error {
+	return d.inTx(ctx, func(tx *sql.Tx) error {
+		t := toMicros(now())
+		res, err := tx.ExecContext(ctx, `UPDATE jobs SET state = 'canceled', lease_owner = '', lease_expires_at = NULL,
+			updated_at = $1 WHERE id = $2 AND state IN ('queued', 'running')`, t, id)
+		if err != nil {
+			return fmt.Errorf("cancel job %d: %w", id, err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			var one int
+			err := tx.QueryRowContext(ctx, `SELECT 1 FROM jobs WHERE id = $1`, id).Scan(&one)
+			if errors.Is(err, sql.ErrNoRows) {
+				return jobNotFound(id)
+			}
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE job_attempts SET ended_at = $1, outcome = 'canceled'
+			WHERE job_id = $2 AND ended_at IS NULL`, t, id); err != nil {
+			return fmt.Errorf("cancel job %d: close its attempt: %w", id, err)
+		}
+		return nil
+	})
+}
+
+func (d *sqlDB) GetJob(ctx context.Context, id int64) (Job, error) {
+	j, err := scanJob(d.db.QueryRowContext(ctx, `SELECT `+jobColumns+` WHERE j.id = $1`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Job{}, jobNotFound(id)
+	}
+	if err != nil {
+		return Job{}, fmt.Errorf("get job %d: %w", id, err)
+	}
+	return j, nil
+}
+
+func (d *sqlDB) ActiveJob(ctx context.Context, store string) (Job, error) {
+	j, err := scanJob(d.db.QueryRowContext(ctx, `SELECT `+jobColumns+`
+		WHERE s.name = $1 AND s.deleted_at IS NULL AND j.state IN ('queued', 'running')`, store))
+	if errors.Is(err, sql.ErrNoRows) {
+		if _, err := liveStoreID(ctx, d.db, store); err != nil {
+			return Job{}, err
+		}
+		return Job{}, fmt.Errorf("store %q has no queued or running job: %w", store, ErrNotFound)
+	}
+	if err != nil {
+		return Job{}, fmt.Errorf("get active job of store %q: %w", store, err)
+	}
+	return j, nil
+}
+
+// ListJobs lists the live store's jobs, oldest first.
+func (d *sqlDB) ListJobs(ctx context.Context, store string) ([]Job, error) {
+	storeID, err := liveStoreID(ctx, d.db, store)
+	if err != nil {
+		return nil, err
+	}
+	jobs, err := queryJobs(ctx, d.db, `SELECT `+jobColumns+` WHERE j.store_id = $1 ORDER BY j.id`, storeID)
+	if err != nil {
+		return nil, fmt.Errorf("list jobs of store %q: %w", store, err)
+	}
+	return jobs, nil
+}
+
+func (d *sqlDB) Attempts(ctx context.Context, jobID int64) ([]Attempt, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT job_id, attempt, worker, started_at, ended_at, outcome
+		FROM job_attempts WHERE job_id = $1 ORDER BY attempt`, jobID)
+	if err != nil {
+		return nil, fmt.Errorf("list attempts of job %d: %w", jobID, err)
+	}
+	defer rows.Close()
+	attempts := []Attempt{}
+	for rows.Next() {
+		var (
+			a         Attempt
+			startedAt int64
+			endedAt   sql.NullInt64
+		)
+		if err := rows.Scan(&a.JobID, &a.Attempt, &a.Worker, &startedAt, &endedAt, &a.Outcome); err != nil {
+			return nil, fmt.Errorf("list attempts of job %d: %w", jobID, err)
+		}
+		a.StartedAt, a.EndedAt = fromMicros(startedAt), fromNullMicros(endedAt)
+		attempts = append(attempts, a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list attempts of job %d: %w", jobID, err)
+	}
+	if len(attempts) == 0 {
+		if _, err := d.GetJob(ctx, jobID); err != nil {
+			return nil, err
+		}
+	}
+	return attempts, nil
+}
+
+// QueueStats counts jobs by state and live stores by status; every known
+// state and status is present, zero or not, so gauges never disappear.
+func (d *sqlDB) QueueStats(ctx context.Context) (QueueStats, error) {
+	st := QueueStats{ByState: map[JobState]int{}, StoresByStatus: map[Status]int{}}
+	for _, s := range jobStates {
+		st.ByState[s] = 0
+	}
+	for _, s := range statuses {
+		st.StoresByStatus[s] = 0
+	}
+	count := func(query string, add func(key string, n int)) error {
+		rows, err := d.db.QueryContext(ctx, query)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var (
+				key string
+				n   int
+			)
+			if err := rows.Scan(&key, &n); err != nil {
+				return err
+			}
+			add(key, n)
+		}
+		return rows.Err()
+	}
+	if err := count(`SELECT state, COUNT(*) FROM jobs GROUP BY state`,
+		func(k string, n int) { st.ByState[JobState(k)] = n }); err != nil {
+		return QueueStats{}, fmt.Errorf("queue stats: %w", err)
+	}
+	if err := count(`SELECT status, COUNT(*) FROM stores WHERE deleted_at IS NULL GROUP BY status`,
+		func(k string, n int) { st.StoresByStatus[Status(k)] = n }); err != nil {
+		return QueueStats{}, fmt.Errorf("queue stats: %w", err)
+	}
+	var oldest sql.NullInt64
+	if err := d.db.QueryRowContext(ctx, `SELECT MIN(created_at) FROM jobs WHERE state = 'queued'`).Scan(&oldest); err != nil {
+		return QueueStats{}, fmt.Errorf("queue stats: %w", err)
+	}
+	if oldest.Valid {
+		st.OldestQueued = max(time.Since(fromMicros(oldest.Int64)), 0)
+	}
+	return st, nil
+}

@@ -1,0 +1,202 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+)
+
+// Options tune a DB.
+type Options struct {
+	// DefaultMaxStores is the store limit of owners without a quota row;
+	// 0 means 5.
+	DefaultMaxStores int
+}
+
+// defaultMaxStores applies when Options.DefaultMaxStores is 0.
+const defaultMaxStores = 5
+
+// sqliteParams make every connection wait for locks instead of failing,
+// enforce foreign keys, use WAL so readers never block the writer, read
+// through mmap (a large list then costs no read syscalls), and begin every
+// read-write transaction with BEGIN IMMEDIATE so it holds the write lock from
+// the start (no deadlocking lock upgrades between processes).
+const sqliteParams = "?_pragma=busy_timeout(10000)" +
+	"&_pragma=foreign_keys(1)" +
+	"&_pragma=journal_mode(WAL)" +
+	"&_pragma=mmap_size(268435456)" +
+	"&_pragma=synchronous(NORMAL)" +
+	"&_txlock=immediate"
+
+// Open opens the database at dsn and brings its schema up to date. A dsn
+// starting with postgres:// or postgresql:// is a PostgreSQL connection
+// string; anything else is the path of a SQLite file, created with its
+// parent directory if missing.
+func Open(ctx context.Context, dsn string, opts Options) (DB, error) {
+	if opts.DefaultMaxStores < 0 {
+		return nil, fmt.Errorf("default store limit %d is invalid: use 0 (meaning %d) or more", opts.DefaultMaxStores, defaultMaxStores)
+	}
+	maxStores := opts.DefaultMaxStores
+	if maxStores == 0 {
+		maxStores = defaultMaxStores
+	}
+	if isPostgres(dsn) {
+		return openPostgres(ctx, dsn, maxStores)
+	}
+	return openSQLite(ctx, dsn, maxStores)
+}
+
+func isPostgres(dsn string) bool {
+	return strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://")
+}
+
+func openSQLite(ctx context.Context, path string, maxStores int) (DB, error) {
+	openErr := func(err error) error {
+		return fmt.Errorf("open database %s: %w: check --db or URUMI_DB", path, err)
+	}
+	if path == "" {
+		return nil, openErr(errors.New("no path given"))
+	}
+	if strings.ContainsAny(path, "?#") {
+		return nil, openErr(errors.New("a SQLite path must not contain '?' or '#'"))
+	}
+	if path != ":memory:" {
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return nil, openErr(err)
+		}
+		// The file holds token hashes: create it private. SQLite gives its
+		// -wal and -shm files the same mode.
+		f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE, 0o600)
+		if err != nil {
+			return nil, openErr(err)
+		}
+		f.Close()
+	}
+	db, err := sql.Open("sqlite", path+sqliteParams)
+	if err != nil {
+		return nil, openErr(err)
+	}
+	if path == ":memory:" {
+		// Every connection to :memory: is a separate database.
+		db.SetMaxOpenConns(1)
+	}
+	d := &sqlDB{db: db, dialect: dialectSQLite, name: path, defaultMax: maxStores}
+	if err := d.migrate(ctx); err != nil {
+		db.Close()
+		return nil, openErr(err)
+	}
+	return d, nil
+}
+
+func openPostgres(ctx context.Context, dsn string, maxStores int) (DB, error) {
+	name := redact(dsn)
+	openErr := func(err error) error {
+		return fmt.Errorf("open database %s: %w: check --db or URUMI_DB", name, err)
+	}
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		return nil, openErr(err)
+	}
+	db := stdlib.OpenDB(*cfg)
+	db.SetMaxIdleConns(4)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	d := &sqlDB{db: db, dialect: dialectPostgres, name: name, defaultMax: maxStores}
+	if err := d.migrate(ctx); err != nil {
+		db.Close()
+		return nil, openErr(err)
+	}
+	return d, nil
+}
+
+// redact hides a password in a connection string so it can go in messages.
+func redact(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return "(unparsable PostgreSQL URL)"
+	}
+	return u.Redacted()
+}
+
+type dialect int
+
+const (
+	dialectSQLite dialect = iota
+	dialectPostgres
+)
+
+// sqlDB implements DB on database/sql for both dialects. Queries use $N
+// placeholders, which both drivers accept, and times are int64 unix
+// microseconds in UTC so they round-trip exactly on both.
+type sqlDB struct {
+	db         *sql.DB
+	dialect    dialect
+	name       string // path or redacted URL, for messages
+	defaultMax int
+}
+
+func (d *sqlDB) Ping(ctx context.Context) error {
+	if err := d.db.PingContext(ctx); err != nil {
+		return fmt.Errorf("ping database %s: %w", d.name, err)
+	}
+	return nil
+}
+
+func (d *sqlDB) Close() error { return d.db.Close() }
+
+// now is the current time as the database keeps it: UTC, microseconds.
+func now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
+
+func toMicros(t time.Time) int64 { return t.UnixMicro() }
+
+func fromMicros(us int64) time.Time { return time.UnixMicro(us).UTC() }
+
+// fromNullMicros maps NULL to the zero time.
+func fromNullMicros(us sql.NullInt64) time.Time {
+	if !us.Valid {
+		return time.Time{}
+	}
+	return fromMicros(us.Int64)
+}
+
+// nullMicros maps the zero time to NULL.
+func nullMicros(t time.Time) sql.NullInt64 {
+	if t.IsZero() {
+		return sql.NullInt64{}
+	}
+	return sql.NullInt64{Int64: toMicros(t), Valid: true}
+}
+
+// forUpdate locks selected rows on PostgreSQL. SQLite needs no row locks:
+// its write transactions already hold the database's write lock.
+func (d *sqlDB) forUpdate() string {
+	if d.dialect == dialectPostgres {
+		return " FOR UPDATE"
+	}
+	return ""
+}
+
+// inTx runs fn in a read-write transaction and commits if fn returns nil.
+func (d *sqlDB) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin transaction on %s: %w", d.name, err)
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	if err := fn(tx); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit transaction on %s: %w", d.name, err)
+	}
+	return nil
+}

@@ -1,0 +1,224 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+)
+
+const storeColumns = `name, owner, plan, status, namespace, url, error, phases, options, created_at, updated_at`
+
+var statuses = []Status{StatusQueued, StatusProvisioning, StatusReady, StatusFailed, StatusDeleting}
+
+func validStatus(s Status) bool {
+	for _, v := range statuses {
+		if s == v {
+			return true
+		}
+	}
+	return false
+}
+
+type scanner interface {
+	Scan(dest ...any) error
+}
+
+// storeScanner reads storeColumns rows into Stores. It keeps its scan
+// destinations between rows so a long list allocates little beyond the
+// Stores themselves.
+type storeScanner struct {
+	status               string
+	phases               sql.NullString
+	createdAt, updatedAt int64
+}
+
+// scan reads row into *s.
+func (sc *storeScanner) scan(row scanner, s *Store) error {
+	if err := row.Scan(&s.Name, &s.Owner, &s.Plan, &sc.status, &s.Namespace, &s.URL, &s.Error,
+		&sc.phases, &s.Options, &sc.createdAt, &sc.updatedAt); err != nil {
+		return err
+	}
+	s.Status, s.CreatedAt, s.UpdatedAt = Status(sc.status), fromMicros(sc.createdAt), fromMicros(sc.updatedAt)
+	var err error
+	if s.Phases, err = decodePhases(sc.phases.String); err != nil {
+		return fmt.Errorf("store %q: decode phases: %w", s.Name, err)
+	}
+	return nil
+}
+
+func (d *sqlDB) CreateStore(ctx context.Context, s Store, actor string) (Store, Job, error) {
+	if s.Name == "" || s.Owner == "" {
+		return Store{}, Job{}, fmt.Errorf("create store %q: name and owner are required", s.Name)
+	}
+	var options sql.NullString
+	if len(s.Options) > 0 {
+		if !json.Valid(s.Options) {
+			return Store{}, Job{}, fmt.Errorf("create store %q: options are not valid JSON", s.Name)
+		}
+		options = sql.NullString{String: string(s.Options), Valid: true}
+	}
+	t := now()
+	s.Status, s.CreatedAt, s.UpdatedAt = StatusQueued, t, t
+	phases, err := encodePhases(s.Phases)
+	if err != nil {
+		return Store{}, Job{}, err
+	}
+	if s.Phases, err = decodePhases(phases.String); err != nil { // as GetStore will return them
+		return Store{}, Job{}, err
+	}
+	job := Job{Store: s.Name, Kind: JobCreate, State: JobQueued, Actor: actor, CreatedAt: t, UpdatedAt: t}
+	err = d.inTx(ctx, func(tx *sql.Tx) error {
+		if d.dialect == dialectPostgres {
+			// Creates for one owner run one at a time on every process, so
+			// the count below stays true until commit.
+			if _, err := tx.ExecContext(ctx,
+				`SELECT pg_advisory_xact_lock(hashtext('urumi.owner/' || COALESCE(current_schema(), '') || '/' || $1::text))`,
+				s.Owner); err != nil {
+				return fmt.Errorf("lock owner %q: %w", s.Owner, err)
+			}
+		}
+		var one int
+		err := tx.QueryRowContext(ctx, `SELECT 1 FROM stores WHERE name = $1 AND deleted_at IS NULL`, s.Name).Scan(&one)
+		if err == nil {
+			return nameTaken(s.Name)
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		q, err := getQuota(ctx, tx, s.Owner, d.defaultMax)
+		if err != nil {
+			return err
+		}
+		if q.Used >= q.MaxStores {
+			return fmt.Errorf("owner %q has %d of %d stores: delete one or ask an admin to raise the limit: %w",
+				s.Owner, q.Used, q.MaxStores, ErrQuotaExceeded)
+		}
+		// The name check above cannot see a create of the same name by
+		// another owner that commits after it; the partial unique index
+		// catches that one.
+		var storeID int64
+		err = tx.QueryRowContext(ctx, `INSERT INTO stores
+			(name, owner, plan, status, namespace, url, error, phases, options, created_at, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)
+			ON CONFLICT (name) WHERE deleted_at IS NULL DO NOTHING
+			RETURNING id`,
+			s.Name, s.Owner, s.Plan, s.Status, s.Namespace, s.URL, s.Error, phases, options, toMicros(t),
+		).Scan(&storeID)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nameTaken(s.Name)
+		}
+		if err != nil {
+			return err
+		}
+		return tx.QueryRowContext(ctx, `INSERT INTO jobs (store_id, kind, state, actor, created_at, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $5) RETURNING id`,
+			storeID, job.Kind, job.State, actor, toMicros(t)).Scan(&job.ID)
+	})
+	if err != nil {
+		if errors.Is(err, ErrNameTaken) || errors.Is(err, ErrQuotaExceeded) {
+			return Store{}, Job{}, err
+		}
+		return Store{}, Job{}, fmt.Errorf("create store %q: %w", s.Name, err)
+	}
+	return s, job, nil
+}
+
+func nameTaken(name string) error {
+	return fmt.Errorf("store %q already exists: choose another name or delete it first: %w", name, ErrNameTaken)
+}
+
+func storeNotFound(name string) error {
+	return fmt.Errorf("store %q: %w", name, ErrNotFound)
+}
+
+func (d *sqlDB) GetStore(ctx context.Context, name string) (Store, error) {
+	var s Store
+	err := new(storeScanner).scan(d.db.QueryRowContext(ctx,
+		`SELECT `+storeColumns+` FROM stores WHERE name = $1 AND deleted_at IS NULL`, name), &s)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Store{}, storeNotFound(name)
+	}
+	if err != nil {
+		return Store{}, fmt.Errorf("get store %q: %w", name, err)
+	}
+	return s, nil
+}
+
+func (d *sqlDB) ListStores(ctx context.Context, f ListFilter) ([]Store, error) {
+	query := `SELECT ` + storeColumns + ` FROM stores WHERE deleted_at IS NULL ORDER BY name`
+	var args []any
+	if f.Owner != "" {
+		query = `SELECT ` + storeColumns + ` FROM stores WHERE owner = $1 AND deleted_at IS NULL ORDER BY name`
+		args = append(args, f.Owner)
+	}
+	rows, err := d.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list stores: %w", err)
+	}
+	defer rows.Close()
+	var sc storeScanner
+	stores := make([]Store, 0, 64)
+	for rows.Next() {
+		if len(stores) == cap(stores) {
+			// Double: append grows big slices by a quarter, which for
+			// thousands of stores copies them many times over.
+			stores = append(make([]Store, 0, 2*cap(stores)), stores...)
+		}
+		stores = stores[:len(stores)+1]
+		if err := sc.scan(rows, &stores[len(stores)-1]); err != nil {
+			return nil, fmt.Errorf("list stores: %w", err)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list stores: %w", err)
+	}
+	return stores, nil
+}
+
+func (d *sqlDB) UpdateStore(ctx context.Context, s Store) error {
+	if !validStatus(s.Status) {
+		return fmt.Errorf("update store %q: unknown status %q", s.Name, s.Status)
+	}
+	phases, err := encodePhases(s.Phases)
+	if err != nil {
+		return fmt.Errorf("update store %q: %w", s.Name, err)
+	}
+	return d.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE stores SET status = $1, url = $2, error = $3, phases = $4, updated_at = $5
+			WHERE name = $6 AND deleted_at IS NULL`,
+			s.Status, s.URL, s.Error, phases, toMicros(now()), s.Name)
+		if err != nil {
+			return fmt.Errorf("update store %q: %w", s.Name, err)
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return storeNotFound(s.Name)
+		}
+		return nil
+	})
+}
+
+// RemoveStore soft-deletes the store, freeing its name, and cancels its
+// queued jobs. A running job (usually the delete job calling this) is left
+// to its worker to finish.
+func (d *sqlDB) RemoveStore(ctx context.Context, name string) error {
+	return d.inTx(ctx, func(tx *sql.Tx) error {
+		t := toMicros(now())
+		var id int64
+		err := tx.QueryRowContext(ctx, `UPDATE stores SET deleted_at = $1, updated_at = $1
+			WHERE name = $2 AND deleted_at IS NULL RETURNING id`, t, name).Scan(&id)
+		if errors.Is(err, sql.ErrNoRows) {
+			return storeNotFound(name)
+		}
+		if err != nil {
+			return fmt.Errorf("remove store %q: %w", name, err)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE jobs SET state = $1, last_error = $2, updated_at = $3
+			WHERE store_id = $4 AND state = $5`,
+			JobCanceled, "store removed", t, id, JobQueued); err != nil {
+			return fmt.Errorf("remove store %q: cancel its queued jobs: %w", name, err)
+		}
+		return nil
+	})
+}
