@@ -2,24 +2,15 @@ package store
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
-	"net/url"
-	"os"
-	"path/filepath"
 	"testing"
-	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/urumi/urumi/internal/store/storetest"
 )
 
 // Every test runs against both backends, each on a fresh database of its
 // own: a SQLite file in t.TempDir(), or a PostgreSQL schema dropped when the
 // test ends.
-
-const defaultTestPostgres = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
 
 // testDB is one fresh database a test can open any number of handles on,
 // as separate processes would.
@@ -47,53 +38,12 @@ func forEachBackend(t *testing.T, fn func(t *testing.T, tdb testDB)) {
 }
 
 func newSQLiteDB(t *testing.T) testDB {
-	return testDB{dsn: filepath.Join(t.TempDir(), "state", "urumi.db"), dialect: dialectSQLite}
+	return testDB{dsn: storetest.SQLiteDSN(t), dialect: dialectSQLite}
 }
 
 // newPostgresDB creates a schema and returns a DSN whose search_path is it.
 func newPostgresDB(t *testing.T) testDB {
-	base := os.Getenv("URUMI_TEST_POSTGRES")
-	if base == "" {
-		base = defaultTestPostgres
-	}
-	cfg, err := pgx.ParseConfig(base)
-	if err != nil {
-		t.Fatalf("URUMI_TEST_POSTGRES=%q: %v", base, err)
-	}
-	cfg.ConnectTimeout = 5 * time.Second
-	admin := stdlib.OpenDB(*cfg)
-	t.Cleanup(func() { admin.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := admin.PingContext(ctx); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("PostgreSQL at %s is unreachable: %v", redact(base), err)
-		}
-		t.Skipf("PostgreSQL at %s is unreachable (%v): start it with "+
-			"`pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start` "+
-			"or point URUMI_TEST_POSTGRES at one", redact(base), err)
-	}
-	b := make([]byte, 8)
-	rand.Read(b)
-	schema := "urumi_test_" + hex.EncodeToString(b)
-	if _, err := admin.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatalf("create schema: %v", err)
-	}
-	t.Cleanup(func() {
-		// Runs after the handles the test opened are closed (cleanups
-		// run last-registered first).
-		if _, err := admin.Exec("DROP SCHEMA " + schema + " CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatalf("URUMI_TEST_POSTGRES=%q: %v", base, err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return testDB{dsn: u.String(), dialect: dialectPostgres}
+	return testDB{dsn: storetest.PostgresDSN(t), dialect: dialectPostgres}
 }
 
 // open opens a new handle, closed when the test ends.

@@ -1,0 +1,76 @@
+// Package storetest gives tests fresh, real databases: a SQLite file in the
+// test's temporary directory, or a PostgreSQL schema of their own on the
+// server at URUMI_TEST_POSTGRES (default: the development machines' local
+// server), dropped when the test ends.
+package storetest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net/url"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+)
+
+// DefaultPostgres is the server tests use unless URUMI_TEST_POSTGRES says.
+const DefaultPostgres = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+
+// SQLiteDSN is a path for a new SQLite database.
+func SQLiteDSN(t testing.TB) string {
+	return filepath.Join(t.TempDir(), "state", "urumi.db")
+}
+
+// PostgresDSN creates a schema for t and returns a DSN whose search_path is
+// it. Without a reachable server the test skips, saying how to start one,
+// except under CI=true, where it fails.
+func PostgresDSN(t testing.TB) string {
+	t.Helper()
+	base := os.Getenv("URUMI_TEST_POSTGRES")
+	if base == "" {
+		base = DefaultPostgres
+	}
+	cfg, err := pgx.ParseConfig(base)
+	if err != nil {
+		t.Fatalf("URUMI_TEST_POSTGRES: %v", err)
+	}
+	cfg.ConnectTimeout = 5 * time.Second
+	admin := stdlib.OpenDB(*cfg)
+	t.Cleanup(func() { admin.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatalf("URUMI_TEST_POSTGRES: %v", err)
+	}
+	if err := admin.PingContext(ctx); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("PostgreSQL at %s is unreachable: %v", u.Redacted(), err)
+		}
+		t.Skipf("PostgreSQL at %s is unreachable (%v): start it with "+
+			"`pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start` "+
+			"or point URUMI_TEST_POSTGRES at one", u.Redacted(), err)
+	}
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	schema := "urumi_test_" + hex.EncodeToString(b)
+	if _, err := admin.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
+		t.Fatalf("create schema: %v", err)
+	}
+	t.Cleanup(func() {
+		// Runs after the handles the test opened are closed (cleanups run
+		// last-registered first).
+		if _, err := admin.Exec("DROP SCHEMA " + schema + " CASCADE"); err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+		}
+	})
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
+}

@@ -1,0 +1,207 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/urumi/urumi/charts"
+	"github.com/urumi/urumi/internal/store"
+)
+
+func decodeStore(t *testing.T, r result) store.Store {
+	t.Helper()
+	var s store.Store
+	if err := json.Unmarshal([]byte(r.stdout), &s); err != nil {
+		t.Fatalf("decode store JSON: %v\n%s", err, r)
+	}
+	return s
+}
+
+// TestStoreLifecycle creates a store, checks everything it is on the
+// cluster, refuses a duplicate, deletes it and checks it is all gone.
+func TestStoreLifecycle(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, b.dsn(t))
+			ctx := context.Background()
+			name := "life-" + b.name
+			ns := "store-" + name
+
+			r := e.ok("store", "create", name, "-o", "json")
+			s := decodeStore(t, r)
+			if s.Status != store.StatusReady || s.URL != "http://"+name+".localhost" || s.Namespace != ns || s.Owner != "tester" || s.Plan != "medium" {
+				t.Fatalf("created store: %+v", s)
+			}
+			var phases []string
+			for _, p := range s.Phases {
+				phases = append(phases, p.Name)
+			}
+			if want := []string{"namespace", "quota", "network-policies", "credentials", "helm-install"}; !slices.Equal(phases, want) {
+				t.Fatalf("phases %v, want %v", phases, want)
+			}
+			if !strings.Contains(r.stderr, "helm-install") || strings.Contains(r.stdout, "helm-install  ") {
+				t.Fatalf("progress belongs on stderr, data on stdout:\n%s", r)
+			}
+
+			// The namespace and its guard rails.
+			n, err := e.client.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
+			must(t, err)
+			for k, v := range map[string]string{
+				"app.kubernetes.io/managed-by": "urumi", "urumi.io/store": name,
+				"pod-security.kubernetes.io/enforce": "restricted",
+			} {
+				if n.Labels[k] != v {
+					t.Errorf("namespace label %s=%q, want %q", k, n.Labels[k], v)
+				}
+			}
+			q, err := e.client.CoreV1().ResourceQuotas(ns).Get(ctx, "store-quota", metav1.GetOptions{})
+			must(t, err)
+			if q.Spec.Hard.Name(corev1.ResourceLimitsCPU, "").String() != "4" || q.Spec.Hard.Name(corev1.ResourceLimitsMemory, "").String() != "4Gi" {
+				t.Errorf("medium plan quota: %v", q.Spec.Hard)
+			}
+			_, err = e.client.CoreV1().LimitRanges(ns).Get(ctx, "store-limits", metav1.GetOptions{})
+			must(t, err)
+			checkPolicies(t, e, ns)
+
+			// Credentials: generated, complete, only in the Secret.
+			sec, err := e.client.CoreV1().Secrets(ns).Get(ctx, "store-credentials", metav1.GetOptions{})
+			must(t, err)
+			for _, k := range charts.SecretKeys() {
+				if len(sec.Data[k]) < 32 {
+					t.Errorf("secret key %s has %d bytes", k, len(sec.Data[k]))
+				}
+			}
+
+			// The chart's workloads are up and labelled.
+			d, err := e.client.AppsV1().Deployments(ns).Get(ctx, "wordpress", metav1.GetOptions{})
+			must(t, err)
+			if d.Status.AvailableReplicas != 1 {
+				t.Errorf("wordpress available replicas %d", d.Status.AvailableReplicas)
+			}
+			ss, err := e.client.AppsV1().StatefulSets(ns).Get(ctx, "mariadb", metav1.GetOptions{})
+			must(t, err)
+			if ss.Status.ReadyReplicas != 1 {
+				t.Errorf("mariadb ready replicas %d", ss.Status.ReadyReplicas)
+			}
+			svc, err := e.client.CoreV1().Services(ns).Get(ctx, "mariadb", metav1.GetOptions{})
+			must(t, err)
+			if svc.Spec.Type != corev1.ServiceTypeClusterIP {
+				t.Errorf("mariadb service type %s", svc.Spec.Type)
+			}
+			ing, err := e.client.NetworkingV1().Ingresses(ns).Get(ctx, "wordpress", metav1.GetOptions{})
+			must(t, err)
+			if ing.Spec.IngressClassName == nil || *ing.Spec.IngressClassName != "nginx" || ing.Spec.Rules[0].Host != name+".localhost" {
+				t.Errorf("ingress: %+v", ing.Spec)
+			}
+			pvcs, err := e.client.CoreV1().PersistentVolumeClaims(ns).List(ctx, metav1.ListOptions{})
+			must(t, err)
+			if len(pvcs.Items) != 2 {
+				t.Errorf("%d claims, want 2 (wordpress, mariadb)", len(pvcs.Items))
+			}
+			for _, p := range pvcs.Items {
+				if p.Status.Phase != corev1.ClaimBound {
+					t.Errorf("claim %s is %s", p.Name, p.Status.Phase)
+				}
+			}
+			jobs, err := e.client.BatchV1().Jobs(ns).List(ctx, metav1.ListOptions{})
+			must(t, err)
+			if len(jobs.Items) != 1 || jobs.Items[0].Status.Succeeded != 1 {
+				t.Errorf("setup job: %d jobs", len(jobs.Items))
+			}
+
+			// A second create of the name fails cleanly and changes nothing.
+			dup := e.run("store", "create", name)
+			if dup.code != 4 || !strings.Contains(dup.stderr, "already exists") {
+				t.Fatalf("duplicate create: %s", dup)
+			}
+			if got := e.ok("quota", "get", "-o", "json").stdout; !strings.Contains(got, `"used": 1`) {
+				t.Fatalf("quota after create: %s", got)
+			}
+
+			// list shows it; delete removes everything and frees the quota.
+			if got := e.ok("store", "list").stdout; !strings.Contains(got, name) || !strings.Contains(got, "READY") {
+				t.Fatalf("store list: %s", got)
+			}
+			e.ok("store", "delete", name)
+			_, err = e.client.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
+			if !apierrors.IsNotFound(err) {
+				t.Fatalf("namespace after delete: %v", err)
+			}
+			if _, found := e.getStore(name); found {
+				t.Fatal("store still listed after delete")
+			}
+			if got := e.ok("quota", "get", "-o", "json").stdout; !strings.Contains(got, `"used": 0`) {
+				t.Fatalf("quota after delete: %s", got)
+			}
+			var entries []store.AuditEntry
+			must(t, json.Unmarshal([]byte(e.ok("audit", "--store", name, "-o", "json").stdout), &entries))
+			var got []string
+			for _, a := range entries {
+				got = append(got, a.Action+":"+a.Outcome)
+			}
+			want := []string{"create:requested", "create:succeeded", "create:denied", "delete:requested", "delete:succeeded"}
+			if !slices.Equal(got, want) {
+				t.Fatalf("audit of %s: %v, want %v", name, got, want)
+			}
+			e.ok("audit", "verify")
+			// The name is free again.
+			e.ok("store", "create", name, "--plan", "small")
+			e.ok("store", "delete", name)
+		})
+	}
+}
+
+func checkPolicies(t *testing.T, e *env, ns string) {
+	t.Helper()
+	pols, err := e.client.NetworkingV1().NetworkPolicies(ns).List(context.Background(), metav1.ListOptions{})
+	must(t, err)
+	byName := map[string]networkingv1.NetworkPolicy{}
+	for _, p := range pols.Items {
+		byName[p.Name] = p
+	}
+	deny, ok := byName["default-deny"]
+	if !ok || len(deny.Spec.PodSelector.MatchLabels)+len(deny.Spec.PodSelector.MatchExpressions) != 0 ||
+		len(deny.Spec.Ingress)+len(deny.Spec.Egress) != 0 || len(deny.Spec.PolicyTypes) != 2 {
+		t.Fatalf("default-deny policy: %+v", deny.Spec)
+	}
+	in, ok := byName["allow-ingress-to-wordpress"]
+	if !ok || in.Spec.Ingress[0].From[0].NamespaceSelector.MatchLabels["kubernetes.io/metadata.name"] != "ingress-nginx" ||
+		in.Spec.Ingress[0].Ports[0].Port.IntValue() != charts.WordPressPort {
+		t.Fatalf("ingress policy: %+v", in.Spec)
+	}
+	for _, n := range []string{"allow-dns", "allow-mariadb-from-wordpress", "allow-wordpress-to-mariadb", "allow-setup-https-egress"} {
+		if _, ok := byName[n]; !ok {
+			t.Errorf("policy %s missing", n)
+		}
+	}
+	egress := byName["allow-setup-https-egress"].Spec.Egress[0]
+	if egress.To[0].IPBlock == nil || !slices.Contains(egress.To[0].IPBlock.Except, "10.0.0.0/8") || egress.Ports[0].Port.IntValue() != 443 {
+		t.Errorf("setup egress policy: %+v", egress)
+	}
+}
+
+// waitStore polls until a store reaches one of the statuses.
+func waitStore(t *testing.T, e *env, name string, timeout time.Duration, statuses ...store.Status) store.Store {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		s, found := e.getStore(name)
+		if found && slices.Contains(statuses, s.Status) {
+			return s
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("store %s: status %q after %s, want one of %v", name, s.Status, timeout, statuses)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
