@@ -199,6 +199,7 @@ func (r *Runner) create(ctx context.Context, job store.Job, s store.Store, event
 	if err != nil {
 		return r.fail(ctx, job, s, start, err)
 	}
+	s.Options = nil // not ours to rewrite: a retry may be changing them
 	timeout := r.Kube.Settings.Timeout
 	deadlineCtx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()

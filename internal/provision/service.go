@@ -71,7 +71,11 @@ func (s *Service) Create(ctx context.Context, c Caller, req CreateRequest) (stor
 		return store.Store{}, store.Job{}, errorf(ErrConflict, "store %q already exists: choose another name, or delete it first", req.Name)
 	case errors.Is(err, store.ErrQuotaExceeded):
 		s.audit(ctx, c, "create", req.Name, "denied", err.Error(), start)
-		return store.Store{}, store.Job{}, errorf(ErrQuotaExceeded, "%v: delete a store or ask an admin to raise the limit (urumi quota set --owner %s --max-stores N)", err, req.Owner)
+		msg := fmt.Sprintf("owner %q has reached their store limit", req.Owner)
+		if q, qerr := s.DB.GetQuota(ctx, req.Owner); qerr == nil {
+			msg = fmt.Sprintf("owner %q has %d of %d stores", req.Owner, q.Used, q.MaxStores)
+		}
+		return store.Store{}, store.Job{}, errorf(ErrQuotaExceeded, "%s: delete a store, or have an admin raise the limit with `urumi quota set --owner %s --max-stores N`", msg, req.Owner)
 	case err != nil:
 		return store.Store{}, store.Job{}, fmt.Errorf("create store %s: %w", req.Name, err)
 	}

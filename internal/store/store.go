@@ -175,7 +175,8 @@ type Stores interface {
 	CreateStore(ctx context.Context, s Store, actor string) (Store, Job, error)
 	GetStore(ctx context.Context, name string) (Store, error)
 	ListStores(ctx context.Context, f ListFilter) ([]Store, error)
-	// UpdateStore writes status, url, error and phases of a live store.
+	// UpdateStore writes status, url, error and phases of a live store, and
+	// its options when s.Options is not nil.
 	UpdateStore(ctx context.Context, s Store) error
 	// RemoveStore drops a live store after its resources are gone.
 	RemoveStore(ctx context.Context, name string) error

@@ -186,9 +186,15 @@ func (d *sqlDB) UpdateStore(ctx context.Context, s Store) error {
 		return fmt.Errorf("update store %q: %w", s.Name, err)
 	}
 	return d.inTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE stores SET status = $1, url = $2, error = $3, phases = $4, updated_at = $5
+		// Options change only when given (retry with new overrides).
+		var opts any
+		if s.Options != nil {
+			opts = string(s.Options)
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE stores SET status = $1, url = $2, error = $3, phases = $4, updated_at = $5,
+			options = COALESCE($7, options)
 			WHERE name = $6 AND deleted_at IS NULL`,
-			s.Status, s.URL, s.Error, phases, toMicros(now()), s.Name)
+			s.Status, s.URL, s.Error, phases, toMicros(now()), s.Name, opts)
 		if err != nil {
 			return fmt.Errorf("update store %q: %w", s.Name, err)
 		}
