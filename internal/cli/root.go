@@ -55,6 +55,11 @@ func Main(ctx context.Context, env Env) int {
 // NewRootCommand builds the command tree. It is a function of env alone so
 // tests can run any command in-process.
 func NewRootCommand(env Env) *cobra.Command {
+	root, _ := newRoot(env)
+	return root
+}
+
+func newRoot(env Env) (*cobra.Command, *Factory) {
 	name := "urumi"
 	if len(env.Args) > 0 && strings.HasPrefix(filepath.Base(env.Args[0]), "kubectl-") {
 		name = "kubectl urumi"
@@ -107,7 +112,7 @@ file, then defaults.`,
 		newCompletionCommand(f),
 	)
 	root.PersistentPostRunE = func(*cobra.Command, []string) error { return f.Close() }
-	return root
+	return root, f
 }
 
 // usageError marks a mistake in how urumi was called (exit code 2).
