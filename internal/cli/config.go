@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -108,7 +109,8 @@ func (f *Factory) loadConfig(cmd *cobra.Command) error {
 	v.SetConfigFile(path)
 	v.SetConfigType("yaml")
 	if err := v.ReadInConfig(); err != nil {
-		if explicit || !errors.Is(err, os.ErrNotExist) {
+		// No file at the default path is normal; a named file must exist.
+		if explicit || !(errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ENOTDIR)) {
 			return fmt.Errorf("read config file %s: %w (fix the file or point --config elsewhere)", path, err)
 		}
 	}

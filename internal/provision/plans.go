@@ -105,8 +105,8 @@ func (r Resources) values() map[string]any {
 	}
 }
 
-// chartValues is the plan's part of the chart values.
-func (p Plan) chartValues() map[string]any {
+// ChartValues is the plan's part of the chart values.
+func (p Plan) ChartValues() map[string]any {
 	return map[string]any{
 		"resources": map[string]any{
 			"wordpress": p.WordPress.values(),

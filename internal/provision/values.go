@@ -54,7 +54,7 @@ func validateSet(set []string) error {
 // ingress, the credentials Secret's name), the plan's sizes, then the
 // overrides. No credential is ever among them.
 func chartValues(name string, plan Plan, o Options) (map[string]any, error) {
-	vals := plan.chartValues()
+	vals := plan.ChartValues()
 	maps.Copy(vals, map[string]any{
 		"credentialsSecret": credentialsName,
 		"host":              name + "." + strings.TrimPrefix(o.BaseDomain, "."),
