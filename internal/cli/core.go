@@ -31,14 +31,32 @@ func (f *Factory) Service(ctx context.Context) (*provision.Service, error) {
 	return &provision.Service{DB: db, Settings: f.settings()}, nil
 }
 
-// Kube connects to the kubeconfig's cluster.
+// Kube connects to the kubeconfig's cluster, once per process.
 func (f *Factory) Kube(log *slog.Logger) (*provision.Kube, error) {
+	if f.kube != nil {
+		return f.kube, nil
+	}
 	cfg, err := f.KubeFlags.ToRESTConfig()
 	if err != nil {
 		return nil, fmt.Errorf("load kubeconfig: %w (set --kubeconfig or KUBECONFIG, or pick a --context)", err)
 	}
 	cfg.UserAgent = "urumi/" + f.Build.Version
-	return provision.NewKube(cfg, f.settings(), log)
+	k, err := provision.NewKube(cfg, f.settings(), log)
+	if err != nil {
+		return nil, err
+	}
+	f.kube = k
+	return k, nil
+}
+
+// preflight checks the cluster answers and allows what urumi does, before
+// a request that will run here is recorded.
+func (f *Factory) preflight(ctx context.Context) error {
+	k, err := f.Kube(f.quietLogger())
+	if err != nil {
+		return err
+	}
+	return k.Preflight(ctx)
 }
 
 // Runner runs jobs from this process.

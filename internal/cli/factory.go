@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/viper"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 
+	"github.com/urumi/urumi/internal/provision"
 	"github.com/urumi/urumi/internal/store"
 )
 
@@ -24,6 +25,7 @@ type Factory struct {
 	localKeys   map[string]bool
 	viper       *viper.Viper
 	db          store.DB
+	kube        *provision.Kube
 }
 
 // bindLocal makes a command's own flags part of the flag > env > file >

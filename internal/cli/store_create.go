@@ -69,7 +69,16 @@ func (o *storeCreateOptions) run(cmd *cobra.Command, f *Factory) error {
 	if owner == "" {
 		owner = f.Config.Owner
 	}
-	st, job, err := svc.Create(ctx, f.caller(), provision.CreateRequest{Name: o.name, Owner: owner, Plan: o.plan, Set: o.set})
+	req := provision.CreateRequest{Name: o.name, Owner: owner, Plan: o.plan, Set: o.set}
+	if err := provision.ValidateCreate(f.caller(), &req); err != nil {
+		return err
+	}
+	if o.wait {
+		if err := f.preflight(ctx); err != nil {
+			return err
+		}
+	}
+	st, job, err := svc.Create(ctx, f.caller(), req)
 	if errors.Is(err, provision.ErrConflict) && o.wait {
 		// A create that an earlier run did not finish is resumed.
 		if existing, jerr := f.resumableCreate(cmd, o.name); jerr == nil {

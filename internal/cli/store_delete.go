@@ -21,6 +21,11 @@ func newStoreDeleteCommand(f *Factory) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if wait {
+				if err := f.preflight(ctx); err != nil {
+					return err
+				}
+			}
 			st, job, err := svc.Delete(ctx, f.caller(), args[0])
 			if err != nil {
 				return err

@@ -33,25 +33,31 @@ type CreateRequest struct {
 	Set   []string `json:"set,omitempty"`   // chart value overrides
 }
 
-// Create validates req and records the store as QUEUED with its create job.
-func (s *Service) Create(ctx context.Context, c Caller, req CreateRequest) (store.Store, store.Job, error) {
-	start := time.Now()
+// ValidateCreate checks req without touching the database, filling in its
+// defaults; Create calls it, and callers may call it first to fail fast.
+func ValidateCreate(c Caller, req *CreateRequest) error {
 	if err := ValidateName(req.Name); err != nil {
-		return store.Store{}, store.Job{}, err
+		return err
 	}
 	if req.Owner == "" {
 		req.Owner = c.Name
 	}
 	if req.Owner != c.Name && !c.Admin {
-		return store.Store{}, store.Job{}, errorf(ErrForbidden, "only an admin may create stores for another owner")
+		return errorf(ErrForbidden, "only an admin may create stores for another owner")
 	}
 	if req.Plan == "" {
 		req.Plan = DefaultPlan
 	}
 	if _, err := PlanByName(req.Plan); err != nil {
-		return store.Store{}, store.Job{}, err
+		return err
 	}
-	if err := validateSet(req.Set); err != nil {
+	return validateSet(req.Set)
+}
+
+// Create validates req and records the store as QUEUED with its create job.
+func (s *Service) Create(ctx context.Context, c Caller, req CreateRequest) (store.Store, store.Job, error) {
+	start := time.Now()
+	if err := ValidateCreate(c, &req); err != nil {
 		return store.Store{}, store.Job{}, err
 	}
 	opts, err := encodeOptions(Options{

@@ -51,6 +51,8 @@ type Cluster struct {
 	Dir string
 
 	logs     io.Writer
+	pki      *pki
+	server   string
 	mu       sync.Mutex
 	procs    []*process
 	stopBind context.CancelFunc
@@ -125,6 +127,7 @@ func (c *Cluster) boot(ctx context.Context, opts Options) error {
 	}
 	etcdPort, peerPort, apiPort := ports[0], ports[1], ports[2]
 	server := fmt.Sprintf("https://127.0.0.1:%d", apiPort)
+	c.pki, c.server = p, server
 
 	serveCert, serveKey, err := p.issue("apiserver", "kube-apiserver", nil,
 		[]string{"127.0.0.1", "localhost", "10.0.0.1", "kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"})
@@ -410,4 +413,16 @@ func tail(path string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// UserKubeconfig writes a kubeconfig for a user authenticated by a client
+// certificate (CN user, O groups), with whatever RBAC grants that user: for
+// tests of what urumi does without permissions.
+func (c *Cluster) UserKubeconfig(user string, groups ...string) (string, error) {
+	cert, key, err := c.pki.issue("user-"+user, user, groups, nil)
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(c.Dir, "user-"+user+".kubeconfig")
+	return path, writeKubeconfig(path, c.server, c.pki.CAFile, cert, key)
 }

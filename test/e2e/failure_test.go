@@ -359,3 +359,36 @@ func mustPGConfig(t *testing.T, dsn string) *pgx.ConnConfig {
 	must(t, err)
 	return cfg
 }
+
+// TestClusterProblems: an unreachable cluster and a user without the
+// permissions urumi needs each fail at once with the fix, and nothing is
+// recorded.
+func TestClusterProblems(t *testing.T) {
+	e := newEnv(t, backends[0].dsn(t))
+	nobody, err := e.cl.UserKubeconfig("nobody")
+	must(t, err)
+	dead := filepath.Join(t.TempDir(), "dead.kubeconfig")
+	must(t, os.WriteFile(dead, []byte(`apiVersion: v1
+kind: Config
+clusters: [{name: dead, cluster: {server: "https://127.0.0.1:1"}}]
+users: [{name: dead, user: {token: not-a-secret}}]
+contexts: [{name: dead, context: {cluster: dead, user: dead}}]
+current-context: dead
+`), 0o600))
+	for _, tc := range []struct {
+		kubeconfig string
+		code       int
+		want       string
+	}{
+		{dead, 1, "unreachable"},
+		{nobody, 5, "may not create namespaces"},
+	} {
+		r := e.run("store", "create", "nowhere", "--kubeconfig", tc.kubeconfig)
+		if r.code != tc.code || !strings.Contains(r.stderr, tc.want) {
+			t.Errorf("create with %s: want exit %d and %q, got %s", filepath.Base(tc.kubeconfig), tc.code, tc.want, r)
+		}
+		if _, found := e.getStore("nowhere"); found {
+			t.Fatalf("a store was recorded although the cluster could not take it")
+		}
+	}
+}
