@@ -224,4 +224,3 @@ func waitFor(ctx context.Context, t *testing.T, what string, cond func() (bool, 
 		}
 	}
 }
-
