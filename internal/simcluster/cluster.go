@@ -55,6 +55,7 @@ type Cluster struct {
 	server   string
 	mu       sync.Mutex
 	procs    []*process
+	reaper   *exec.Cmd
 	stopBind context.CancelFunc
 	bindDone chan struct{}
 	stopped  bool
@@ -107,6 +108,10 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 		return nil, fmt.Errorf("create cluster directory: %w", err)
 	}
 	c := &Cluster{Dir: dir, logs: opts.Logs}
+	if err := c.startReaper(); err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, err
+	}
 	start := time.Now()
 	if err := c.boot(ctx, opts); err != nil {
 		_ = c.Stop()
@@ -350,7 +355,37 @@ func (c *Cluster) Stop() error {
 	if err := os.RemoveAll(c.Dir); err != nil {
 		return fmt.Errorf("remove %s: %w", c.Dir, err)
 	}
+	if c.reaper != nil {
+		_ = c.reaper.Process.Kill()
+		_ = c.reaper.Wait()
+	}
 	return nil
+}
+
+// startReaper starts a watcher, outside the cluster's process groups, that
+// removes the cluster's directory once this process is gone: a test binary
+// that panics never runs Stop, and its components die with it (Pdeathsig),
+// but the directory would stay behind in /tmp.
+func (c *Cluster) startReaper() error {
+	script := fmt.Sprintf(`while kill -0 %d 2>/dev/null; do sleep 0.5; done; rm -rf %q`, os.Getpid(), c.Dir)
+	cmd := exec.Command("/bin/sh", "-c", script)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start directory reaper: %w", err)
+	}
+	c.reaper = cmd
+	return nil
+}
+
+// Pids are the process IDs of the cluster's components.
+func (c *Cluster) Pids() []int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var pids []int
+	for _, p := range c.procs {
+		pids = append(pids, p.cmd.Process.Pid)
+	}
+	return pids
 }
 
 // sweepStaleDirs removes directories of clusters whose process died without

@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/urumi/urumi/internal/simcluster"
@@ -11,4 +12,10 @@ import (
 
 var cluster simcluster.Shared
 
-func TestMain(m *testing.M) { os.Exit(cluster.RunTests(m)) }
+func TestMain(m *testing.M) {
+	code := cluster.RunTests(m)
+	if build.bin != "" && os.Getenv("URUMI_E2E_BIN") == "" {
+		_ = os.RemoveAll(filepath.Dir(build.bin))
+	}
+	os.Exit(code)
+}
