@@ -18,7 +18,12 @@ func newCompletionCommand(f *Factory) *cobra.Command {
 
 For kubectl (1.26+) completion of "kubectl urumi", install
 completions/kubectl_complete-urumi on your PATH.`,
-		Args:      cobra.MatchAll(cobra.ExactArgs(1), cobra.OnlyValidArgs),
+		Args: func(cmd *cobra.Command, args []string) error {
+			if err := cobra.MatchAll(cobra.ExactArgs(1), cobra.OnlyValidArgs)(cmd, args); err != nil {
+				return usageError{fmt.Errorf("%w: choose bash, zsh, fish or powershell", err)}
+			}
+			return nil
+		},
 		ValidArgs: []string{"bash", "zsh", "fish", "powershell"},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			root, out := cmd.Root(), f.Streams.Out

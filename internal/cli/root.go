@@ -60,9 +60,10 @@ func NewRootCommand(env Env) *cobra.Command {
 }
 
 func newRoot(env Env) (*cobra.Command, *Factory) {
-	name := "urumi"
+	// Installed as kubectl-urumi, help and completion say `kubectl urumi`.
+	annotations := map[string]string{}
 	if len(env.Args) > 0 && strings.HasPrefix(filepath.Base(env.Args[0]), "kubectl-") {
-		name = "kubectl urumi"
+		annotations[cobra.CommandDisplayNameAnnotation] = "kubectl urumi"
 	}
 	f := &Factory{
 		Streams:     env.Streams,
@@ -72,8 +73,9 @@ func newRoot(env Env) (*cobra.Command, *Factory) {
 		configFlags: &configFlags{},
 	}
 	root := &cobra.Command{
-		Use:   name,
-		Short: "Provision isolated WooCommerce stores on Kubernetes",
+		Use:         "urumi",
+		Annotations: annotations,
+		Short:       "Provision isolated WooCommerce stores on Kubernetes",
 		Long: `urumi provisions one isolated WooCommerce store (WordPress + MariaDB +
 WooCommerce) per tenant on the current kubeconfig's cluster: a namespace per
 store with quotas, default-deny network policies and generated credentials
@@ -134,7 +136,7 @@ const (
 func exitCode(ctx context.Context, err error) int {
 	var ue usageError
 	switch {
-	case errors.As(err, &ue), errors.Is(err, provision.ErrInvalid):
+	case errors.As(err, &ue), errors.Is(err, provision.ErrInvalid), isCobraUsage(err):
 		return exitUsage
 	case errors.Is(err, provision.ErrNotFound):
 		return exitNotFound
@@ -150,3 +152,11 @@ func exitCode(ctx context.Context, err error) int {
 }
 
 func errUsage(msg string) error { return errors.New(msg) }
+
+// isCobraUsage recognises the usage errors cobra returns without a type:
+// an unknown command or a missing required flag.
+func isCobraUsage(err error) bool {
+	msg := err.Error()
+	return strings.HasPrefix(msg, "unknown command") || strings.HasPrefix(msg, "required flag(s)") ||
+		strings.HasPrefix(msg, "invalid argument")
+}

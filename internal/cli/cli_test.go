@@ -1,0 +1,125 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// run runs urumi in-process with a fresh SQLite database per test.
+type runner struct {
+	t   *testing.T
+	env map[string]string
+}
+
+func newRunner(t *testing.T) *runner {
+	dir := t.TempDir()
+	return &runner{t: t, env: map[string]string{
+		"HOME": dir, "USER": "alice", "URUMI_DB": filepath.Join(dir, "urumi.db"),
+	}}
+}
+
+func (r *runner) run(args ...string) (stdout, stderr string, code int) {
+	r.t.Helper()
+	for k, v := range r.env {
+		r.t.Setenv(k, v)
+	}
+	var out, errb bytes.Buffer
+	code = Main(context.Background(), Env{
+		Args:    append([]string{"urumi"}, args...),
+		Streams: Streams{In: strings.NewReader(""), Out: &out, ErrOut: &errb},
+		Getenv:  func(k string) string { return r.env[k] },
+		Build:   BuildInfo{Version: "v1.2.3", Commit: "abc", Date: "2026-11-22"},
+	})
+	return out.String(), errb.String(), code
+}
+
+func TestStoreOutput(t *testing.T) {
+	r := newRunner(t)
+	out, errOut, code := r.run("store", "create", "shop1", "--wait=false", "-o", "json")
+	if code != 0 {
+		t.Fatalf("create: exit %d: %s", code, errOut)
+	}
+	var m map[string]any
+	if err := json.Unmarshal([]byte(out), &m); err != nil {
+		t.Fatalf("create -o json is not JSON: %v\n%s", err, out)
+	}
+	for _, k := range []string{"name", "owner", "plan", "status", "namespace", "url", "createdAt", "updatedAt"} {
+		if _, ok := m[k]; !ok {
+			t.Errorf("store JSON lacks %q: %s", k, out)
+		}
+	}
+	if m["status"] != "QUEUED" || m["owner"] != "alice" || m["namespace"] != "store-shop1" {
+		t.Errorf("store JSON: %s", out)
+	}
+	if strings.Contains(out, "queued") || !strings.Contains(errOut, "queued") {
+		t.Errorf("messages belong on stderr, data on stdout: stdout %q stderr %q", out, errOut)
+	}
+
+	// Piped: no header, tab-separated, no colour.
+	out, _, _ = r.run("store", "list")
+	if strings.Contains(out, "NAME") || !strings.HasPrefix(out, "shop1\talice\tmedium\tQUEUED\t\t") || strings.Contains(out, "\x1b[") {
+		t.Errorf("piped list: %q", out)
+	}
+	out, _, _ = r.run("store", "list", "-o", "yaml")
+	if !strings.Contains(out, "name: shop1") {
+		t.Errorf("yaml list: %q", out)
+	}
+	out, _, _ = r.run("store", "list", "--owner", "bob", "-o", "json")
+	if strings.TrimSpace(out) != "[]" {
+		t.Errorf("another owner's list should be empty: %q", out)
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	r := newRunner(t)
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"store", "list", "-o", "xml"}, 2, `unknown output format "xml"`},
+		{[]string{"store", "create"}, 2, "takes NAME"},
+		{[]string{"store", "create", "a"}, 2, "is invalid"},
+		{[]string{"store", "create", "shop1", "--plan", "huge", "--wait=false"}, 2, "unknown plan"},
+		{[]string{"store", "get", "nope"}, 3, `store "nope" not found`},
+		{[]string{"store", "list", "--nope"}, 2, "unknown flag"},
+		{[]string{"quota", "set", "--owner", "x"}, 2, "max-stores"},
+	} {
+		_, errOut, code := r.run(tc.args...)
+		if code != tc.code || !strings.Contains(errOut, tc.want) {
+			t.Errorf("urumi %v: exit %d %q, want exit %d and %q", tc.args, code, errOut, tc.code, tc.want)
+		}
+	}
+}
+
+func TestVersionAndCompletion(t *testing.T) {
+	r := newRunner(t)
+	out, _, code := r.run("version", "-o", "json")
+	if code != 0 || !strings.Contains(out, `"version": "v1.2.3"`) || !strings.Contains(out, `"commit": "abc"`) {
+		t.Errorf("version: %d %s", code, out)
+	}
+	for _, sh := range []string{"bash", "zsh", "fish", "powershell"} {
+		out, _, code := r.run("completion", sh)
+		if code != 0 || !strings.Contains(out, "urumi") || len(out) < 500 {
+			t.Errorf("completion %s: exit %d, %d bytes", sh, code, len(out))
+		}
+	}
+	if _, _, code := r.run("completion", "tcsh"); code != 2 {
+		t.Errorf("completion tcsh: exit %d, want 2", code)
+	}
+}
+
+func TestKubectlPluginName(t *testing.T) {
+	var out bytes.Buffer
+	Main(context.Background(), Env{
+		Args:    []string{"/usr/local/bin/kubectl-urumi", "--help"},
+		Streams: Streams{In: strings.NewReader(""), Out: &out, ErrOut: &out},
+	})
+	if !strings.Contains(out.String(), "kubectl urumi [command]") {
+		t.Errorf("as kubectl-urumi, usage should say `kubectl urumi`:\n%s", out.String())
+	}
+}
