@@ -31,21 +31,62 @@ func (k *Kube) diagnose(ctx context.Context, namespace string) string {
 	}
 	c := k.Client
 
+	// What is not ready, and why when the controller says.
+	var notReady []string
 	if deps, err := c.AppsV1().Deployments(namespace).List(ctx, metav1.ListOptions{}); err == nil {
 		for _, d := range deps.Items {
+			want := int32(1)
+			if d.Spec.Replicas != nil {
+				want = *d.Spec.Replicas
+			}
+			failed := false
 			for _, cond := range d.Status.Conditions {
 				if cond.Type == appsv1.DeploymentReplicaFailure && cond.Status == corev1.ConditionTrue {
 					add("Deployment %s cannot create pods: %s", d.Name, cond.Message)
+					failed = true
 				}
+			}
+			if !failed && (d.Status.AvailableReplicas < want || d.Status.UpdatedReplicas < want) {
+				notReady = append(notReady, fmt.Sprintf("Deployment %s has %d of %d pods updated and available", d.Name, min(d.Status.AvailableReplicas, d.Status.UpdatedReplicas), want))
+			}
+		}
+	}
+	if sets, err := c.AppsV1().StatefulSets(namespace).List(ctx, metav1.ListOptions{}); err == nil {
+		for _, s := range sets.Items {
+			want := int32(1)
+			if s.Spec.Replicas != nil {
+				want = *s.Spec.Replicas
+			}
+			if s.Status.ReadyReplicas < want {
+				notReady = append(notReady, fmt.Sprintf("StatefulSet %s has %d of %d pods ready", s.Name, s.Status.ReadyReplicas, want))
 			}
 		}
 	}
 	if jobs, err := c.BatchV1().Jobs(namespace).List(ctx, metav1.ListOptions{}); err == nil {
 		for _, j := range jobs.Items {
+			done := false
 			for _, cond := range j.Status.Conditions {
-				if cond.Type == batchv1.JobFailed && cond.Status == corev1.ConditionTrue {
+				switch {
+				case cond.Status != corev1.ConditionTrue:
+				case cond.Type == batchv1.JobFailed:
 					add("Job %s failed (%s): %s", j.Name, cond.Reason, cond.Message)
+					done = true
+				case cond.Type == batchv1.JobComplete:
+					done = true
 				}
+			}
+			if !done {
+				notReady = append(notReady, fmt.Sprintf("Job %s has not completed (%d running, %d failed)", j.Name, j.Status.Active, j.Status.Failed))
+			}
+		}
+	}
+	// ReplicaSets a Deployment has replaced keep their old events; only the
+	// current ones' events are news.
+	stale := map[string]bool{}
+	if rss, err := c.AppsV1().ReplicaSets(namespace).List(ctx, metav1.ListOptions{}); err == nil {
+		for _, rs := range rss.Items {
+			if rs.Spec.Replicas != nil && *rs.Spec.Replicas == 0 {
+				stale[rs.Name] = true
 			}
 		}
 	}
@@ -65,6 +106,9 @@ func (k *Kube) diagnose(ctx context.Context, namespace string) string {
 				if cond.Type == corev1.PodScheduled && cond.Status == corev1.ConditionFalse && cond.Reason == corev1.PodReasonUnschedulable {
 					add("pod %s cannot be scheduled: %s", p.Name, cond.Message)
 				}
+				if cond.Type == corev1.PodReady && cond.Status == corev1.ConditionFalse && p.Status.Phase == corev1.PodRunning {
+					notReady = append(notReady, fmt.Sprintf("pod %s is running but not ready: %s %s", p.Name, cond.Reason, cond.Message))
+				}
 			}
 			for _, cs := range append(p.Status.InitContainerStatuses, p.Status.ContainerStatuses...) {
 				if w := cs.State.Waiting; w != nil && w.Reason != "" && w.Reason != "ContainerCreating" && w.Reason != "PodInitializing" {
@@ -83,12 +127,19 @@ func (k *Kube) diagnose(ctx context.Context, namespace string) string {
 		for _, e := range evs.Items {
 			switch e.Reason {
 			case "FailedCreate", "FailedScheduling", "ProvisioningFailed", "FailedMount", "BackoffLimitExceeded", "DeadlineExceeded":
+				if e.InvolvedObject.Kind == "ReplicaSet" && stale[e.InvolvedObject.Name] {
+					continue
+				}
 				add("%s %s: %s", e.InvolvedObject.Kind, e.InvolvedObject.Name, e.Message)
 			}
 		}
 	}
-	if len(found) > 3 {
-		found = found[:3]
+	// Causes first; what is merely not ready explains a timeout without one.
+	for _, n := range notReady {
+		add("%s", n)
+	}
+	if len(found) > 4 {
+		found = found[:4]
 	}
 	return strings.Join(found, "; ")
 }
