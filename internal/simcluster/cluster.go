@@ -212,6 +212,11 @@ func (c *Cluster) boot(ctx context.Context, opts Options) error {
 		"--service-account-private-key-file="+saKey, "--root-ca-file="+p.CAFile,
 		"--cluster-signing-cert-file="+p.CAFile, "--cluster-signing-key-file="+filepath.Join(c.Dir, "ca.key"),
 		"--controllers=*,-node-ipam-controller",
+		// kwok's nodes are healthy by definition; under load their
+		// heartbeats can lag, and the node lifecycle controller would then
+		// mark every pod on them NotReady for good. (It must still run: it
+		// lifts the not-ready taint new nodes are created with.)
+		"--node-monitor-grace-period=1h", "--node-startup-grace-period=1h",
 		"--concurrent-deployment-syncs=20", "--concurrent-statefulset-syncs=20", "--concurrent-job-syncs=20",
 		"--concurrent-namespace-syncs=20", "--concurrent-gc-syncs=40", "--concurrent-replicaset-syncs=20",
 		"--kube-api-qps=500", "--kube-api-burst=1000",
