@@ -193,6 +193,19 @@ func TestFailedStoreThenRetry(t *testing.T) {
 		t.Fatalf("after retry: %+v", got)
 	}
 	e.ok("store", "delete", name)
+
+	// A FAILED store can be deleted as it is.
+	broken := "broken"
+	if r := e.run("store", "create", broken, "--timeout", "5s", "--set", "resources.mariadb.limits.memory=64Gi"); r.code != 1 {
+		t.Fatalf("broken store: %s", r)
+	}
+	e.ok("store", "delete", broken)
+	if _, found := e.getStore(broken); found {
+		t.Fatal("deleted FAILED store still listed")
+	}
+	if _, err := e.client.CoreV1().Namespaces().Get(context.Background(), "store-"+broken, metav1.GetOptions{}); err == nil {
+		t.Fatal("namespace of the deleted FAILED store remains")
+	}
 }
 
 // TestKilledMidProvisioning: a CLI killed with SIGKILL at any point leaves a
@@ -311,6 +324,15 @@ func TestQuotaRace(t *testing.T) {
 			must(t, json.Unmarshal([]byte(e.ok("quota", "get", "--owner", "racer", "-o", "json").stdout), &q))
 			if q.Used != 5 || q.MaxStores != 5 {
 				t.Fatalf("quota: %+v", q)
+			}
+			// A store still QUEUED (nothing on the cluster yet) deletes
+			// cleanly and frees its place.
+			var list []store.Store
+			must(t, json.Unmarshal([]byte(e.ok("store", "list", "--owner", "racer", "-o", "json").stdout), &list))
+			e.ok("store", "delete", list[0].Name)
+			must(t, json.Unmarshal([]byte(e.ok("quota", "get", "--owner", "racer", "-o", "json").stdout), &q))
+			if q.Used != 4 {
+				t.Fatalf("quota after deleting a queued store: %+v", q)
 			}
 		})
 	}
