@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -87,6 +88,12 @@ file, then defaults.`,
 		SilenceErrors:     true,
 		CompletionOptions: cobra.CompletionOptions{DisableDefaultCmd: true},
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			// A command run is short and allocates in bursts (listing
+			// thousands of stores): collect garbage less often. The server
+			// is long-lived and keeps Go's default.
+			if cmd.Name() != "serve" && env.Getenv("GOGC") == "" {
+				debug.SetGCPercent(400)
+			}
 			return f.loadConfig(cmd)
 		},
 	}
@@ -110,6 +117,8 @@ file, then defaults.`,
 		newPlanCommand(f),
 		newQuotaCommand(f),
 		newAuditCommand(f),
+		newServeCommand(f),
+		newTokenCommand(f),
 		newVersionCommand(f),
 		newCompletionCommand(f),
 	)

@@ -174,6 +174,7 @@ type Stores interface {
 	// concurrent creates on any number of processes never exceed it.
 	CreateStore(ctx context.Context, s Store, actor string) (Store, Job, error)
 	GetStore(ctx context.Context, name string) (Store, error)
+	// ListStores leaves Options out: GetStore has them.
 	ListStores(ctx context.Context, f ListFilter) ([]Store, error)
 	// UpdateStore writes status, url, error and phases of a live store, and
 	// its options when s.Options is not nil.

@@ -146,11 +146,14 @@ func (d *sqlDB) GetStore(ctx context.Context, name string) (Store, error) {
 	return s, nil
 }
 
+// listColumns are storeColumns without options, which lists never need.
+const listColumns = `name, owner, plan, status, namespace, url, error, phases, NULL, created_at, updated_at`
+
 func (d *sqlDB) ListStores(ctx context.Context, f ListFilter) ([]Store, error) {
-	query := `SELECT ` + storeColumns + ` FROM stores WHERE deleted_at IS NULL ORDER BY name`
+	query := `SELECT ` + listColumns + ` FROM stores WHERE deleted_at IS NULL ORDER BY name`
 	var args []any
 	if f.Owner != "" {
-		query = `SELECT ` + storeColumns + ` FROM stores WHERE owner = $1 AND deleted_at IS NULL ORDER BY name`
+		query = `SELECT ` + listColumns + ` FROM stores WHERE owner = $1 AND deleted_at IS NULL ORDER BY name`
 		args = append(args, f.Owner)
 	}
 	rows, err := d.db.QueryContext(ctx, query, args...)

@@ -1,0 +1,502 @@
+// Command serve benchmarks `urumi serve` against its baselines, measured in
+// the same run, on a simulated cluster:
+//
+//   - provisioning: N stores requested at once over HTTP from one server
+//     with --workers 8, against the same N provisioned one after another
+//     (the same server code with --workers 1);
+//   - listing: GET /v1/stores for an owner with 100 stores among 10,000,
+//     at a fixed rate (open loop, so a slow server cannot slow the load
+//     down), against GET /healthz at the same rate (the HTTP floor) and the
+//     database query alone; plus the server's memory.
+//
+// Run it with one command (the simulated cluster's binaries must be built:
+// make cluster-build):
+//
+//	go run ./bench/serve
+//	go run ./bench/serve -stores 20 -duration 5s   # a quick look
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/urumi/urumi/internal/server"
+	"github.com/urumi/urumi/internal/simcluster"
+	"github.com/urumi/urumi/internal/store"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "bench/serve:", err)
+		os.Exit(1)
+	}
+}
+
+type options struct {
+	stores        int
+	workers       int
+	listTotal     int
+	listPerOwner  int
+	rate          int
+	duration      time.Duration
+	skipProvision bool
+	skipList      bool
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var o options
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.IntVar(&o.stores, "stores", 100, "stores to provision in each provisioning run")
+	fs.IntVar(&o.workers, "workers", 8, "workers of the concurrent provisioning run")
+	fs.IntVar(&o.listTotal, "list-total", 10000, "stores in the database of the listing run")
+	fs.IntVar(&o.listPerOwner, "list-per-owner", 100, "stores of each owner in the listing run")
+	fs.IntVar(&o.rate, "rate", 500, "requests per second of the listing run")
+	fs.DurationVar(&o.duration, "duration", 10*time.Second, "length of each listing run")
+	fs.BoolVar(&o.skipProvision, "skip-provision", false, "skip the provisioning benchmark")
+	fs.BoolVar(&o.skipList, "skip-list", false, "skip the listing benchmark")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	log := func(format string, args ...any) { fmt.Fprintf(stderr, "· "+format+"\n", args...) }
+
+	work, err := os.MkdirTemp("", "urumi-bench-serve-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+	bin := filepath.Join(work, "urumi")
+	log("building urumi")
+	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/urumi/urumi/cmd/urumi")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	build.Stderr = stderr
+	if err := build.Run(); err != nil {
+		return fmt.Errorf("build urumi: %w", err)
+	}
+	dir, err := simcluster.BinDir()
+	if err != nil {
+		return err
+	}
+	if m := simcluster.MissingBinaries(dir); len(m) > 0 {
+		return fmt.Errorf("simulated cluster binaries missing (%s): build them with `make cluster-build`", strings.Join(m, ", "))
+	}
+	log("starting the simulated cluster")
+	cl, err := simcluster.Start(ctx, simcluster.Options{BinDir: dir, Nodes: 10})
+	if err != nil {
+		return err
+	}
+	defer cl.Stop()
+	b := &bench{o: o, bin: bin, work: work, cluster: cl, log: log}
+
+	// Listing first, while the cluster is idle: it does not use the
+	// cluster, but shares the machine with it.
+	var rows [][]string
+	if !o.skipList {
+		r, err := b.listing(ctx)
+		if err != nil {
+			return err
+		}
+		rows = append(rows, r...)
+	}
+	if !o.skipProvision {
+		r, err := b.provisioning(ctx)
+		if err != nil {
+			return err
+		}
+		rows = append(rows, r...)
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "BENCHMARK\tMEASURED\tBASELINE (same run)\tTARGET")
+	for _, r := range rows {
+		fmt.Fprintln(tw, strings.Join(r, "\t"))
+	}
+	return tw.Flush()
+}
+
+type bench struct {
+	o       options
+	bin     string
+	work    string
+	cluster *simcluster.Cluster
+	log     func(string, ...any)
+}
+
+// serverProc is one `urumi serve` the benchmark started.
+type serverProc struct {
+	cmd  *exec.Cmd
+	url  string
+	done chan error
+}
+
+func (b *bench) startServer(ctx context.Context, db string, args ...string) (*serverProc, error) {
+	args = append([]string{"serve", "--addr", "127.0.0.1:0", "--log-format", "json", "--db", db,
+		"--create-rate", "0", "--default-max-stores", "100000", "--timeout", "5m"}, args...)
+	cmd := exec.CommandContext(ctx, b.bin, args...)
+	home := filepath.Join(b.work, "home")
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + home, "XDG_CONFIG_HOME=" + home, "KUBECONFIG=" + b.cluster.Kubeconfig}
+	// The log goes to a file, as in production: a reader in this process
+	// must not slow the server down.
+	logf, err := os.CreateTemp(b.work, "serve-*.log")
+	if err != nil {
+		return nil, err
+	}
+	defer logf.Close()
+	cmd.Stderr = logf
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	p := &serverProc{cmd: cmd, done: make(chan error, 1)}
+	go func() { p.done <- cmd.Wait() }()
+	deadline := time.Now().Add(30 * time.Second)
+	for p.url == "" {
+		sc := bufio.NewScanner(bytes.NewReader(must(os.ReadFile(logf.Name()))))
+		for sc.Scan() {
+			var rec struct{ Msg, Addr string }
+			if json.Unmarshal(sc.Bytes(), &rec) == nil && rec.Msg == "listening" {
+				p.url = "http://" + rec.Addr
+			}
+		}
+		select {
+		case err := <-p.done:
+			return nil, fmt.Errorf("urumi serve exited: %v\n%s", err, must(os.ReadFile(logf.Name())))
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			p.stop()
+			return nil, errors.New("urumi serve did not start within 30s")
+		}
+	}
+	return p, nil
+}
+
+func must(b []byte, _ error) []byte { return b }
+
+func (p *serverProc) stop() {
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(30 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+// token issues an API token in db directly.
+func token(ctx context.Context, dsn, owner string) (string, error) {
+	db, err := store.Open(ctx, dsn, store.Options{})
+	if err != nil {
+		return "", err
+	}
+	defer db.Close()
+	t, err := server.IssueToken(ctx, db, "bench", owner, false)
+	return t.Secret, err
+}
+
+func call(ctx context.Context, c *http.Client, method, url, tok string, body any) (int, []byte, error) {
+	var rd io.Reader
+	if body != nil {
+		j, _ := json.Marshal(body)
+		rd = bytes.NewReader(j)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, url, rd)
+	if err != nil {
+		return 0, nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, b, err
+}
+
+// provisioning times N stores from request to READY with the concurrent
+// pool and with one worker.
+func (b *bench) provisioning(ctx context.Context) ([][]string, error) {
+	serial, err := b.provisionRun(ctx, "serial", 1)
+	if err != nil {
+		return nil, err
+	}
+	parallel, err := b.provisionRun(ctx, "pool", b.o.workers)
+	if err != nil {
+		return nil, err
+	}
+	speedup := serial.Seconds() / parallel.Seconds()
+	return [][]string{{
+		fmt.Sprintf("%d stores requested at once → all READY, --workers %d", b.o.stores, b.o.workers),
+		fmt.Sprintf("%.1fs (%.2fs/store, %.1f× sooner)", parallel.Seconds(), parallel.Seconds()/float64(b.o.stores), speedup),
+		fmt.Sprintf("%.1fs one after another (--workers 1, %.2fs/store)", serial.Seconds(), serial.Seconds()/float64(b.o.stores)),
+		"≥5× sooner",
+	}}, nil
+}
+
+func (b *bench) provisionRun(ctx context.Context, prefix string, workers int) (time.Duration, error) {
+	db := filepath.Join(b.work, prefix+".db")
+	tok, err := token(ctx, db, "bench-"+prefix)
+	if err != nil {
+		return 0, err
+	}
+	srv, err := b.startServer(ctx, db, "--workers", strconv.Itoa(workers))
+	if err != nil {
+		return 0, err
+	}
+	defer srv.stop()
+	b.log("provisioning %d stores with --workers %d", b.o.stores, workers)
+	c := &http.Client{Timeout: 30 * time.Second}
+	start := time.Now()
+	var wg sync.WaitGroup
+	errs := make(chan error, b.o.stores)
+	for i := range b.o.stores {
+		wg.Go(func() {
+			name := fmt.Sprintf("%s-%03d", prefix, i)
+			status, body, err := call(ctx, c, "POST", srv.url+"/v1/stores", tok, map[string]any{"name": name, "plan": "small"})
+			if err == nil && status != http.StatusAccepted {
+				err = fmt.Errorf("create %s: %d %s", name, status, body)
+			}
+			if err != nil {
+				errs <- err
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		return 0, err
+	}
+	lastReport := time.Now()
+	for {
+		status, body, err := call(ctx, c, "GET", srv.url+"/v1/stores", tok, nil)
+		if err != nil {
+			return 0, err
+		}
+		if status != http.StatusOK {
+			return 0, fmt.Errorf("list: %d %s", status, body)
+		}
+		var list []store.Store
+		if err := json.Unmarshal(body, &list); err != nil {
+			return 0, err
+		}
+		ready := 0
+		for _, s := range list {
+			switch s.Status {
+			case store.StatusReady:
+				ready++
+			case store.StatusFailed:
+				return 0, fmt.Errorf("store %s FAILED: %s", s.Name, s.Error)
+			}
+		}
+		if ready == b.o.stores {
+			return time.Since(start), nil
+		}
+		if time.Since(lastReport) > 15*time.Second {
+			b.log("  %d of %d READY after %s", ready, b.o.stores, time.Since(start).Round(time.Second))
+			lastReport = time.Now()
+		}
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// listing loads GET /v1/stores for one owner at a fixed rate.
+func (b *bench) listing(ctx context.Context) ([][]string, error) {
+	dsn := filepath.Join(b.work, "list.db")
+	owners := b.o.listTotal / b.o.listPerOwner
+	b.log("seeding %d stores of %d owners", b.o.listTotal, owners)
+	db, err := store.Open(ctx, dsn, store.Options{DefaultMaxStores: b.o.listPerOwner})
+	if err != nil {
+		return nil, err
+	}
+	seedStart := time.Now()
+	for i := range b.o.listTotal {
+		owner := fmt.Sprintf("owner-%03d", i%owners)
+		s := store.Store{Name: fmt.Sprintf("s%05d", i), Owner: owner, Plan: "small", Namespace: fmt.Sprintf("store-s%05d", i)}
+		if _, _, err := db.CreateStore(ctx, s, owner); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("seed: %w", err)
+		}
+	}
+	b.log("  seeded in %s", time.Since(seedStart).Round(time.Millisecond))
+	owner := fmt.Sprintf("owner-%03d", owners/2)
+	// The query alone, in this process: what the server adds is HTTP,
+	// auth and JSON.
+	var queryLat []time.Duration
+	for range 1000 {
+		t0 := time.Now()
+		list, err := db.ListStores(ctx, store.ListFilter{Owner: owner})
+		if err != nil || len(list) != b.o.listPerOwner {
+			db.Close()
+			return nil, fmt.Errorf("list in process: %d stores, %v", len(list), err)
+		}
+		queryLat = append(queryLat, time.Since(t0))
+	}
+	db.Close()
+	tok, err := token(ctx, dsn, owner)
+	if err != nil {
+		return nil, err
+	}
+	srv, err := b.startServer(ctx, dsn, "--workers", "0")
+	if err != nil {
+		return nil, err
+	}
+	defer srv.stop()
+
+	b.log("GET /healthz at %d req/s for %s", b.o.rate, b.o.duration)
+	health, err := load(ctx, srv.url+"/healthz", "", b.o.rate, b.o.duration, nil)
+	if err != nil {
+		return nil, err
+	}
+	b.log("GET /v1/stores (%d of %d) at %d req/s for %s", b.o.listPerOwner, b.o.listTotal, b.o.rate, b.o.duration)
+	check := func(body []byte) error {
+		if n := bytes.Count(body, []byte(`"owner":`)); n != b.o.listPerOwner {
+			return fmt.Errorf("list returned %d stores, want %d", n, b.o.listPerOwner)
+		}
+		return nil
+	}
+	list, err := load(ctx, srv.url+"/v1/stores", tok, b.o.rate, b.o.duration, check)
+	if err != nil {
+		return nil, err
+	}
+	rss, hwm, err := memory(srv.cmd.Process.Pid)
+	if err != nil {
+		return nil, err
+	}
+	slices.Sort(queryLat)
+	return [][]string{
+		{
+			fmt.Sprintf("GET /v1/stores, %d of %d stores, %d req/s: p99", b.o.listPerOwner, b.o.listTotal, b.o.rate),
+			fmt.Sprintf("%s (p50 %s, max %s, %d req, %d errors)", ms(list.p(0.99)), ms(list.p(0.50)), ms(list.p(1)), list.n, list.errors),
+			fmt.Sprintf("GET /healthz p99 %s; the query alone p99 %s", ms(health.p(0.99)), ms(queryLat[len(queryLat)*99/100])),
+			"< 10ms",
+		},
+		{
+			"server memory after the listing load",
+			fmt.Sprintf("%.0f MB RSS (peak %.0f MB)", rss, hwm),
+			"",
+			"< 150 MB",
+		},
+	}, nil
+}
+
+type latencies struct {
+	d      []time.Duration
+	n      int
+	errors int
+}
+
+func (l latencies) p(q float64) time.Duration {
+	if len(l.d) == 0 {
+		return 0
+	}
+	i := int(q * float64(len(l.d)))
+	return l.d[min(i, len(l.d)-1)]
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.2fms", float64(d.Microseconds())/1000) }
+
+// load sends GETs at a fixed rate for d and measures each from the time it
+// was due (not sent), so a server that falls behind shows it.
+func load(ctx context.Context, url, tok string, rate int, d time.Duration, check func([]byte) error) (latencies, error) {
+	tr := &http.Transport{MaxIdleConnsPerHost: 256, MaxConnsPerHost: 0, DisableCompression: true}
+	defer tr.CloseIdleConnections()
+	c := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	// Warm the connections and the server up.
+	for range 50 {
+		if _, _, err := call(ctx, c, "GET", url, tok, nil); err != nil {
+			return latencies{}, err
+		}
+	}
+	total := int(d.Seconds() * float64(rate))
+	interval := time.Second / time.Duration(rate)
+	res := latencies{d: make([]time.Duration, 0, total)}
+	var (
+		mu       sync.Mutex
+		wg       sync.WaitGroup
+		firstErr error
+	)
+	start := time.Now()
+	for i := range total {
+		due := start.Add(time.Duration(i) * interval)
+		if w := time.Until(due); w > 0 {
+			time.Sleep(w)
+		}
+		wg.Go(func() {
+			status, body, err := call(ctx, c, "GET", url, tok, nil)
+			lat := time.Since(due)
+			if err == nil && status != http.StatusOK {
+				err = fmt.Errorf("GET %s: %d %s", url, status, body)
+			}
+			if err == nil && check != nil {
+				err = check(body)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			res.n++
+			if err != nil {
+				res.errors++
+				if firstErr == nil {
+					firstErr = err
+				}
+				return
+			}
+			res.d = append(res.d, lat)
+		})
+	}
+	wg.Wait()
+	slices.Sort(res.d)
+	if firstErr != nil && res.errors > res.n/100 {
+		return res, fmt.Errorf("%d of %d requests failed: %w", res.errors, res.n, firstErr)
+	}
+	return res, nil
+}
+
+// memory reads a process's resident and peak resident set, in MB.
+func memory(pid int) (rss, hwm float64, err error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		kb, _ := strconv.ParseFloat(f[1], 64)
+		switch f[0] {
+		case "VmRSS:":
+			rss = kb / 1024
+		case "VmHWM:":
+			hwm = kb / 1024
+		}
+	}
+	return rss, hwm, nil
+}

@@ -1,0 +1,176 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/spf13/cast"
+	"github.com/spf13/cobra"
+
+	"github.com/urumi/urumi/internal/provision"
+	"github.com/urumi/urumi/internal/server"
+)
+
+// serveConfig is serve's own settings, resolved flag > env > file > default.
+type serveConfig struct {
+	addr          string
+	workers       int
+	createRate    int
+	shutdownGrace time.Duration
+	logFormat     string
+	logLevel      string
+}
+
+func newServeCommand(f *Factory) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Serve the store API over HTTP and run provisioning workers",
+		Long: `Serve urumi's store operations over an authenticated JSON API (described at
+/openapi.json) and run a pool of workers that provision and delete the stores
+requested through it (or with "urumi store create --wait=false").
+
+Clients authenticate with tokens from "urumi token create". Several replicas
+may share one PostgreSQL database (--db postgres://...): they share its job
+queue and quotas. With SQLite (the default), run a single process.
+
+Also served: /healthz, /readyz (database and cluster reachable) and /metrics
+(Prometheus). SIGTERM or SIGINT stops accepting requests and claiming jobs,
+lets running jobs finish within --shutdown-grace, then releases the rest to
+the queue. Settings come from flags, URUMI_* variables (URUMI_ADDR,
+URUMI_WORKERS, ...) or the config file.`,
+		Example: `  urumi serve
+  urumi serve --addr :8080 --workers 8 --db postgres://urumi@db/urumi --log-format json
+  urumi serve --workers 0     # an API-only replica`,
+		GroupID: "admin",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := f.serveConfig()
+			if err != nil {
+				return err
+			}
+			return runServe(cmd, f, cfg)
+		},
+	}
+	fl := cmd.Flags()
+	fl.String("addr", "127.0.0.1:8080", "address to listen on (host:port)")
+	fl.Int("workers", 4, "provisioning workers in this process (0: API only)")
+	fl.Int("create-rate", server.DefaultLimits().CreatesPerMinute, "store creations allowed per token per minute (0: unlimited)")
+	fl.Duration("shutdown-grace", 30*time.Second, "on SIGTERM, how long running jobs may take before they are released")
+	fl.String("log-format", "text", "log format: text|json")
+	fl.String("log-level", "info", "log level: debug|info|warn|error")
+	_ = cmd.RegisterFlagCompletionFunc("log-format", cobra.FixedCompletions([]string{"text", "json"}, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("log-level", cobra.FixedCompletions([]string{"debug", "info", "warn", "error"}, cobra.ShellCompDirectiveNoFileComp))
+	f.bindLocal("addr", "workers", "create-rate", "shutdown-grace", "log-format", "log-level")
+	return cmd
+}
+
+// serveConfig reads serve's settings and says which one is wrong.
+func (f *Factory) serveConfig() (serveConfig, error) {
+	var (
+		c    serveConfig
+		errs []error
+	)
+	get := func(key string, conv func(any) error) {
+		if err := conv(f.Value(key)); err != nil {
+			errs = append(errs, fmt.Errorf("--%s (or URUMI_%s): %w", key, envName(key), err))
+		}
+	}
+	get("addr", func(v any) (err error) { c.addr, err = cast.ToStringE(v); return })
+	get("workers", func(v any) (err error) { c.workers, err = cast.ToIntE(v); return })
+	get("create-rate", func(v any) (err error) { c.createRate, err = cast.ToIntE(v); return })
+	get("shutdown-grace", func(v any) (err error) { c.shutdownGrace, err = cast.ToDurationE(v); return })
+	get("log-format", func(v any) (err error) { c.logFormat, err = cast.ToStringE(v); return })
+	get("log-level", func(v any) (err error) { c.logLevel, err = cast.ToStringE(v); return })
+	if len(errs) > 0 {
+		return c, usageError{errs[0]}
+	}
+	switch {
+	case c.workers < 0:
+		return c, usageError{fmt.Errorf("--workers %d is invalid: use 0 or more", c.workers)}
+	case c.createRate < 0:
+		return c, usageError{fmt.Errorf("--create-rate %d is invalid: use 0 (unlimited) or more", c.createRate)}
+	case c.shutdownGrace < 0:
+		return c, usageError{fmt.Errorf("--shutdown-grace %s is invalid: use 0 or more", c.shutdownGrace)}
+	case c.logFormat != "text" && c.logFormat != "json":
+		return c, usageError{fmt.Errorf("--log-format %q is invalid: use text or json", c.logFormat)}
+	case f.Config.Lease < time.Second:
+		return c, usageError{fmt.Errorf("--lease %s is too short: use 1s or more (workers renew it every third of it)", f.Config.Lease)}
+	}
+	return c, nil
+}
+
+func runServe(cmd *cobra.Command, f *Factory, cfg serveConfig) error {
+	ctx := cmd.Context()
+	log, err := newServerLogger(f.Streams.ErrOut, cfg.logFormat, cfg.logLevel)
+	if err != nil {
+		return err
+	}
+	svc, err := f.Service(ctx)
+	if err != nil {
+		return err
+	}
+	runner, err := f.Runner(ctx, log)
+	if err != nil {
+		return err
+	}
+	metrics := server.NewMetrics(svc.DB, log)
+	runner.Events = metrics
+	pool := &server.Pool{
+		DB:    svc.DB,
+		Size:  cfg.workers,
+		ID:    workerID("serve"),
+		Lease: f.Config.Lease,
+		NewRunner: func(worker string) server.JobRunner {
+			r := *runner
+			r.Worker, r.Log = worker, log.With("worker", worker)
+			return &r
+		},
+		Log:     log,
+		Metrics: metrics,
+	}
+	limits := server.DefaultLimits()
+	limits.CreatesPerMinute = cfg.createRate
+	handler := server.NewServer(server.Deps{
+		Service: svc,
+		Log:     log,
+		Metrics: metrics,
+		Limits:  limits,
+		Checks:  []server.Check{server.ClusterCheck(runner.Kube)},
+		Wake:    pool.Wake,
+	})
+	log.Info("starting urumi serve", "version", f.Build.Version, "db", dbKind(f.Config.DB),
+		"base_domain", f.Config.BaseDomain, "ingress_class", f.Config.IngressClass,
+		"lease", f.Config.Lease, "timeout", f.Config.Timeout, "create_rate_per_min", cfg.createRate)
+	return server.Serve(ctx, server.Options{Addr: cfg.addr, ShutdownGrace: cfg.shutdownGrace, Log: log}, handler, pool)
+}
+
+func newServerLogger(w io.Writer, format, level string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, usageError{fmt.Errorf("--log-level %q is invalid: use debug, info, warn or error", level)}
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return slog.New(slog.NewTextHandler(w, opts)), nil
+}
+
+// dbKind says which backend a --db value is, without its credentials.
+func dbKind(dsn string) string {
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		return "postgres"
+	}
+	return "sqlite:" + dsn
+}
+
+// envName is the URUMI_* variable of a config key.
+func envName(key string) string {
+	return strings.ToUpper(strings.ReplaceAll(key, "-", "_"))
+}
+
+// The core's Runner is the workers' JobRunner.
+var _ server.JobRunner = (*provision.Runner)(nil)

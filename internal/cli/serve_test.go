@@ -1,0 +1,58 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestServeConfigPrecedence: serve's own settings follow flag > URUMI_*
+// environment > config file > default. Each case sets an invalid --workers
+// somewhere so serve stops at validation (before any database or cluster)
+// and says which value won.
+func TestServeConfigPrecedence(t *testing.T) {
+	dir := t.TempDir()
+	config := filepath.Join(dir, "config.yaml")
+	if err := os.WriteFile(config, []byte("workers: -3\nlog-format: yaml\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{"flag beats env and file", []string{"--workers", "-1"}, map[string]string{"URUMI_WORKERS": "-2"}, "--workers -1 is invalid"},
+		{"env beats file", nil, map[string]string{"URUMI_WORKERS": "-2"}, "--workers -2 is invalid"},
+		{"file", nil, nil, "--workers -3 is invalid"},
+		{"file value of another key", []string{"--workers", "1"}, nil, `--log-format "yaml" is invalid`},
+		{"unparsable env", nil, map[string]string{"URUMI_WORKERS": "many"}, "URUMI_WORKERS"},
+		{"bad duration", []string{"--workers", "1", "--log-format", "text", "--shutdown-grace", "-1s"}, nil, "--shutdown-grace -1s is invalid"},
+		{"short lease", []string{"--workers", "1", "--log-format", "text", "--lease", "10ms"}, nil, "--lease 10ms is too short"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			env := map[string]string{"HOME": dir}
+			t.Setenv("URUMI_DB", filepath.Join(dir, "never-opened.db"))
+			for k, v := range c.env {
+				// viper reads URUMI_* from the process environment itself.
+				t.Setenv(k, v)
+			}
+			var out, errOut bytes.Buffer
+			code := Main(context.Background(), Env{
+				Args:    append([]string{"urumi", "serve", "--config", config}, c.args...),
+				Streams: Streams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut},
+				Getenv:  func(k string) string { return env[k] },
+			})
+			if code != exitUsage || !strings.Contains(errOut.String(), c.want) {
+				t.Fatalf("exit %d, stderr %q; want exit %d saying %q", code, errOut.String(), exitUsage, c.want)
+			}
+			if _, err := os.Stat(filepath.Join(dir, "never-opened.db")); err == nil {
+				t.Error("serve opened the database before validating its settings")
+			}
+		})
+	}
+}

@@ -1,0 +1,202 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/urumi/urumi/internal/provision"
+)
+
+// Error codes of the API, one per kind of failure a client handles.
+const (
+	codeMalformed        = "malformed"              // 400: not JSON, unknown field, wrong type
+	codeInvalid          = "invalid"                // 400: a value is not acceptable
+	codeUnauthorized     = "unauthorized"           // 401: no, bad or revoked token
+	codeForbidden        = "forbidden"              // 403: the token may not do this
+	codeNotFound         = "not_found"              // 404: no such store (or not the caller's)
+	codeMethodNotAllowed = "method_not_allowed"     // 405
+	codeConflict         = "conflict"               // 409: name taken, nothing to retry
+	codeQuotaExceeded    = "quota_exceeded"         // 409: the owner is at their store limit
+	codeTooLarge         = "too_large"              // 413
+	codeUnsupportedType  = "unsupported_media_type" // 415
+	codeRateLimited      = "rate_limited"           // 429, with Retry-After
+	codeInternal         = "internal"               // 500
+	codeUnavailable      = "unavailable"            // 503
+)
+
+// apiError is an error with the status and code the client gets.
+type apiError struct {
+	status     int
+	code       string
+	msg        string
+	retryAfter time.Duration
+}
+
+func (e *apiError) Error() string { return e.msg }
+
+func errorf(status int, code, format string, args ...any) *apiError {
+	return &apiError{status: status, code: code, msg: fmt.Sprintf(format, args...)}
+}
+
+// errorBody is the JSON of every error response:
+// {"error":{"code":"...","message":"..."}}.
+type errorBody struct {
+	Error errorDetail `json:"error"`
+}
+
+type errorDetail struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// apiErrorOf maps any error to what the client sees. Errors of provision's
+// kinds carry messages written for users; anything else is the server's
+// fault, logged in full and reported without detail.
+func apiErrorOf(err error) *apiError {
+	var ae *apiError
+	switch {
+	case errors.As(err, &ae):
+		return ae
+	case errors.Is(err, provision.ErrInvalid):
+		return errorf(http.StatusBadRequest, codeInvalid, "%s", err)
+	case errors.Is(err, provision.ErrNotFound):
+		return errorf(http.StatusNotFound, codeNotFound, "%s", err)
+	case errors.Is(err, provision.ErrQuotaExceeded):
+		return errorf(http.StatusConflict, codeQuotaExceeded, "%s", err)
+	case errors.Is(err, provision.ErrConflict):
+		return errorf(http.StatusConflict, codeConflict, "%s", err)
+	case errors.Is(err, provision.ErrForbidden):
+		return errorf(http.StatusForbidden, codeForbidden, "%s", err)
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return errorf(http.StatusServiceUnavailable, codeUnavailable, "the request was interrupted: try again")
+	default:
+		return errorf(http.StatusInternalServerError, codeInternal,
+			"internal error: the server's log has the details (look for this request's X-Request-ID)")
+	}
+}
+
+// writeError answers with err in the API's error form and notes the cause
+// for the request's log line.
+func writeError(w http.ResponseWriter, r *http.Request, err error) {
+	ae := apiErrorOf(err)
+	if info := requestInfoFrom(r.Context()); info != nil && ae.status >= 500 {
+		info.err = err
+	}
+	if ae.retryAfter > 0 {
+		secs := int((ae.retryAfter + time.Second - 1) / time.Second)
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
+	}
+	if ae.status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="urumi"`)
+	}
+	encode(w, ae.status, errorBody{Error: errorDetail{Code: ae.code, Message: ae.msg}})
+}
+
+// encode writes v as the JSON response body.
+func encode(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		// Only a programming error gets here: the API's types all marshal.
+		status = http.StatusInternalServerError
+		b = []byte(`{"error":{"code":"internal","message":"internal error: the response could not be encoded"}}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
+}
+
+// decode reads the request body, a single JSON object of type T, at most
+// limit bytes, rejecting unknown fields. An empty body is T's zero value if
+// emptyOK, else an error.
+func decode[T any](w http.ResponseWriter, r *http.Request, limit int64, emptyOK bool) (T, error) {
+	var v T
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || mt != "application/json" {
+			return v, errorf(http.StatusUnsupportedMediaType, codeUnsupportedType,
+				"content type %q is not supported: send application/json (with curl: -H 'Content-Type: application/json')", ct)
+		}
+	}
+	if r.ContentLength > limit {
+		return v, tooLarge(limit)
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&v); err != nil {
+		if errors.Is(err, io.EOF) && emptyOK {
+			return v, nil
+		}
+		return v, decodeError(err, limit)
+	}
+	// Anything after the object, other than whitespace, is a mistake.
+	var extra json.RawMessage
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		if err != nil {
+			if e := decodeError(err, limit); e.status == http.StatusRequestEntityTooLarge {
+				return v, e
+			}
+		}
+		return v, errorf(http.StatusBadRequest, codeMalformed, "request body must be a single JSON object, with nothing after it")
+	}
+	return v, nil
+}
+
+func tooLarge(limit int64) *apiError {
+	return errorf(http.StatusRequestEntityTooLarge, codeTooLarge, "request body is larger than %d bytes", limit)
+}
+
+// decodeError explains what is wrong with a body json could not decode.
+func decodeError(err error, limit int64) *apiError {
+	var (
+		maxErr    *http.MaxBytesError
+		syntaxErr *json.SyntaxError
+		typeErr   *json.UnmarshalTypeError
+	)
+	switch {
+	case errors.As(err, &maxErr):
+		return tooLarge(limit)
+	case errors.Is(err, io.EOF):
+		return errorf(http.StatusBadRequest, codeMalformed, "request body is empty: send a JSON object")
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return errorf(http.StatusBadRequest, codeMalformed, "request body is not valid JSON: it ends too soon")
+	case errors.As(err, &syntaxErr):
+		return errorf(http.StatusBadRequest, codeMalformed, "request body is not valid JSON: %v (at byte %d)", syntaxErr, syntaxErr.Offset)
+	case errors.As(err, &typeErr):
+		if typeErr.Field == "" {
+			return errorf(http.StatusBadRequest, codeMalformed, "request body must be a JSON object, not %s", typeErr.Value)
+		}
+		return errorf(http.StatusBadRequest, codeMalformed, "field %q must be %s, not %s", typeErr.Field, jsonType(typeErr.Type.Kind().String()), typeErr.Value)
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		return errorf(http.StatusBadRequest, codeMalformed, "unknown field %s: see /openapi.json for the fields this request takes",
+			strings.TrimPrefix(err.Error(), "json: unknown field "))
+	default:
+		return errorf(http.StatusBadRequest, codeMalformed, "request body is not valid JSON: %v", err)
+	}
+}
+
+// jsonType names a Go kind as JSON calls it.
+func jsonType(kind string) string {
+	switch kind {
+	case "string":
+		return "a string"
+	case "slice", "array":
+		return "an array"
+	case "bool":
+		return "true or false"
+	case "int", "int64", "int32", "uint", "uint64", "uint32":
+		return "an integer"
+	case "ptr":
+		return "a value of another type"
+	default:
+		return "an object"
+	}
+}

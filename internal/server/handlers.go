@@ -1,0 +1,227 @@
+package server
+
+import (
+	"net/http"
+	"net/url"
+	"strconv"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/urumi/urumi/internal/provision"
+	"github.com/urumi/urumi/internal/store"
+)
+
+// Every handler calls the provision.Service function the matching CLI
+// command calls, as the token's owner.
+
+func handleCreateStore(svc *provision.Service, creates *limiterSet, limit int64, wake func()) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := principalFrom(r.Context())
+		if ok, wait := creates.allow(p.tokenID); !ok {
+			writeError(w, r, rateLimited(wait, "this token may create %s", creates.describe()))
+			return
+		}
+		req, err := decode[provision.CreateRequest](w, r, limit, false)
+		if err != nil {
+			writeError(w, r, err)
+			return
+		}
+		if req.Owner != "" {
+			if err := ValidateOwner(req.Owner); err != nil {
+				writeError(w, r, err)
+				return
+			}
+		}
+		st, _, err := svc.Create(r.Context(), p.caller, req)
+		if err != nil {
+			writeError(w, r, err)
+			return
+		}
+		wake()
+		w.Header().Set("Location", "/v1/stores/"+url.PathEscape(st.Name))
+		encode(w, http.StatusAccepted, st)
+	})
+}
+
+func handleListStores(svc *provision.Service) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		owner := q.Get("owner")
+		if err := checkParam("owner", owner); err != nil {
+			writeError(w, r, err)
+			return
+		}
+		all := false
+		if s := q.Get("all"); s != "" {
+			var err error
+			if all, err = strconv.ParseBool(s); err != nil {
+				writeError(w, r, errorf(http.StatusBadRequest, codeInvalid, "all=%q is not a boolean: use all=true or all=false", s))
+				return
+			}
+		}
+		if all && owner != "" {
+			writeError(w, r, errorf(http.StatusBadRequest, codeInvalid, "owner and all=true cannot be used together"))
+			return
+		}
+		list, err := svc.List(r.Context(), principalFrom(r.Context()).caller, owner, all)
+		if err != nil {
+			writeError(w, r, err)
+			return
+		}
+		encode(w, http.StatusOK, list)
+	})
+}
+
+func handleGetStore(svc *provision.Service) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		name := r.PathValue("name")
+		if err := provision.ValidateName(name); err != nil {
+			writeError(w, r, err)
+			return
+		}
+		st, err := svc.Get(r.Context(), principalFrom(r.Context()).caller, name)
+		if err != nil {
+			writeError(w, r, err)
+			return
+		}
+		encode(w, http.StatusOK, st)
+	})
+}
+
+func handleDeleteStore(svc *provision.Service, wake func()) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		name := r.PathValue("name")
+		if err := provision.ValidateName(name); err != nil {
+			writeError(w, r, err)
+			return
+		}
+		st, _, err := svc.Delete(r.Context(), principalFrom(r.Context()).caller, name)
+		if err != nil {
+			writeError(w, r, err)
+			return
+		}
+		wake()
+		encode(w, http.StatusAccepted, st)
+	})
+}
+
+func handleRetryStore(svc *provision.Service, limit int64, wake func()) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		name := r.PathValue("name")
+		if err := provision.ValidateName(name); err != nil {
+			writeError(w, r, err)
+			return
+		}
+		req, err := decode[provision.RetryRequest](w, r, limit, true)
+		if err != nil {
+			writeError(w, r, err)
+			return
+		}
+		st, _, err := svc.Retry(r.Context(), principalFrom(r.Context()).caller, name, req)
+		if err != nil {
+			writeError(w, r, err)
+			return
+		}
+		wake()
+		encode(w, http.StatusAccepted, st)
+	})
+}
+
+// Audit listing limits: the newest defaultAuditLimit entries unless asked.
+const (
+	defaultAuditLimit = 100
+	maxAuditLimit     = 10000
+)
+
+func handleListAudit(svc *provision.Service) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		f := store.AuditFilter{Store: q.Get("store"), Actor: q.Get("actor"), Limit: defaultAuditLimit}
+		for _, p := range [][2]string{{"store", f.Store}, {"actor", f.Actor}} {
+			if err := checkParam(p[0], p[1]); err != nil {
+				writeError(w, r, err)
+				return
+			}
+		}
+		if s := q.Get("limit"); s != "" {
+			n, err := strconv.Atoi(s)
+			if err != nil || n < 1 || n > maxAuditLimit {
+				writeError(w, r, errorf(http.StatusBadRequest, codeInvalid, "limit=%q is invalid: use a number from 1 to %d", s, maxAuditLimit))
+				return
+			}
+			f.Limit = n
+		}
+		c := principalFrom(r.Context()).caller
+		if f.Actor != "" && f.Actor != c.Name && !c.Admin {
+			writeError(w, r, errorf(http.StatusForbidden, codeForbidden, "only an admin may read another actor's audit entries"))
+			return
+		}
+		entries, err := svc.Audit(r.Context(), c, f)
+		if err != nil {
+			writeError(w, r, err)
+			return
+		}
+		encode(w, http.StatusOK, entries)
+	})
+}
+
+func handleGetQuota(svc *provision.Service) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		owner := r.PathValue("owner")
+		if err := ValidateOwner(owner); err != nil {
+			writeError(w, r, err)
+			return
+		}
+		q, err := svc.Quota(r.Context(), principalFrom(r.Context()).caller, owner)
+		if err != nil {
+			writeError(w, r, err)
+			return
+		}
+		encode(w, http.StatusOK, q)
+	})
+}
+
+// setQuotaRequest is the body of PUT /v1/quotas/{owner}.
+type setQuotaRequest struct {
+	MaxStores *int `json:"maxStores"`
+}
+
+func handleSetQuota(svc *provision.Service, limit int64) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		owner := r.PathValue("owner")
+		if err := ValidateOwner(owner); err != nil {
+			writeError(w, r, err)
+			return
+		}
+		req, err := decode[setQuotaRequest](w, r, limit, false)
+		if err != nil {
+			writeError(w, r, err)
+			return
+		}
+		if req.MaxStores == nil {
+			writeError(w, r, errorf(http.StatusBadRequest, codeInvalid, `maxStores is required: send {"maxStores": N}`))
+			return
+		}
+		q, err := svc.SetQuota(r.Context(), principalFrom(r.Context()).caller, owner, *req.MaxStores)
+		if err != nil {
+			writeError(w, r, err)
+			return
+		}
+		encode(w, http.StatusOK, q)
+	})
+}
+
+// checkParam rejects query values no name can have (invalid UTF-8, control
+// characters, huge), which some databases refuse with an error of theirs.
+func checkParam(name, v string) error {
+	bad := len(v) > 256 || !utf8.ValidString(v)
+	for _, c := range v {
+		if unicode.IsControl(c) {
+			bad = true
+		}
+	}
+	if bad {
+		return errorf(http.StatusBadRequest, codeInvalid, "%s=%q is invalid: use printable text of up to 256 bytes", name, v)
+	}
+	return nil
+}

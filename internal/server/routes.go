@@ -1,0 +1,92 @@
+package server
+
+import (
+	"net/http"
+)
+
+// addRoutes lists every route of the server. /openapi.json documents each
+// of them (a test holds the two together).
+func addRoutes(rt *router, d Deps) {
+	svc := d.Service
+	auth := newAuthenticator(svc.DB, d.Limits, d.Log)
+	creates := newLimiterSet(perMinute(d.Limits.CreatesPerMinute), d.Limits.CreatesPerMinute)
+	body := d.Limits.MaxBodyBytes
+
+	rt.handle("GET /{$}", handleIndex())
+	rt.handle("GET /healthz", handleHealthz())
+	rt.handle("GET /readyz", auth.perIP(handleReadyz(svc.DB, d.Checks)))
+	rt.handle("GET /metrics", auth.perIP(d.Metrics.Handler()))
+	rt.handle("GET /openapi.json", auth.perIP(handleOpenAPI()))
+
+	rt.handle("POST /v1/stores", auth.require(handleCreateStore(svc, creates, body, d.Wake)))
+	rt.handle("GET /v1/stores", auth.require(handleListStores(svc)))
+	rt.handle("GET /v1/stores/{name}", auth.require(handleGetStore(svc)))
+	rt.handle("DELETE /v1/stores/{name}", auth.require(handleDeleteStore(svc, d.Wake)))
+	rt.handle("POST /v1/stores/{name}/retry", auth.require(handleRetryStore(svc, body, d.Wake)))
+	rt.handle("GET /v1/audit", auth.require(handleListAudit(svc)))
+	rt.handle("GET /v1/quotas/{owner}", auth.require(handleGetQuota(svc)))
+	rt.handle("PUT /v1/quotas/{owner}", auth.require(handleSetQuota(svc, body)))
+}
+
+// router is a ServeMux that remembers its patterns (for the OpenAPI test)
+// and answers unknown paths and wrong methods in the API's JSON error form.
+type router struct {
+	mux      *http.ServeMux
+	patterns []string
+}
+
+func newRouter() *router { return &router{mux: http.NewServeMux()} }
+
+func (rt *router) handle(pattern string, h http.Handler) {
+	rt.mux.Handle(pattern, h)
+	rt.patterns = append(rt.patterns, pattern)
+}
+
+func (rt *router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h, pattern := rt.mux.Handler(r); pattern == "" {
+		// No route: the mux would answer 404, 405 (with Allow) or a
+		// redirect to a cleaned path. Let it decide, then answer in JSON.
+		rec := &captureWriter{header: http.Header{}}
+		h.ServeHTTP(rec, r)
+		switch rec.status {
+		case http.StatusNotFound:
+			writeError(w, r, errorf(http.StatusNotFound, codeNotFound,
+				"no such endpoint %s: see /openapi.json for the API", r.URL.Path))
+		case http.StatusMethodNotAllowed:
+			allow := rec.header.Get("Allow")
+			w.Header().Set("Allow", allow)
+			writeError(w, r, errorf(http.StatusMethodNotAllowed, codeMethodNotAllowed,
+				"method %s is not allowed on %s: use %s", r.Method, r.URL.Path, allow))
+		default:
+			for k, v := range rec.header {
+				w.Header()[k] = v
+			}
+			w.WriteHeader(rec.status)
+			_, _ = w.Write(rec.body)
+		}
+		return
+	}
+	rt.mux.ServeHTTP(w, r)
+}
+
+// captureWriter records what the mux's fallback handlers write.
+type captureWriter struct {
+	header http.Header
+	status int
+	body   []byte
+}
+
+func (c *captureWriter) Header() http.Header { return c.header }
+func (c *captureWriter) WriteHeader(code int) {
+	if c.status == 0 {
+		c.status = code
+	}
+}
+
+func (c *captureWriter) Write(b []byte) (int, error) {
+	if c.status == 0 {
+		c.status = http.StatusOK
+	}
+	c.body = append(c.body, b...)
+	return len(b), nil
+}

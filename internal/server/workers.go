@@ -1,0 +1,138 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/urumi/urumi/internal/provision"
+	"github.com/urumi/urumi/internal/store"
+)
+
+// JobRunner runs one claimed job until it ends; cancelling ctx hands the
+// job back to the queue. *provision.Runner is one.
+type JobRunner interface {
+	RunJob(ctx context.Context, job store.Job, events provision.Events) error
+}
+
+// Pool is a process's workers: each claims the oldest claimable job (a
+// queued one, or a running one whose worker's lease expired), runs it, and
+// claims again; an idle worker polls.
+type Pool struct {
+	DB store.Jobs
+	// Size is the number of workers; 0 makes an API-only replica.
+	Size int
+	// ID prefixes the workers' IDs (ID-w0, ID-w1, ...); it must be unique
+	// per process.
+	ID string
+	// Lease is how long a claim lasts unless renewed.
+	Lease time.Duration
+	// Poll is an idle worker's mean wait between claims (jittered ±50%).
+	Poll time.Duration
+	// NewRunner makes the runner of one worker.
+	NewRunner func(worker string) JobRunner
+	Log       *slog.Logger
+	// Metrics, if set, counts busy workers.
+	Metrics *Metrics
+
+	once sync.Once
+	wake chan struct{}
+}
+
+// claimTimeout bounds one claim in the database.
+const claimTimeout = 10 * time.Second
+
+func (p *Pool) init() {
+	p.once.Do(func() {
+		p.wake = make(chan struct{}, max(p.Size, 1))
+		if p.Log == nil {
+			p.Log = slog.New(slog.DiscardHandler)
+		}
+		if p.Poll <= 0 {
+			p.Poll = 500 * time.Millisecond
+		}
+	})
+}
+
+// Wake makes one idle worker claim now rather than at its next poll.
+func (p *Pool) Wake() {
+	p.init()
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run runs the workers until claims is done, then waits for the running
+// jobs to end. Jobs run under jobs: cancelling it interrupts them, and
+// their runners release them to the queue.
+func (p *Pool) Run(claims, jobs context.Context) {
+	p.init()
+	if p.Metrics != nil {
+		p.Metrics.workers.Set(float64(p.Size))
+	}
+	var wg sync.WaitGroup
+	for i := range p.Size {
+		id := fmt.Sprintf("%s-w%d", p.ID, i)
+		wg.Go(func() { p.work(claims, jobs, id) })
+	}
+	wg.Wait()
+}
+
+func (p *Pool) work(claims, jobs context.Context, id string) {
+	runner := p.NewRunner(id)
+	log := p.Log.With("worker", id)
+	failures := 0
+	for claims.Err() == nil {
+		// The claim itself is not interrupted by shutdown: a claim that
+		// committed must reach RunJob, or its job waits out the lease.
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(claims), claimTimeout)
+		job, err := p.DB.ClaimJob(cctx, id, p.Lease)
+		cancel()
+		if err == nil {
+			failures = 0
+			p.run(jobs, runner, job, log)
+			continue
+		}
+		wait := p.Poll/2 + rand.N(p.Poll)
+		if !errors.Is(err, store.ErrNotFound) {
+			// The database is failing: back off, up to 32 polls.
+			failures++
+			wait *= time.Duration(1 << min(failures, 5))
+			log.Warn("claim job", "err", err, "retry_in", wait.Round(time.Millisecond))
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-claims.Done():
+		case <-p.wake:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+}
+
+func (p *Pool) run(ctx context.Context, runner JobRunner, job store.Job, log *slog.Logger) {
+	if p.Metrics != nil {
+		p.Metrics.busy.Inc()
+		defer p.Metrics.busy.Dec()
+	}
+	log = log.With("job", job.ID, "store", job.Store, "kind", job.Kind, "attempt", job.Attempts)
+	if job.Attempts > 1 {
+		log.Info("resuming job an earlier attempt left unfinished")
+	}
+	start := time.Now()
+	err := runner.RunJob(ctx, job, nil)
+	elapsed := time.Since(start).Round(time.Millisecond)
+	switch {
+	case err == nil:
+		log.Info("job done", "duration", elapsed)
+	case ctx.Err() != nil:
+		log.Info("job interrupted by shutdown and released", "duration", elapsed)
+	default:
+		log.Warn("job ended with an error", "duration", elapsed, "err", err)
+	}
+}
