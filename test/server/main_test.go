@@ -7,14 +7,10 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,9 +19,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/urumi/urumi/internal/simcluster"
 	"github.com/urumi/urumi/internal/store"
@@ -307,67 +300,6 @@ func eventually(t *testing.T, timeout time.Duration, what string, cond func() (b
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-}
-
-const defaultTestPostgres = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-
-// postgresAdmin connects to the test PostgreSQL (URUMI_TEST_POSTGRES),
-// skipping the test if there is none, unless CI=true.
-func postgresAdmin(t *testing.T) (*sql.DB, *url.URL) {
-	t.Helper()
-	base := os.Getenv("URUMI_TEST_POSTGRES")
-	if base == "" {
-		base = defaultTestPostgres
-	}
-	cfg, err := pgx.ParseConfig(base)
-	if err != nil {
-		t.Fatalf("URUMI_TEST_POSTGRES=%q: %v", base, err)
-	}
-	cfg.ConnectTimeout = 5 * time.Second
-	admin := stdlib.OpenDB(*cfg)
-	t.Cleanup(func() { admin.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := admin.PingContext(ctx); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("PostgreSQL is unreachable: %v", err)
-		}
-		t.Skipf("PostgreSQL is unreachable (%v): start it with "+
-			"`pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start` "+
-			"or point URUMI_TEST_POSTGRES at one", err)
-	}
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return admin, u
-}
-
-func randomSuffix() string {
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
-// postgresSchema is a fresh schema in the test database, as a DSN whose
-// search_path is it; it is dropped when the test ends (after its servers
-// stop: cleanups run last-registered first).
-func postgresSchema(t *testing.T) string {
-	t.Helper()
-	admin, u := postgresAdmin(t)
-	schema := "urumi_serve_" + randomSuffix()
-	if _, err := admin.Exec("CREATE SCHEMA " + schema); err != nil {
-		t.Fatalf("create schema: %v", err)
-	}
-	t.Cleanup(func() {
-		if _, err := admin.Exec("DROP SCHEMA " + schema + " CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
 }
 
 // openDB opens the state database as the tests' own observer.

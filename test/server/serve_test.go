@@ -18,6 +18,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/urumi/urumi/internal/store"
+	"github.com/urumi/urumi/internal/store/storetest"
 )
 
 // TestStoreLifecycleOverHTTP: an owner creates, lists, gets and deletes a
@@ -154,7 +155,7 @@ func TestStoreLifecycleOverHTTP(t *testing.T) {
 func TestReplicasShareTheQueueAndSurviveAKill(t *testing.T) {
 	t.Parallel()
 	c := cluster.Get(t)
-	dsn := postgresSchema(t)
+	dsn := storetest.PostgresDSN(t)
 	environ := env(t, c)
 	admin := token(t, environ, dsn, "ops", true)
 	owner := token(t, environ, dsn, "replica-owner", false)
@@ -301,7 +302,7 @@ func TestReplicasShareTheQueueAndSurviveAKill(t *testing.T) {
 func TestQuotaAndRateLimitAcrossReplicas(t *testing.T) {
 	t.Parallel()
 	c := cluster.Get(t)
-	dsn := postgresSchema(t)
+	dsn := storetest.PostgresDSN(t)
 	environ := env(t, c)
 	owner := token(t, environ, dsn, "quota-owner", false)
 	var servers []*serverProc
@@ -351,8 +352,8 @@ func TestQuotaAndRateLimitAcrossReplicas(t *testing.T) {
 func TestReadyzFollowsTheDatabase(t *testing.T) {
 	t.Parallel()
 	c := cluster.Get(t)
-	admin, u := postgresAdmin(t)
-	dbName := "urumi_ready_" + randomSuffix()
+	admin, u := storetest.PostgresAdmin(t)
+	dbName := "urumi_ready_" + storetest.RandomSuffix()
 	if _, err := admin.Exec("CREATE DATABASE " + dbName); err != nil {
 		t.Fatalf("create database: %v", err)
 	}

@@ -7,6 +7,7 @@ package storetest
 import (
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"encoding/hex"
 	"net/url"
 	"os"
@@ -26,14 +27,19 @@ func SQLiteDSN(t testing.TB) string {
 	return filepath.Join(t.TempDir(), "state", "urumi.db")
 }
 
-// PostgresDSN creates a schema for t and returns a DSN whose search_path is
-// it. Without a reachable server the test skips, saying how to start one,
-// except under CI=true, where it fails.
-func PostgresDSN(t testing.TB) string {
+// PostgresAdmin connects to the test server as its administrator, for
+// tests that make databases or schemas of their own. Without a reachable
+// server the test skips, saying how to start one, except under CI=true,
+// where it fails.
+func PostgresAdmin(t testing.TB) (*sql.DB, *url.URL) {
 	t.Helper()
 	base := os.Getenv("URUMI_TEST_POSTGRES")
 	if base == "" {
 		base = DefaultPostgres
+	}
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatalf("URUMI_TEST_POSTGRES: %v", err)
 	}
 	cfg, err := pgx.ParseConfig(base)
 	if err != nil {
@@ -44,10 +50,6 @@ func PostgresDSN(t testing.TB) string {
 	t.Cleanup(func() { admin.Close() })
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatalf("URUMI_TEST_POSTGRES: %v", err)
-	}
 	if err := admin.PingContext(ctx); err != nil {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("PostgreSQL at %s is unreachable: %v", u.Redacted(), err)
@@ -56,15 +58,27 @@ func PostgresDSN(t testing.TB) string {
 			"`pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start` "+
 			"or point URUMI_TEST_POSTGRES at one", u.Redacted(), err)
 	}
+	return admin, u
+}
+
+// RandomSuffix makes names of test databases and schemas unique.
+func RandomSuffix() string {
 	b := make([]byte, 8)
 	_, _ = rand.Read(b)
-	schema := "urumi_test_" + hex.EncodeToString(b)
-	if _, err := admin.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
+	return hex.EncodeToString(b)
+}
+
+// PostgresDSN creates a schema for t and returns a DSN whose search_path is
+// it; the schema is dropped when the test ends, after the handles the test
+// opened are closed (cleanups run last-registered first).
+func PostgresDSN(t testing.TB) string {
+	t.Helper()
+	admin, u := PostgresAdmin(t)
+	schema := "urumi_test_" + RandomSuffix()
+	if _, err := admin.Exec("CREATE SCHEMA " + schema); err != nil {
 		t.Fatalf("create schema: %v", err)
 	}
 	t.Cleanup(func() {
-		// Runs after the handles the test opened are closed (cleanups run
-		// last-registered first).
 		if _, err := admin.Exec("DROP SCHEMA " + schema + " CASCADE"); err != nil {
 			t.Errorf("drop schema %s: %v", schema, err)
 		}
