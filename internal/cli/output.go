@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -76,14 +77,16 @@ type table struct {
 func (t *table) headers(h ...string) { t.header = h }
 func (t *table) row(cells ...string) { t.rows = append(t.rows, cells) }
 
-func (t *table) write(w io.Writer) error {
+func (t *table) write(out io.Writer) error {
+	// One write per row would be a system call each: 10,000 stores'
+	// worth of them costs more than reading the stores.
+	w := bufio.NewWriterSize(out, 64<<10)
 	if t.term != nil && !t.term.tty {
 		for _, r := range t.rows {
-			if _, err := fmt.Fprintln(w, strings.Join(r, "\t")); err != nil {
-				return err
-			}
+			w.WriteString(strings.Join(r, "\t"))
+			w.WriteByte('\n')
 		}
-		return nil
+		return w.Flush()
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 3, ' ', 0)
 	if len(t.header) > 0 {
@@ -96,5 +99,8 @@ func (t *table) write(w io.Writer) error {
 	for _, r := range t.rows {
 		fmt.Fprintln(tw, strings.Join(r, "\t"))
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	return w.Flush()
 }
