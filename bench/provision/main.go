@@ -78,7 +78,8 @@ func run(ctx context.Context) error {
 
 	env := []string{"KUBECONFIG=" + c.Kubeconfig, "URUMI_DB=" + filepath.Join(dir, "urumi.db"),
 		"HOME=" + dir, "XDG_CONFIG_HOME=" + filepath.Join(dir, "config"), "HELM_CACHE_HOME=" + filepath.Join(dir, "helm"),
-		"HELM_CONFIG_HOME=" + filepath.Join(dir, "helm"), "HELM_DATA_HOME=" + filepath.Join(dir, "helm"), "NO_COLOR=1"}
+		"HELM_CONFIG_HOME=" + filepath.Join(dir, "helm"), "HELM_DATA_HOME=" + filepath.Join(dir, "helm"), "NO_COLOR=1",
+		fmt.Sprintf("URUMI_DEFAULT_MAX_STORES=%d", *runs)}
 	var urumiTimes, helmTimes []time.Duration
 	phaseTimes := map[string][]time.Duration{}
 	var phaseOrder []string
