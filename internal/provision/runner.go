@@ -43,12 +43,6 @@ type Events interface {
 	Event(Event)
 }
 
-// EventsFunc adapts a function to Events.
-type EventsFunc func(Event)
-
-// Event calls f.
-func (f EventsFunc) Event(e Event) { f(e) }
-
 // Runner runs durable jobs: it holds a job's lease while it works, renews it,
 // and runs the idempotent steps of a create or delete, recording each
 // phase's duration on the store.
