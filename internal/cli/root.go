@@ -89,10 +89,12 @@ file, then defaults.`,
 		CompletionOptions: cobra.CompletionOptions{DisableDefaultCmd: true},
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			// A command run is short and allocates in bursts (listing
-			// thousands of stores): collect garbage less often. The server
-			// is long-lived and keeps Go's default.
-			if cmd.Name() != "serve" && env.Getenv("GOGC") == "" {
-				debug.SetGCPercent(400)
+			// thousands of stores): collect garbage only when the heap
+			// nears a bound, not every time it doubles. The server is
+			// long-lived and keeps Go's default. GOGC/GOMEMLIMIT win.
+			if cmd.Name() != "serve" && env.Getenv("GOGC") == "" && env.Getenv("GOMEMLIMIT") == "" {
+				debug.SetGCPercent(-1)
+				debug.SetMemoryLimit(256 << 20)
 			}
 			return f.loadConfig(cmd)
 		},
