@@ -218,10 +218,7 @@ func TestKilledMidProvisioning(t *testing.T) {
 			cmd, _ := e.start("store", "create", name)
 			// Kill once provisioning has begun; the second case waits for
 			// the credentials, so Helm is running when the kill lands.
-			waitFor(context.Background(), t, "provisioning under way", func() (bool, error) {
-				s, ok := e.getStore(name)
-				return ok && s.Status == store.StatusProvisioning && (i == 0 || len(s.Phases) >= 4), nil
-			})
+			waitProvisioning(t, e, name, 1+3*i)
 			must(t, cmd.Process.Signal(syscall.SIGKILL))
 			_, _ = cmd.Process.Wait()
 			s, _ := e.getStore(name)
@@ -265,10 +262,7 @@ func TestInterrupt(t *testing.T) {
 	e := newEnv(t, backends[0].dsn(t))
 	name := "interrupted"
 	cmd, out := e.start("store", "create", name)
-	waitFor(context.Background(), t, "provisioning under way", func() (bool, error) {
-		s, ok := e.getStore(name)
-		return ok && s.Status == store.StatusProvisioning, nil
-	})
+	waitProvisioning(t, e, name, 1)
 	must(t, cmd.Process.Signal(syscall.SIGINT))
 	err := cmd.Wait()
 	code := cmd.ProcessState.ExitCode()
@@ -413,4 +407,26 @@ current-context: dead
 			t.Fatalf("a store was recorded although the cluster could not take it")
 		}
 	}
+}
+
+// waitProvisioning watches the database (a process per poll would be too
+// slow to see a window of a second) until the store is PROVISIONING with at
+// least phases phases done. If it is READY first, the test cannot do what
+// it means to and skips.
+func waitProvisioning(t *testing.T, e *env, name string, phases int) {
+	t.Helper()
+	db := e.openDB()
+	deadline := time.Now().Add(time.Minute)
+	for time.Now().Before(deadline) {
+		s, err := db.GetStore(context.Background(), name)
+		switch {
+		case err != nil:
+		case s.Status == store.StatusReady:
+			t.Skipf("store %s became READY before the signal could land", name)
+		case s.Status == store.StatusProvisioning && len(s.Phases) >= phases:
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("store %s was not provisioning with %d phases done within a minute", name, phases)
 }

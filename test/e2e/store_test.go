@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
@@ -187,21 +186,5 @@ func checkPolicies(t *testing.T, e *env, ns string) {
 	egress := byName["allow-setup-https-egress"].Spec.Egress[0]
 	if egress.To[0].IPBlock == nil || !slices.Contains(egress.To[0].IPBlock.Except, "10.0.0.0/8") || egress.Ports[0].Port.IntValue() != 443 {
 		t.Errorf("setup egress policy: %+v", egress)
-	}
-}
-
-// waitStore polls until a store reaches one of the statuses.
-func waitStore(t *testing.T, e *env, name string, timeout time.Duration, statuses ...store.Status) store.Store {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		s, found := e.getStore(name)
-		if found && slices.Contains(statuses, s.Status) {
-			return s
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("store %s: status %q after %s, want one of %v", name, s.Status, timeout, statuses)
-		}
-		time.Sleep(200 * time.Millisecond)
 	}
 }
