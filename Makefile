@@ -23,7 +23,7 @@ cluster: cluster-build
 
 ## test: lint, then every test, against the simulated cluster and PostgreSQL
 test: cluster-build lint
-	$(GO) test -count=1 -timeout 45m ./...
+	$(GO) test -count=1 -timeout 20m ./...
 
 ## lint: go vet and gofmt
 lint:
