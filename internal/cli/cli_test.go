@@ -123,3 +123,22 @@ func TestKubectlPluginName(t *testing.T) {
 		t.Errorf("as kubectl-urumi, usage should say `kubectl urumi`:\n%s", out.String())
 	}
 }
+
+func TestQuotaAndTokenLists(t *testing.T) {
+	r := newRunner(t)
+	if _, errOut, code := r.run("quota", "set", "--owner", "bob", "--max-stores", "3"); code != 0 {
+		t.Fatalf("quota set: %s", errOut)
+	}
+	out, _, _ := r.run("quota", "list")
+	if !strings.Contains(out, "bob\t0\t3\towner") {
+		t.Errorf("quota list: %q", out)
+	}
+	secret, errOut, code := r.run("token", "create", "--owner", "bob")
+	if code != 0 || !strings.Contains(errOut, "cannot be shown again") {
+		t.Fatalf("token create: %d %s", code, errOut)
+	}
+	out, _, _ = r.run("token", "list", "-o", "json")
+	if !strings.Contains(out, `"owner": "bob"`) || strings.Contains(out, strings.TrimSpace(secret)) {
+		t.Errorf("token list should show the token but never its secret: %s", out)
+	}
+}

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -10,6 +11,8 @@ import (
 
 	"github.com/spf13/cobra"
 	"sigs.k8s.io/yaml"
+
+	"github.com/urumi/urumi/internal/store"
 )
 
 // outputFlag is the -o flag: table (default), wide, json or yaml.
@@ -103,4 +106,32 @@ func (t *table) write(out io.Writer) error {
 		return err
 	}
 	return w.Flush()
+}
+
+// newListCommand is a `list` subcommand that reads rows from the state
+// database and prints them as a table or as data.
+func newListCommand[T any](f *Factory, short string, fetch func(context.Context, store.DB) ([]T, error), rows func(*terminal, []T) func(*table)) *cobra.Command {
+	var out outputFlag
+	cmd := &cobra.Command{
+		Use:     "list",
+		Aliases: []string{"ls"},
+		Short:   short,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := out.validate(); err != nil {
+				return err
+			}
+			db, err := f.DB(cmd.Context())
+			if err != nil {
+				return err
+			}
+			items, err := fetch(cmd.Context(), db)
+			if err != nil {
+				return err
+			}
+			return out.print(f.Streams.Out, items, rows(newTerminal(f.Streams.Out, f.Getenv), items))
+		},
+	}
+	out.add(cmd, "")
+	return cmd
 }

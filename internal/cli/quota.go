@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"strconv"
 
 	"github.com/spf13/cobra"
@@ -32,7 +33,7 @@ func newQuotaCommand(f *Factory) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return getOut.print(f.Streams.Out, q, quotaTable(f, []store.Quota{q}))
+			return getOut.print(f.Streams.Out, q, quotaTable(newTerminal(f.Streams.Out, f.Getenv), []store.Quota{q}))
 		},
 	}
 	get.Flags().StringVar(&getOwner, "owner", "", "owner to show")
@@ -58,7 +59,7 @@ func newQuotaCommand(f *Factory) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return setOut.print(f.Streams.Out, q, quotaTable(f, []store.Quota{q}))
+			return setOut.print(f.Streams.Out, q, quotaTable(newTerminal(f.Streams.Out, f.Getenv), []store.Quota{q}))
 		},
 	}
 	set.Flags().StringVar(&setOwner, "owner", "", "owner whose limit to set (required)")
@@ -67,34 +68,15 @@ func newQuotaCommand(f *Factory) *cobra.Command {
 	_ = set.MarkFlagRequired("max-stores")
 	setOut.add(set, "")
 
-	var listOut outputFlag
-	list := &cobra.Command{
-		Use:   "list",
-		Short: "List owners with a limit or with stores",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := listOut.validate(); err != nil {
-				return err
-			}
-			db, err := f.DB(cmd.Context())
-			if err != nil {
-				return err
-			}
-			qs, err := db.ListQuotas(cmd.Context())
-			if err != nil {
-				return err
-			}
-			return listOut.print(f.Streams.Out, qs, quotaTable(f, qs))
-		},
-	}
-	listOut.add(list, "")
+	list := newListCommand(f, "List owners with a limit or with stores",
+		func(ctx context.Context, db store.DB) ([]store.Quota, error) { return db.ListQuotas(ctx) }, quotaTable)
 	cmd.AddCommand(get, set, list)
 	return cmd
 }
 
-func quotaTable(f *Factory, qs []store.Quota) func(*table) {
+func quotaTable(term *terminal, qs []store.Quota) func(*table) {
 	return func(t *table) {
-		t.term = newTerminal(f.Streams.Out, f.Getenv)
+		t.term = term
 		t.headers("OWNER", "USED", "MAX", "SOURCE")
 		for _, q := range qs {
 			src := "owner"

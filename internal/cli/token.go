@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"strconv"
 	"time"
@@ -61,27 +62,8 @@ only, unless --admin, which allows every owner's stores and quotas.`,
 	_ = create.MarkFlagRequired("owner")
 	createOut.add(create, "")
 
-	var listOut outputFlag
-	list := &cobra.Command{
-		Use:   "list",
-		Short: "List API tokens (never their secrets)",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := listOut.validate(); err != nil {
-				return err
-			}
-			db, err := f.DB(cmd.Context())
-			if err != nil {
-				return err
-			}
-			tokens, err := db.ListTokens(cmd.Context())
-			if err != nil {
-				return err
-			}
-			return listOut.print(f.Streams.Out, tokens, tokenTable(newTerminal(f.Streams.Out, f.Getenv), tokens))
-		},
-	}
-	listOut.add(list, "")
+	list := newListCommand(f, "List API tokens (never their secrets)",
+		func(ctx context.Context, db store.DB) ([]store.Token, error) { return db.ListTokens(ctx) }, tokenTable)
 
 	revoke := &cobra.Command{
 		Use:   "revoke ID",
