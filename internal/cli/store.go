@@ -115,6 +115,13 @@ func (f *Factory) driveJob(ctx context.Context, job store.Job) (store.Store, err
 	if job.Kind == store.JobDelete && errors.Is(getErr, store.ErrNotFound) && runErr == nil {
 		return store.Store{}, nil
 	}
+	if errors.Is(runErr, provision.ErrLeaseLost) {
+		state := "deleted"
+		if getErr == nil {
+			state = string(st.Status)
+		}
+		return st, fmt.Errorf("stopped: another request took over store %s (it is now %s): see `urumi store get %s`", job.Store, state, job.Store)
+	}
 	if runErr != nil {
 		hint := fmt.Sprintf("inspect it with `kubectl -n %s get all,events`, fix the cause, then `urumi store retry %s`", provision.Namespace(job.Store), job.Store)
 		return st, fmt.Errorf("store %s %s failed: %w\n%s", job.Store, job.Kind, runErr, hint)

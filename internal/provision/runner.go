@@ -58,8 +58,9 @@ type Runner struct {
 	Events Events
 }
 
-// errLeaseLost cancels a job whose lease went to another worker.
-var errLeaseLost = errors.New("the job's lease was lost to another worker")
+// ErrLeaseLost ends a run whose job was taken over by another worker or
+// cancelled (a delete supersedes a create).
+var ErrLeaseLost = errors.New("the job was taken over or cancelled elsewhere")
 
 // step is one idempotent part of a job.
 type step struct {
@@ -115,10 +116,10 @@ func (r *Runner) RunJob(ctx context.Context, job store.Job, events Events) error
 		log.Info("job succeeded")
 		r.emit(events, Event{Store: job.Store, Job: job.ID, Kind: job.Kind, State: JobSucceeded})
 		return nil
-	case errors.Is(context.Cause(jobCtx), errLeaseLost):
+	case errors.Is(context.Cause(jobCtx), ErrLeaseLost), errors.Is(runErr, ErrLeaseLost):
 		log.Warn("job lease lost; another worker has it")
-		r.emit(events, Event{Store: job.Store, Job: job.ID, Kind: job.Kind, State: JobLeaseLost, Err: errLeaseLost})
-		return fmt.Errorf("store %s: %w", job.Store, errLeaseLost)
+		r.emit(events, Event{Store: job.Store, Job: job.ID, Kind: job.Kind, State: JobLeaseLost, Err: ErrLeaseLost})
+		return fmt.Errorf("store %s: %w", job.Store, ErrLeaseLost)
 	case ctx.Err() != nil:
 		// Interrupted: give the job back so the next run resumes it.
 		rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
@@ -136,10 +137,11 @@ func (r *Runner) RunJob(ctx context.Context, job store.Job, events Events) error
 	}
 }
 
-// heartbeat renews the lease every third of its length; when renewal says
-// the lease is gone, it cancels the job.
+// heartbeat renews the lease every third of its length, and at least every
+// two seconds so that a job cancelled by a delete stops promptly; when
+// renewal says the lease is gone, it cancels the job.
 func (r *Runner) heartbeat(ctx context.Context, id int64, cancel context.CancelCauseFunc) {
-	t := time.NewTicker(r.Lease / 3)
+	t := time.NewTicker(min(r.Lease/3, 2*time.Second))
 	defer t.Stop()
 	for {
 		select {
@@ -148,7 +150,7 @@ func (r *Runner) heartbeat(ctx context.Context, id int64, cancel context.CancelC
 		case <-t.C:
 			err := r.DB.RenewLease(ctx, id, r.Worker, r.Lease)
 			if errors.Is(err, store.ErrLeaseLost) {
-				cancel(errLeaseLost)
+				cancel(ErrLeaseLost)
 				return
 			}
 			if err != nil && ctx.Err() == nil {
@@ -252,6 +254,11 @@ func (r *Runner) fail(ctx context.Context, job store.Job, s store.Store, start t
 	reason := cause.Error()
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
 	defer cancel()
+	// A job cancelled (by a delete) or taken over is no longer ours to
+	// mark FAILED: its failure is most likely that very takeover.
+	if err := r.DB.RenewLease(dctx, job.ID, r.Worker, r.Lease); errors.Is(err, store.ErrLeaseLost) {
+		return fmt.Errorf("%w (%s)", ErrLeaseLost, reason)
+	}
 	if s.Namespace != "" {
 		if d := r.Kube.diagnose(dctx, s.Namespace); d != "" {
 			reason = d + " (" + reason + ")"
@@ -298,7 +305,11 @@ func (r *Runner) delete(ctx context.Context, job store.Job, s store.Store, event
 }
 
 func (r *Runner) finish(ctx context.Context, job store.Job, state store.JobState, lastErr string) error {
-	if err := r.DB.FinishJob(ctx, job.ID, r.Worker, state, lastErr); err != nil {
+	err := r.DB.FinishJob(ctx, job.ID, r.Worker, state, lastErr)
+	if errors.Is(err, store.ErrLeaseLost) {
+		return fmt.Errorf("finish job %d: %w", job.ID, ErrLeaseLost)
+	}
+	if err != nil {
 		return fmt.Errorf("finish job %d: %w", job.ID, err)
 	}
 	return nil

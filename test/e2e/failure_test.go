@@ -430,3 +430,31 @@ func waitProvisioning(t *testing.T, e *env, name string, phases int) {
 	}
 	t.Fatalf("store %s was not provisioning with %d phases done within a minute", name, phases)
 }
+
+// TestDeleteDuringCreate: deleting a store while another process is still
+// creating it stops the create promptly and removes everything.
+func TestDeleteDuringCreate(t *testing.T) {
+	e := newEnv(t, backends[1].dsn(t))
+	name := "short-lived"
+	cmd, out := e.start("store", "create", name)
+	waitProvisioning(t, e, name, 1)
+	e.ok("store", "delete", name)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the superseded create did not stop")
+	}
+	if code := cmd.ProcessState.ExitCode(); code == 0 && !strings.Contains(out.String(), "READY") {
+		t.Fatalf("create: exit 0 without READY:\n%s", out)
+	} else if code != 0 && !strings.Contains(out.String(), "another request took over store "+name) {
+		t.Fatalf("create should say what happened:\n%s", out)
+	}
+	if _, found := e.getStore(name); found {
+		t.Fatal("store still listed after delete")
+	}
+	if _, err := e.client.CoreV1().Namespaces().Get(context.Background(), "store-"+name, metav1.GetOptions{}); err == nil {
+		t.Fatal("namespace remains after delete")
+	}
+}
