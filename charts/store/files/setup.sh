@@ -5,7 +5,8 @@
 # working store changes nothing.
 #
 # Credentials come from the environment (the store's Secret) and are never
-# printed: no `set -x`, and no command here echoes them.
+# printed or passed as arguments: no `set -x`, and passwords reach wp-cli on
+# stdin.
 #
 # Environment: STORE_URL, STORE_TITLE, ADMIN_USER, ADMIN_EMAIL,
 # WP_ADMIN_PASSWORD, WOOCOMMERCE_VERSION (empty: latest), the WORDPRESS_*
@@ -70,9 +71,11 @@ if wp core is-installed >/dev/null 2>&1; then
 	log "WordPress is installed"
 else
 	log "installing WordPress at $STORE_URL"
-	wp core install --url="$STORE_URL" --title="$STORE_TITLE" \
-		--admin_user="$ADMIN_USER" --admin_password="$WP_ADMIN_PASSWORD" \
-		--admin_email="$ADMIN_EMAIL" --skip-email
+	# The password goes in on stdin (--prompt), not as an argument, so it
+	# never shows in the pod's process list.
+	printf '%s\n' "$WP_ADMIN_PASSWORD" | wp core install --url="$STORE_URL" --title="$STORE_TITLE" \
+		--admin_user="$ADMIN_USER" --admin_email="$ADMIN_EMAIL" --skip-email \
+		--prompt=admin_password
 	# WooCommerce wants pretty permalinks; the image's .htaccess serves them.
 	# Only on a fresh install: afterwards this is the owner's choice.
 	wp rewrite structure '/%postname%/'
@@ -116,8 +119,8 @@ if wp user get "$ADMIN_USER" --field=ID >/dev/null 2>&1; then
 	log "administrator $ADMIN_USER exists"
 else
 	log "creating administrator $ADMIN_USER"
-	wp user create "$ADMIN_USER" "$ADMIN_EMAIL" --role=administrator \
-		--user_pass="$WP_ADMIN_PASSWORD"
+	printf '%s\n' "$WP_ADMIN_PASSWORD" | wp user create "$ADMIN_USER" "$ADMIN_EMAIL" \
+		--role=administrator --prompt=user_pass
 fi
 
 log "store ready at $STORE_URL"
