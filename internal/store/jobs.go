@@ -62,6 +62,15 @@ func jobNotFound(id int64) error {
 	return fmt.Errorf("job %d: %w", id, ErrNotFound)
 }
 
+// jobByID reads one job; a missing one is ErrNotFound.
+func jobByID(ctx context.Context, q querier, id int64) (Job, error) {
+	j, err := scanJob(q.QueryRowContext(ctx, `SELECT `+jobColumns+` WHERE j.id = $1`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Job{}, jobNotFound(id)
+	}
+	return j, err
+}
+
 // liveStoreID is the internal id of the live store called name.
 func liveStoreID(ctx context.Context, q querier, name string) (int64, error) {
 	var id int64
@@ -170,7 +179,7 @@ func (d *sqlDB) claim(ctx context.Context, id int64, worker string, lease time.D
 			VALUES ($1, $2, $3, $4)`, id, attempts, worker, toMicros(t)); err != nil {
 			return err
 		}
-		job, err = scanJob(tx.QueryRowContext(ctx, `SELECT `+jobColumns+` WHERE j.id = $1`, id))
+		job, err = jobByID(ctx, tx, id)
 		return err
 	})
 	if errors.Is(err, ErrNotFound) {
@@ -183,10 +192,7 @@ func (d *sqlDB) claim(ctx context.Context, id int64, worker string, lease time.D
 }
 
 func (d *sqlDB) notClaimable(ctx context.Context, q querier, id int64) error {
-	j, err := scanJob(q.QueryRowContext(ctx, `SELECT `+jobColumns+` WHERE j.id = $1`, id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return jobNotFound(id)
-	}
+	j, err := jobByID(ctx, q, id)
 	if err != nil {
 		return err
 	}
@@ -199,10 +205,7 @@ func (d *sqlDB) notClaimable(ctx context.Context, q querier, id int64) error {
 
 // leaseLost explains why worker's update of job id matched nothing.
 func (d *sqlDB) leaseLost(ctx context.Context, q querier, id int64, worker string) error {
-	j, err := scanJob(q.QueryRowContext(ctx, `SELECT `+jobColumns+` WHERE j.id = $1`, id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return jobNotFound(id)
-	}
+	j, err := jobByID(ctx, q, id)
 	if err != nil {
 		return err
 	}
@@ -300,14 +303,11 @@ func (d *sqlDB) CancelJob(ctx context.Context, id int64) error {
 }
 
 func (d *sqlDB) GetJob(ctx context.Context, id int64) (Job, error) {
-	j, err := scanJob(d.db.QueryRowContext(ctx, `SELECT `+jobColumns+` WHERE j.id = $1`, id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return Job{}, jobNotFound(id)
-	}
-	if err != nil {
+	j, err := jobByID(ctx, d.db, id)
+	if err != nil && !errors.Is(err, ErrNotFound) {
 		return Job{}, fmt.Errorf("get job %d: %w", id, err)
 	}
-	return j, nil
+	return j, err
 }
 
 func (d *sqlDB) ActiveJob(ctx context.Context, store string) (Job, error) {
