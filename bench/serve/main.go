@@ -30,6 +30,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -61,6 +62,8 @@ type options struct {
 	duration      time.Duration
 	skipProvision bool
 	skipList      bool
+	profile       string
+	clusterGOGC   int
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -75,6 +78,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "length of each listing run")
 	fs.BoolVar(&o.skipProvision, "skip-provision", false, "skip the provisioning benchmark")
 	fs.BoolVar(&o.skipList, "skip-list", false, "skip the listing benchmark")
+	fs.IntVar(&o.clusterGOGC, "cluster-gogc", 0, "GOGC of the simulated control plane's components (0: simcluster's default)")
+	fs.StringVar(&o.profile, "profile", "", "write a CPU profile of the API server during the concurrent run to this directory")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -101,7 +106,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("simulated cluster binaries missing (%s): build them with `make cluster-build`", strings.Join(m, ", "))
 	}
 	log("starting the simulated cluster")
-	cl, err := simcluster.Start(ctx, simcluster.Options{BinDir: dir, Nodes: 10})
+	cl, err := simcluster.Start(ctx, simcluster.Options{BinDir: dir, Nodes: 10, Profiling: o.profile != "", GOGC: o.clusterGOGC})
 	if err != nil {
 		return err
 	}
@@ -130,7 +135,67 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	for _, r := range rows {
 		fmt.Fprintln(tw, strings.Join(r, "\t"))
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if len(b.cpu) > 0 {
+		fmt.Fprintln(stdout)
+		return b.printCPU(stdout)
+	}
+	return nil
+}
+
+// cpuRun is the processor time each process spent during one provisioning
+// run: where a CPU-bound run's time went.
+type cpuRun struct {
+	name    string
+	stores  int
+	elapsed time.Duration
+	cpu     map[string]time.Duration
+}
+
+// components lists the processes of a provisioning run in a fixed order.
+var components = []string{"urumi serve", "kube-apiserver", "etcd", "kube-controller-manager", "kube-scheduler", "kwok", "this benchmark (clients, PV binder)"}
+
+func (b *bench) printCPU(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprint(tw, "CPU-SECONDS PER STORE\t")
+	for _, r := range b.cpu {
+		fmt.Fprintf(tw, "%s\t", r.name)
+	}
+	fmt.Fprintln(tw)
+	total := make([]time.Duration, len(b.cpu))
+	row := func(name string, cpu func(i int) time.Duration) {
+		fmt.Fprintf(tw, "%s\t", name)
+		for i, r := range b.cpu {
+			fmt.Fprintf(tw, "%.3f\t", cpu(i).Seconds()/float64(r.stores))
+		}
+		fmt.Fprintln(tw)
+	}
+	for _, c := range components {
+		row(c, func(i int) time.Duration { total[i] += b.cpu[i].cpu[c]; return b.cpu[i].cpu[c] })
+	}
+	row("all", func(i int) time.Duration { return total[i] })
+	fmt.Fprint(tw, "machine busy (all ÷ elapsed ÷ cores)\t")
+	for i, r := range b.cpu {
+		fmt.Fprintf(tw, "%.0f%%\t", 100*total[i].Seconds()/r.elapsed.Seconds()/float64(runtime.NumCPU()))
+	}
+	fmt.Fprintln(tw)
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	var peaks []string
+	for _, c := range components {
+		if pid, ok := b.cluster.Pids()[c]; ok {
+			_, hwm, err := memory(pid)
+			if err != nil {
+				return err
+			}
+			peaks = append(peaks, fmt.Sprintf("%s %.0f MB", c, hwm))
+		}
+	}
+	_, err := fmt.Fprintf(w, "peak memory of the simulated control plane: %s\n", strings.Join(peaks, ", "))
+	return err
 }
 
 type bench struct {
@@ -139,6 +204,7 @@ type bench struct {
 	work    string
 	cluster *simcluster.Cluster
 	log     func(string, ...any)
+	cpu     []cpuRun
 }
 
 // serverProc is one `urumi serve` the benchmark started.
@@ -198,6 +264,37 @@ func (p *serverProc) stop() {
 	case <-time.After(30 * time.Second):
 		_ = p.cmd.Process.Kill()
 		<-p.done
+	}
+}
+
+// cpuTime reads the processor time the cluster's components and the server
+// have used so far.
+func (b *bench) cpuTime(srv *serverProc) (map[string]time.Duration, error) {
+	cpu, err := b.cluster.CPUTime()
+	if err != nil {
+		return nil, err
+	}
+	d, err := simcluster.ProcessCPUTime(srv.cmd.Process.Pid)
+	if err != nil {
+		return nil, err
+	}
+	cpu["urumi serve"] = d
+	if cpu["this benchmark (clients, PV binder)"], err = simcluster.ProcessCPUTime(os.Getpid()); err != nil {
+		return nil, err
+	}
+	return cpu, nil
+}
+
+// fetch saves what the API server serves at path to the -profile
+// directory: a CPU profile taken while the stores of one run are
+// provisioned, or its metrics before and after.
+func (b *bench) fetch(ctx context.Context, path, file string) {
+	body, err := b.cluster.AdminGet(ctx, path)
+	if err == nil {
+		err = os.WriteFile(filepath.Join(b.o.profile, file), body, 0o644)
+	}
+	if err != nil {
+		b.log("profile: %v", err)
 	}
 }
 
@@ -270,6 +367,17 @@ func (b *bench) provisionRun(ctx context.Context, prefix string, workers int) (t
 	defer srv.stop()
 	b.log("provisioning %d stores with --workers %d", b.o.stores, workers)
 	c := &http.Client{Timeout: 30 * time.Second}
+	cpu, err := b.cpuTime(srv)
+	if err != nil {
+		return 0, err
+	}
+	if b.o.profile != "" {
+		b.fetch(ctx, "/metrics", prefix+"-before.metrics")
+		defer b.fetch(ctx, "/metrics", prefix+"-after.metrics")
+		if workers > 1 {
+			go b.fetch(ctx, "/debug/pprof/profile?seconds=20", "kube-apiserver-"+prefix+".pprof")
+		}
+	}
 	start := time.Now()
 	var wg sync.WaitGroup
 	errs := make(chan error, b.o.stores)
@@ -303,17 +411,32 @@ func (b *bench) provisionRun(ctx context.Context, prefix string, workers int) (t
 		if err := json.Unmarshal(body, &list); err != nil {
 			return 0, err
 		}
-		ready := 0
+		ready, last := 0, start
 		for _, s := range list {
 			switch s.Status {
 			case store.StatusReady:
 				ready++
+				if s.UpdatedAt.After(last) {
+					last = s.UpdatedAt
+				}
 			case store.StatusFailed:
 				return 0, fmt.Errorf("store %s FAILED: %s", s.Name, s.Error)
 			}
 		}
 		if ready == b.o.stores {
-			return time.Since(start), nil
+			// The time the last store became READY, as the server recorded
+			// it: polling slowly keeps the benchmark's own load off the
+			// machine without making the figure coarser.
+			elapsed := last.Sub(start)
+			after, err := b.cpuTime(srv)
+			if err != nil {
+				return 0, err
+			}
+			for k, v := range after {
+				after[k] = v - cpu[k]
+			}
+			b.cpu = append(b.cpu, cpuRun{name: fmt.Sprintf("--workers %d", workers), stores: b.o.stores, elapsed: time.Since(start), cpu: after})
+			return elapsed, nil
 		}
 		if time.Since(lastReport) > 15*time.Second {
 			b.log("  %d of %d READY after %s", ready, b.o.stores, time.Since(start).Round(time.Second))
@@ -322,7 +445,7 @@ func (b *bench) provisionRun(ctx context.Context, prefix string, workers int) (t
 		select {
 		case <-ctx.Done():
 			return 0, ctx.Err()
-		case <-time.After(100 * time.Millisecond):
+		case <-time.After(500 * time.Millisecond):
 		}
 	}
 }

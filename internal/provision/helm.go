@@ -21,6 +21,11 @@ func (k *Kube) helmConfig(namespace string) (*action.Configuration, error) {
 	if err := cfg.Init(getter{k: k, namespace: namespace}, namespace, "secret"); err != nil {
 		return nil, fmt.Errorf("helm configuration for %s: %w", namespace, err)
 	}
+	caps, err := k.capabilities()
+	if err != nil {
+		return nil, err
+	}
+	cfg.Capabilities = caps
 	return cfg, nil
 }
 
@@ -60,12 +65,12 @@ func (k *Kube) helmInstall(ctx context.Context, namespace string, vals map[strin
 	if err != nil {
 		return err
 	}
-	waitCtx := kube.WithWaitContext(ctx)
+	waitOpts := []kube.WaitOption{kube.WithWaitContext(ctx), kube.WithKStatusReaders(newObjectStatusReader(k.mapper))}
 	if last == nil {
 		in := action.NewInstall(cfg)
 		in.ReleaseName, in.Namespace = releaseName, namespace
 		in.WaitStrategy, in.WaitForJobs, in.Timeout = kube.StatusWatcherStrategy, true, timeout
-		in.WaitOptions = []kube.WaitOption{waitCtx}
+		in.WaitOptions = waitOpts
 		in.Labels = map[string]string{LabelManagedBy: ManagedBy}
 		// The chart is embedded and golden-tested, and the API server
 		// validates every object anyway; fetching and parsing the server's
@@ -88,7 +93,7 @@ func (k *Kube) helmInstall(ctx context.Context, namespace string, vals map[strin
 	up := action.NewUpgrade(cfg)
 	up.Namespace = namespace
 	up.WaitStrategy, up.WaitForJobs, up.Timeout = kube.StatusWatcherStrategy, true, timeout
-	up.WaitOptions = []kube.WaitOption{waitCtx}
+	up.WaitOptions = waitOpts
 	up.MaxHistory = 10
 	up.DisableOpenAPIValidation = true // as for install
 	if _, err := up.RunWithContext(ctx, releaseName, ch, vals); err != nil {

@@ -49,6 +49,7 @@ type Kube struct {
 	chartOnce sync.Once
 	chart     *chart.Chart
 	chartErr  error
+	caps      capabilities
 }
 
 // NewKube builds clients for config.

@@ -66,7 +66,7 @@ func (b *binder) run(ctx context.Context) {
 		if key[:3] == "pv/" {
 			err = b.reclaim(ctx, pvs.GetStore(), key[3:])
 		} else {
-			err = b.provision(ctx, pvcs.GetStore(), key[4:])
+			err = b.provision(ctx, pvcs.GetStore(), pvs.GetStore(), key[4:])
 		}
 		if err != nil && ctx.Err() == nil {
 			fmt.Fprintf(b.logs, "simcluster: binder %s: %v\n", key, err)
@@ -78,7 +78,7 @@ func (b *binder) run(ctx context.Context) {
 	}
 }
 
-func (b *binder) provision(ctx context.Context, store cache.Store, key string) error {
+func (b *binder) provision(ctx context.Context, store, volumes cache.Store, key string) error {
 	obj, ok, err := store.GetByKey(key)
 	if err != nil || !ok {
 		return err
@@ -90,11 +90,15 @@ func (b *binder) provision(ctx context.Context, store cache.Store, key string) e
 	if sc := pvc.Spec.StorageClassName; sc != nil && *sc != StorageClass {
 		return nil
 	}
+	name := "pvc-" + string(pvc.UID)
+	if _, exists, _ := volumes.GetByKey(name); exists {
+		return nil // made already; the claim's update has not caught up
+	}
 	size := pvc.Spec.Resources.Requests[corev1.ResourceStorage]
 	hostPathType := corev1.HostPathDirectoryOrCreate
 	pv := &corev1.PersistentVolume{
 		ObjectMeta: metav1.ObjectMeta{
-			Name:        "pvc-" + string(pvc.UID),
+			Name:        name,
 			Annotations: map[string]string{"pv.kubernetes.io/provisioned-by": Provisioner},
 		},
 		Spec: corev1.PersistentVolumeSpec{
