@@ -7,7 +7,10 @@
 //   - listing: GET /v1/stores for an owner with 100 stores among 10,000,
 //     at a fixed rate (open loop, so a slow server cannot slow the load
 //     down), against GET /healthz at the same rate (the HTTP floor) and the
-//     database query alone; plus the server's memory.
+//     database query alone; plus the server's memory;
+//   - where the provisioning runs' time went: CPU seconds per store of the
+//     server, each control-plane component and this process, and how busy
+//     the machine was.
 //
 // Run it with one command (the simulated cluster's binaries must be built:
 // make cluster-build):
@@ -64,6 +67,7 @@ type options struct {
 	skipList      bool
 	profile       string
 	clusterGOGC   int
+	runs          int
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -78,10 +82,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "length of each listing run")
 	fs.BoolVar(&o.skipProvision, "skip-provision", false, "skip the provisioning benchmark")
 	fs.BoolVar(&o.skipList, "skip-list", false, "skip the listing benchmark")
+	fs.IntVar(&o.runs, "runs", 1, "pairs of provisioning runs (one after another, then concurrent); medians are reported")
 	fs.IntVar(&o.clusterGOGC, "cluster-gogc", 0, "GOGC of the simulated control plane's components (0: simcluster's default)")
-	fs.StringVar(&o.profile, "profile", "", "write a CPU profile of the API server during the concurrent run to this directory")
+	fs.StringVar(&o.profile, "profile", "", "write the API server's metrics around each provisioning run, and its CPU profile during the concurrent one, to this directory")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if o.runs < 1 || o.stores < 1 || o.workers < 1 {
+		return fmt.Errorf("-runs, -stores and -workers must be at least 1")
 	}
 	log := func(format string, args ...any) { fmt.Fprintf(stderr, "· "+format+"\n", args...) }
 
@@ -154,8 +162,31 @@ type cpuRun struct {
 	cpu     map[string]time.Duration
 }
 
+// The processes of a provisioning run besides the cluster's components.
+const (
+	serveProc = "urumi serve"
+	benchProc = "this benchmark (clients, PV binder)"
+)
+
 // components lists the processes of a provisioning run in a fixed order.
-var components = []string{"urumi serve", "kube-apiserver", "etcd", "kube-controller-manager", "kube-scheduler", "kwok", "this benchmark (clients, PV binder)"}
+func components() []string {
+	return []string{serveProc, "kube-apiserver", "etcd", "kube-controller-manager", "kube-scheduler", "kwok", benchProc}
+}
+
+// addCPU adds a run's figures to those of earlier runs of the same kind.
+func (b *bench) addCPU(r cpuRun) {
+	for i := range b.cpu {
+		if c := &b.cpu[i]; c.name == r.name {
+			c.stores += r.stores
+			c.elapsed += r.elapsed
+			for k, v := range r.cpu {
+				c.cpu[k] += v
+			}
+			return
+		}
+	}
+	b.cpu = append(b.cpu, r)
+}
 
 func (b *bench) printCPU(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
@@ -172,7 +203,7 @@ func (b *bench) printCPU(w io.Writer) error {
 		}
 		fmt.Fprintln(tw)
 	}
-	for _, c := range components {
+	for _, c := range components() {
 		row(c, func(i int) time.Duration { total[i] += b.cpu[i].cpu[c]; return b.cpu[i].cpu[c] })
 	}
 	row("all", func(i int) time.Duration { return total[i] })
@@ -185,7 +216,7 @@ func (b *bench) printCPU(w io.Writer) error {
 		return err
 	}
 	var peaks []string
-	for _, c := range components {
+	for _, c := range components() {
 		if pid, ok := b.cluster.Pids()[c]; ok {
 			_, hwm, err := memory(pid)
 			if err != nil {
@@ -278,8 +309,8 @@ func (b *bench) cpuTime(srv *serverProc) (map[string]time.Duration, error) {
 	if err != nil {
 		return nil, err
 	}
-	cpu["urumi serve"] = d
-	if cpu["this benchmark (clients, PV binder)"], err = simcluster.ProcessCPUTime(os.Getpid()); err != nil {
+	cpu[serveProc] = d
+	if cpu[benchProc], err = simcluster.ProcessCPUTime(os.Getpid()); err != nil {
 		return nil, err
 	}
 	return cpu, nil
@@ -337,21 +368,44 @@ func call(ctx context.Context, c *http.Client, method, url, tok string, body any
 // provisioning times N stores from request to READY with the concurrent
 // pool and with one worker.
 func (b *bench) provisioning(ctx context.Context) ([][]string, error) {
-	serial, err := b.provisionRun(ctx, "serial", 1)
-	if err != nil {
-		return nil, err
+	// Pairs of runs, alternating, so that a machine that gets busier or a
+	// cluster that fills up weighs on both sides alike; medians reported.
+	var serial, parallel []time.Duration
+	for i := range b.o.runs {
+		d, err := b.provisionRun(ctx, fmt.Sprintf("serial%d", i), 1)
+		if err != nil {
+			return nil, err
+		}
+		serial = append(serial, d)
+		if d, err = b.provisionRun(ctx, fmt.Sprintf("pool%d", i), b.o.workers); err != nil {
+			return nil, err
+		}
+		parallel = append(parallel, d)
 	}
-	parallel, err := b.provisionRun(ctx, "pool", b.o.workers)
-	if err != nil {
-		return nil, err
+	var ratios []string
+	for i := range serial {
+		ratios = append(ratios, fmt.Sprintf("%.1f×", serial[i].Seconds()/parallel[i].Seconds()))
 	}
-	speedup := serial.Seconds() / parallel.Seconds()
+	s, p := median(serial), median(parallel)
+	runs := ""
+	if len(serial) > 1 {
+		runs = fmt.Sprintf(", median of %d runs: %s", len(serial), strings.Join(ratios, " "))
+	}
 	return [][]string{{
 		fmt.Sprintf("%d stores requested at once → all READY, --workers %d", b.o.stores, b.o.workers),
-		fmt.Sprintf("%.1fs (%.2fs/store, %.1f× sooner)", parallel.Seconds(), parallel.Seconds()/float64(b.o.stores), speedup),
-		fmt.Sprintf("%.1fs one after another (--workers 1, %.2fs/store)", serial.Seconds(), serial.Seconds()/float64(b.o.stores)),
+		fmt.Sprintf("%.1fs (%.2fs/store, %.1f× sooner%s)", p.Seconds(), p.Seconds()/float64(b.o.stores), s.Seconds()/p.Seconds(), runs),
+		fmt.Sprintf("%.1fs one after another (--workers 1, %.2fs/store)", s.Seconds(), s.Seconds()/float64(b.o.stores)),
 		"≥5× sooner",
 	}}, nil
+}
+
+func median(d []time.Duration) time.Duration {
+	d = slices.Clone(d)
+	slices.Sort(d)
+	if len(d)%2 == 1 {
+		return d[len(d)/2]
+	}
+	return (d[len(d)/2-1] + d[len(d)/2]) / 2
 }
 
 func (b *bench) provisionRun(ctx context.Context, prefix string, workers int) (time.Duration, error) {
@@ -435,7 +489,7 @@ func (b *bench) provisionRun(ctx context.Context, prefix string, workers int) (t
 			for k, v := range after {
 				after[k] = v - cpu[k]
 			}
-			b.cpu = append(b.cpu, cpuRun{name: fmt.Sprintf("--workers %d", workers), stores: b.o.stores, elapsed: time.Since(start), cpu: after})
+			b.addCPU(cpuRun{name: fmt.Sprintf("--workers %d", workers), stores: b.o.stores, elapsed: time.Since(start), cpu: after})
 			return elapsed, nil
 		}
 		if time.Since(lastReport) > 15*time.Second {
