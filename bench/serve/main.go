@@ -42,6 +42,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/urumi/urumi/bench/internal/benchutil"
 	"github.com/urumi/urumi/internal/server"
 	"github.com/urumi/urumi/internal/simcluster"
 	"github.com/urumi/urumi/internal/store"
@@ -98,13 +99,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer os.RemoveAll(work)
-	bin := filepath.Join(work, "urumi")
 	log("building urumi")
-	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/urumi/urumi/cmd/urumi")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	build.Stderr = stderr
-	if err := build.Run(); err != nil {
-		return fmt.Errorf("build urumi: %w", err)
+	bin, err := benchutil.BuildUrumi(ctx, work)
+	if err != nil {
+		return err
 	}
 	dir, err := simcluster.BinDir()
 	if err != nil {
@@ -216,8 +214,9 @@ func (b *bench) printCPU(w io.Writer) error {
 		return err
 	}
 	var peaks []string
+	pids := b.cluster.Pids()
 	for _, c := range components() {
-		if pid, ok := b.cluster.Pids()[c]; ok {
+		if pid, ok := pids[c]; ok {
 			_, hwm, err := memory(pid)
 			if err != nil {
 				return err
@@ -386,7 +385,7 @@ func (b *bench) provisioning(ctx context.Context) ([][]string, error) {
 	for i := range serial {
 		ratios = append(ratios, fmt.Sprintf("%.1f×", serial[i].Seconds()/parallel[i].Seconds()))
 	}
-	s, p := median(serial), median(parallel)
+	s, p := benchutil.Summarise(serial).Median, benchutil.Summarise(parallel).Median
 	runs := ""
 	if len(serial) > 1 {
 		runs = fmt.Sprintf(", median of %d runs: %s", len(serial), strings.Join(ratios, " "))
@@ -397,15 +396,6 @@ func (b *bench) provisioning(ctx context.Context) ([][]string, error) {
 		fmt.Sprintf("%.1fs one after another (--workers 1, %.2fs/store)", s.Seconds(), s.Seconds()/float64(b.o.stores)),
 		"≥5× sooner",
 	}}, nil
-}
-
-func median(d []time.Duration) time.Duration {
-	d = slices.Clone(d)
-	slices.Sort(d)
-	if len(d)%2 == 1 {
-		return d[len(d)/2]
-	}
-	return (d[len(d)/2-1] + d[len(d)/2]) / 2
 }
 
 func (b *bench) provisionRun(ctx context.Context, prefix string, workers int) (time.Duration, error) {
