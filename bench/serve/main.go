@@ -22,6 +22,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -69,6 +70,7 @@ type options struct {
 	profile       string
 	clusterGOGC   int
 	runs          int
+	audit         bool
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -86,6 +88,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.runs, "runs", 1, "pairs of provisioning runs (one after another, then concurrent); medians are reported")
 	fs.IntVar(&o.clusterGOGC, "cluster-gogc", 0, "GOGC of the simulated control plane's components (0: simcluster's default)")
 	fs.StringVar(&o.profile, "profile", "", "write the API server's metrics around each provisioning run, and its CPU profile during the concurrent one, to this directory")
+	fs.BoolVar(&o.audit, "audit", false, "log the API server's requests (to the -profile directory, if any) and print, per store, which client made which (costs the API server some CPU)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -112,12 +115,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("simulated cluster binaries missing (%s): build them with `make cluster-build`", strings.Join(m, ", "))
 	}
 	log("starting the simulated cluster")
-	cl, err := simcluster.Start(ctx, simcluster.Options{BinDir: dir, Nodes: 10, Profiling: o.profile != "", GOGC: o.clusterGOGC})
+	b := &bench{o: o, bin: bin, work: work, log: log}
+	if o.audit {
+		// Kept with the profiles, if any, for a closer look.
+		b.auditLog = filepath.Join(cmp.Or(o.profile, work), "audit.log")
+	}
+	cl, err := simcluster.Start(ctx, simcluster.Options{BinDir: dir, Nodes: 10, Profiling: o.profile != "", GOGC: o.clusterGOGC, AuditLog: b.auditLog})
 	if err != nil {
 		return err
 	}
 	defer cl.Stop()
-	b := &bench{o: o, bin: bin, work: work, cluster: cl, log: log}
+	b.cluster = cl
 
 	// Listing first, while the cluster is idle: it does not use the
 	// cluster, but shares the machine with it.
@@ -146,9 +154,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if len(b.cpu) > 0 {
 		fmt.Fprintln(stdout)
-		return b.printCPU(stdout)
+		if err := b.printCPU(stdout); err != nil {
+			return err
+		}
 	}
-	return nil
+	return printAudit(stdout, b.audits, 80)
 }
 
 // cpuRun is the processor time each process spent during one provisioning
@@ -235,6 +245,9 @@ type bench struct {
 	cluster *simcluster.Cluster
 	log     func(string, ...any)
 	cpu     []cpuRun
+	// auditLog is the API server's audit log, with -audit.
+	auditLog string
+	audits   []auditCounts
 }
 
 // serverProc is one `urumi serve` the benchmark started.
@@ -422,6 +435,12 @@ func (b *bench) provisionRun(ctx context.Context, prefix string, workers int) (t
 			go b.fetch(ctx, "/debug/pprof/profile?seconds=20", "kube-apiserver-"+prefix+".pprof")
 		}
 	}
+	var auditFrom int64
+	if b.auditLog != "" {
+		if auditFrom, err = auditOffset(b.auditLog); err != nil {
+			return 0, err
+		}
+	}
 	start := time.Now()
 	var wg sync.WaitGroup
 	errs := make(chan error, b.o.stores)
@@ -479,7 +498,17 @@ func (b *bench) provisionRun(ctx context.Context, prefix string, workers int) (t
 			for k, v := range after {
 				after[k] = v - cpu[k]
 			}
-			b.addCPU(cpuRun{name: fmt.Sprintf("--workers %d", workers), stores: b.o.stores, elapsed: time.Since(start), cpu: after})
+			name := fmt.Sprintf("--workers %d", workers)
+			b.addCPU(cpuRun{name: name, stores: b.o.stores, elapsed: time.Since(start), cpu: after})
+			if b.auditLog != "" {
+				// The batch backend writes within a second or so.
+				time.Sleep(2 * time.Second)
+				counts, err := countAudit(b.auditLog, auditFrom, prefix+", "+name, b.o.stores)
+				if err != nil {
+					return 0, fmt.Errorf("read the audit log: %w", err)
+				}
+				b.audits = append(b.audits, counts)
+			}
 			return elapsed, nil
 		}
 		if time.Since(lastReport) > 15*time.Second {

@@ -42,6 +42,11 @@ type Options struct {
 	// Profiling serves /debug/pprof on the API server (for benchmarks that
 	// want to know where the control plane's time goes).
 	Profiling bool
+	// AuditLog, if set, is a file the API server writes one JSON line per
+	// request to (audit level Metadata: who, verb, resource; never a
+	// body), for benchmarks that want to know which client makes which
+	// requests. The file outlives Stop.
+	AuditLog string
 	// GOGC is the components' garbage-collection target (default 400).
 	// The simulated control plane shares the machine with what it tests,
 	// which a real one does not; at Go's default of 100 the collector took
@@ -195,19 +200,29 @@ func (c *Cluster) boot(ctx context.Context, opts Options) error {
 	); err != nil {
 		return err
 	}
-	if err := c.run("kube-apiserver", bin("kube-apiserver"),
-		"--etcd-servers="+etcdURL,
-		"--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", "--secure-port="+strconv.Itoa(apiPort),
-		"--tls-cert-file="+serveCert, "--tls-private-key-file="+serveKey,
-		"--client-ca-file="+p.CAFile,
-		"--service-account-key-file="+saPub, "--service-account-signing-key-file="+saKey,
+	apiArgs := []string{
+		"--etcd-servers=" + etcdURL,
+		"--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", "--secure-port=" + strconv.Itoa(apiPort),
+		"--tls-cert-file=" + serveCert, "--tls-private-key-file=" + serveKey,
+		"--client-ca-file=" + p.CAFile,
+		"--service-account-key-file=" + saPub, "--service-account-signing-key-file=" + saKey,
 		"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
 		"--service-cluster-ip-range=10.0.0.0/16",
 		"--authorization-mode=RBAC",
 		"--endpoint-reconciler-type=none",
 		"--allow-privileged=true",
-		"--profiling="+strconv.FormatBool(opts.Profiling),
-	); err != nil {
+		"--profiling=" + strconv.FormatBool(opts.Profiling),
+	}
+	if opts.AuditLog != "" {
+		policy := filepath.Join(c.Dir, "audit-policy.yaml")
+		const metadataOnly = "apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [RequestReceived, ResponseStarted]\nrules:\n- level: Metadata\n"
+		if err := os.WriteFile(policy, []byte(metadataOnly), 0o600); err != nil {
+			return fmt.Errorf("write audit policy: %w", err)
+		}
+		apiArgs = append(apiArgs, "--audit-policy-file="+policy, "--audit-log-path="+opts.AuditLog,
+			"--audit-log-format=json", "--audit-log-mode=batch", "--audit-log-maxsize=0")
+	}
+	if err := c.run("kube-apiserver", bin("kube-apiserver"), apiArgs...); err != nil {
 		return err
 	}
 	client, err := kubernetes.NewForConfig(c.Config)
