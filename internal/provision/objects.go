@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -35,6 +36,31 @@ var (
 	gvrLimitRange    = schema.GroupVersionResource{Version: "v1", Resource: "limitranges"}
 	gvrNetworkPolicy = schema.GroupVersionResource{Group: "networking.k8s.io", Version: "v1", Resource: "networkpolicies"}
 )
+
+// creator is the Create method of a typed client.
+type creator[T runtime.Object] interface {
+	Create(ctx context.Context, obj T, opts metav1.CreateOptions) (T, error)
+}
+
+// ensure creates obj, or, when it exists already (a step run again),
+// server-side-applies it to bring it back to what urumi wants. Creating
+// first is the common case, and for the API server a protobuf POST costs
+// much less than an apply patch, which it parses as YAML and merges field
+// by field.
+func ensure[T runtime.Object](ctx context.Context, k *Kube, gvr schema.GroupVersionResource, c creator[T], obj T) error {
+	_, err := c.Create(ctx, obj, metav1.CreateOptions{FieldManager: fieldManager})
+	if apierrors.IsAlreadyExists(err) {
+		return k.apply(ctx, gvr, obj)
+	}
+	if err != nil {
+		name := "?"
+		if m, merr := meta.Accessor(obj); merr == nil {
+			name = m.GetName()
+		}
+		return fmt.Errorf("create %s %s: %w", gvr.Resource, name, describeAPIError(err))
+	}
+	return nil
+}
 
 // apply server-side-applies obj as urumi's field manager: creating it or
 // bringing it back to what urumi wants, so every step can run again.
@@ -76,13 +102,24 @@ func (k *Kube) ensureNamespace(ctx context.Context, name, owner string) error {
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Namespace"},
 		ObjectMeta: metav1.ObjectMeta{Name: Namespace(name), Labels: labels},
 	}
+	namespaces := k.Client.CoreV1().Namespaces()
+	_, err := namespaces.Create(ctx, ns, metav1.CreateOptions{FieldManager: fieldManager})
+	if err == nil {
+		return nil
+	}
+	if !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("create namespace %s: %w", ns.Name, describeAPIError(err))
+	}
 	// A namespace still terminating from an earlier store of the same name
 	// cannot take new objects: say so instead of failing obscurely later.
-	existing, err := k.Client.CoreV1().Namespaces().Get(ctx, ns.Name, metav1.GetOptions{})
-	if err == nil && existing.DeletionTimestamp != nil {
+	existing, err := namespaces.Get(ctx, ns.Name, metav1.GetOptions{})
+	if err != nil {
+		return fmt.Errorf("read namespace %s: %w", ns.Name, describeAPIError(err))
+	}
+	if existing.DeletionTimestamp != nil {
 		return fmt.Errorf("namespace %s is still being deleted (from an earlier store named %s): wait for it to go, then retry", ns.Name, name)
 	}
-	if err == nil && existing.Labels[LabelManagedBy] != ManagedBy {
+	if existing.Labels[LabelManagedBy] != ManagedBy {
 		return fmt.Errorf("namespace %s exists and is not managed by urumi: choose another store name or remove the namespace", ns.Name)
 	}
 	return k.apply(ctx, gvrNamespace, ns)
@@ -96,7 +133,7 @@ func (k *Kube) ensureQuota(ctx context.Context, name, owner string, plan Plan) e
 		ObjectMeta: metav1.ObjectMeta{Name: quotaName, Namespace: ns, Labels: storeLabels(name, owner)},
 		Spec:       corev1.ResourceQuotaSpec{Hard: plan.quotaHard()},
 	}
-	if err := k.apply(ctx, gvrQuota, q); err != nil {
+	if err := ensure(ctx, k, gvrQuota, k.Client.CoreV1().ResourceQuotas(ns), q); err != nil {
 		return err
 	}
 	lr := &corev1.LimitRange{
@@ -104,7 +141,7 @@ func (k *Kube) ensureQuota(ctx context.Context, name, owner string, plan Plan) e
 		ObjectMeta: metav1.ObjectMeta{Name: limitRangeName, Namespace: ns, Labels: storeLabels(name, owner)},
 		Spec:       plan.limitRange(),
 	}
-	return k.apply(ctx, gvrLimitRange, lr)
+	return ensure(ctx, k, gvrLimitRange, k.Client.CoreV1().LimitRanges(ns), lr)
 }
 
 // networkPolicies isolate a store: nothing in or out by default; the ingress
@@ -190,8 +227,9 @@ func networkPolicies(name, owner, ingressNamespace string) []*networkingv1.Netwo
 }
 
 func (k *Kube) ensureNetworkPolicies(ctx context.Context, name, owner string) error {
+	policies := k.Client.NetworkingV1().NetworkPolicies(Namespace(name))
 	for _, p := range networkPolicies(name, owner, k.Settings.IngressNamespace) {
-		if err := k.apply(ctx, gvrNetworkPolicy, p); err != nil {
+		if err := ensure(ctx, k, gvrNetworkPolicy, policies, p); err != nil {
 			return err
 		}
 	}
