@@ -158,7 +158,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
-	return printAudit(stdout, b.audits, 80)
+	return printAudit(stdout, b.audits, 30)
 }
 
 // cpuRun is the processor time each process spent during one provisioning
