@@ -121,6 +121,7 @@ file, then defaults.`,
 		newAuditCommand(f),
 		newServeCommand(f),
 		newTokenCommand(f),
+		newRBACCommand(f),
 		newVersionCommand(f),
 		newCompletionCommand(f),
 	)
@@ -165,9 +166,11 @@ func exitCode(ctx context.Context, err error) int {
 func errUsage(msg string) error { return errors.New(msg) }
 
 // isCobraUsage recognises the usage errors cobra returns without a type:
-// an unknown command or a missing required flag.
+// an unknown command, a missing required flag, or flags of a group (one
+// required, or only one allowed) given wrongly.
 func isCobraUsage(err error) bool {
 	msg := err.Error()
 	return strings.HasPrefix(msg, "unknown command") || strings.HasPrefix(msg, "required flag(s)") ||
-		strings.HasPrefix(msg, "invalid argument")
+		strings.HasPrefix(msg, "invalid argument") || strings.HasPrefix(msg, "at least one of the flags in the group") ||
+		strings.HasPrefix(msg, "if any flags in the group")
 }

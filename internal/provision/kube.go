@@ -120,7 +120,7 @@ func (c nsConfig) ConfigAccess() clientcmd.ConfigAccess    { return clientcmd.Ne
 func describeAPIError(err error) error {
 	switch {
 	case apierrors.IsForbidden(err):
-		return fmt.Errorf("%w (the kubeconfig's user lacks a permission urumi needs: see `urumi` RBAC in charts/urumi or use a more privileged context)", err)
+		return fmt.Errorf("%w (the kubeconfig's user lacks a permission urumi needs: grant what `urumi rbac` prints, or use another --context)", err)
 	case apierrors.IsUnauthorized(err):
 		return fmt.Errorf("%w (the kubeconfig's credentials were rejected: refresh them or pick another --context)", err)
 	case isUnreachable(err):

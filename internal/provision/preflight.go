@@ -8,26 +8,48 @@ import (
 	"time"
 
 	authorizationv1 "k8s.io/api/authorization/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// permission is one thing urumi does on the cluster.
+// Rules are what urumi does on the cluster, as RBAC rules: namespaces and
+// their guard rails (created, and patched back to what urumi wants when a
+// step runs again), the credentials Secret and Helm's release records,
+// what the chart holds (applied, read back and watched until ready, deleted
+// on uninstall), and what a failure's diagnosis reads. Preflight checks
+// each; a ClusterRole of exactly these lets urumi create and delete stores.
+func Rules() []rbacv1.PolicyRule {
+	chart := []string{"get", "list", "watch", "create", "patch", "delete"}
+	read := []string{"list"}
+	return []rbacv1.PolicyRule{
+		{APIGroups: []string{""}, Resources: []string{"namespaces"}, Verbs: []string{"get", "create", "patch", "delete"}},
+		{APIGroups: []string{""}, Resources: []string{"resourcequotas", "limitranges"}, Verbs: []string{"create", "patch"}},
+		{APIGroups: []string{"networking.k8s.io"}, Resources: []string{"networkpolicies"}, Verbs: []string{"create", "patch"}},
+		{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"get", "list", "create", "update", "delete"}},
+		{APIGroups: []string{""}, Resources: []string{"configmaps", "services", "persistentvolumeclaims"}, Verbs: chart},
+		{APIGroups: []string{"apps"}, Resources: []string{"deployments", "statefulsets"}, Verbs: chart},
+		{APIGroups: []string{"batch"}, Resources: []string{"jobs"}, Verbs: chart},
+		{APIGroups: []string{"networking.k8s.io"}, Resources: []string{"ingresses"}, Verbs: chart},
+		{APIGroups: []string{"apps"}, Resources: []string{"replicasets"}, Verbs: read},
+		{APIGroups: []string{""}, Resources: []string{"pods", "events"}, Verbs: read},
+	}
+}
+
+// permission is one verb on one resource.
 type permission struct {
 	verb, group, resource string
 }
 
-// What provisioning and deletion do: namespaces and their guard rails, the
-// credentials Secret, and what the chart holds (Helm keeps its release
-// records in Secrets).
-var permissions = []permission{
-	{"create", "", "namespaces"}, {"delete", "", "namespaces"}, {"patch", "", "namespaces"},
-	{"create", "", "resourcequotas"}, {"create", "", "limitranges"},
-	{"create", "networking.k8s.io", "networkpolicies"},
-	{"create", "", "secrets"}, {"get", "", "secrets"}, {"update", "", "secrets"},
-	{"create", "", "configmaps"}, {"create", "", "services"}, {"create", "", "persistentvolumeclaims"},
-	{"create", "apps", "deployments"}, {"create", "apps", "statefulsets"},
-	{"create", "batch", "jobs"}, {"create", "networking.k8s.io", "ingresses"},
-	{"list", "", "pods"}, {"list", "", "events"},
+func permissions() []permission {
+	var ps []permission
+	for _, r := range Rules() {
+		for _, res := range r.Resources {
+			for _, v := range r.Verbs {
+				ps = append(ps, permission{v, r.APIGroups[0], res})
+			}
+		}
+	}
+	return ps
 }
 
 // Preflight checks, before anything is recorded, that the cluster answers
@@ -39,6 +61,7 @@ func (k *Kube) Preflight(ctx context.Context) error {
 	if _, err := k.Client.Discovery().RESTClient().Get().AbsPath("/version").Do(ctx).Raw(); err != nil {
 		return fmt.Errorf("cluster at %s is unreachable: %w: check --kubeconfig/--context and that the API server is up", k.config.Host, err)
 	}
+	permissions := permissions()
 	allowed := make([]bool, len(permissions))
 	errs := make([]error, len(permissions))
 	var wg sync.WaitGroup
@@ -53,7 +76,9 @@ func (k *Kube) Preflight(ctx context.Context) error {
 		})
 	}
 	wg.Wait()
-	var missing []string
+	// What is missing, by resource: "namespaces (get, create)".
+	var resources []string
+	missing := map[string][]string{}
 	for i, p := range permissions {
 		if errs[i] != nil {
 			return fmt.Errorf("check permissions: %w", describeAPIError(errs[i]))
@@ -63,11 +88,18 @@ func (k *Kube) Preflight(ctx context.Context) error {
 			if p.group != "" {
 				r += "." + p.group
 			}
-			missing = append(missing, p.verb+" "+r)
+			if missing[r] == nil {
+				resources = append(resources, r)
+			}
+			missing[r] = append(missing[r], p.verb)
 		}
 	}
-	if len(missing) > 0 {
-		return errorf(ErrForbidden, "the kubeconfig's user may not %s: grant them (a ClusterRole bound to that user) or use another --context", strings.Join(missing, ", "))
+	if len(resources) > 0 {
+		for i, r := range resources {
+			resources[i] = fmt.Sprintf("%s (%s)", r, strings.Join(missing[r], ", "))
+		}
+		return errorf(ErrForbidden, "the kubeconfig's user lacks permissions urumi needs: %s. Grant them with `urumi rbac --user NAME | kubectl apply -f -` (run as a cluster admin), or use another --context",
+			strings.Join(resources, "; "))
 	}
 	return nil
 }

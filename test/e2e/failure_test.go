@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"syscall"
@@ -19,10 +20,14 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	_ "modernc.org/sqlite"
+	"sigs.k8s.io/yaml"
 
 	"github.com/urumi/urumi/charts"
+	"github.com/urumi/urumi/internal/provision"
 	"github.com/urumi/urumi/internal/store"
 )
 
@@ -397,7 +402,7 @@ current-context: dead
 		want       string
 	}{
 		{dead, 1, "unreachable"},
-		{nobody, 5, "may not create namespaces"},
+		{nobody, 5, "lacks permissions urumi needs: namespaces (get, create, patch, delete); resourcequotas (create, patch)"},
 	} {
 		r := e.run("store", "create", "nowhere", "--kubeconfig", tc.kubeconfig)
 		if r.code != tc.code || !strings.Contains(r.stderr, tc.want) {
@@ -406,6 +411,56 @@ current-context: dead
 		if _, found := e.getStore("nowhere"); found {
 			t.Fatalf("a store was recorded although the cluster could not take it")
 		}
+	}
+}
+
+// TestLeastPrivilege: a kubeconfig user granted what `urumi rbac` prints,
+// exactly the rules urumi's preflight checks (provision.Rules), can create a store that fails, have
+// the failure diagnosed, retry it to READY and delete it: the preflight
+// asks for everything urumi then does, so a user who passes it is never
+// stopped half-way by a missing permission.
+func TestLeastPrivilege(t *testing.T) {
+	e := newEnv(t, backends[0].dsn(t))
+	ctx := context.Background()
+	// The role and binding `urumi rbac` prints, as kubectl apply would
+	// create them.
+	docs := strings.Split(e.ok("rbac", "--user", "operator", "--name", "urumi-operator").stdout, "---\n")
+	if len(docs) != 2 {
+		t.Fatalf("urumi rbac printed %d documents, want a ClusterRole and a ClusterRoleBinding", len(docs))
+	}
+	var role rbacv1.ClusterRole
+	var binding rbacv1.ClusterRoleBinding
+	must(t, yaml.UnmarshalStrict([]byte(docs[0]), &role))
+	must(t, yaml.UnmarshalStrict([]byte(docs[1]), &binding))
+	if role.Kind != "ClusterRole" || binding.Kind != "ClusterRoleBinding" || !reflect.DeepEqual(role.Rules, provision.Rules()) {
+		t.Fatalf("urumi rbac printed %+v and %+v", role, binding)
+	}
+	_, err := e.client.RbacV1().ClusterRoles().Create(ctx, &role, metav1.CreateOptions{})
+	must(t, err)
+	_, err = e.client.RbacV1().ClusterRoleBindings().Create(ctx, &binding, metav1.CreateOptions{})
+	must(t, err)
+	t.Cleanup(func() {
+		_ = e.client.RbacV1().ClusterRoleBindings().Delete(context.Background(), binding.Name, metav1.DeleteOptions{})
+		_ = e.client.RbacV1().ClusterRoles().Delete(context.Background(), role.Name, metav1.DeleteOptions{})
+	})
+	kubeconfig, err := e.cl.UserKubeconfig("operator")
+	must(t, err)
+	e.extra = append(e.extra, "KUBECONFIG="+kubeconfig)
+
+	name := "least"
+	r := e.run("store", "create", name, "--timeout", "15s", "--set", "resources.wordpress.requests.cpu=8", "--set", "resources.wordpress.limits.cpu=8")
+	if r.code != 1 || strings.Contains(r.stderr, `"operator" cannot`) {
+		t.Fatalf("impossible store as the least-privileged user: want exit 1 without anything forbidden, got %s", r)
+	}
+	if s, _ := e.getStore(name); s.Status != store.StatusFailed || !strings.Contains(s.Error, "cpu") {
+		t.Fatalf("failed store: status %s, error %q: the diagnosis should name the cause", s.Status, s.Error)
+	}
+	if got := decodeStore(t, e.ok("store", "retry", name, "--clear-set", "-o", "json")); got.Status != store.StatusReady {
+		t.Fatalf("after retry: %+v", got)
+	}
+	e.ok("store", "delete", name)
+	if _, err := e.client.CoreV1().Namespaces().Get(ctx, "store-"+name, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Fatalf("namespace after delete: %v", err)
 	}
 }
 

@@ -1,0 +1,94 @@
+package cli
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/yaml"
+
+	"github.com/urumi/urumi/internal/provision"
+)
+
+// rbacOptions name who the printed ClusterRole is bound to.
+type rbacOptions struct {
+	name           string
+	user           string
+	group          string
+	serviceAccount string
+}
+
+func newRBACCommand(f *Factory) *cobra.Command {
+	var o rbacOptions
+	cmd := &cobra.Command{
+		Use:   "rbac",
+		Short: "Print the ClusterRole urumi needs, and its binding, for kubectl apply",
+		Long: `Print, as YAML for kubectl apply, a ClusterRole of exactly what urumi does
+on the cluster (the permissions every store command checks before it starts)
+and a ClusterRoleBinding that grants it to a user, a group or a service
+account.`,
+		Example: `  urumi rbac --user ci-bot | kubectl apply -f -
+  urumi rbac --service-account urumi-system/urumi | kubectl apply -f -`,
+		GroupID: "admin",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			subject, err := o.subject()
+			if err != nil {
+				return usageError{err}
+			}
+			return printRBAC(f.Streams.Out, o.name, subject)
+		},
+	}
+	flags := cmd.Flags()
+	flags.StringVar(&o.name, "name", "urumi", "name of the ClusterRole and ClusterRoleBinding")
+	flags.StringVar(&o.user, "user", "", "bind the role to this user (as the kubeconfig authenticates it)")
+	flags.StringVar(&o.group, "group", "", "bind the role to this group")
+	flags.StringVar(&o.serviceAccount, "service-account", "", "bind the role to this service account, as NAMESPACE/NAME")
+	cmd.MarkFlagsOneRequired("user", "group", "service-account")
+	cmd.MarkFlagsMutuallyExclusive("user", "group", "service-account")
+	return cmd
+}
+
+func (o rbacOptions) subject() (rbacv1.Subject, error) {
+	switch {
+	case o.user != "":
+		return rbacv1.Subject{APIGroup: rbacv1.GroupName, Kind: rbacv1.UserKind, Name: o.user}, nil
+	case o.group != "":
+		return rbacv1.Subject{APIGroup: rbacv1.GroupName, Kind: rbacv1.GroupKind, Name: o.group}, nil
+	}
+	ns, name, ok := strings.Cut(o.serviceAccount, "/")
+	if !ok || ns == "" || name == "" || strings.Contains(name, "/") {
+		return rbacv1.Subject{}, fmt.Errorf("--service-account %q: give it as NAMESPACE/NAME, e.g. urumi-system/urumi", o.serviceAccount)
+	}
+	return rbacv1.Subject{Kind: rbacv1.ServiceAccountKind, Namespace: ns, Name: name}, nil
+}
+
+func printRBAC(w interface{ Write([]byte) (int, error) }, name string, subject rbacv1.Subject) error {
+	meta := metav1.ObjectMeta{Name: name, Labels: map[string]string{provision.LabelManagedBy: provision.ManagedBy}}
+	role := rbacv1.ClusterRole{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "ClusterRole"},
+		ObjectMeta: meta,
+		Rules:      provision.Rules(),
+	}
+	binding := rbacv1.ClusterRoleBinding{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "ClusterRoleBinding"},
+		ObjectMeta: meta,
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: name},
+		Subjects:   []rbacv1.Subject{subject},
+	}
+	var b strings.Builder
+	for i, obj := range []any{role, binding} {
+		y, err := yaml.Marshal(obj)
+		if err != nil {
+			return fmt.Errorf("encode %T: %w", obj, err)
+		}
+		if i > 0 {
+			b.WriteString("---\n")
+		}
+		b.Write(y)
+	}
+	_, err := w.Write([]byte(b.String()))
+	return err
+}
