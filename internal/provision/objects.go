@@ -10,7 +10,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -37,8 +36,14 @@ var (
 	gvrNetworkPolicy = schema.GroupVersionResource{Group: "networking.k8s.io", Version: "v1", Resource: "networkpolicies"}
 )
 
+// object is a typed Kubernetes object.
+type object interface {
+	runtime.Object
+	metav1.Object
+}
+
 // creator is the Create method of a typed client.
-type creator[T runtime.Object] interface {
+type creator[T object] interface {
 	Create(ctx context.Context, obj T, opts metav1.CreateOptions) (T, error)
 }
 
@@ -47,17 +52,13 @@ type creator[T runtime.Object] interface {
 // first is the common case, and for the API server a protobuf POST costs
 // much less than an apply patch, which it parses as YAML and merges field
 // by field.
-func ensure[T runtime.Object](ctx context.Context, k *Kube, gvr schema.GroupVersionResource, c creator[T], obj T) error {
+func ensure[T object](ctx context.Context, k *Kube, gvr schema.GroupVersionResource, c creator[T], obj T) error {
 	_, err := c.Create(ctx, obj, metav1.CreateOptions{FieldManager: fieldManager})
 	if apierrors.IsAlreadyExists(err) {
 		return k.apply(ctx, gvr, obj)
 	}
 	if err != nil {
-		name := "?"
-		if m, merr := meta.Accessor(obj); merr == nil {
-			name = m.GetName()
-		}
-		return fmt.Errorf("create %s %s: %w", gvr.Resource, name, describeAPIError(err))
+		return fmt.Errorf("create %s %s: %w", gvr.Resource, obj.GetName(), describeAPIError(err))
 	}
 	return nil
 }
