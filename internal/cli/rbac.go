@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -65,7 +66,7 @@ func (o rbacOptions) subject() (rbacv1.Subject, error) {
 	return rbacv1.Subject{Kind: rbacv1.ServiceAccountKind, Namespace: ns, Name: name}, nil
 }
 
-func printRBAC(w interface{ Write([]byte) (int, error) }, name string, subject rbacv1.Subject) error {
+func printRBAC(w io.Writer, name string, subject rbacv1.Subject) error {
 	meta := metav1.ObjectMeta{Name: name, Labels: map[string]string{provision.LabelManagedBy: provision.ManagedBy}}
 	role := rbacv1.ClusterRole{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "ClusterRole"},
@@ -78,17 +79,14 @@ func printRBAC(w interface{ Write([]byte) (int, error) }, name string, subject r
 		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: name},
 		Subjects:   []rbacv1.Subject{subject},
 	}
-	var b strings.Builder
-	for i, obj := range []any{role, binding} {
+	var docs []string
+	for _, obj := range []any{role, binding} {
 		y, err := yaml.Marshal(obj)
 		if err != nil {
 			return fmt.Errorf("encode %T: %w", obj, err)
 		}
-		if i > 0 {
-			b.WriteString("---\n")
-		}
-		b.Write(y)
+		docs = append(docs, string(y))
 	}
-	_, err := w.Write([]byte(b.String()))
+	_, err := io.WriteString(w, strings.Join(docs, "---\n"))
 	return err
 }
