@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -116,6 +118,9 @@ func runServe(cmd *cobra.Command, f *Factory, cfg serveConfig) error {
 	if err != nil {
 		return err
 	}
+	if err := startupPreflight(ctx, runner.Kube, cfg.workers, log); err != nil {
+		return err
+	}
 	metrics := server.NewMetrics(svc.DB, log)
 	runner.Events = metrics
 	pool := &server.Pool{
@@ -145,6 +150,27 @@ func runServe(cmd *cobra.Command, f *Factory, cfg serveConfig) error {
 		"base_domain", f.Config.BaseDomain, "ingress_class", f.Config.IngressClass,
 		"lease", f.Config.Lease, "timeout", f.Config.Timeout, "create_rate_per_min", cfg.createRate)
 	return server.Serve(ctx, server.Options{Addr: cfg.addr, ShutdownGrace: cfg.shutdownGrace, Log: log}, handler, pool)
+}
+
+// startupPreflight checks, when this process runs workers, that the
+// cluster allows everything a job does. Missing permissions stop the server
+// at once, naming them: every job would otherwise fail the same way, one by
+// one. A cluster that does not answer yet is only logged: /readyz reports it
+// until it does, and the workers' jobs wait in the queue.
+func startupPreflight(ctx context.Context, k *provision.Kube, workers int, log *slog.Logger) error {
+	if workers == 0 {
+		return nil
+	}
+	err := k.Preflight(ctx)
+	switch {
+	case err == nil:
+		log.Info("cluster preflight passed: the workers may do everything a store needs")
+	case errors.Is(err, provision.ErrForbidden):
+		return fmt.Errorf("the workers could not provision stores: %w", err)
+	default:
+		log.Warn("cluster preflight failed; /readyz reports the cluster until it answers", "err", err)
+	}
+	return nil
 }
 
 func newServerLogger(w io.Writer, format, level string) (*slog.Logger, error) {

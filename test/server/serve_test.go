@@ -3,8 +3,10 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -450,4 +452,39 @@ func TestGracefulShutdown(t *testing.T) {
 		st, _ := getStore(t, srv.as(t, tok), "grace-release")
 		return st.Status == store.StatusReady, string(st.Status)
 	})
+}
+
+// TestServeRefusesMissingPermissions: a server whose workers could provision
+// nothing stops at start, naming what its user lacks and how to grant it; an
+// API-only replica (--workers 0) touches no store on the cluster and starts.
+func TestServeRefusesMissingPermissions(t *testing.T) {
+	t.Parallel()
+	c := cluster.Get(t)
+	kubeconfig, err := c.UserKubeconfig("no-rights")
+	if err != nil {
+		t.Fatal(err)
+	}
+	environ := env(t, c, "KUBECONFIG="+kubeconfig)
+	dbPath := filepath.Join(t.TempDir(), "urumi.db")
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binary, "serve", "--addr", "127.0.0.1:0", "--db", dbPath, "--workers", "2")
+	cmd.Env = environ
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 5 {
+		t.Fatalf("serve as a user without permissions: want exit 5, got %v\n%s", err, out)
+	}
+	for _, s := range []string{"lacks permissions urumi needs: namespaces (get, create, patch, delete)", "urumi rbac"} {
+		if !strings.Contains(string(out), s) {
+			t.Errorf("serve's error does not say %q:\n%s", s, out)
+		}
+	}
+	if strings.Contains(string(out), `msg=listening`) {
+		t.Errorf("serve listened before refusing:\n%s", out)
+	}
+
+	srv := startServer(t, "api-only", environ, "--db", dbPath, "--workers", "0")
+	must(t, srv.as(t, "").do("GET", "/healthz", nil), http.StatusOK)
 }
