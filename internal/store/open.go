@@ -90,6 +90,11 @@ func openSQLite(ctx context.Context, path string, maxStores int) (DB, error) {
 		// Every connection to :memory: is a separate database.
 		db.SetMaxOpenConns(1)
 	}
+	// database/sql keeps 2 idle connections by default and closes the rest
+	// as they come back: under concurrent requests, each extra one would be
+	// opened again, with its pragmas and the schema read anew.
+	db.SetMaxIdleConns(8)
+	db.SetConnMaxIdleTime(5 * time.Minute)
 	d := &sqlDB{db: db, dialect: dialectSQLite, name: path, defaultMax: maxStores}
 	if err := d.migrate(ctx); err != nil {
 		db.Close()
