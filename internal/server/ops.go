@@ -21,24 +21,6 @@ func handleOpenAPI() http.Handler {
 	})
 }
 
-// indexPage stands in for the web dashboard.
-const indexPage = `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>urumi</title></head>
-<body><h1>urumi</h1>
-<p>This server offers urumi's store API under <code>/v1</code>, described by <a href="/openapi.json">/openapi.json</a>.
-Call it with <code>Authorization: Bearer &lt;token&gt;</code>; an administrator creates tokens with <code>urumi token create --owner NAME</code>.</p>
-</body></html>
-`
-
-func handleIndex() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		w.Header().Set("X-Content-Type-Options", "nosniff")
-		w.Header().Set("Content-Security-Policy", "default-src 'none'")
-		_, _ = w.Write([]byte(indexPage))
-	})
-}
-
 // health is the body of /healthz.
 type health struct {
 	Status string `json:"status"`

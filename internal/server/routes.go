@@ -13,6 +13,7 @@ func addRoutes(rt *router, d Deps) {
 	body := d.Limits.MaxBodyBytes
 
 	rt.handle("GET /{$}", handleIndex())
+	rt.handle("GET /ui/{file}", handleUIFile())
 	rt.handle("GET /healthz", handleHealthz())
 	rt.handle("GET /readyz", auth.perIP(handleReadyz(svc.DB, d.Checks)))
 	rt.handle("GET /metrics", auth.perIP(d.Metrics.Handler()))

@@ -436,3 +436,41 @@ func TestMetricsFromEvents(t *testing.T) {
 		}
 	}
 }
+
+// TestDashboardFiles: the page lists every plan with the default chosen,
+// it and its files carry a strict CSP and an ETag that answers 304, and an
+// unknown file is the API's 404.
+func TestDashboardFiles(t *testing.T) {
+	h := newHarness(t, unlimited())
+	page := h.do("GET", "/", "", nil)
+	if page.status != http.StatusOK || page.header.Get("Content-Type") != "text/html; charset=utf-8" {
+		t.Fatalf("page: %d %q", page.status, page.header.Get("Content-Type"))
+	}
+	for _, p := range provision.Plans() {
+		opt := `<option value="` + p.Name + `"`
+		if p.Name == provision.DefaultPlan {
+			opt += " selected"
+		}
+		if !strings.Contains(string(page.body), opt+">") {
+			t.Errorf("page lacks %s", opt)
+		}
+	}
+	for path, ctype := range map[string]string{
+		"/":           "text/html; charset=utf-8",
+		"/ui/app.js":  "text/javascript; charset=utf-8",
+		"/ui/app.css": "text/css; charset=utf-8",
+	} {
+		r := h.do("GET", path, "", nil)
+		csp := r.header.Get("Content-Security-Policy")
+		if r.status != http.StatusOK || r.header.Get("Content-Type") != ctype || len(r.body) == 0 ||
+			!strings.Contains(csp, "default-src 'none'") || !strings.Contains(csp, "script-src 'self'") ||
+			r.header.Get("X-Content-Type-Options") != "nosniff" {
+			t.Errorf("%s: %d %v", path, r.status, r.header)
+		}
+		etag := r.header.Get("ETag")
+		if again := h.do("GET", path, "", nil, "If-None-Match", etag); etag == "" || again.status != http.StatusNotModified {
+			t.Errorf("%s with If-None-Match %q: %d, want 304", path, etag, again.status)
+		}
+	}
+	want(t, h.do("GET", "/ui/secrets.txt", "", nil), http.StatusNotFound, codeNotFound)
+}
