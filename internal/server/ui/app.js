@@ -30,11 +30,17 @@ async function api(method, path, body) {
   return data;
 }
 
+let fade = null;
+
+// show puts a message above the page: an error stays until the next one,
+// a note ("info") fades after a few seconds, as the table says the rest.
 function show(msg, kind) {
   const m = $("message");
+  clearTimeout(fade);
   m.textContent = msg;
   m.className = kind || "";
   m.hidden = !msg;
+  if (msg && kind === "info") fade = setTimeout(() => { m.hidden = true; }, 8000);
 }
 
 function signedIn(yes) {
