@@ -41,8 +41,8 @@ queue and quotas. With SQLite (the default), run a single process.
 Also served: a dashboard for store owners at /, /healthz, /readyz (database
 and cluster reachable) and /metrics (Prometheus). SIGTERM or SIGINT stops
 accepting requests and claiming jobs, lets running jobs finish within
---shutdown-grace, then releases the rest to the queue. Settings come from flags, URUMI_* variables (URUMI_ADDR,
-URUMI_WORKERS, ...) or the config file.`,
+--shutdown-grace, then releases the rest to the queue. Settings come from
+flags, URUMI_* variables (URUMI_ADDR, URUMI_WORKERS, ...) or the config file.`,
 		Example: `  urumi serve
   urumi serve --addr :8080 --workers 8 --db postgres://urumi@db/urumi --log-format json
   urumi serve --workers 0     # an API-only replica`,

@@ -415,10 +415,10 @@ current-context: dead
 }
 
 // TestLeastPrivilege: a kubeconfig user granted what `urumi rbac` prints,
-// exactly the rules urumi's preflight checks (provision.Rules), can create a store that fails, have
-// the failure diagnosed, retry it to READY and delete it: the preflight
-// asks for everything urumi then does, so a user who passes it is never
-// stopped half-way by a missing permission.
+// exactly the rules urumi's preflight checks (provision.Rules), can create
+// a store that fails, have the failure diagnosed, retry it to READY and
+// delete it: the preflight asks for everything urumi then does, so a user
+// who passes it is never stopped half-way by a missing permission.
 func TestLeastPrivilege(t *testing.T) {
 	e := newEnv(t, backends[0].dsn(t))
 	ctx := context.Background()
