@@ -52,7 +52,7 @@ func lastRelease(cfg *action.Configuration) (*release.Release, error) {
 // Job included, is ready. It is safe to run again after any failure: a
 // release left pending by a killed process (whose job lease this worker now
 // holds, so nobody else is working on it) is marked failed and upgraded.
-func (k *Kube) helmInstall(ctx context.Context, namespace string, vals map[string]any, timeout time.Duration) error {
+func (k *Kube) helmInstall(ctx context.Context, namespace, host string, vals map[string]any, timeout time.Duration) error {
 	ch, err := k.storeChart()
 	if err != nil {
 		return err
@@ -76,6 +76,7 @@ func (k *Kube) helmInstall(ctx context.Context, namespace string, vals map[strin
 		// validates every object anyway; fetching and parsing the server's
 		// OpenAPI schema on every install was half of urumi's CPU per store.
 		in.DisableOpenAPIValidation = true
+		in.PostRenderer = k.postRenderer(namespace, host)
 		_, err = in.RunWithContext(ctx, ch, vals)
 		if err != nil {
 			return fmt.Errorf("helm install: %w", describeAPIError(err))
@@ -96,6 +97,7 @@ func (k *Kube) helmInstall(ctx context.Context, namespace string, vals map[strin
 	up.WaitOptions = waitOpts
 	up.MaxHistory = 10
 	up.DisableOpenAPIValidation = true // as for install
+	up.PostRenderer = k.postRenderer(namespace, host)
 	if _, err := up.RunWithContext(ctx, releaseName, ch, vals); err != nil {
 		return fmt.Errorf("helm upgrade: %w", describeAPIError(err))
 	}

@@ -21,6 +21,7 @@ import (
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	chart "helm.sh/helm/v4/pkg/chart/v2"
+	"helm.sh/helm/v4/pkg/postrenderer"
 
 	"github.com/urumi/urumi/charts"
 )
@@ -42,6 +43,14 @@ type Kube struct {
 	Dynamic  dynamic.Interface
 	Settings Settings
 	Log      *slog.Logger
+
+	// RenderHook, when set, runs on the rendered manifests before urumi's
+	// render check. Tests use it to stand for a chart that emits what it
+	// should not.
+	RenderHook postrenderer.PostRenderer
+	// SkipRenderCheck turns the render check off. Only tests set it, to show
+	// that the cluster itself refuses what the check would have caught.
+	SkipRenderCheck bool
 
 	config    *rest.Config
 	discovery discovery.CachedDiscoveryInterface

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/urumi/urumi/internal/store"
@@ -213,7 +214,7 @@ func (r *Runner) create(ctx context.Context, job store.Job, s store.Store, event
 		{"credentials", func(ctx context.Context) error { return k.ensureCredentials(ctx, s.Name, s.Owner) }},
 		{"helm-install", func(ctx context.Context) error {
 			remaining := time.Until(deadlineOf(ctx, timeout))
-			return k.helmInstall(ctx, ns, vals, remaining)
+			return k.helmInstall(ctx, ns, storeHost(s.Name, opts), vals, remaining)
 		}},
 	}
 	if err := r.runSteps(deadlineCtx, job, &s, steps, events); err != nil {
@@ -245,7 +246,12 @@ func storeURL(name string, o Options) string {
 	if o.TLSIssuer != "" {
 		scheme = "https"
 	}
-	return fmt.Sprintf("%s://%s.%s", scheme, name, o.BaseDomain)
+	return scheme + "://" + storeHost(name, o)
+}
+
+// storeHost is the store's public host name, <name>.<base domain>.
+func storeHost(name string, o Options) string {
+	return name + "." + strings.TrimPrefix(o.BaseDomain, ".")
 }
 
 // fail records a failed create with the cluster's explanation and keeps

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
-	"strings"
 
 	"helm.sh/helm/v4/pkg/strvals"
 )
@@ -57,7 +56,7 @@ func chartValues(name string, plan Plan, o Options) (map[string]any, error) {
 	vals := plan.ChartValues()
 	maps.Copy(vals, map[string]any{
 		"credentialsSecret": credentialsName,
-		"host":              name + "." + strings.TrimPrefix(o.BaseDomain, "."),
+		"host":              storeHost(name, o),
 		"ingress": map[string]any{
 			"className": o.IngressClass,
 			"tlsIssuer": o.TLSIssuer,
