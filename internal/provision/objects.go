@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"maps"
+	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -145,11 +146,28 @@ func (k *Kube) ensureQuota(ctx context.Context, name, owner string, plan Plan) e
 	return ensure(ctx, k, gvrLimitRange, k.Client.CoreV1().LimitRanges(ns), lr)
 }
 
+// Ranges no store may reach, whatever its plan: private, shared (CGNAT),
+// link-local (cloud metadata), loopback and multicast ranges, where a
+// cluster's pods, services, nodes and API server live.
+var (
+	blockedIPv4 = []string{"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "169.254.0.0/16", "127.0.0.0/8", "0.0.0.0/8", "224.0.0.0/4", "240.0.0.0/4"}
+	blockedIPv6 = []string{"fc00::/7", "fe80::/10", "::1/128", "::ffff:0:0/96", "64:ff9b::/96", "ff00::/8"}
+)
+
+// publicInternet is every public address, IPv4 and IPv6.
+func publicInternet() []networkingv1.NetworkPolicyPeer {
+	return []networkingv1.NetworkPolicyPeer{
+		{IPBlock: &networkingv1.IPBlock{CIDR: "0.0.0.0/0", Except: slices.Clone(blockedIPv4)}},
+		{IPBlock: &networkingv1.IPBlock{CIDR: "::/0", Except: slices.Clone(blockedIPv6)}},
+	}
+}
+
 // networkPolicies isolate a store: nothing in or out by default; the ingress
 // controller may reach WordPress; pods may resolve names; WordPress and the
 // setup Job may reach MariaDB; the setup Job may fetch plugins over HTTPS
-// from outside the cluster, and nothing inside it.
-func networkPolicies(name, owner, ingressNamespace string) []*networkingv1.NetworkPolicy {
+// from outside the cluster, and nothing inside it; WordPress may reach what
+// its plan's egress allows (public HTTPS, a mail relay), never the cluster.
+func networkPolicies(name, owner, ingressNamespace string, egress Egress) ([]*networkingv1.NetworkPolicy, error) {
 	ns := Namespace(name)
 	tcp, udp := corev1.ProtocolTCP, corev1.ProtocolUDP
 	port := func(p int, proto *corev1.Protocol) networkingv1.NetworkPolicyPort {
@@ -168,7 +186,7 @@ func networkPolicies(name, owner, ingressNamespace string) []*networkingv1.Netwo
 		return &metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/metadata.name": n}}
 	}
 	both := []networkingv1.PolicyType{networkingv1.PolicyTypeIngress, networkingv1.PolicyTypeEgress}
-	egress := []networkingv1.PolicyType{networkingv1.PolicyTypeEgress}
+	egressOnly := []networkingv1.PolicyType{networkingv1.PolicyTypeEgress}
 	ingress := []networkingv1.PolicyType{networkingv1.PolicyTypeIngress}
 	policy := func(n string, spec networkingv1.NetworkPolicySpec) *networkingv1.NetworkPolicy {
 		return &networkingv1.NetworkPolicy{
@@ -177,10 +195,10 @@ func networkPolicies(name, owner, ingressNamespace string) []*networkingv1.Netwo
 			Spec:       spec,
 		}
 	}
-	return []*networkingv1.NetworkPolicy{
+	policies := []*networkingv1.NetworkPolicy{
 		policy("default-deny", networkingv1.NetworkPolicySpec{PolicyTypes: both}),
 		policy("allow-dns", networkingv1.NetworkPolicySpec{
-			PolicyTypes: egress,
+			PolicyTypes: egressOnly,
 			Egress: []networkingv1.NetworkPolicyEgressRule{{
 				To:    []networkingv1.NetworkPolicyPeer{{NamespaceSelector: nsByName("kube-system")}},
 				Ports: []networkingv1.NetworkPolicyPort{port(53, &udp), port(53, &tcp)},
@@ -204,7 +222,7 @@ func networkPolicies(name, owner, ingressNamespace string) []*networkingv1.Netwo
 		}),
 		policy("allow-wordpress-to-mariadb", networkingv1.NetworkPolicySpec{
 			PodSelector: *components(charts.ComponentWordPress, charts.ComponentSetup),
-			PolicyTypes: egress,
+			PolicyTypes: egressOnly,
 			Egress: []networkingv1.NetworkPolicyEgressRule{{
 				To:    []networkingv1.NetworkPolicyPeer{{PodSelector: &metav1.LabelSelector{MatchLabels: map[string]string{charts.LabelComponent: charts.ComponentMariaDB}}}},
 				Ports: []networkingv1.NetworkPolicyPort{port(charts.MariaDBPort, &tcp)},
@@ -212,24 +230,48 @@ func networkPolicies(name, owner, ingressNamespace string) []*networkingv1.Netwo
 		}),
 		policy("allow-setup-https-egress", networkingv1.NetworkPolicySpec{
 			PodSelector: component(charts.ComponentSetup),
-			PolicyTypes: egress,
+			PolicyTypes: egressOnly,
 			Egress: []networkingv1.NetworkPolicyEgressRule{{
-				To: []networkingv1.NetworkPolicyPeer{{IPBlock: &networkingv1.IPBlock{
-					CIDR: "0.0.0.0/0",
-					// Private, shared, link-local (cloud metadata) and
-					// loopback ranges: where pods, services and the API
-					// server of a cluster live.
-					Except: []string{"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "169.254.0.0/16", "127.0.0.0/8"},
-				}}},
+				To:    publicInternet(),
 				Ports: []networkingv1.NetworkPolicyPort{port(443, &tcp)},
 			}},
 		}),
 	}
+	var wpEgress []networkingv1.NetworkPolicyEgressRule
+	if egress.PublicHTTPS {
+		wpEgress = append(wpEgress, networkingv1.NetworkPolicyEgressRule{
+			To:    publicInternet(),
+			Ports: []networkingv1.NetworkPolicyPort{port(443, &tcp)},
+		})
+	}
+	if egress.MailRelay != "" {
+		pfx, p, err := parseRelay(egress.MailRelay)
+		if err != nil {
+			return nil, err
+		}
+		wpEgress = append(wpEgress, networkingv1.NetworkPolicyEgressRule{
+			To:    []networkingv1.NetworkPolicyPeer{{IPBlock: &networkingv1.IPBlock{CIDR: pfx.String()}}},
+			Ports: []networkingv1.NetworkPolicyPort{port(p, &tcp)},
+		})
+	}
+	// Always present, so that a plan changed to no egress replaces the
+	// rules with none: an egress policy without rules allows nothing.
+	policies = append(policies, policy("allow-wordpress-egress", networkingv1.NetworkPolicySpec{
+		PodSelector: component(charts.ComponentWordPress),
+		PolicyTypes: egressOnly,
+		Egress:      wpEgress,
+	}))
+	return policies, nil
 }
 
-func (k *Kube) ensureNetworkPolicies(ctx context.Context, name, owner string) error {
+// ensureNetworkPolicies applies the store's network policies.
+func (k *Kube) ensureNetworkPolicies(ctx context.Context, name, owner string, egress Egress) error {
 	policies := k.Client.NetworkingV1().NetworkPolicies(Namespace(name))
-	for _, p := range networkPolicies(name, owner, k.Settings.IngressNamespace) {
+	want, err := networkPolicies(name, owner, k.Settings.IngressNamespace, egress)
+	if err != nil {
+		return err
+	}
+	for _, p := range want {
 		if err := ensure(ctx, k, gvrNetworkPolicy, policies, p); err != nil {
 			return err
 		}

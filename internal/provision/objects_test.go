@@ -31,7 +31,7 @@ func TestNamespaceStepsConverge(t *testing.T) {
 	}
 	const name, owner = "converge", "alice"
 	ns := Namespace(name)
-	plan, err := PlanByName("small")
+	plan, err := Plans{}.Get("small")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,7 +43,7 @@ func TestNamespaceStepsConverge(t *testing.T) {
 		if err := k.ensureQuota(ctx, name, owner, plan); err != nil {
 			t.Fatal(err)
 		}
-		if err := k.ensureNetworkPolicies(ctx, name, owner); err != nil {
+		if err := k.ensureNetworkPolicies(ctx, name, owner, plan.Egress); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -51,7 +51,10 @@ func TestNamespaceStepsConverge(t *testing.T) {
 	steps() // everything exists: nothing to do, and no error
 
 	core, netv1 := k.Client.CoreV1(), k.Client.NetworkingV1()
-	want := networkPolicies(name, owner, "ingress-nginx")
+	want, err := networkPolicies(name, owner, "ingress-nginx", plan.Egress)
+	if err != nil {
+		t.Fatal(err)
+	}
 	// Someone loosens the quota, drops the default-deny policy, opens
 	// another to every namespace and takes the namespace's Pod Security
 	// label off.

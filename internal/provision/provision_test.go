@@ -29,7 +29,7 @@ func TestValidateName(t *testing.T) {
 }
 
 func TestPlans(t *testing.T) {
-	medium, err := PlanByName("medium")
+	medium, err := Plans{}.Get("medium")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +37,7 @@ func TestPlans(t *testing.T) {
 	if medium.Quota.CPU != "4" || medium.Quota.Memory != "4Gi" {
 		t.Errorf("medium quota %+v", medium.Quota)
 	}
-	for _, p := range Plans() {
+	for _, p := range BuiltinPlans() {
 		hard := p.quotaHard()
 		// Containers together must fit the quota they live in.
 		var cpu, mem int64
@@ -53,13 +53,13 @@ func TestPlans(t *testing.T) {
 			t.Errorf("plan %s: containers' memory limits exceed the quota %s", p.Name, q.String())
 		}
 	}
-	if _, err := PlanByName("huge"); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "small, medium, large") {
+	if _, err := (Plans{}).Get("huge"); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "small, medium, large") {
 		t.Errorf("unknown plan: %v", err)
 	}
 }
 
 func TestChartValues(t *testing.T) {
-	plan, _ := PlanByName("small")
+	plan, _ := Plans{}.Get("small")
 	vals, err := chartValues("shop", plan, Options{BaseDomain: "example.com", IngressClass: "traefik", Set: []string{"resources.wordpress.limits.cpu=3", "woocommerce.version=9.0.0"}})
 	if err != nil {
 		t.Fatal(err)
@@ -74,14 +74,17 @@ func TestChartValues(t *testing.T) {
 		t.Errorf("ingress class %v", got)
 	}
 	for _, bad := range []string{"credentialsSecret=mine", "host=evil.example", "no-equals-sign"} {
-		if err := validateSet([]string{bad}); !errors.Is(err, ErrInvalid) {
-			t.Errorf("--set %s: %v, want ErrInvalid", bad, err)
+		if _, err := chartValues("shop", plan, Options{Set: []string{bad}}); !errors.Is(err, ErrInvalid) && !errors.Is(err, ErrForbidden) {
+			t.Errorf("set %s: %v, want refused", bad, err)
 		}
 	}
 }
 
 func TestNetworkPolicies(t *testing.T) {
-	pols := networkPolicies("shop", "alice", "ingress-nginx")
+	pols, err := networkPolicies("shop", "alice", "ingress-nginx", Egress{PublicHTTPS: true, MailRelay: "203.0.113.10:587"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	byName := map[string]int{}
 	for i, p := range pols {
 		byName[p.Name] = i

@@ -184,11 +184,11 @@ func (r *Runner) runSteps(ctx context.Context, job store.Job, s *store.Store, st
 
 func (r *Runner) create(ctx context.Context, job store.Job, s store.Store, events Events) error {
 	start := time.Now()
-	plan, err := PlanByName(s.Plan)
+	opts, err := decodeOptions(s.Options)
 	if err != nil {
 		return r.fail(ctx, job, s, start, err)
 	}
-	opts, err := decodeOptions(s.Options)
+	plan, err := storePlan(s.Plan, opts)
 	if err != nil {
 		return r.fail(ctx, job, s, start, err)
 	}
@@ -210,7 +210,7 @@ func (r *Runner) create(ctx context.Context, job store.Job, s store.Store, event
 	steps := []step{
 		{"namespace", func(ctx context.Context) error { return k.ensureNamespace(ctx, s.Name, s.Owner) }},
 		{"quota", func(ctx context.Context) error { return k.ensureQuota(ctx, s.Name, s.Owner, plan) }},
-		{"network-policies", func(ctx context.Context) error { return k.ensureNetworkPolicies(ctx, s.Name, s.Owner) }},
+		{"network-policies", func(ctx context.Context) error { return k.ensureNetworkPolicies(ctx, s.Name, s.Owner, plan.Egress) }},
 		{"credentials", func(ctx context.Context) error { return k.ensureCredentials(ctx, s.Name, s.Owner) }},
 		{"helm-install", func(ctx context.Context) error {
 			remaining := time.Until(deadlineOf(ctx, timeout))

@@ -5,8 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
+	"strings"
+	"sync"
 	"time"
 
+	chart "helm.sh/helm/v4/pkg/chart/v2"
+
+	"github.com/urumi/urumi/charts"
 	"github.com/urumi/urumi/internal/store"
 )
 
@@ -23,19 +29,33 @@ type Caller struct {
 type Service struct {
 	DB       store.DB
 	Settings Settings
+	// Plans are the operator's plans; the zero value is the built-in three.
+	Plans Plans
+
+	chartOnce sync.Once
+	chart     *chart.Chart
+	chartErr  error
+}
+
+// storeChart loads the embedded store chart once, for checking overrides.
+func (s *Service) storeChart() (*chart.Chart, error) {
+	s.chartOnce.Do(func() { s.chart, s.chartErr = charts.Store() })
+	return s.chart, s.chartErr
 }
 
 // CreateRequest asks for a new store.
 type CreateRequest struct {
 	Name  string   `json:"name"`
 	Owner string   `json:"owner,omitempty"` // default: the caller
-	Plan  string   `json:"plan,omitempty"`  // default: DefaultPlan
-	Set   []string `json:"set,omitempty"`   // chart value overrides
+	Plan  string   `json:"plan,omitempty"`  // default: the operator's default plan
+	Set   []string `json:"set,omitempty"`   // chart value overrides, key=value
 }
 
 // ValidateCreate checks req without touching the database, filling in its
-// defaults; Create calls it, and callers may call it first to fail fast.
-func ValidateCreate(c Caller, req *CreateRequest) error {
+// defaults: the name, the owner, the plan, and every value override
+// against what the caller may set. Create calls it; callers may call it
+// first to fail fast.
+func (s *Service) ValidateCreate(c Caller, req *CreateRequest) error {
 	if err := ValidateName(req.Name); err != nil {
 		return err
 	}
@@ -46,24 +66,66 @@ func ValidateCreate(c Caller, req *CreateRequest) error {
 		return errorf(ErrForbidden, "only an admin may create stores for another owner")
 	}
 	if req.Plan == "" {
-		req.Plan = DefaultPlan
+		req.Plan = s.Plans.Default()
 	}
-	if _, err := PlanByName(req.Plan); err != nil {
+	plan, err := s.Plans.Get(req.Plan)
+	if err != nil {
 		return err
 	}
-	return validateSet(req.Set)
+	_, err = s.checkOverrides(c, req.Name, plan, req.Set)
+	return err
+}
+
+// checkOverrides judges set entries for a store of plan as the caller.
+func (s *Service) checkOverrides(c Caller, name string, plan Plan, set []string) (map[string]any, error) {
+	ch, err := s.storeChart()
+	if err != nil {
+		return nil, err
+	}
+	return checkOverrides(ch, c, name, plan, s.options(plan, set))
+}
+
+// options are what a new store keeps: the cluster-wide settings of today,
+// its plan and its overrides.
+func (s *Service) options(plan Plan, set []string) Options {
+	return Options{
+		BaseDomain: s.Settings.BaseDomain, IngressClass: s.Settings.IngressClass,
+		TLSIssuer: s.Settings.TLSIssuer, Plan: &plan, Set: slices.Clone(set),
+	}
+}
+
+// describeCreate is the audit detail of a create: the plan and every
+// override as given.
+func describeCreate(plan string, set []string) string {
+	d := "plan " + plan
+	if len(set) > 0 {
+		d += "; " + describeSet(set)
+	}
+	return d
+}
+
+func describeSet(set []string) string {
+	quoted := make([]string, len(set))
+	for i, e := range set {
+		quoted[i] = strconv.Quote(e)
+	}
+	return "set " + strings.Join(quoted, " ")
 }
 
 // Create validates req and records the store as QUEUED with its create job.
 func (s *Service) Create(ctx context.Context, c Caller, req CreateRequest) (store.Store, store.Job, error) {
 	start := time.Now()
-	if err := ValidateCreate(c, &req); err != nil {
+	if err := s.ValidateCreate(c, &req); err != nil {
+		if errors.Is(err, ErrForbidden) {
+			s.audit(ctx, c, "create", req.Name, "denied", err.Error(), start)
+		}
 		return store.Store{}, store.Job{}, err
 	}
-	opts, err := encodeOptions(Options{
-		BaseDomain: s.Settings.BaseDomain, IngressClass: s.Settings.IngressClass,
-		TLSIssuer: s.Settings.TLSIssuer, Set: req.Set,
-	})
+	plan, err := s.Plans.Get(req.Plan)
+	if err != nil {
+		return store.Store{}, store.Job{}, err
+	}
+	opts, err := encodeOptions(s.options(plan, req.Set))
 	if err != nil {
 		return store.Store{}, store.Job{}, err
 	}
@@ -85,7 +147,7 @@ func (s *Service) Create(ctx context.Context, c Caller, req CreateRequest) (stor
 	case err != nil:
 		return store.Store{}, store.Job{}, fmt.Errorf("create store %s: %w", req.Name, err)
 	}
-	s.audit(ctx, c, "create", req.Name, "requested", "plan "+req.Plan, start)
+	s.audit(ctx, c, "create", req.Name, "requested", describeCreate(req.Plan, req.Set), start)
 	return st, job, nil
 }
 
@@ -155,45 +217,76 @@ type RetryRequest struct {
 
 // Retry queues the store's failed job again (a failed create or delete), or
 // returns the job still in flight so the caller can drive or wait for it.
+// A READY store has nothing to retry and is left as it is.
 func (s *Service) Retry(ctx context.Context, c Caller, name string, req RetryRequest) (store.Store, store.Job, error) {
 	start := time.Now()
 	st, err := s.Get(ctx, c, name)
 	if err != nil {
 		return store.Store{}, store.Job{}, err
 	}
+	active, activeErr := s.DB.ActiveJob(ctx, name)
+	if activeErr != nil && !errors.Is(activeErr, store.ErrNotFound) {
+		return store.Store{}, store.Job{}, fmt.Errorf("read the jobs of %s: %w", name, activeErr)
+	}
+	if activeErr != nil && st.Status == store.StatusReady {
+		return store.Store{}, store.Job{}, errorf(ErrConflict, "store %q is READY: there is nothing to retry", name)
+	}
+	detail := ""
 	if req.Set != nil {
-		if err := validateSet(*req.Set); err != nil {
-			return store.Store{}, store.Job{}, err
+		if st.Status == store.StatusDeleting {
+			return store.Store{}, store.Job{}, errorf(ErrConflict, "store %q is being deleted: its values can no longer change", name)
 		}
 		opts, err := decodeOptions(st.Options)
 		if err != nil {
 			return store.Store{}, store.Job{}, err
 		}
+		plan, err := storePlan(st.Plan, opts)
+		if err != nil {
+			return store.Store{}, store.Job{}, err
+		}
 		opts.Set = slices.Clone(*req.Set)
+		ch, err := s.storeChart()
+		if err != nil {
+			return store.Store{}, store.Job{}, err
+		}
+		if _, err := checkOverrides(ch, c, name, plan, opts); err != nil {
+			if errors.Is(err, ErrForbidden) {
+				s.audit(ctx, c, "retry", name, "denied", err.Error(), start)
+			}
+			return store.Store{}, store.Job{}, err
+		}
 		if st.Options, err = encodeOptions(opts); err != nil {
 			return store.Store{}, store.Job{}, err
 		}
 		if err := s.DB.UpdateStore(ctx, st); err != nil {
 			return store.Store{}, store.Job{}, fmt.Errorf("update %s: %w", name, err)
 		}
+		detail = describeSet(*req.Set) + "; "
 	}
-	if active, err := s.DB.ActiveJob(ctx, name); err == nil {
-		s.audit(ctx, c, "retry", name, "requested", fmt.Sprintf("resume job %d", active.ID), start)
+	if activeErr == nil {
+		s.audit(ctx, c, "retry", name, "requested", fmt.Sprintf("%sresume job %d", detail, active.ID), start)
 		return st, active, nil
 	}
 	kind := store.JobCreate
-	switch st.Status {
-	case store.StatusReady:
-		return store.Store{}, store.Job{}, errorf(ErrConflict, "store %q is READY: there is nothing to retry", name)
-	case store.StatusDeleting:
+	if st.Status == store.StatusDeleting {
 		kind = store.JobDelete
 	}
 	job, err := s.DB.EnqueueJob(ctx, name, kind, c.Name)
 	if err != nil && !errors.Is(err, store.ErrJobActive) {
 		return store.Store{}, store.Job{}, fmt.Errorf("queue retry of %s: %w", name, err)
 	}
-	s.audit(ctx, c, "retry", name, "requested", string(kind), start)
+	s.audit(ctx, c, "retry", name, "requested", detail+string(kind), start)
 	return st, job, nil
+}
+
+// storePlan is the plan a store was created with: the copy its options
+// keep, or for a store made before urumi kept one, the built-in plan of
+// that name.
+func storePlan(name string, o Options) (Plan, error) {
+	if o.Plan != nil {
+		return *o.Plan, nil
+	}
+	return Plans{}.Get(name)
 }
 
 // Quota returns an owner's limit and use. Owners may read their own.

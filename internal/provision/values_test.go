@@ -1,0 +1,268 @@
+package provision
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	networkingv1 "k8s.io/api/networking/v1"
+
+	"github.com/urumi/urumi/charts"
+)
+
+// hostileOverrides are set entries an attacker holding a store owner's
+// token would try; every one must be refused, for owners and (but for the
+// keys an admin may set, which are marked) admins alike.
+func hostileOverrides() []struct {
+	name    string
+	set     []string
+	adminOK bool // an admin may set it: it is refused to owners only
+} {
+	injected := "images.wordpress.tag=7.1.2-php8.3-apache\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: x\n  namespace: kube-system"
+	many := make([]string, MaxOverrides+1)
+	for i := range many {
+		many[i] = "site.title=x"
+	}
+	return []struct {
+		name    string
+		set     []string
+		adminOK bool
+	}{
+		{"injected tag", []string{injected}, false},
+		{"injected tag, CRLF", []string{"images.wordpress.tag=x\r\n---\r\nkind: Pod"}, false},
+		{"tag with a quote", []string{`images.wordpress.tag=x" evil: "y`}, false},
+		{"tag with a template", []string{"images.wordpress.tag={{ .Release.Name }}"}, false},
+		{"repository with a newline", []string{"images.wordpress.repository=evil\n---\nkind: Pod"}, false},
+		{"repository with spaces", []string{"images.wordpress.repository=evil image"}, false},
+		{"digest not a digest", []string{"images.wordpress.digest=sha256:zz"}, false},
+		{"server-snippet annotation", []string{`ingress.annotations.nginx\.ingress\.kubernetes\.io/server-snippet=return 200`}, true},
+		{"annotation key with a space", []string{`ingress.annotations.bad key=x`}, false},
+		{"annotation key with a newline", []string{"ingress.annotations.a\nb=x"}, false},
+		{"ingress class", []string{"ingress.className=other"}, true},
+		{"ingress class with a slash", []string{"ingress.className=a/b"}, false},
+		{"TLS issuer", []string{"ingress.tlsIssuer=letsencrypt"}, true},
+		{"storage class", []string{"storage.className=fast"}, true},
+		{"storage class injected", []string{"storage.className=x\"\n  hostPath: /"}, false},
+		{"pull policy", []string{"images.pullPolicy=Always"}, true},
+		{"pull policy unknown", []string{"images.pullPolicy=Sometimes"}, false},
+		{"GPU request", []string{"resources.wordpress.limits.nvidia\\.com/gpu=1"}, false},
+		{"hugepages", []string{"resources.wordpress.limits.hugepages-2Mi=1Gi"}, false},
+		{"backoff limit huge", []string{"setup.backoffLimit=1000000"}, false},
+		{"backoff limit", []string{"setup.backoffLimit=6"}, true},
+		{"host", []string{"host=other.example.com"}, false},
+		{"credentials secret", []string{"credentialsSecret=someone-elses"}, false},
+		{"nested host", []string{"host.x=1"}, false},
+		{"list index", []string{"aa[65536]=1"}, false},
+		{"list index in a known key", []string{"images.wordpress[0]=1"}, false},
+		{"braces", []string{"site={title: x}"}, false},
+		{"too many entries", many, false},
+		{"too long", []string{"site.title=" + strings.Repeat("a", MaxOverrideLen)}, false},
+		{"control character", []string{"site.title=a\x00b"}, false},
+		{"line separator", []string{"site.title=a\u2028b"}, false},
+		{"invalid UTF-8", []string{"site.title=a\xffb"}, false},
+		{"unknown key", []string{"nosuch.value=1"}, false},
+		{"a group", []string{"images=x"}, false},
+		{"no equals sign", []string{"site.title"}, false},
+		{"empty key part", []string{"site..title=x"}, false},
+		{"too deep", []string{"a.b.c.d.e.f.g=1"}, false},
+		{"set twice", []string{"site.title=a", "site.title=b"}, false},
+		{"cpu beyond the plan", []string{"resources.wordpress.limits.cpu=64"}, false},
+		{"cpu not a quantity", []string{"resources.wordpress.limits.cpu=lots"}, false},
+		{"request above limit", []string{"resources.wordpress.requests.memory=1500Mi"}, false},
+		{"storage beyond the plan", []string{"storage.wordpress.size=1Ti"}, false},
+		{"admin user", []string{"admin.user=root"}, true},
+		{"ingress disabled", []string{"ingress.enabled=false"}, true},
+		{"title too long", []string{"site.title=" + strings.Repeat("x", 201)}, false},
+	}
+}
+
+func TestCheckOverridesRefusesHostileEntries(t *testing.T) {
+	ch, err := charts.Store()
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := Plans{}.Get("small")
+	if err != nil {
+		t.Fatal(err)
+	}
+	owner, admin := Caller{Name: "alice"}, Caller{Name: "ops", Admin: true}
+	opts := func(set []string) Options {
+		return Options{BaseDomain: "example.com", IngressClass: "nginx", Set: set}
+	}
+	for _, tc := range hostileOverrides() {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := checkOverrides(ch, owner, "shop", plan, opts(tc.set))
+			if err == nil {
+				t.Fatalf("a store owner's %q was accepted", tc.set)
+			}
+			if !errors.Is(err, ErrInvalid) && !errors.Is(err, ErrForbidden) {
+				t.Fatalf("owner: %v is neither invalid nor forbidden", err)
+			}
+			if strings.ContainsAny(err.Error(), "\n\r") {
+				t.Errorf("the message carries a line break: %q", err)
+			}
+			_, err = checkOverrides(ch, admin, "shop", plan, opts(tc.set))
+			if tc.adminOK && err != nil {
+				t.Errorf("an admin may set %q: %v", tc.set, err)
+			}
+			if !tc.adminOK && err == nil {
+				t.Errorf("an admin's %q was accepted", tc.set)
+			}
+		})
+	}
+}
+
+func TestCheckOverridesOwnerValues(t *testing.T) {
+	ch, err := charts.Store()
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, _ := Plans{}.Get("small")
+	owner := Caller{Name: "alice"}
+	ok := []string{
+		"woocommerce.version=10.1.2",
+		"site.title=Alice's Shop, \"the best\" — since 2026",
+		"admin.email=alice@example.com",
+		"resources.wordpress.limits.cpu=1",
+		"resources.wordpress.requests.memory=300Mi",
+	}
+	vals, err := checkOverrides(ch, owner, "shop", plan, Options{BaseDomain: "example.com", IngressClass: "nginx", Set: ok})
+	if err != nil {
+		t.Fatalf("a store owner's allowed values: %v", err)
+	}
+	if got := vals["site"].(map[string]any)["title"]; got != "Alice's Shop, \"the best\" — since 2026" {
+		t.Errorf("title %q", got)
+	}
+	// A comma is part of the value, never a second entry.
+	vals, err = checkOverrides(ch, owner, "shop", plan, Options{BaseDomain: "example.com", IngressClass: "nginx", Set: []string{"site.title=a,host=evil.example"}})
+	if err != nil || vals["host"] != "shop.example.com" || vals["site"].(map[string]any)["title"] != "a,host=evil.example" {
+		t.Errorf("comma in a value: %v %v", vals, err)
+	}
+	_, err = checkOverrides(ch, owner, "shop", plan, Options{BaseDomain: "example.com", IngressClass: "nginx", Set: []string{"ingress.className=other"}})
+	if !errors.Is(err, ErrForbidden) || !strings.Contains(err.Error(), "ingress.className") || !strings.Contains(err.Error(), "woocommerce.version") {
+		t.Errorf("ingress.className by an owner: %v, want forbidden naming the key and what may be set", err)
+	}
+	// A bound of the plan: at most the plan's CPU for one container.
+	_, err = checkOverrides(ch, owner, "shop", plan, Options{Set: []string{"resources.wordpress.limits.cpu=3"}})
+	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "at most 2") {
+		t.Errorf("cpu above the plan's bound: %v", err)
+	}
+	// Within the bound, but the containers together exceed the quota.
+	_, err = checkOverrides(ch, owner, "shop", plan, Options{Set: []string{"resources.wordpress.limits.cpu=2"}})
+	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "add up to") {
+		t.Errorf("containers beyond the quota: %v", err)
+	}
+	// A plan that gives owners nothing.
+	plan.OwnerValues = nil
+	_, err = checkOverrides(ch, owner, "shop", plan, Options{Set: []string{"site.title=x"}})
+	if !errors.Is(err, ErrForbidden) || !strings.Contains(err.Error(), "they may set none") {
+		t.Errorf("a plan without owner values: %v", err)
+	}
+}
+
+func TestParseOverride(t *testing.T) {
+	o, err := parseOverride(`ingress.annotations.nginx\.ingress\.kubernetes\.io/proxy-body-size=10m`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(o.path) != 3 || o.path[2] != "nginx.ingress.kubernetes.io/proxy-body-size" || o.raw != "10m" {
+		t.Errorf("parsed %+v", o)
+	}
+	if o.key() != `ingress.annotations.nginx\.ingress\.kubernetes\.io/proxy-body-size` {
+		t.Errorf("key %q", o.key())
+	}
+	o, err = parseOverride("site.title=a=b,c")
+	if err != nil || o.raw != "a=b,c" {
+		t.Errorf("value with '=' and ',': %+v %v", o, err)
+	}
+}
+
+func TestNewPlans(t *testing.T) {
+	custom := BuiltinPlans()[0]
+	custom.Name, custom.Description = "tiny", "A tiny shop."
+	custom.Egress = Egress{}
+	ps, err := NewPlans([]Plan{custom}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ps.Default() != "tiny" || len(ps.All()) != 1 {
+		t.Errorf("catalogue %v default %s", ps.Names(), ps.Default())
+	}
+	if _, err := ps.Get("medium"); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "tiny") {
+		t.Errorf("a built-in plan is gone once the operator defines theirs: %v", err)
+	}
+	bad := func(mut func(*Plan)) error {
+		p := BuiltinPlans()[1]
+		mut(&p)
+		_, err := NewPlans([]Plan{p}, "")
+		return err
+	}
+	for name, mut := range map[string]func(*Plan){
+		"bad name":          func(p *Plan) { p.Name = "Big Shop" },
+		"bad quantity":      func(p *Plan) { p.Quota.CPU = "lots" },
+		"does not fit":      func(p *Plan) { p.WordPress.LimitCPU = "4" },
+		"storage too large": func(p *Plan) { p.WordPressStorage = "100Gi" },
+		"relay":             func(p *Plan) { p.Egress.MailRelay = "mail.example.com" },
+		"owner host":        func(p *Plan) { p.OwnerValues = []ValueRule{{Key: "host"}} },
+		"owner bad key":     func(p *Plan) { p.OwnerValues = []ValueRule{{Key: "a[0]"}} },
+		"too few pods":      func(p *Plan) { p.Quota.Pods = 1 },
+	} {
+		if err := bad(mut); !errors.Is(err, ErrInvalid) {
+			t.Errorf("%s: %v, want ErrInvalid", name, err)
+		}
+	}
+	if _, err := NewPlans(nil, "nosuch"); !errors.Is(err, ErrInvalid) {
+		t.Errorf("unknown default: %v", err)
+	}
+	if _, err := NewPlans([]Plan{custom, custom}, ""); !errors.Is(err, ErrInvalid) {
+		t.Errorf("a plan twice: %v", err)
+	}
+}
+
+func TestEgressPolicies(t *testing.T) {
+	none, err := networkPolicies("shop", "alice", "ingress-nginx", Egress{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	relay, err := networkPolicies("shop", "alice", "ingress-nginx", Egress{PublicHTTPS: true, MailRelay: "10.1.2.3:587"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	find := func(ps []*networkingv1.NetworkPolicy, name string) *networkingv1.NetworkPolicy {
+		for _, p := range ps {
+			if p.Name == name {
+				return p
+			}
+		}
+		t.Fatalf("no policy %s", name)
+		return nil
+	}
+	if eg := find(none, "allow-wordpress-egress").Spec.Egress; len(eg) != 0 {
+		t.Errorf("a plan without egress allows %+v", eg)
+	}
+	eg := find(relay, "allow-wordpress-egress").Spec.Egress
+	if len(eg) != 2 {
+		t.Fatalf("egress rules %+v", eg)
+	}
+	https := eg[0]
+	if https.Ports[0].Port.IntValue() != 443 || len(https.To) != 2 {
+		t.Errorf("public HTTPS rule %+v", https)
+	}
+	for _, peer := range https.To {
+		if peer.IPBlock == nil || len(peer.IPBlock.Except) == 0 {
+			t.Errorf("public HTTPS reaches private ranges: %+v", peer)
+		}
+	}
+	for _, cidr := range []string{"10.0.0.0/8", "169.254.0.0/16", "100.64.0.0/10", "127.0.0.0/8"} {
+		found := false
+		for _, e := range https.To[0].IPBlock.Except {
+			found = found || e == cidr
+		}
+		if !found {
+			t.Errorf("public HTTPS does not exclude %s", cidr)
+		}
+	}
+	if r := eg[1]; r.To[0].IPBlock.CIDR != "10.1.2.3/32" || r.Ports[0].Port.IntValue() != 587 {
+		t.Errorf("mail relay rule %+v", r)
+	}
+}
