@@ -66,7 +66,7 @@ func run(ctx context.Context) error {
 	defer c.Stop()
 
 	// The Helm CLI gets the values urumi gives the chart for a medium store.
-	plan, _ := provision.PlanByName("medium")
+	plan, _ := provision.Plans{}.Get("medium")
 	vals := plan.ChartValues()
 	vals["credentialsSecret"] = "store-credentials"
 	vals["ingress"] = map[string]any{"className": "nginx"}

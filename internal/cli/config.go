@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -13,6 +15,8 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
+
+	"github.com/urumi/urumi/internal/provision"
 )
 
 // Config is urumi's resolved configuration. Every field is a key that can be
@@ -28,6 +32,7 @@ type Config struct {
 	Timeout          time.Duration `mapstructure:"timeout"`
 	DefaultMaxStores int           `mapstructure:"default-max-stores"`
 	Lease            time.Duration `mapstructure:"lease"`
+	DefaultPlan      string        `mapstructure:"default-plan"`
 }
 
 // setting is one configuration key with its default and help.
@@ -49,6 +54,7 @@ func settings(getenv func(string) string) []setting {
 		{"timeout", 5 * time.Minute, "how long provisioning may take before the store is FAILED"},
 		{"default-max-stores", 5, "active stores an owner may have unless `urumi quota set` says otherwise"},
 		{"lease", 30 * time.Second, "how long a job stays claimed by a worker that stopped renewing it"},
+		{"default-plan", "", "plan of stores created without one (default: medium, or the first plan of the config file)"},
 	}
 }
 
@@ -122,7 +128,12 @@ func (f *Factory) loadConfig(cmd *cobra.Command) error {
 	if cfg.Owner == "" {
 		cfg.Owner = osUser(f.Getenv)
 	}
+	plans, err := loadPlans(v.Get("plans"), cfg.DefaultPlan)
+	if err != nil {
+		return fmt.Errorf("config file %s: %w", path, err)
+	}
 	f.Config = cfg
+	f.Plans = plans
 	f.viper = v
 	return nil
 }
@@ -156,4 +167,23 @@ func osUser(getenv func(string) string) string {
 		return u.Username
 	}
 	return "default"
+}
+
+// loadPlans reads the config file's plans (a list, as `urumi plan list -o
+// yaml` prints them), refusing fields it does not know; none means the
+// built-in plans.
+func loadPlans(raw any, def string) (provision.Plans, error) {
+	var plans []provision.Plan
+	if raw != nil {
+		b, err := json.Marshal(raw)
+		if err != nil {
+			return provision.Plans{}, fmt.Errorf("plans: %w", err)
+		}
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&plans); err != nil {
+			return provision.Plans{}, fmt.Errorf("plans: %w (see `urumi plan list -o yaml` for the form)", err)
+		}
+	}
+	return provision.NewPlans(plans, def)
 }

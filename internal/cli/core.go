@@ -28,7 +28,7 @@ func (f *Factory) Service(ctx context.Context) (*provision.Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &provision.Service{DB: db, Settings: f.settings()}, nil
+	return &provision.Service{DB: db, Settings: f.settings(), Plans: f.Plans}, nil
 }
 
 // Kube connects to the kubeconfig's cluster, once per process.

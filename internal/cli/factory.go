@@ -20,6 +20,8 @@ type Factory struct {
 	Build     BuildInfo
 	KubeFlags *genericclioptions.ConfigFlags
 	Config    Config
+	// Plans are the operator's plans from the config file, or the built-in ones.
+	Plans provision.Plans
 
 	configFlags *configFlags
 	localKeys   map[string]bool

@@ -47,12 +47,14 @@ resumes it.`,
 		},
 	}
 	cmd.Flags().StringVar(&o.owner, "owner", "", "owner of the store (default: the configured owner, else the OS user)")
-	cmd.Flags().StringVar(&o.plan, "plan", provision.DefaultPlan, "plan that sizes the store (see `urumi plan list`)")
+	cmd.Flags().StringVar(&o.plan, "plan", "", "plan that sizes the store (see `urumi plan list`; default: the configured default plan)")
 	cmd.Flags().BoolVar(&o.wait, "wait", true, "provision now and wait until the store is READY or FAILED")
 	cmd.Flags().DurationVar(&o.timeout, "timeout", 0, "how long provisioning may take (default: the configured timeout, 5m)")
 	addSetFlag(cmd, &o.set, "")
 	o.out.add(cmd, "")
-	_ = cmd.RegisterFlagCompletionFunc("plan", cobra.FixedCompletions(provision.PlanNames(), cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("plan", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+		return f.Plans.Names(), cobra.ShellCompDirectiveNoFileComp
+	})
 	return cmd
 }
 
@@ -70,7 +72,7 @@ func (o *storeCreateOptions) run(cmd *cobra.Command, f *Factory) error {
 		owner = f.Config.Owner
 	}
 	req := provision.CreateRequest{Name: o.name, Owner: owner, Plan: o.plan, Set: o.set}
-	if err := provision.ValidateCreate(f.caller(), &req); err != nil {
+	if err := svc.ValidateCreate(f.caller(), &req); err != nil {
 		return err
 	}
 	if o.wait {

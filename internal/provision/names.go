@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 )
 
 // Errors the CLI and the server map to exit codes and HTTP statuses.
@@ -33,10 +34,29 @@ const (
 	MaxNameLen = 40
 )
 
+// reservedNames are host names a store must not capture: a store is served
+// at <name>.<base domain>, where these usually name the hosting business's
+// own site, mail, API or dashboard, or are names people trust.
+func reservedNames() []string {
+	return []string{
+		"www", "api", "app", "admin", "administrator", "root", "mail", "smtp", "imap", "pop", "pop3", "mx",
+		"webmail", "email", "ftp", "sftp", "ssh", "vpn", "ns", "ns1", "ns2", "dns", "ntp", "ldap",
+		"auth", "login", "signin", "sso", "oauth", "account", "accounts", "billing", "payment",
+		"payments", "checkout", "secure", "support", "help", "status", "dashboard", "console", "portal",
+		"panel", "cpanel", "manage", "registry", "git", "cdn", "static", "docs",
+		"blog", "urumi", "kubernetes", "k8s", "ingress", "metrics", "grafana",
+		"prometheus", "localhost", "wpad", "autodiscover", "autoconfig", "postmaster", "hostmaster",
+		"webmaster", "abuse", "security",
+	}
+}
+
 // ValidateName checks a store name and says how to fix a bad one.
 func ValidateName(name string) error {
 	if len(name) < MinNameLen || len(name) > MaxNameLen || !nameRE.MatchString(name) {
 		return errorf(ErrInvalid, "store name %q is invalid: use %d-%d lowercase letters, digits and '-', starting with a letter and not ending with '-'", name, MinNameLen, MaxNameLen)
+	}
+	if slices.Contains(reservedNames(), name) {
+		return errorf(ErrInvalid, "store name %q is reserved: it would take a host name people expect to belong to the hosting service; choose another", name)
 	}
 	return nil
 }

@@ -54,14 +54,14 @@ func (a asset) serve(w http.ResponseWriter, r *http.Request) {
 // handleIndex serves the dashboard's page, rendered once with the plans a
 // store can have. The page is part of the binary: a template that does not
 // parse is a build mistake, which the tests catch, so it panics.
-func handleIndex() http.Handler {
+func handleIndex(plans provision.Plans) http.Handler {
 	tmpl := template.Must(template.ParseFS(uiFiles, "ui/index.html"))
 	var b bytes.Buffer
 	data := struct {
 		Plans                  []provision.Plan
 		DefaultPlan            string
 		MinNameLen, MaxNameLen int
-	}{provision.Plans(), provision.DefaultPlan, provision.MinNameLen, provision.MaxNameLen}
+	}{plans.All(), plans.Default(), provision.MinNameLen, provision.MaxNameLen}
 	if err := tmpl.Execute(&b, data); err != nil {
 		panic(fmt.Sprintf("dashboard page: %v", err))
 	}

@@ -12,7 +12,7 @@ func addRoutes(rt *router, d Deps) {
 	creates := newLimiterSet(perMinute(d.Limits.CreatesPerMinute), d.Limits.CreatesPerMinute)
 	body := d.Limits.MaxBodyBytes
 
-	rt.handle("GET /{$}", handleIndex())
+	rt.handle("GET /{$}", handleIndex(svc.Plans))
 	rt.handle("GET /ui/{file}", handleUIFile())
 	rt.handle("GET /healthz", handleHealthz())
 	rt.handle("GET /readyz", auth.perIP(handleReadyz(svc.DB, d.Checks)))

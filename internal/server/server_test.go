@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -446,7 +447,7 @@ func TestDashboardFiles(t *testing.T) {
 	if page.status != http.StatusOK || page.header.Get("Content-Type") != "text/html; charset=utf-8" {
 		t.Fatalf("page: %d %q", page.status, page.header.Get("Content-Type"))
 	}
-	for _, p := range provision.Plans() {
+	for _, p := range provision.BuiltinPlans() {
 		opt := `<option value="` + p.Name + `"`
 		if p.Name == provision.DefaultPlan {
 			opt += " selected"
@@ -473,4 +474,32 @@ func TestDashboardFiles(t *testing.T) {
 		}
 	}
 	want(t, h.do("GET", "/ui/secrets.txt", "", nil), http.StatusNotFound, codeNotFound)
+}
+
+// TestDashboardShowsOperatorPlans: plans from the operator's config are the
+// ones the page offers, with the operator's default chosen.
+func TestDashboardShowsOperatorPlans(t *testing.T) {
+	tiny := provision.BuiltinPlans()[0]
+	tiny.Name, tiny.Description = "tiny", "A tiny shop with no outside connections."
+	tiny.Egress = provision.Egress{}
+	plans, err := provision.NewPlans([]provision.Plan{provision.BuiltinPlans()[0], tiny}, "tiny")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(handleIndex(plans))
+	defer srv.Close()
+	res, err := http.Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	for _, want := range []string{`<option value="tiny" selected>`, `<option value="small">`, "A tiny shop with no outside connections."} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("page lacks %s", want)
+		}
+	}
+	if strings.Contains(string(body), `value="medium"`) {
+		t.Errorf("page offers a built-in plan the operator replaced")
+	}
 }
