@@ -170,7 +170,7 @@ func parseOverrides(set []string) ([]override, error) {
 // valuesSchema is the part of the chart's values schema urumi reads to type
 // an override: which paths exist and what type each leaf has.
 type valuesSchema struct {
-	Type                 any                     `json:"type"`
+	Type                 any                      `json:"type"`
 	Properties           map[string]*valuesSchema `json:"properties"`
 	PatternProperties    map[string]*valuesSchema `json:"patternProperties"`
 	AdditionalProperties json.RawMessage          `json:"additionalProperties"`
@@ -338,7 +338,7 @@ func buildValues(schema *valuesSchema, name string, plan Plan, o Options) (map[s
 	for _, ov := range overrides {
 		for _, k := range ownedKeys {
 			if ov.path[0] == k {
-				return nil, errorf(ErrForbidden, "%s is set by urumi for every store and cannot be overridden", k)
+				return nil, errorf(ErrInvalid, "%s is set by urumi for every store and cannot be overridden", k)
 			}
 		}
 		v, err := schema.typed(ov)

@@ -8,73 +8,8 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 
 	"github.com/urumi/urumi/charts"
+	"github.com/urumi/urumi/internal/provision/hostiletest"
 )
-
-// hostileOverrides are set entries an attacker holding a store owner's
-// token would try; every one must be refused, for owners and (but for the
-// keys an admin may set, which are marked) admins alike.
-func hostileOverrides() []struct {
-	name    string
-	set     []string
-	adminOK bool // an admin may set it: it is refused to owners only
-} {
-	injected := "images.wordpress.tag=7.1.2-php8.3-apache\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: x\n  namespace: kube-system"
-	many := make([]string, MaxOverrides+1)
-	for i := range many {
-		many[i] = "site.title=x"
-	}
-	return []struct {
-		name    string
-		set     []string
-		adminOK bool
-	}{
-		{"injected tag", []string{injected}, false},
-		{"injected tag, CRLF", []string{"images.wordpress.tag=x\r\n---\r\nkind: Pod"}, false},
-		{"tag with a quote", []string{`images.wordpress.tag=x" evil: "y`}, false},
-		{"tag with a template", []string{"images.wordpress.tag={{ .Release.Name }}"}, false},
-		{"repository with a newline", []string{"images.wordpress.repository=evil\n---\nkind: Pod"}, false},
-		{"repository with spaces", []string{"images.wordpress.repository=evil image"}, false},
-		{"digest not a digest", []string{"images.wordpress.digest=sha256:zz"}, false},
-		{"server-snippet annotation", []string{`ingress.annotations.nginx\.ingress\.kubernetes\.io/server-snippet=return 200`}, true},
-		{"annotation key with a space", []string{`ingress.annotations.bad key=x`}, false},
-		{"annotation key with a newline", []string{"ingress.annotations.a\nb=x"}, false},
-		{"ingress class", []string{"ingress.className=other"}, true},
-		{"ingress class with a slash", []string{"ingress.className=a/b"}, false},
-		{"TLS issuer", []string{"ingress.tlsIssuer=letsencrypt"}, true},
-		{"storage class", []string{"storage.className=fast"}, true},
-		{"storage class injected", []string{"storage.className=x\"\n  hostPath: /"}, false},
-		{"pull policy", []string{"images.pullPolicy=Always"}, true},
-		{"pull policy unknown", []string{"images.pullPolicy=Sometimes"}, false},
-		{"GPU request", []string{"resources.wordpress.limits.nvidia\\.com/gpu=1"}, false},
-		{"hugepages", []string{"resources.wordpress.limits.hugepages-2Mi=1Gi"}, false},
-		{"backoff limit huge", []string{"setup.backoffLimit=1000000"}, false},
-		{"backoff limit", []string{"setup.backoffLimit=6"}, true},
-		{"host", []string{"host=other.example.com"}, false},
-		{"credentials secret", []string{"credentialsSecret=someone-elses"}, false},
-		{"nested host", []string{"host.x=1"}, false},
-		{"list index", []string{"aa[65536]=1"}, false},
-		{"list index in a known key", []string{"images.wordpress[0]=1"}, false},
-		{"braces", []string{"site={title: x}"}, false},
-		{"too many entries", many, false},
-		{"too long", []string{"site.title=" + strings.Repeat("a", MaxOverrideLen)}, false},
-		{"control character", []string{"site.title=a\x00b"}, false},
-		{"line separator", []string{"site.title=a\u2028b"}, false},
-		{"invalid UTF-8", []string{"site.title=a\xffb"}, false},
-		{"unknown key", []string{"nosuch.value=1"}, false},
-		{"a group", []string{"images=x"}, false},
-		{"no equals sign", []string{"site.title"}, false},
-		{"empty key part", []string{"site..title=x"}, false},
-		{"too deep", []string{"a.b.c.d.e.f.g=1"}, false},
-		{"set twice", []string{"site.title=a", "site.title=b"}, false},
-		{"cpu beyond the plan", []string{"resources.wordpress.limits.cpu=64"}, false},
-		{"cpu not a quantity", []string{"resources.wordpress.limits.cpu=lots"}, false},
-		{"request above limit", []string{"resources.wordpress.requests.memory=1500Mi"}, false},
-		{"storage beyond the plan", []string{"storage.wordpress.size=1Ti"}, false},
-		{"admin user", []string{"admin.user=root"}, true},
-		{"ingress disabled", []string{"ingress.enabled=false"}, true},
-		{"title too long", []string{"site.title=" + strings.Repeat("x", 201)}, false},
-	}
-}
 
 func TestCheckOverridesRefusesHostileEntries(t *testing.T) {
 	ch, err := charts.Store()
@@ -89,11 +24,11 @@ func TestCheckOverridesRefusesHostileEntries(t *testing.T) {
 	opts := func(set []string) Options {
 		return Options{BaseDomain: "example.com", IngressClass: "nginx", Set: set}
 	}
-	for _, tc := range hostileOverrides() {
-		t.Run(tc.name, func(t *testing.T) {
-			_, err := checkOverrides(ch, owner, "shop", plan, opts(tc.set))
+	for _, tc := range hostiletest.Overrides() {
+		t.Run(tc.Name, func(t *testing.T) {
+			_, err := checkOverrides(ch, owner, "shop", plan, opts(tc.Set))
 			if err == nil {
-				t.Fatalf("a store owner's %q was accepted", tc.set)
+				t.Fatalf("a store owner's %q was accepted", tc.Set)
 			}
 			if !errors.Is(err, ErrInvalid) && !errors.Is(err, ErrForbidden) {
 				t.Fatalf("owner: %v is neither invalid nor forbidden", err)
@@ -101,12 +36,12 @@ func TestCheckOverridesRefusesHostileEntries(t *testing.T) {
 			if strings.ContainsAny(err.Error(), "\n\r") {
 				t.Errorf("the message carries a line break: %q", err)
 			}
-			_, err = checkOverrides(ch, admin, "shop", plan, opts(tc.set))
-			if tc.adminOK && err != nil {
-				t.Errorf("an admin may set %q: %v", tc.set, err)
+			_, err = checkOverrides(ch, admin, "shop", plan, opts(tc.Set))
+			if tc.AdminOK && err != nil {
+				t.Errorf("an admin may set %q: %v", tc.Set, err)
 			}
-			if !tc.adminOK && err == nil {
-				t.Errorf("an admin's %q was accepted", tc.set)
+			if !tc.AdminOK && err == nil {
+				t.Errorf("an admin's %q was accepted", tc.Set)
 			}
 		})
 	}
