@@ -151,7 +151,7 @@ func (k *Kube) ensureQuota(ctx context.Context, name, owner string, plan Plan) e
 // cluster's pods, services, nodes and API server live.
 var (
 	blockedIPv4 = []string{"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "169.254.0.0/16", "127.0.0.0/8", "0.0.0.0/8", "224.0.0.0/4", "240.0.0.0/4"}
-	blockedIPv6 = []string{"fc00::/7", "fe80::/10", "::1/128", "::ffff:0:0/96", "64:ff9b::/96", "ff00::/8"}
+	blockedIPv6 = []string{"fc00::/7", "fe80::/10", "::1/128", "64:ff9b::/96", "ff00::/8"}
 )
 
 // publicInternet is every public address, IPv4 and IPv6.
