@@ -183,8 +183,37 @@ func checkPolicies(t *testing.T, e *env, ns string) {
 			t.Errorf("policy %s missing", n)
 		}
 	}
-	egress := byName["allow-setup-https-egress"].Spec.Egress[0]
-	if egress.To[0].IPBlock == nil || !slices.Contains(egress.To[0].IPBlock.Except, "10.0.0.0/8") || egress.Ports[0].Port.IntValue() != 443 {
-		t.Errorf("setup egress policy: %+v", egress)
+	// The setup Job and, on the default plans, WordPress (payment
+	// gateways, shipping and tax APIs) reach public HTTPS and nothing in
+	// private, shared, link-local or loopback ranges, IPv4 or IPv6.
+	for _, n := range []string{"allow-setup-https-egress", "allow-wordpress-egress"} {
+		p, ok := byName[n]
+		if !ok || len(p.Spec.Egress) != 1 {
+			t.Errorf("policy %s: %+v", n, p.Spec)
+			continue
+		}
+		egress := p.Spec.Egress[0]
+		if len(egress.To) != 2 || egress.Ports[0].Port.IntValue() != 443 {
+			t.Errorf("%s: %+v", n, egress)
+			continue
+		}
+		v4, v6 := egress.To[0].IPBlock, egress.To[1].IPBlock
+		if v4 == nil || v4.CIDR != "0.0.0.0/0" || v6 == nil || v6.CIDR != "::/0" {
+			t.Errorf("%s peers: %+v", n, egress.To)
+			continue
+		}
+		for _, cidr := range []string{"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "169.254.0.0/16", "127.0.0.0/8"} {
+			if !slices.Contains(v4.Except, cidr) {
+				t.Errorf("%s reaches %s", n, cidr)
+			}
+		}
+		for _, cidr := range []string{"fc00::/7", "fe80::/10", "::1/128"} {
+			if !slices.Contains(v6.Except, cidr) {
+				t.Errorf("%s reaches %s", n, cidr)
+			}
+		}
+	}
+	if pod := byName["allow-wordpress-egress"].Spec.PodSelector.MatchLabels[charts.LabelComponent]; pod != charts.ComponentWordPress {
+		t.Errorf("WordPress egress selects %q", pod)
 	}
 }
