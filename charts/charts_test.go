@@ -684,7 +684,7 @@ func TestRequiredValues(t *testing.T) {
 		{"no credentialsSecret", "host: shop.stores.example.com", "credentialsSecret is required"},
 		{"no host", "credentialsSecret: shop-credentials", "host is required"},
 		{"no host, ingress disabled", "credentialsSecret: shop-credentials\ningress: {enabled: false}", "host is required"},
-		{"invalid host", "credentialsSecret: c\nhost: Shop_1.example.com", `host "Shop_1.example.com" is not a valid DNS name`},
+		{"invalid host", "credentialsSecret: c\nhost: Shop_1.example.com", "/host"},
 		{"invalid scheme", "credentialsSecret: c\nhost: shop.example.com\nsite: {scheme: ftp}", "/site/scheme"},
 		{"invalid credentialsSecret", "credentialsSecret: Shop_Creds\nhost: shop.example.com", "/credentialsSecret"},
 		{"unknown value", "credentialsSecret: c\nhost: shop.example.com\ningress: {classname: traefik}", "classname"},
@@ -772,5 +772,246 @@ func TestSetupScriptSyntax(t *testing.T) {
 		if regexp.MustCompile(`--(admin_password|user_pass)=`).MatchString(code) {
 			t.Errorf("setup.sh passes a password as an argument: %q", line)
 		}
+	}
+}
+
+// hostileStrings are values a tenant might send to break out of a scalar:
+// a new document, a new key, a template action, control characters.
+var hostileStrings = []string{
+	"7.1.2\n---\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: evil",
+	"x\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: evil\n  namespace: kube-system",
+	"x\"\ninjected: \"y",
+	"x'\n  hostPID: true",
+	"x: y",
+	"{{ .Release.Namespace }}",
+	"{{ fail \"boom\" }}",
+	"x\x00y",
+	"x\ry",
+	"x\ty",
+	"x\u2028y",
+	"- a\n- b",
+	"*anchor",
+	"&anchor x",
+	"!!binary eA==",
+	"x #comment",
+	"",
+	strings.Repeat("a", 70000),
+}
+
+// TestHostileValues sets every string value of the chart, and every map key
+// a value may carry, to each hostile string: the schema refuses it, or it
+// renders as one scalar that reads back unchanged, in the same objects as a
+// plain render.
+func TestHostileValues(t *testing.T) {
+	base := readValues(t, renderCases[1].values)
+	baseOut, err := render(t, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	baseline := decode(t, baseOut)
+
+	paths := [][]string{
+		{"credentialsSecret"}, {"host"},
+		{"ingress", "className"}, {"ingress", "tlsIssuer"}, {"ingress", "annotations", "example.com/note"},
+		{"site", "title"}, {"site", "scheme"},
+		{"admin", "user"}, {"admin", "email"},
+		{"images", "pullPolicy"},
+		{"storage", "className"}, {"storage", "wordpress", "size"}, {"storage", "mariadb", "size"},
+		{"woocommerce", "version"},
+		{"setup", "backoffLimit"}, {"setup", "activeDeadlineSeconds"},
+	}
+	for _, image := range []string{"wordpress", "cli", "mariadb"} {
+		for _, field := range []string{"repository", "tag", "digest"} {
+			paths = append(paths, []string{"images", image, field})
+		}
+	}
+	for _, component := range []string{"wordpress", "mariadb", "setup"} {
+		for _, kind := range []string{"requests", "limits"} {
+			paths = append(paths, []string{"resources", component, kind, "cpu"}, []string{"resources", component, kind, "memory"})
+		}
+	}
+	// Map keys: annotation keys and resource names.
+	keyParents := [][]string{
+		{"ingress", "annotations"},
+		{"resources", "wordpress", "limits"},
+		{"resources", "setup", "requests"},
+	}
+
+	accepted := 0
+	check := func(t *testing.T, values map[string]any, value string) {
+		out, err := render(t, values)
+		if err != nil {
+			if !strings.Contains(err.Error(), "schema") && !strings.Contains(err.Error(), "is not a valid DNS name") && !strings.Contains(err.Error(), "is required") {
+				t.Errorf("render failed, but not by the values schema: %v", err)
+			}
+			return
+		}
+		accepted++
+		m := decode(t, out) // fails on any kind the chart does not ship
+		if len(m.all) != len(baseline.all) {
+			t.Fatalf("rendered %d objects, want %d", len(m.all), len(baseline.all))
+		}
+		for _, meta := range m.all {
+			if meta.Namespace != "" {
+				t.Errorf("%s has namespace %q", meta.Name, meta.Namespace)
+			}
+		}
+		if value != "" && !renderedLeaf(t, out, value) {
+			t.Errorf("accepted value %q does not read back as one scalar", value)
+		}
+	}
+	for _, p := range paths {
+		for i, s := range hostileStrings {
+			t.Run(fmt.Sprintf("%s/%d", strings.Join(p, "."), i), func(t *testing.T) {
+				values := readValues(t, renderCases[1].values)
+				setPath(values, p, s)
+				check(t, values, s)
+			})
+		}
+	}
+	for _, p := range keyParents {
+		for i, s := range hostileStrings {
+			t.Run(fmt.Sprintf("key %s/%d", strings.Join(p, "."), i), func(t *testing.T) {
+				values := readValues(t, renderCases[1].values)
+				setPath(values, append(slices.Clone(p), s), "1")
+				check(t, values, s)
+			})
+		}
+	}
+	if accepted == 0 {
+		t.Error("no hostile value was accepted: the test would not notice quoting being lost")
+	}
+}
+
+// setPath sets values[p0][p1]... = v, creating maps on the way.
+func setPath(values map[string]any, path []string, v any) {
+	m := values
+	for _, p := range path[:len(path)-1] {
+		next, ok := m[p].(map[string]any)
+		if !ok {
+			next = map[string]any{}
+			m[p] = next
+		}
+		m = next
+	}
+	m[path[len(path)-1]] = v
+}
+
+// renderedLeaf reports whether some string in the rendered objects, a map
+// key or a value, contains want.
+func renderedLeaf(t *testing.T, out map[string]string, want string) bool {
+	t.Helper()
+	var found bool
+	var walk func(v any)
+	walk = func(v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			for k, e := range v {
+				if strings.Contains(k, want) {
+					found = true
+				}
+				walk(e)
+			}
+		case []any:
+			for _, e := range v {
+				walk(e)
+			}
+		case string:
+			if strings.Contains(v, want) {
+				found = true
+			}
+		}
+	}
+	for name, content := range out {
+		if strings.HasSuffix(name, "NOTES.txt") {
+			continue
+		}
+		r := utilyaml.NewYAMLReader(bufio.NewReader(strings.NewReader(content)))
+		for {
+			doc, err := r.Read()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			var obj any
+			if err := yaml.Unmarshal(doc, &obj); err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			walk(obj)
+		}
+	}
+	return found
+}
+
+// TestValuesSchema checks the schema's bounds on values a tenant or an
+// operator might set: each line is a YAML fragment merged into valid values.
+func TestValuesSchema(t *testing.T) {
+	for _, tc := range []struct {
+		name, values string
+		ok           bool
+	}{
+		{"mirror with port", "images: {wordpress: {repository: localhost:5000/mirror/word_press, tag: 7.1.2-php8.3-apache}}", true},
+		{"uppercase repository", "images: {wordpress: {repository: Docker.io/library/wordpress, tag: x}}", false},
+		{"repository with tag", "images: {wordpress: {repository: 'docker.io/library/wordpress:7', tag: x}}", false},
+		{"repository with scheme", "images: {wordpress: {repository: 'https://evil.example.com/x', tag: x}}", false},
+		{"tag with colon", "images: {wordpress: {repository: wordpress, tag: 'a:b'}}", false},
+		{"tag starting with dot", "images: {wordpress: {repository: wordpress, tag: .a}}", false},
+		{"tag too long", "images: {wordpress: {repository: wordpress, tag: " + strings.Repeat("a", 129) + "}}", false},
+		{"digest not sha256", "images: {wordpress: {repository: wordpress, tag: a, digest: 'md5:00'}}", false},
+		{"pull policy", "images: {pullPolicy: Sometimes}", false},
+		{"gpu", "resources: {wordpress: {limits: {nvidia.com/gpu: 1}}}", false},
+		{"hugepages", "resources: {wordpress: {limits: {hugepages-2Mi: 1Gi}}}", false},
+		{"ephemeral storage", "resources: {wordpress: {requests: {ephemeral-storage: 1Gi}}}", false},
+		{"unknown resource section", "resources: {wordpress: {claims: [{name: x}]}}", false},
+		{"cpu quantity", "resources: {wordpress: {limits: {cpu: 1500m, memory: 1.5Gi}}}", true},
+		{"cpu number", "resources: {wordpress: {limits: {cpu: 2}}}", true},
+		{"negative cpu", "resources: {wordpress: {limits: {cpu: -1}}}", false},
+		{"cpu garbage", "resources: {wordpress: {limits: {cpu: 1 core}}}", false},
+		{"backoffLimit in bounds", "setup: {backoffLimit: 10, activeDeadlineSeconds: 7200}", true},
+		{"backoffLimit huge", "setup: {backoffLimit: 1000000}", false},
+		{"backoffLimit string", "setup: {backoffLimit: '4'}", false},
+		{"deadline too long", "setup: {activeDeadlineSeconds: 7201}", false},
+		{"deadline too short", "setup: {activeDeadlineSeconds: 59}", false},
+		{"ingress class", "ingress: {className: nginx.internal}", true},
+		{"ingress class uppercase", "ingress: {className: Nginx}", false},
+		{"storage class too long", "storage: {className: " + strings.Repeat("a", 254) + "}", false},
+		{"tls issuer", "ingress: {tlsIssuer: letsencrypt-prod}", true},
+		{"tls issuer with slash", "ingress: {tlsIssuer: a/b}", false},
+		{"annotation", "ingress: {annotations: {nginx.ingress.kubernetes.io/proxy-body-size: 64m}}", true},
+		{"annotation hook", "ingress: {annotations: {helm.sh/hook: pre-install}}", false},
+		{"annotation helm meta", "ingress: {annotations: {meta.helm.sh/release-namespace: kube-system}}", false},
+		{"annotation urumi", "ingress: {annotations: {urumi.io/store: other}}", false},
+		{"annotation issuer", "ingress: {annotations: {cert-manager.io/issuer: other}}", false},
+		{"annotation legacy class", "ingress: {annotations: {kubernetes.io/ingress.class: other}}", false},
+		{"annotation key with space", "ingress: {annotations: {'a b': x}}", false},
+		{"annotation value newline", "ingress: {annotations: {a: \"x\\ny\"}}", false},
+		{"annotation value long", "ingress: {annotations: {a: " + strings.Repeat("a", 4097) + "}}", false},
+		{"admin user", "admin: {user: shop.owner@example}", true},
+		{"admin user quote", "admin: {user: \"o'brien\"}", false},
+		{"admin email", "admin: {email: owner+shop@example.co.uk}", true},
+		{"admin email no domain", "admin: {email: owner@localhost}", false},
+		{"admin email injection", "admin: {email: \"a@b.c\\nBcc: x@y.z\"}", false},
+		{"title unicode", "site: {title: Café «Ünïcode» 🛒}", true},
+		{"title too long", "site: {title: " + strings.Repeat("a", 201) + "}", false},
+		{"title line separator", "site: {title: \"a\\u2028b\"}", false},
+		{"woocommerce version", "woocommerce: {version: 10.1.2-beta.1}", true},
+		{"woocommerce latest", "woocommerce: {version: latest}", false},
+		{"storage size", "storage: {wordpress: {size: 1Ti}}", true},
+		{"storage size garbage", "storage: {wordpress: {size: 1Gi x}}", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			values := readValues(t, renderCases[0].values)
+			extra := readValues(t, tc.values)
+			values = chartutil.CoalesceTables(extra, values)
+			_, err := render(t, values)
+			if tc.ok && err != nil {
+				t.Errorf("refused: %v", err)
+			}
+			if !tc.ok && err == nil {
+				t.Error("accepted, want the values schema to refuse it")
+			}
+		})
 	}
 }

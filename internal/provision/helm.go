@@ -77,6 +77,8 @@ func (k *Kube) helmInstall(ctx context.Context, namespace, host string, vals map
 		// OpenAPI schema on every install was half of urumi's CPU per store.
 		in.DisableOpenAPIValidation = true
 		in.PostRenderer = k.postRenderer(namespace, host)
+		// Hooks too pass through the render check (Helm's default, spelt out).
+		in.PostRenderStrategy = action.PostRenderStrategyCombined
 		_, err = in.RunWithContext(ctx, ch, vals)
 		if err != nil {
 			return fmt.Errorf("helm install: %w", describeAPIError(err))
@@ -98,6 +100,7 @@ func (k *Kube) helmInstall(ctx context.Context, namespace, host string, vals map
 	up.MaxHistory = 10
 	up.DisableOpenAPIValidation = true // as for install
 	up.PostRenderer = k.postRenderer(namespace, host)
+	up.PostRenderStrategy = action.PostRenderStrategyCombined // as for install
 	if _, err := up.RunWithContext(ctx, releaseName, ch, vals); err != nil {
 		return fmt.Errorf("helm upgrade: %w", describeAPIError(err))
 	}

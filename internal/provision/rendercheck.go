@@ -2,10 +2,27 @@ package provision
 
 import (
 	"bytes"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"slices"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	psaapi "k8s.io/pod-security-admission/api"
+	psapolicy "k8s.io/pod-security-admission/policy"
+	kjson "sigs.k8s.io/json"
+	sigsyaml "sigs.k8s.io/yaml"
 
 	"helm.sh/helm/v4/pkg/postrenderer"
-	"sigs.k8s.io/yaml"
+
+	"github.com/urumi/urumi/charts"
 )
 
 // postRenderer is what Helm runs on the store chart's rendered manifests
@@ -39,27 +56,419 @@ func checkIf(on bool, pr postrenderer.PostRenderer) postrenderer.PostRenderer {
 	return pr
 }
 
-// renderCheck refuses rendered manifests that would place anything outside
-// the store's namespace.
+// renderCheck refuses rendered manifests that urumi did not mean: objects
+// outside the store's namespace, kinds the store chart does not ship
+// (cluster-scoped ones included), Helm hooks, pods that leave the
+// restricted Pod Security profile or reach for the node, the scheduler or
+// service account tokens, Services reachable from outside the cluster,
+// Ingresses for another host or backend, and claims bound to existing
+// volumes.
+//
+// It is the last check before the API server, behind the values schema and
+// the quoting in the templates, so it assumes nothing about its input: it
+// parses every document strictly and passes on only its own re-encoding of
+// what it checked, so that no document, key or YAML subtlety it did not see
+// can reach the cluster.
 type renderCheck struct {
 	namespace, host string
 }
 
+// maxRefusals bounds the reasons one error lists.
+const maxRefusals = 5
+
 func (c renderCheck) Run(in *bytes.Buffer) (*bytes.Buffer, error) {
-	for i, doc := range bytes.Split(in.Bytes(), []byte("\n---")) {
-		var obj struct {
-			Kind     string `json:"kind"`
-			Metadata struct {
-				Name      string `json:"name"`
-				Namespace string `json:"namespace"`
-			} `json:"metadata"`
+	docs, err := splitDocuments(in.Bytes())
+	if err != nil {
+		return nil, fmt.Errorf("store chart rendered manifests urumi cannot read, so nothing was applied: %w", err)
+	}
+	psa, err := psapolicy.NewEvaluator(psapolicy.DefaultChecks(), nil)
+	if err != nil {
+		return nil, fmt.Errorf("load the Pod Security checks: %w", err)
+	}
+	out := new(bytes.Buffer)
+	var refusals []string
+	for i, doc := range docs {
+		reasons, err := c.checkObject(psa, doc)
+		if err != nil {
+			return nil, fmt.Errorf("store chart rendered document %d, which is not a Kubernetes object urumi can read, so nothing was applied: %w", i+1, err)
 		}
-		if err := yaml.Unmarshal(doc, &obj); err != nil {
-			return nil, fmt.Errorf("rendered document %d is not valid YAML: %w", i+1, err)
+		refusals = append(refusals, reasons...)
+		y, err := sigsyaml.JSONToYAML(doc)
+		if err != nil {
+			return nil, fmt.Errorf("re-encode rendered document %d: %w", i+1, err)
 		}
-		if obj.Metadata.Namespace != "" && obj.Metadata.Namespace != c.namespace {
-			return nil, fmt.Errorf("rendered %s %q is in namespace %q, outside the store's namespace %s: refused", obj.Kind, obj.Metadata.Name, obj.Metadata.Namespace, c.namespace)
+		out.WriteString("---\n")
+		out.Write(y)
+	}
+	if len(refusals) > 0 {
+		more := ""
+		if len(refusals) > maxRefusals {
+			more = fmt.Sprintf("; and %d more", len(refusals)-maxRefusals)
+			refusals = refusals[:maxRefusals]
+		}
+		return nil, fmt.Errorf("the store's chart rendered objects urumi does not allow, so nothing was applied (check the store's overrides): %s%s",
+			strings.Join(refusals, "; "), more)
+	}
+	return out, nil
+}
+
+// splitDocuments parses a stream of YAML documents and returns each
+// non-empty one as JSON. A document that is not a mapping with string keys,
+// or that repeats a key, is an error.
+func splitDocuments(b []byte) ([][]byte, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	var docs [][]byte
+	for i := 1; ; i++ {
+		var v any
+		err := dec.Decode(&v)
+		if errors.Is(err, io.EOF) {
+			return docs, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("document %d: %w", i, err)
+		}
+		if v == nil {
+			continue // empty or comments only
+		}
+		if _, ok := v.(map[string]any); !ok {
+			return nil, fmt.Errorf("document %d is a %T, not an object", i, v)
+		}
+		j, err := json.Marshal(v)
+		if err != nil {
+			return nil, fmt.Errorf("document %d: %w", i, err)
+		}
+		docs = append(docs, j)
+	}
+}
+
+// newAllowedObject returns an empty object of the API type for apiVersion
+// and kind, if the kind is one the store chart ships; all are namespaced.
+// The chart may gain a kind only together with this list and its checks.
+func newAllowedObject(apiVersion, kind string) (any, bool) {
+	switch apiVersion + "/" + kind {
+	case "v1/ConfigMap":
+		return &corev1.ConfigMap{}, true
+	case "v1/Service":
+		return &corev1.Service{}, true
+	case "v1/PersistentVolumeClaim":
+		return &corev1.PersistentVolumeClaim{}, true
+	case "apps/v1/Deployment":
+		return &appsv1.Deployment{}, true
+	case "apps/v1/StatefulSet":
+		return &appsv1.StatefulSet{}, true
+	case "batch/v1/Job":
+		return &batchv1.Job{}, true
+	case "networking.k8s.io/v1/Ingress":
+		return &networkingv1.Ingress{}, true
+	}
+	return nil, false
+}
+
+// checkObject decodes one rendered object strictly into its API type and
+// returns the reasons it is refused. An error means the document is not an
+// object of an allowed kind that decodes cleanly.
+func (c renderCheck) checkObject(psa psapolicy.Evaluator, doc []byte) ([]string, error) {
+	var tm metav1.TypeMeta
+	if err := kjson.UnmarshalCaseSensitivePreserveInts(doc, &tm); err != nil {
+		return nil, err
+	}
+	var meta struct {
+		Metadata struct {
+			Name      string `json:"name"`
+			Namespace string `json:"namespace"`
+		} `json:"metadata"`
+	}
+	_ = kjson.UnmarshalCaseSensitivePreserveInts(doc, &meta) // best effort, for the message
+	what := fmt.Sprintf("%s %q", tm.Kind, meta.Metadata.Name)
+	obj, ok := newAllowedObject(tm.APIVersion, tm.Kind)
+	if !ok {
+		return []string{fmt.Sprintf("%s (apiVersion %q) is not a kind the store chart ships", what, tm.APIVersion)}, nil
+	}
+	strict, err := kjson.UnmarshalStrict(doc, obj)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	if len(strict) > 0 {
+		return nil, fmt.Errorf("%s: %w", what, errors.Join(strict...))
+	}
+
+	var r refusal
+	r.what = what
+	om := obj.(metav1.Object)
+	if ns := om.GetNamespace(); ns != "" && ns != c.namespace {
+		r.add("is in namespace %q, outside the store's namespace %s", ns, c.namespace)
+	}
+	if om.GetName() == "" {
+		r.add("has no name")
+	}
+	checkMeta(&r, "", om.GetLabels(), om.GetAnnotations())
+	if len(om.GetOwnerReferences()) > 0 {
+		r.add("has owner references")
+	}
+	if len(om.GetFinalizers()) > 0 {
+		r.add("has finalizers")
+	}
+
+	switch o := obj.(type) {
+	case *appsv1.Deployment:
+		c.checkPod(&r, psa, o.Spec.Template)
+	case *appsv1.StatefulSet:
+		c.checkPod(&r, psa, o.Spec.Template)
+		for _, t := range o.Spec.VolumeClaimTemplates {
+			checkMeta(&r, "volume claim template "+t.Name+": ", t.Labels, t.Annotations)
+			checkClaim(&r, "volume claim template "+t.Name, t.Spec)
+		}
+	case *batchv1.Job:
+		c.checkPod(&r, psa, o.Spec.Template)
+	case *corev1.Service:
+		checkService(&r, o.Spec)
+	case *corev1.PersistentVolumeClaim:
+		checkClaim(&r, "its spec", o.Spec)
+	case *networkingv1.Ingress:
+		c.checkIngress(&r, o)
+	}
+	return r.reasons, nil
+}
+
+// refusal collects the reasons one object is refused.
+type refusal struct {
+	what    string
+	reasons []string
+}
+
+func (r *refusal) add(format string, args ...any) {
+	r.reasons = append(r.reasons, r.what+" "+fmt.Sprintf(format, args...))
+}
+
+// helmFilenameAnnotation is the annotation Helm adds to every document it
+// hands a post-renderer, to sort them back into files afterwards.
+const helmFilenameAnnotation = "postrenderer.helm.sh/postrender-filename"
+
+// checkMeta refuses Helm's own annotations (hooks, resource policies,
+// release ownership: the chart ships none) and urumi's labels and
+// annotations.
+func checkMeta(r *refusal, where string, labels, annotations map[string]string) {
+	for _, k := range sortedKeys(annotations) {
+		if k == helmFilenameAnnotation {
+			continue
+		}
+		if prefixIn(k, "helm.sh") {
+			r.add("%shas Helm annotation %s, which the store chart never sets", where, k)
+		}
+		if prefixIn(k, "urumi.io") {
+			r.add("%shas annotation %s, which only urumi sets", where, k)
 		}
 	}
-	return in, nil
+	for _, k := range sortedKeys(labels) {
+		if prefixIn(k, "urumi.io") {
+			r.add("%shas label %s, which only urumi sets", where, k)
+		}
+	}
+}
+
+// prefixIn reports whether key's prefix is domain or a subdomain of it.
+func prefixIn(key, domain string) bool {
+	prefix, _, ok := strings.Cut(key, "/")
+	if !ok {
+		return false
+	}
+	prefix = strings.ToLower(prefix)
+	return prefix == domain || strings.HasSuffix(prefix, "."+domain)
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// checkPod refuses a pod template that leaves the restricted Pod Security
+// profile, mounts a service account token, or reaches past the store's own
+// objects: host names, a chosen node, tolerations, priority or runtime
+// classes, Secrets other than the store's credentials, volume types the
+// chart does not use.
+func (c renderCheck) checkPod(r *refusal, psa psapolicy.Evaluator, t corev1.PodTemplateSpec) {
+	checkMeta(r, "pod template: ", t.Labels, t.Annotations)
+	spec := t.Spec
+	lv := psaapi.LevelVersion{Level: psaapi.LevelRestricted, Version: psaapi.LatestVersion()}
+	for _, res := range psa.EvaluatePod(lv, &t.ObjectMeta, &spec) {
+		if !res.Allowed {
+			r.add("has a pod the restricted Pod Security profile forbids: %s (%s)", res.ForbiddenReason, res.ForbiddenDetail)
+		}
+	}
+	if spec.AutomountServiceAccountToken == nil || *spec.AutomountServiceAccountToken {
+		r.add("has a pod that mounts a service account token (automountServiceAccountToken must be false)")
+	}
+	for _, sa := range []string{spec.ServiceAccountName, spec.DeprecatedServiceAccount} {
+		if sa != "" && sa != "default" {
+			r.add("has a pod running as service account %q", sa)
+		}
+	}
+	if len(spec.HostAliases) > 0 {
+		r.add("has a pod with host aliases")
+	}
+	if spec.NodeName != "" {
+		r.add("has a pod bound to node %q", spec.NodeName)
+	}
+	if len(spec.Tolerations) > 0 {
+		r.add("has a pod with tolerations")
+	}
+	if spec.PriorityClassName != "" || spec.Priority != nil {
+		r.add("has a pod with a priority class")
+	}
+	if spec.RuntimeClassName != nil {
+		r.add("has a pod with runtime class %q", *spec.RuntimeClassName)
+	}
+	// The volume types the store chart's pods use.
+	volumeSources := []string{"configMap", "emptyDir", "persistentVolumeClaim"}
+	for _, v := range spec.Volumes {
+		if src := volumeSource(v.VolumeSource); !slices.Contains(volumeSources, src) {
+			r.add("has a pod with a %s volume %q (allowed: %s)", src, v.Name, strings.Join(volumeSources, ", "))
+		}
+	}
+	containers := slices.Concat(spec.InitContainers, spec.Containers)
+	for _, ec := range spec.EphemeralContainers {
+		containers = append(containers, corev1.Container(ec.EphemeralContainerCommon))
+	}
+	for _, ctr := range containers {
+		if len(ctr.EnvFrom) > 0 {
+			r.add("has a container %q importing variables with envFrom", ctr.Name)
+		}
+		for _, e := range ctr.Env {
+			if e.ValueFrom == nil {
+				continue
+			}
+			if ref := e.ValueFrom.SecretKeyRef; ref != nil && ref.Name != credentialsName {
+				r.add("has a container %q reading Secret %q, not the store's credentials", ctr.Name, ref.Name)
+			}
+		}
+	}
+}
+
+// volumeSource names the type of a volume, as its field in the API.
+func volumeSource(vs corev1.VolumeSource) string {
+	b, err := json.Marshal(vs)
+	if err != nil {
+		return "unknown"
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(b, &m); err != nil || len(m) != 1 {
+		return "unknown"
+	}
+	for k := range m {
+		return k
+	}
+	return "unknown"
+}
+
+// checkService refuses anything but a cluster-internal Service.
+func checkService(r *refusal, s corev1.ServiceSpec) {
+	if s.Type != "" && s.Type != corev1.ServiceTypeClusterIP {
+		r.add("is of type %s; only ClusterIP Services are allowed", s.Type)
+	}
+	for _, ip := range append([]string{s.ClusterIP}, s.ClusterIPs...) {
+		if ip != "" && ip != corev1.ClusterIPNone {
+			r.add("asks for cluster IP %q", ip)
+		}
+	}
+	if len(s.ExternalIPs) > 0 {
+		r.add("has external IPs")
+	}
+	if s.ExternalName != "" {
+		r.add("points at external name %q", s.ExternalName)
+	}
+	if s.LoadBalancerIP != "" || len(s.LoadBalancerSourceRanges) > 0 || s.LoadBalancerClass != nil ||
+		s.AllocateLoadBalancerNodePorts != nil || s.HealthCheckNodePort != 0 || s.ExternalTrafficPolicy != "" {
+		r.add("has load balancer or node port settings")
+	}
+	for _, p := range s.Ports {
+		if p.NodePort != 0 {
+			r.add("asks for node port %d", p.NodePort)
+		}
+	}
+}
+
+// checkClaim refuses a claim that would bind or copy an existing volume.
+func checkClaim(r *refusal, where string, s corev1.PersistentVolumeClaimSpec) {
+	if s.VolumeName != "" {
+		r.add("%s: binds existing volume %q", where, s.VolumeName)
+	}
+	if s.Selector != nil {
+		r.add("%s: selects existing volumes", where)
+	}
+	if s.DataSource != nil || s.DataSourceRef != nil {
+		r.add("%s: copies its data from another source", where)
+	}
+}
+
+// refusedIngressAnnotations are ingress controller annotations that reach
+// past the store's own host and backend: extra host names, requests to
+// other addresses, references to other namespaces (configuration snippets
+// are refused by name, whatever their controller).
+func refusedIngressAnnotations() []string {
+	return []string{
+		"nginx.ingress.kubernetes.io/server-alias",
+		"nginx.ingress.kubernetes.io/auth-url",
+		"nginx.ingress.kubernetes.io/auth-proxy-set-headers",
+		"nginx.ingress.kubernetes.io/auth-tls-secret",
+		"nginx.ingress.kubernetes.io/proxy-ssl-secret",
+		"nginx.ingress.kubernetes.io/mirror-target",
+		"nginx.ingress.kubernetes.io/mirror-host",
+		"nginx.ingress.kubernetes.io/default-backend",
+		"nginx.ingress.kubernetes.io/global-auth-url",
+		"kubernetes.io/ingress.class",
+	}
+}
+
+// checkIngress refuses an Ingress that serves another host than the
+// store's, routes to anything but the chart's wordpress Service, or carries
+// annotations that do either by other means.
+func (c renderCheck) checkIngress(r *refusal, ing *networkingv1.Ingress) {
+	if ing.Spec.DefaultBackend != nil {
+		r.add("has a default backend")
+	}
+	for _, rule := range ing.Spec.Rules {
+		if rule.Host != c.host {
+			r.add("routes host %q; only the store's host %s is allowed", rule.Host, c.host)
+		}
+		if rule.HTTP == nil {
+			continue
+		}
+		for _, p := range rule.HTTP.Paths {
+			if p.Backend.Resource != nil {
+				r.add("routes to a resource backend")
+			}
+			if s := p.Backend.Service; s != nil && s.Name != charts.ComponentWordPress {
+				r.add("routes to Service %q; only %s is allowed", s.Name, charts.ComponentWordPress)
+			}
+		}
+	}
+	for _, tls := range ing.Spec.TLS {
+		for _, h := range tls.Hosts {
+			if h != c.host {
+				r.add("has a certificate for host %q; only the store's host %s is allowed", h, c.host)
+			}
+		}
+	}
+	refused := refusedIngressAnnotations()
+	for _, k := range sortedKeys(ing.Annotations) {
+		name := k
+		if _, n, ok := strings.Cut(k, "/"); ok {
+			name = n
+		}
+		if slices.Contains(refused, k) || strings.HasSuffix(name, "snippet") || strings.HasSuffix(name, "snippets") {
+			r.add("has annotation %s, which reaches past the store's host and backend", k)
+		}
+		if k == "traefik.ingress.kubernetes.io/router.middlewares" {
+			for _, m := range strings.Split(ing.Annotations[k], ",") {
+				m = strings.TrimSpace(m)
+				if ref, ok := strings.CutSuffix(m, "@kubernetescrd"); ok && !strings.HasPrefix(ref, c.namespace+"-") {
+					r.add("uses Traefik middleware %q from another namespace", m)
+				}
+			}
+		}
+	}
 }

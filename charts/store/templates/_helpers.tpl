@@ -39,8 +39,8 @@ pods by instance, part-of, managed-by and component.
 Call with (dict "ctx" $ "component" "wordpress").
 */}}
 {{- define "store.selectorLabels" -}}
-app.kubernetes.io/instance: {{ .ctx.Release.Name }}
-app.kubernetes.io/component: {{ .component }}
+app.kubernetes.io/instance: {{ .ctx.Release.Name | quote }}
+app.kubernetes.io/component: {{ .component | quote }}
 {{- end }}
 
 {{/*
@@ -50,9 +50,9 @@ restart pods.
 */}}
 {{- define "store.podLabels" -}}
 {{ include "store.selectorLabels" . }}
-app.kubernetes.io/name: {{ .ctx.Chart.Name }}
+app.kubernetes.io/name: {{ .ctx.Chart.Name | quote }}
 app.kubernetes.io/part-of: urumi-store
-app.kubernetes.io/managed-by: {{ .ctx.Release.Service }}
+app.kubernetes.io/managed-by: {{ .ctx.Release.Service | quote }}
 {{- end }}
 
 {{/*
@@ -60,12 +60,13 @@ Labels of every object. Call with (dict "ctx" $ "component" "wordpress").
 */}}
 {{- define "store.labels" -}}
 {{ include "store.podLabels" . }}
-helm.sh/chart: {{ include "store.chart" .ctx }}
+helm.sh/chart: {{ include "store.chart" .ctx | quote }}
 app.kubernetes.io/version: {{ .ctx.Chart.AppVersion | quote }}
 {{- end }}
 
 {{/*
-Image reference. Call with one of .Values.images.*.
+Image reference. Call with one of .Values.images.*; quote the result where
+it is used (the schema restricts each part, the quoting keeps it one scalar).
 */}}
 {{- define "store.image" -}}
 {{- .repository }}{{ with .tag }}:{{ . }}{{ end }}{{ with .digest }}@{{ . }}{{ end }}
@@ -78,9 +79,9 @@ Call with the uid (33 for www-data, 999 for mysql).
 */}}
 {{- define "store.podSecurityContext" -}}
 runAsNonRoot: true
-runAsUser: {{ . }}
-runAsGroup: {{ . }}
-fsGroup: {{ . }}
+runAsUser: {{ . | int }}
+runAsGroup: {{ . | int }}
+fsGroup: {{ . | int }}
 fsGroupChangePolicy: OnRootMismatch
 seccompProfile:
   type: RuntimeDefault
@@ -98,11 +99,11 @@ An environment variable read from the credentials Secret.
 Call with (dict "ctx" $ "name" "ENV_NAME" "key" "secret-key").
 */}}
 {{- define "store.secretEnv" -}}
-- name: {{ .name }}
+- name: {{ .name | quote }}
   valueFrom:
     secretKeyRef:
-      name: {{ include "store.credentialsSecret" .ctx }}
-      key: {{ .key }}
+      name: {{ include "store.credentialsSecret" .ctx | quote }}
+      key: {{ .key | quote }}
 {{- end }}
 
 {{/*
