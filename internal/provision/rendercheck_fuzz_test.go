@@ -73,7 +73,7 @@ func FuzzSetEntries(f *testing.F) {
 	} {
 		f.Add(seed)
 	}
-	plan := Plans()[0]
+	plan := BuiltinPlans()[0]
 	f.Fuzz(func(t *testing.T, entry string) {
 		vals, err := chartValues(testStoreName, plan, Options{BaseDomain: testBaseDomain, IngressClass: "nginx", Set: []string{entry}})
 		if err != nil {

@@ -108,7 +108,7 @@ func TestRenderCheckPassesTheChart(t *testing.T) {
 			"images.wordpress.digest=sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"},
 		{"setup.backoffLimit=10", "setup.activeDeadlineSeconds=7200"},
 	}
-	for _, plan := range Plans() {
+	for _, plan := range BuiltinPlans() {
 		for _, set := range overrides {
 			t.Run(plan.Name+"/"+strings.Join(set, ","), func(t *testing.T) {
 				o := opts
@@ -481,7 +481,7 @@ func TestRenderCheckRefuses(t *testing.T) {
 // that appends hostile documents, as a template injection would, and shows
 // the check refusing the whole release.
 func TestRenderCheckRefusesInjectedChart(t *testing.T) {
-	vals, err := chartValues(testStoreName, Plans()[0], Options{BaseDomain: testBaseDomain, IngressClass: "nginx"})
+	vals, err := chartValues(testStoreName, BuiltinPlans()[0], Options{BaseDomain: testBaseDomain, IngressClass: "nginx"})
 	if err != nil {
 		t.Fatal(err)
 	}

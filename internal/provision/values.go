@@ -400,7 +400,11 @@ func schemaMessage(err error) string {
 		}
 		out = append(out, l)
 	}
-	return clip(strings.Join(out, "; ")) + " (see the chart's values for what each value takes)"
+	msg := strings.Join(out, "; ")
+	if len(msg) > 400 {
+		msg = msg[:400] + "..."
+	}
+	return msg + " (see the chart's values for what each value takes)"
 }
 
 // ownerMaySet says whether a store owner may set an override on plan.

@@ -78,18 +78,18 @@ func TestCheckOverridesOwnerValues(t *testing.T) {
 		t.Errorf("ingress.className by an owner: %v, want forbidden naming the key and what may be set", err)
 	}
 	// A bound of the plan: at most the plan's CPU for one container.
-	_, err = checkOverrides(ch, owner, "shop", plan, Options{Set: []string{"resources.wordpress.limits.cpu=3"}})
+	_, err = checkOverrides(ch, owner, "shop", plan, Options{BaseDomain: "example.com", Set: []string{"resources.wordpress.limits.cpu=3"}})
 	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "at most 2") {
 		t.Errorf("cpu above the plan's bound: %v", err)
 	}
 	// Within the bound, but the containers together exceed the quota.
-	_, err = checkOverrides(ch, owner, "shop", plan, Options{Set: []string{"resources.wordpress.limits.cpu=2"}})
+	_, err = checkOverrides(ch, owner, "shop", plan, Options{BaseDomain: "example.com", Set: []string{"resources.wordpress.limits.cpu=2"}})
 	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "add up to") {
 		t.Errorf("containers beyond the quota: %v", err)
 	}
 	// A plan that gives owners nothing.
 	plan.OwnerValues = nil
-	_, err = checkOverrides(ch, owner, "shop", plan, Options{Set: []string{"site.title=x"}})
+	_, err = checkOverrides(ch, owner, "shop", plan, Options{BaseDomain: "example.com", Set: []string{"site.title=x"}})
 	if !errors.Is(err, ErrForbidden) || !strings.Contains(err.Error(), "they may set none") {
 		t.Errorf("a plan without owner values: %v", err)
 	}
