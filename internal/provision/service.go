@@ -42,6 +42,9 @@ func ValidateCreate(c Caller, req *CreateRequest) error {
 	if req.Owner == "" {
 		req.Owner = c.Name
 	}
+	if err := ValidateOwner(req.Owner); err != nil {
+		return err
+	}
 	if req.Owner != c.Name && !c.Admin {
 		return errorf(ErrForbidden, "only an admin may create stores for another owner")
 	}
@@ -93,7 +96,7 @@ func (s *Service) Create(ctx context.Context, c Caller, req CreateRequest) (stor
 func (s *Service) Get(ctx context.Context, c Caller, name string) (store.Store, error) {
 	st, err := s.DB.GetStore(ctx, name)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && !c.Admin && st.Owner != c.Name) {
-		return store.Store{}, errorf(ErrNotFound, "store %q not found (see `urumi store list`)", name)
+		return store.Store{}, errorf(ErrNotFound, "store %q not found: list your stores to see their names", name)
 	}
 	if err != nil {
 		return store.Store{}, fmt.Errorf("get store %s: %w", name, err)
@@ -194,45 +197,6 @@ func (s *Service) Retry(ctx context.Context, c Caller, name string, req RetryReq
 	}
 	s.audit(ctx, c, "retry", name, "requested", string(kind), start)
 	return st, job, nil
-}
-
-// Quota returns an owner's limit and use. Owners may read their own.
-func (s *Service) Quota(ctx context.Context, c Caller, owner string) (store.Quota, error) {
-	if owner == "" {
-		owner = c.Name
-	}
-	if owner != c.Name && !c.Admin {
-		return store.Quota{}, errorf(ErrForbidden, "only an admin may read another owner's quota")
-	}
-	return s.DB.GetQuota(ctx, owner)
-}
-
-// SetQuota changes an owner's store limit (admins only).
-func (s *Service) SetQuota(ctx context.Context, c Caller, owner string, maxStores int) (store.Quota, error) {
-	start := time.Now()
-	if !c.Admin {
-		return store.Quota{}, errorf(ErrForbidden, "only an admin may change quotas")
-	}
-	if owner == "" {
-		return store.Quota{}, errorf(ErrInvalid, "an owner is required (--owner)")
-	}
-	if maxStores < 0 {
-		return store.Quota{}, errorf(ErrInvalid, "max stores must be 0 or more, not %d", maxStores)
-	}
-	q, err := s.DB.SetQuota(ctx, owner, maxStores)
-	if err != nil {
-		return store.Quota{}, fmt.Errorf("set quota of %s: %w", owner, err)
-	}
-	s.audit(ctx, c, "quota.set", "", "succeeded", fmt.Sprintf("owner %s max-stores %d", owner, maxStores), start)
-	return q, nil
-}
-
-// Audit lists audit entries: the caller's own, or anyone's for an admin.
-func (s *Service) Audit(ctx context.Context, c Caller, f store.AuditFilter) ([]store.AuditEntry, error) {
-	if !c.Admin {
-		f.Actor = c.Name
-	}
-	return s.DB.ListAudit(ctx, f)
 }
 
 func (s *Service) audit(ctx context.Context, c Caller, action, name, outcome, detail string, start time.Time) {

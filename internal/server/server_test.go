@@ -21,14 +21,14 @@ import (
 
 func TestUnauthorized(t *testing.T) {
 	h := newHarness(t, unlimited())
-	revoked, err := IssueToken(context.Background(), h.db, "test", "carol", false)
+	revoked, err := h.svc.IssueToken(context.Background(), testAdmin, "carol", false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := RevokeToken(context.Background(), h.db, "test", revoked.ID); err != nil {
+	if err := h.svc.RevokeToken(context.Background(), testAdmin, revoked.ID); err != nil {
 		t.Fatal(err)
 	}
-	id, _, _ := parseToken(h.tokens["alice"])
+	id, _, _ := provision.ParseToken(h.tokens["alice"])
 	cases := []struct {
 		name, header string
 	}{
