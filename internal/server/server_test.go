@@ -1,10 +1,12 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -151,6 +153,15 @@ func TestBadRequests(t *testing.T) {
 		{"unknown plan", "POST", "/v1/stores", `{"name":"shop","plan":"huge"}`, nil, 400, codeInvalid, "huge"},
 		{"reserved set", "POST", "/v1/stores", `{"name":"shop","set":["host=evil.example"]}`, nil, 400, codeInvalid, "host"},
 		{"bad owner", "POST", "/v1/stores", `{"name":"shop","owner":"a b"}`, nil, 400, codeInvalid, "owner"},
+		{"newline owner", "POST", "/v1/stores", `{"name":"shop","owner":"al\nice"}`, nil, 400, codeInvalid, `owner "al\nice" is invalid`},
+		{"field case", "POST", "/v1/stores", `{"name":"abc","NAME":"zzz"}`, nil, 400, codeMalformed, `unknown field "NAME": field names are case-sensitive`},
+		{"field case alone", "POST", "/v1/stores", `{"Name":"abc"}`, nil, 400, codeMalformed, `unknown field "Name"`},
+		{"duplicate field", "POST", "/v1/stores", `{"name":"abc","name":"zzz"}`, nil, 400, codeMalformed, `field "name" appears more than once`},
+		{"duplicate set", "POST", "/v1/stores", `{"name":"abc","set":[],"set":["a=b"]}`, nil, 400, codeMalformed, `field "set" appears more than once`},
+		{"escaped field name", "POST", "/v1/stores", `{"name":"abc","n\u0061me":"zzz"}`, nil, 400, codeMalformed, `field "name" appears more than once`},
+		{"retry field case", "POST", "/v1/stores/taken/retry", `{"Set":[]}`, nil, 400, codeMalformed, `unknown field "Set"`},
+		{"quota field case", "PUT", "/v1/quotas/alice", `{"maxstores":3}`, nil, 400, codeMalformed, `unknown field "maxstores"`},
+		{"quota duplicate", "PUT", "/v1/quotas/alice", `{"maxStores":1,"maxStores":1000}`, nil, 400, codeMalformed, `"maxStores" appears more than once`},
 		{"too large", "POST", "/v1/stores", big, nil, 413, codeTooLarge, "larger than"},
 		{"too large unknown length", "POST", "/v1/stores", big, []string{"Transfer-Encoding", "chunked"}, 413, codeTooLarge, "larger than"},
 		{"form content type", "POST", "/v1/stores", `{"name":"shop"}`, []string{"Content-Type", "application/x-www-form-urlencoded"}, 415, codeUnsupportedType, "application/json"},
@@ -184,6 +195,10 @@ func TestBadRequests(t *testing.T) {
 				t.Error("405 without Allow")
 			}
 		})
+	}
+	// Neither spelling of a refused body made a store.
+	for _, name := range []string{"abc", "zzz"} {
+		want(t, h.do("GET", "/v1/stores/"+name, "alice", nil), http.StatusNotFound, codeNotFound)
 	}
 }
 
@@ -356,9 +371,11 @@ func TestReadyzFailsWithTheDatabase(t *testing.T) {
 	clusterDown := errors.New("dial tcp 10.0.0.1:6443: connect: connection refused")
 	var mu sync.Mutex
 	clusterErr := error(nil)
+	var logs syncBuffer
 	srv := httptest.NewServer(NewServer(Deps{
 		Service: &provision.Service{DB: db},
 		Limits:  unlimited(),
+		Log:     slog.New(slog.NewTextHandler(&logs, nil)),
 		Checks: []Check{{Name: "cluster", Check: func(context.Context) error {
 			mu.Lock()
 			defer mu.Unlock()
@@ -395,6 +412,10 @@ func TestReadyzFailsWithTheDatabase(t *testing.T) {
 	// Anyone may ask: the answer says what failed, never the address.
 	if rd.Ready || rd.Checks[1].OK || rd.Checks[1].Error != "not reachable" || !rd.Checks[0].OK {
 		t.Fatalf("cluster down: %+v", rd)
+	}
+	// The operator's log has the detail.
+	if !strings.Contains(logs.String(), "readiness check cluster: dial tcp 10.0.0.1:6443: connect: connection refused") {
+		t.Errorf("the request log lacks the failed check's detail:\n%s", logs.String())
 	}
 	mu.Lock()
 	clusterErr = fmt.Errorf("get https://10.0.0.1:6443/version: %w", context.DeadlineExceeded)
@@ -480,4 +501,22 @@ func TestDashboardFiles(t *testing.T) {
 		}
 	}
 	want(t, h.do("GET", "/ui/secrets.txt", "", nil), http.StatusNotFound, codeNotFound)
+}
+
+// syncBuffer is a bytes.Buffer safe for the server's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
