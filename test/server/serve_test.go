@@ -349,8 +349,9 @@ func TestQuotaAndRateLimitAcrossReplicas(t *testing.T) {
 }
 
 // TestReadyzFollowsTheDatabase: /readyz answers 503, naming the database
-// check (and logging the detail), while PostgreSQL refuses the server's connections, and 200 again once it
-// accepts them; /healthz stays 200 throughout.
+// check (its detail goes to the log), while PostgreSQL refuses the server's
+// connections, and 200 again once it accepts them; /healthz stays 200
+// throughout.
 func TestReadyzFollowsTheDatabase(t *testing.T) {
 	t.Parallel()
 	c := cluster.Get(t)
