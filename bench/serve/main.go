@@ -44,7 +44,7 @@ import (
 	"time"
 
 	"github.com/urumi/urumi/bench/internal/benchutil"
-	"github.com/urumi/urumi/internal/server"
+	"github.com/urumi/urumi/internal/provision"
 	"github.com/urumi/urumi/internal/simcluster"
 	"github.com/urumi/urumi/internal/store"
 )
@@ -361,7 +361,8 @@ func token(ctx context.Context, dsn, owner string) (string, error) {
 		return "", err
 	}
 	defer db.Close()
-	t, err := server.IssueToken(ctx, db, "bench", owner, false)
+	svc := &provision.Service{DB: db}
+	t, err := svc.IssueToken(ctx, provision.Caller{Name: "bench", Admin: true}, owner, false)
 	return t.Secret, err
 }
 

@@ -60,11 +60,11 @@ func newAuditCommand(f *Factory) *cobra.Command {
 			if err := vout.validate(); err != nil {
 				return err
 			}
-			db, err := f.DB(cmd.Context())
+			svc, err := f.Service(cmd.Context())
 			if err != nil {
 				return err
 			}
-			res, err := db.VerifyAudit(cmd.Context())
+			res, err := svc.VerifyAudit(cmd.Context(), f.caller())
 			if err != nil {
 				return err
 			}

@@ -113,6 +113,9 @@ func (f *Factory) loadConfig(cmd *cobra.Command) error {
 			path = defaultConfigPath(f.Getenv)
 		}
 	}
+	if err := f.tightenConfigFile(path); err != nil {
+		return err
+	}
 	v.SetConfigFile(path)
 	v.SetConfigType("yaml")
 	if err := v.ReadInConfig(); err != nil {
@@ -136,6 +139,33 @@ func (f *Factory) loadConfig(cmd *cobra.Command) error {
 	f.Plans = plans
 	f.viper = v
 	return nil
+}
+
+// tightenConfigFile keeps the config file private: it may hold a database
+// URL with its password. A file group or others may read or write is made
+// 0600 when it is the user's own (and said so), else refused with the
+// command that fixes it. A missing file is left to the reader.
+func (f *Factory) tightenConfigFile(path string) error {
+	fi, err := os.Stat(path)
+	if err != nil || fi.Mode().Perm()&0o077 == 0 {
+		return nil
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); !ok || int(st.Uid) != os.Getuid() {
+		return fmt.Errorf("config file %s is open to other users (mode %04o) and is not yours to change: have its owner run `chmod 600 %s`", path, fi.Mode().Perm(), shellQuote(path))
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		return fmt.Errorf("config file %s is open to other users (mode %04o) and could not be made private: %w; run `chmod 600 %s`", path, fi.Mode().Perm(), err, shellQuote(path))
+	}
+	fmt.Fprintf(f.Streams.ErrOut, "config file %s was open to other users (mode %04o): made it private (0600), as it may hold the database's password\n", path, fi.Mode().Perm())
+	return nil
+}
+
+// shellQuote quotes s for a POSIX shell unless it needs none.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./+@:,=") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 func xdgDir(getenv func(string) string, env, fallback string) string {

@@ -102,3 +102,67 @@ func TestConfigFileErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestConfigFilePermissions: the config file may hold the database's
+// password. Open to others, it is made private when it is the user's, and
+// refused with the command that fixes it when it is not.
+func TestConfigFilePermissions(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		mode     os.FileMode
+		otherUID bool // the file belongs to someone else
+		code     int
+		want     string
+		wantMode os.FileMode
+	}{
+		{"private", 0o600, false, 0, "", 0o600},
+		{"owner read-only", 0o400, false, 0, "", 0o400},
+		{"readable by others", 0o644, false, 0, "made it private (0600)", 0o600},
+		{"writable by the group", 0o620, false, 0, "made it private (0600)", 0o600},
+		{"someone else's", 0o644, true, 1, "have its owner run `chmod 600 ", 0o644},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "my config")
+			if err := os.Mkdir(dir, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			file := filepath.Join(dir, "config.yaml")
+			if err := os.WriteFile(file, []byte("db: postgres://urumi:s3cret@db.example/urumi\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if tc.otherUID {
+				if os.Getuid() != 0 {
+					t.Skip("giving a file to another user needs root")
+				}
+				if err := os.Chown(file, 65534, 65534); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := os.Chmod(file, tc.mode); err != nil {
+				t.Fatal(err)
+			}
+			var errOut bytes.Buffer
+			code := Main(context.Background(), Env{
+				Args:    []string{"urumi", "version", "--config", file},
+				Streams: Streams{In: strings.NewReader(""), Out: &bytes.Buffer{}, ErrOut: &errOut},
+				Getenv:  func(k string) string { return map[string]string{"HOME": dir}[k] },
+			})
+			if code != tc.code || !strings.Contains(errOut.String(), tc.want) || (tc.want == "" && errOut.Len() > 0) {
+				t.Errorf("exit %d, stderr %q; want exit %d and %q", code, errOut.String(), tc.code, tc.want)
+			}
+			if tc.otherUID && !strings.Contains(errOut.String(), "chmod 600 '"+file+"'") {
+				t.Errorf("the refusal should give the command to run, quoted: %q", errOut.String())
+			}
+			if strings.Contains(errOut.String(), "s3cret") {
+				t.Errorf("stderr shows the password: %q", errOut.String())
+			}
+			fi, err := os.Stat(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fi.Mode().Perm() != tc.wantMode {
+				t.Errorf("mode %04o, want %04o", fi.Mode().Perm(), tc.wantMode)
+			}
+		})
+	}
+}

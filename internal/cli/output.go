@@ -12,7 +12,7 @@ import (
 	"github.com/spf13/cobra"
 	"sigs.k8s.io/yaml"
 
-	"github.com/urumi/urumi/internal/store"
+	"github.com/urumi/urumi/internal/provision"
 )
 
 // outputFlag is the -o flag: table (default), wide, json or yaml.
@@ -108,9 +108,9 @@ func (t *table) write(out io.Writer) error {
 	return w.Flush()
 }
 
-// newListCommand is a `list` subcommand that reads rows from the state
-// database and prints them as a table or as data.
-func newListCommand[T any](f *Factory, short string, fetch func(context.Context, store.DB) ([]T, error), rows func(*terminal, []T) func(*table)) *cobra.Command {
+// newListCommand is a `list` subcommand that asks the core for rows as the
+// local caller and prints them as a table or as data.
+func newListCommand[T any](f *Factory, short string, fetch func(*provision.Service, context.Context, provision.Caller) ([]T, error), rows func(*terminal, []T) func(*table)) *cobra.Command {
 	var out outputFlag
 	cmd := &cobra.Command{
 		Use:     "list",
@@ -121,11 +121,11 @@ func newListCommand[T any](f *Factory, short string, fetch func(context.Context,
 			if err := out.validate(); err != nil {
 				return err
 			}
-			db, err := f.DB(cmd.Context())
+			svc, err := f.Service(cmd.Context())
 			if err != nil {
 				return err
 			}
-			items, err := fetch(cmd.Context(), db)
+			items, err := fetch(svc, cmd.Context(), f.caller())
 			if err != nil {
 				return err
 			}

@@ -1,11 +1,11 @@
 package cli
 
 import (
-	"context"
 	"strconv"
 
 	"github.com/spf13/cobra"
 
+	"github.com/urumi/urumi/internal/provision"
 	"github.com/urumi/urumi/internal/store"
 )
 
@@ -69,7 +69,7 @@ func newQuotaCommand(f *Factory) *cobra.Command {
 	setOut.add(set, "")
 
 	list := newListCommand(f, "List owners with a limit or with stores",
-		func(ctx context.Context, db store.DB) ([]store.Quota, error) { return db.ListQuotas(ctx) }, quotaTable)
+		(*provision.Service).ListQuotas, quotaTable)
 	cmd.AddCommand(get, set, list)
 	return cmd
 }

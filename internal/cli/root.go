@@ -42,14 +42,14 @@ func Main(ctx context.Context, env Env) int {
 	if env.Getenv == nil {
 		env.Getenv = func(string) string { return "" }
 	}
-	root := NewRootCommand(env)
+	root, f := newRoot(env)
 	root.SetArgs(env.Args[1:])
-	err := root.ExecuteContext(ctx)
+	cmd, err := root.ExecuteContextC(ctx)
 	if err == nil {
 		return 0
 	}
 	term := newTerminal(env.Streams.ErrOut, env.Getenv)
-	fmt.Fprintln(env.Streams.ErrOut, term.errorLine(err))
+	fmt.Fprintln(env.Streams.ErrOut, term.withHint(term.errorLine(err), hint(cmd, f.Config.Owner, err)))
 	return exitCode(ctx, err)
 }
 

@@ -1,14 +1,13 @@
 package cli
 
 import (
-	"context"
 	"fmt"
 	"strconv"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/urumi/urumi/internal/server"
+	"github.com/urumi/urumi/internal/provision"
 	"github.com/urumi/urumi/internal/store"
 )
 
@@ -38,11 +37,11 @@ only, unless --admin, which allows every owner's stores and quotas.`,
 			if err := createOut.validate(); err != nil {
 				return err
 			}
-			db, err := f.DB(cmd.Context())
+			svc, err := f.Service(cmd.Context())
 			if err != nil {
 				return err
 			}
-			tok, err := server.IssueToken(cmd.Context(), db, f.caller().Name, owner, admin)
+			tok, err := svc.IssueToken(cmd.Context(), f.caller(), owner, admin)
 			if err != nil {
 				return err
 			}
@@ -63,18 +62,18 @@ only, unless --admin, which allows every owner's stores and quotas.`,
 	createOut.add(create, "")
 
 	list := newListCommand(f, "List API tokens (never their secrets)",
-		func(ctx context.Context, db store.DB) ([]store.Token, error) { return db.ListTokens(ctx) }, tokenTable)
+		(*provision.Service).ListTokens, tokenTable)
 
 	revoke := &cobra.Command{
 		Use:   "revoke ID",
 		Short: "Revoke an API token for good",
 		Args:  exactArgs(1, "ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			db, err := f.DB(cmd.Context())
+			svc, err := f.Service(cmd.Context())
 			if err != nil {
 				return err
 			}
-			if err := server.RevokeToken(cmd.Context(), db, f.caller().Name, args[0]); err != nil {
+			if err := svc.RevokeToken(cmd.Context(), f.caller(), args[0]); err != nil {
 				return err
 			}
 			fmt.Fprintf(f.Streams.ErrOut, "token %s revoked\n", args[0])

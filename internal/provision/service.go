@@ -62,6 +62,9 @@ func (s *Service) ValidateCreate(c Caller, req *CreateRequest) error {
 	if req.Owner == "" {
 		req.Owner = c.Name
 	}
+	if err := ValidateOwner(req.Owner); err != nil {
+		return err
+	}
 	if req.Owner != c.Name && !c.Admin {
 		return errorf(ErrForbidden, "only an admin may create stores for another owner")
 	}
@@ -143,7 +146,7 @@ func (s *Service) Create(ctx context.Context, c Caller, req CreateRequest) (stor
 		if q, qerr := s.DB.GetQuota(ctx, req.Owner); qerr == nil {
 			msg = fmt.Sprintf("owner %q has %d of %d stores", req.Owner, q.Used, q.MaxStores)
 		}
-		return store.Store{}, store.Job{}, errorf(ErrQuotaExceeded, "%s: delete a store, or have an admin raise the limit with `urumi quota set --owner %s --max-stores N`", msg, req.Owner)
+		return store.Store{}, store.Job{}, errorf(ErrQuotaExceeded, "%s: delete a store, or ask an admin to raise the owner's store limit", msg)
 	case err != nil:
 		return store.Store{}, store.Job{}, fmt.Errorf("create store %s: %w", req.Name, err)
 	}
@@ -155,7 +158,7 @@ func (s *Service) Create(ctx context.Context, c Caller, req CreateRequest) (stor
 func (s *Service) Get(ctx context.Context, c Caller, name string) (store.Store, error) {
 	st, err := s.DB.GetStore(ctx, name)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && !c.Admin && st.Owner != c.Name) {
-		return store.Store{}, errorf(ErrNotFound, "store %q not found (see `urumi store list`)", name)
+		return store.Store{}, errorf(ErrNotFound, "store %q not found: list your stores to see their names", name)
 	}
 	if err != nil {
 		return store.Store{}, fmt.Errorf("get store %s: %w", name, err)
@@ -287,45 +290,6 @@ func storePlan(name string, o Options) (Plan, error) {
 		return *o.Plan, nil
 	}
 	return Plans{}.Get(name)
-}
-
-// Quota returns an owner's limit and use. Owners may read their own.
-func (s *Service) Quota(ctx context.Context, c Caller, owner string) (store.Quota, error) {
-	if owner == "" {
-		owner = c.Name
-	}
-	if owner != c.Name && !c.Admin {
-		return store.Quota{}, errorf(ErrForbidden, "only an admin may read another owner's quota")
-	}
-	return s.DB.GetQuota(ctx, owner)
-}
-
-// SetQuota changes an owner's store limit (admins only).
-func (s *Service) SetQuota(ctx context.Context, c Caller, owner string, maxStores int) (store.Quota, error) {
-	start := time.Now()
-	if !c.Admin {
-		return store.Quota{}, errorf(ErrForbidden, "only an admin may change quotas")
-	}
-	if owner == "" {
-		return store.Quota{}, errorf(ErrInvalid, "an owner is required (--owner)")
-	}
-	if maxStores < 0 {
-		return store.Quota{}, errorf(ErrInvalid, "max stores must be 0 or more, not %d", maxStores)
-	}
-	q, err := s.DB.SetQuota(ctx, owner, maxStores)
-	if err != nil {
-		return store.Quota{}, fmt.Errorf("set quota of %s: %w", owner, err)
-	}
-	s.audit(ctx, c, "quota.set", "", "succeeded", fmt.Sprintf("owner %s max-stores %d", owner, maxStores), start)
-	return q, nil
-}
-
-// Audit lists audit entries: the caller's own, or anyone's for an admin.
-func (s *Service) Audit(ctx context.Context, c Caller, f store.AuditFilter) ([]store.AuditEntry, error) {
-	if !c.Admin {
-		f.Actor = c.Name
-	}
-	return s.DB.ListAudit(ctx, f)
 }
 
 func (s *Service) audit(ctx context.Context, c Caller, action, name, outcome, detail string, start time.Time) {

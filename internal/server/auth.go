@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
 	"log/slog"
@@ -103,7 +102,7 @@ func (a *authenticator) authenticate(ctx context.Context, header string) (princi
 	if !ok || !strings.EqualFold(scheme, "Bearer") {
 		return principal{}, errUnauthorized
 	}
-	id, secret, ok := parseToken(strings.TrimSpace(raw))
+	id, secret, ok := provision.ParseToken(strings.TrimSpace(raw))
 	if !ok {
 		return principal{}, errUnauthorized
 	}
@@ -114,8 +113,7 @@ func (a *authenticator) authenticate(ctx context.Context, header string) (princi
 	if err != nil {
 		return principal{}, err
 	}
-	sum := sha256.Sum256([]byte(secret))
-	if subtle.ConstantTimeCompare(sum[:], t.SecretHash) != 1 || !t.RevokedAt.IsZero() {
+	if subtle.ConstantTimeCompare(provision.TokenSecretHash(secret), t.SecretHash) != 1 || !t.RevokedAt.IsZero() {
 		return principal{}, errUnauthorized
 	}
 	a.touch(ctx, id)

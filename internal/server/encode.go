@@ -1,13 +1,17 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"mime"
 	"net/http"
+	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -116,7 +120,9 @@ func encode(w http.ResponseWriter, status int, v any) {
 
 // decode reads the request body, a single JSON object of type T, at most
 // limit bytes, rejecting unknown fields. An empty body is T's zero value if
-// emptyOK, else an error.
+// emptyOK, else an error. Field names must match exactly and appear once:
+// encoding/json alone would take "NAME" for "name" and let the last of two
+// win, so what a client meant and what urumi did could differ.
 func decode[T any](w http.ResponseWriter, r *http.Request, limit int64, emptyOK bool) (T, error) {
 	var v T
 	if ct := r.Header.Get("Content-Type"); ct != "" {
@@ -129,7 +135,16 @@ func decode[T any](w http.ResponseWriter, r *http.Request, limit int64, emptyOK 
 	if r.ContentLength > limit {
 		return v, tooLarge(limit)
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	var maxErr *http.MaxBytesError
+	switch {
+	case errors.As(err, &maxErr):
+		return v, tooLarge(limit)
+	case err != nil:
+		// The connection's own error names addresses: say only what failed.
+		return v, errorf(http.StatusBadRequest, codeMalformed, "request body could not be read to its end: send it again")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&v); err != nil {
 		if errors.Is(err, io.EOF) && emptyOK {
@@ -140,14 +155,112 @@ func decode[T any](w http.ResponseWriter, r *http.Request, limit int64, emptyOK 
 	// Anything after the object, other than whitespace, is a mistake.
 	var extra json.RawMessage
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
-		if err != nil {
-			if e := decodeError(err, limit); e.status == http.StatusRequestEntityTooLarge {
-				return v, e
-			}
-		}
 		return v, errorf(http.StatusBadRequest, codeMalformed, "request body must be a single JSON object, with nothing after it")
 	}
+	if err := checkFieldNames(json.NewDecoder(bytes.NewReader(body)), reflect.TypeFor[T](), ""); err != nil {
+		return v, err
+	}
 	return v, nil
+}
+
+// checkFieldNames reads one JSON value from dec, already known to be valid
+// and to decode into t, and refuses an object key that is not exactly one
+// of t's JSON field names (inner objects are checked against their field's
+// type, as far as t has structs), and any key given twice.
+func checkFieldNames(dec *json.Decoder, t reflect.Type, path string) error {
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	tok, err := dec.Token()
+	if err != nil {
+		return decodeError(err, 0)
+	}
+	switch tok {
+	case json.Delim('{'):
+		var fields map[string]reflect.Type
+		if t != nil && t.Kind() == reflect.Struct {
+			fields = jsonFields(t)
+		}
+		seen := map[string]bool{}
+		for dec.More() {
+			kt, err := dec.Token()
+			if err != nil {
+				return decodeError(err, 0)
+			}
+			key, _ := kt.(string)
+			name := path + key
+			if seen[key] {
+				return errorf(http.StatusBadRequest, codeMalformed, "field %q appears more than once: send each field once", name)
+			}
+			seen[key] = true
+			var ft reflect.Type
+			if fields != nil {
+				var ok bool
+				if ft, ok = fields[key]; !ok {
+					return errorf(http.StatusBadRequest, codeMalformed, "unknown field %q: field names are case-sensitive; this object takes %s",
+						name, strings.Join(slices.Sorted(maps.Keys(fields)), ", "))
+				}
+			} else if t != nil && t.Kind() == reflect.Map {
+				ft = t.Elem()
+			}
+			if err := checkFieldNames(dec, ft, name+"."); err != nil {
+				return err
+			}
+		}
+	case json.Delim('['):
+		var et reflect.Type
+		if t != nil && (t.Kind() == reflect.Slice || t.Kind() == reflect.Array) {
+			et = t.Elem()
+		}
+		for i := 0; dec.More(); i++ {
+			if err := checkFieldNames(dec, et, fmt.Sprintf("%s[%d].", strings.TrimSuffix(path, "."), i)); err != nil {
+				return err
+			}
+		}
+	default:
+		return nil // a scalar
+	}
+	_, err = dec.Token() // the closing delimiter
+	if err != nil {
+		return decodeError(err, 0)
+	}
+	return nil
+}
+
+// jsonFields are the JSON names of a struct's fields, as encoding/json
+// spells them (tag name, else the Go name; embedded structs' fields
+// promoted), with their types.
+func jsonFields(t reflect.Type) map[string]reflect.Type {
+	fields := map[string]reflect.Type{}
+	for f := range t.Fields() {
+		tag := f.Tag.Get("json")
+		if tag == "-" {
+			continue
+		}
+		name, _, _ := strings.Cut(tag, ",")
+		ft := f.Type
+		if f.Anonymous && name == "" {
+			if ft.Kind() == reflect.Pointer {
+				ft = ft.Elem()
+			}
+			if ft.Kind() == reflect.Struct {
+				for k, v := range jsonFields(ft) {
+					if _, ok := fields[k]; !ok {
+						fields[k] = v
+					}
+				}
+				continue
+			}
+		}
+		if !f.IsExported() {
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		fields[name] = ft
+	}
+	return fields
 }
 
 func tooLarge(limit int64) *apiError {

@@ -28,7 +28,11 @@ type harness struct {
 	ids    map[string]string // owner -> token id
 	spec   *spec
 	wakes  *atomic.Int32
+	svc    *provision.Service
 }
+
+// testAdmin issues the harness's tokens (the audit log's "test" actor).
+var testAdmin = provision.Caller{Name: "test", Admin: true}
 
 func newHarness(t testing.TB, limits Limits) *harness {
 	t.Helper()
@@ -39,16 +43,17 @@ func newHarness(t testing.TB, limits Limits) *harness {
 	}
 	t.Cleanup(func() { db.Close() })
 	h := &harness{t: t, wakes: new(atomic.Int32), db: db, tokens: map[string]string{}, ids: map[string]string{}, spec: loadSpec(t)}
+	svc := &provision.Service{DB: db, Settings: provision.Settings{
+		BaseDomain: "example.test", IngressClass: "nginx", IngressNamespace: "ingress-nginx", Timeout: time.Minute,
+	}}
 	for _, owner := range []string{"alice", "bob", "admin"} {
-		tok, err := IssueToken(ctx, db, "test", owner, owner == "admin")
+		tok, err := svc.IssueToken(ctx, testAdmin, owner, owner == "admin")
 		if err != nil {
 			t.Fatal(err)
 		}
 		h.tokens[owner], h.ids[owner] = tok.Secret, tok.ID
 	}
-	svc := &provision.Service{DB: db, Settings: provision.Settings{
-		BaseDomain: "example.test", IngressClass: "nginx", IngressNamespace: "ingress-nginx", Timeout: time.Minute,
-	}}
+	h.svc = svc
 	srv := httptest.NewServer(NewServer(Deps{Service: svc, Limits: limits, Wake: func() { h.wakes.Add(1) }}))
 	t.Cleanup(srv.Close)
 	h.url = srv.URL

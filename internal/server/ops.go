@@ -3,6 +3,8 @@ package server
 import (
 	"context"
 	_ "embed"
+	"errors"
+	"fmt"
 	"net/http"
 	"sync"
 
@@ -32,7 +34,9 @@ func handleHealthz() http.Handler {
 	})
 }
 
-// readiness is the body of /readyz: every check, and why one failed.
+// readiness is the body of /readyz: every check, and in general words why
+// one failed. Anyone may ask, so the detail (addresses, dial errors) goes
+// only to the server's log, with the request.
 type readiness struct {
 	Ready  bool          `json:"ready"`
 	Checks []checkResult `json:"checks"`
@@ -50,6 +54,7 @@ func handleReadyz(db store.DB, checks []Check) http.Handler {
 	all := append([]Check{{Name: "database", Check: db.Ping}}, checks...)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		res := readiness{Ready: true, Checks: make([]checkResult, len(all))}
+		errs := make([]error, len(all))
 		var wg sync.WaitGroup
 		for i, c := range all {
 			wg.Go(func() {
@@ -57,7 +62,8 @@ func handleReadyz(db store.DB, checks []Check) http.Handler {
 				defer cancel()
 				res.Checks[i] = checkResult{Name: c.Name, OK: true}
 				if err := c.Check(ctx); err != nil {
-					res.Checks[i] = checkResult{Name: c.Name, Error: err.Error()}
+					res.Checks[i] = checkResult{Name: c.Name, Error: checkFailure(ctx, err)}
+					errs[i] = fmt.Errorf("readiness check %s: %w", c.Name, err)
 				}
 			})
 		}
@@ -68,8 +74,19 @@ func handleReadyz(db store.DB, checks []Check) http.Handler {
 				res.Ready, status = false, http.StatusServiceUnavailable
 			}
 		}
+		if info := requestInfoFrom(r.Context()); info != nil {
+			info.err = errors.Join(errs...)
+		}
 		encode(w, status, res)
 	})
+}
+
+// checkFailure says why a check failed without its detail.
+func checkFailure(ctx context.Context, err error) string {
+	if errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil {
+		return "timed out"
+	}
+	return "not reachable"
 }
 
 // ClusterCheck is the readiness check of the cluster: its API server

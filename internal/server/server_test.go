@@ -1,11 +1,13 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -22,14 +24,14 @@ import (
 
 func TestUnauthorized(t *testing.T) {
 	h := newHarness(t, unlimited())
-	revoked, err := IssueToken(context.Background(), h.db, "test", "carol", false)
+	revoked, err := h.svc.IssueToken(context.Background(), testAdmin, "carol", false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := RevokeToken(context.Background(), h.db, "test", revoked.ID); err != nil {
+	if err := h.svc.RevokeToken(context.Background(), testAdmin, revoked.ID); err != nil {
 		t.Fatal(err)
 	}
-	id, _, _ := parseToken(h.tokens["alice"])
+	id, _, _ := provision.ParseToken(h.tokens["alice"])
 	cases := []struct {
 		name, header string
 	}{
@@ -119,7 +121,7 @@ func TestOwnersSeeOnlyTheirStores(t *testing.T) {
 	}
 	// A store still in flight: retry answers with it, and queues nothing new.
 	want(t, h.do("POST", "/v1/stores/bob-shop/retry", "bob", nil), http.StatusAccepted, "")
-	want(t, h.do("POST", "/v1/stores/bob-shop/retry", "bob", map[string]any{"set": []string{"a=b"}}), http.StatusAccepted, "")
+	want(t, h.do("POST", "/v1/stores/bob-shop/retry", "bob", map[string]any{"set": []string{"site.title=Bob's"}}), http.StatusAccepted, "")
 	if n := h.wakes.Load(); n != 6 {
 		t.Errorf("workers woken %d times, want 6 (3 creates, 1 delete, 2 retries)", n)
 	}
@@ -150,8 +152,17 @@ func TestBadRequests(t *testing.T) {
 		{"invalid name", "POST", "/v1/stores", `{"name":"Shop_1"}`, nil, 400, codeInvalid, `store name "Shop_1" is invalid`},
 		{"short name", "POST", "/v1/stores", `{"name":"ab"}`, nil, 400, codeInvalid, "3-40"},
 		{"unknown plan", "POST", "/v1/stores", `{"name":"shop","plan":"huge"}`, nil, 400, codeInvalid, "huge"},
-		{"reserved set", "POST", "/v1/stores", `{"name":"shop","set":["host=evil.example"]}`, nil, 400, codeInvalid, "host"},
+		{"reserved set", "POST", "/v1/stores", `{"name":"shop","set":["host=evil.example"]}`, nil, 403, codeForbidden, "host"},
 		{"bad owner", "POST", "/v1/stores", `{"name":"shop","owner":"a b"}`, nil, 400, codeInvalid, "owner"},
+		{"newline owner", "POST", "/v1/stores", `{"name":"shop","owner":"al\nice"}`, nil, 400, codeInvalid, `owner "al\nice" is invalid`},
+		{"field case", "POST", "/v1/stores", `{"name":"abc","NAME":"zzz"}`, nil, 400, codeMalformed, `unknown field "NAME": field names are case-sensitive`},
+		{"field case alone", "POST", "/v1/stores", `{"Name":"abc"}`, nil, 400, codeMalformed, `unknown field "Name"`},
+		{"duplicate field", "POST", "/v1/stores", `{"name":"abc","name":"zzz"}`, nil, 400, codeMalformed, `field "name" appears more than once`},
+		{"duplicate set", "POST", "/v1/stores", `{"name":"abc","set":[],"set":["a=b"]}`, nil, 400, codeMalformed, `field "set" appears more than once`},
+		{"escaped field name", "POST", "/v1/stores", `{"name":"abc","n\u0061me":"zzz"}`, nil, 400, codeMalformed, `field "name" appears more than once`},
+		{"retry field case", "POST", "/v1/stores/taken/retry", `{"Set":[]}`, nil, 400, codeMalformed, `unknown field "Set"`},
+		{"quota field case", "PUT", "/v1/quotas/alice", `{"maxstores":3}`, nil, 400, codeMalformed, `unknown field "maxstores"`},
+		{"quota duplicate", "PUT", "/v1/quotas/alice", `{"maxStores":1,"maxStores":1000}`, nil, 400, codeMalformed, `"maxStores" appears more than once`},
 		{"too large", "POST", "/v1/stores", big, nil, 413, codeTooLarge, "larger than"},
 		{"too large unknown length", "POST", "/v1/stores", big, []string{"Transfer-Encoding", "chunked"}, 413, codeTooLarge, "larger than"},
 		{"form content type", "POST", "/v1/stores", `{"name":"shop"}`, []string{"Content-Type", "application/x-www-form-urlencoded"}, 415, codeUnsupportedType, "application/json"},
@@ -185,6 +196,10 @@ func TestBadRequests(t *testing.T) {
 				t.Error("405 without Allow")
 			}
 		})
+	}
+	// Neither spelling of a refused body made a store.
+	for _, name := range []string{"abc", "zzz"} {
+		want(t, h.do("GET", "/v1/stores/"+name, "alice", nil), http.StatusNotFound, codeNotFound)
 	}
 }
 
@@ -357,9 +372,11 @@ func TestReadyzFailsWithTheDatabase(t *testing.T) {
 	clusterDown := errors.New("dial tcp 10.0.0.1:6443: connect: connection refused")
 	var mu sync.Mutex
 	clusterErr := error(nil)
+	var logs syncBuffer
 	srv := httptest.NewServer(NewServer(Deps{
 		Service: &provision.Service{DB: db},
 		Limits:  unlimited(),
+		Log:     slog.New(slog.NewTextHandler(&logs, nil)),
 		Checks: []Check{{Name: "cluster", Check: func(context.Context) error {
 			mu.Lock()
 			defer mu.Unlock()
@@ -393,12 +410,23 @@ func TestReadyzFailsWithTheDatabase(t *testing.T) {
 	clusterErr = clusterDown
 	mu.Unlock()
 	rd := get()
-	if rd.Ready || rd.Checks[1].OK || !strings.Contains(rd.Checks[1].Error, "connection refused") || !rd.Checks[0].OK {
+	// Anyone may ask: the answer says what failed, never the address.
+	if rd.Ready || rd.Checks[1].OK || rd.Checks[1].Error != "not reachable" || !rd.Checks[0].OK {
 		t.Fatalf("cluster down: %+v", rd)
+	}
+	// The operator's log has the detail.
+	if !strings.Contains(logs.String(), "readiness check cluster: dial tcp 10.0.0.1:6443: connect: connection refused") {
+		t.Errorf("the request log lacks the failed check's detail:\n%s", logs.String())
+	}
+	mu.Lock()
+	clusterErr = fmt.Errorf("get https://10.0.0.1:6443/version: %w", context.DeadlineExceeded)
+	mu.Unlock()
+	if rd := get(); rd.Checks[1].Error != "timed out" {
+		t.Fatalf("cluster timing out: %+v", rd)
 	}
 	db.Close()
 	rd = get()
-	if rd.Ready || rd.Checks[0].OK || rd.Checks[0].Error == "" {
+	if rd.Ready || rd.Checks[0].OK || rd.Checks[0].Error != "not reachable" {
 		t.Fatalf("database closed: %+v", rd)
 	}
 }
@@ -502,4 +530,22 @@ func TestDashboardShowsOperatorPlans(t *testing.T) {
 	if strings.Contains(string(body), `value="medium"`) {
 		t.Errorf("page offers a built-in plan the operator replaced")
 	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the server's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -1,0 +1,58 @@
+package server
+
+import (
+	"encoding/json"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// TestCheckFieldNames: keys must be exactly the target's JSON names and
+// appear once, in inner objects as far as the target has structs.
+func TestCheckFieldNames(t *testing.T) {
+	type inner struct {
+		Key   string `json:"key"`
+		Value int    `json:"value,omitempty"`
+	}
+	type embedded struct {
+		Note string `json:"note"`
+	}
+	type target struct {
+		embedded
+		Name    string            `json:"name"`
+		Plain   string            // no tag: its Go name
+		Skipped string            `json:"-"`
+		Inner   *inner            `json:"inner,omitempty"`
+		Items   []inner           `json:"items"`
+		Labels  map[string]string `json:"labels"`
+		Any     any               `json:"any"`
+	}
+	for _, tc := range []struct {
+		body, refuse string
+	}{
+		{`{"name":"a","Plain":"b","note":"c"}`, ""},
+		{`{"inner":{"key":"k","value":1},"items":[{"key":"a"},{"key":"b"}]}`, ""},
+		{`{"labels":{"a":"1","A":"2"},"any":{"x":1,"X":2}}`, ""},
+		{`{"name":"a","Name":"b"}`, `unknown field "Name"`},
+		{`{"plain":"b"}`, `unknown field "plain"`},
+		{`{"Skipped":"b"}`, `unknown field "Skipped"`},
+		{`{"-":"b"}`, `unknown field "-"`},
+		{`{"embedded":{}}`, `unknown field "embedded"`},
+		{`{"name":"a","name":"b"}`, `field "name" appears more than once`},
+		{`{"inner":{"key":"k","KEY":"j"}}`, `unknown field "inner.KEY"`},
+		{`{"inner":{"key":"k","key":"j"}}`, `field "inner.key" appears more than once`},
+		{`{"items":[{"key":"a"},{"Key":"b"}]}`, `unknown field "items[1].Key"`},
+		{`{"labels":{"a":"1","a":"2"}}`, `field "labels.a" appears more than once`},
+		{`{"any":{"x":1,"x":2}}`, `field "any.x" appears more than once`},
+	} {
+		err := checkFieldNames(json.NewDecoder(strings.NewReader(tc.body)), reflect.TypeFor[target](), "")
+		switch {
+		case tc.refuse == "" && err != nil:
+			t.Errorf("%s: %v", tc.body, err)
+		case tc.refuse != "" && (err == nil || !strings.Contains(err.Error(), tc.refuse)):
+			t.Errorf("%s: %v, want %q", tc.body, err, tc.refuse)
+		case err != nil && apiErrorOf(err).code != codeMalformed:
+			t.Errorf("%s: code %s, want %s", tc.body, apiErrorOf(err).code, codeMalformed)
+		}
+	}
+}
