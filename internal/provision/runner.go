@@ -328,17 +328,19 @@ func (r *Runner) finishIn(ctx context.Context, db store.DB, job store.Job, state
 	return nil
 }
 
-// outcome records a job's end in one transaction: record (the store's new
-// state and its audit entry) and the job's final state commit together or
-// not at all. If any of it fails (the lease was lost, the audit log cannot
-// be written), nothing is recorded and the job stays running until its
-// lease expires, when a worker runs its idempotent steps again.
+// outcome records a job's end in one transaction: the job's final state
+// and record (the store's new state, then its audit entry) commit together
+// or not at all. If any of it fails (the lease was lost, the audit log
+// cannot be written), nothing is recorded and the job stays running until
+// its lease expires, when a worker runs its idempotent steps again. The
+// job goes first, which checks the lease before anything else, and the
+// audit entry last: it locks the log's head until commit.
 func (r *Runner) outcome(ctx context.Context, job store.Job, state store.JobState, lastErr string, record func(tx store.DB) error) error {
 	return r.DB.Atomic(ctx, func(tx store.DB) error {
-		if err := record(tx); err != nil {
+		if err := r.finishIn(ctx, tx, job, state, lastErr); err != nil {
 			return err
 		}
-		return r.finishIn(ctx, tx, job, state, lastErr)
+		return record(tx)
 	})
 }
 

@@ -56,8 +56,7 @@ func keyFingerprint(key []byte) string {
 
 // errNoAuditKey is returned by audit writes and verification on a handle
 // opened without the key.
-var errNoAuditKey = errors.New("the audit key is needed: point the audit-key setting at the key file " +
-	"the audit log is written with (a new one is made at first use)")
+var errNoAuditKey = errors.New("the audit key is needed: give urumi the key file the audit log is written with")
 
 func scanAudit(row scanner) (AuditEntry, error) {
 	var (
@@ -133,7 +132,7 @@ func (d *sqlDB) appendAudit(ctx context.Context, tx querier, e AuditEntry) (Audi
 			"the log was tampered with (downgraded to an unkeyed chain); run audit verification", head.lastID)
 	case head.keyID != "" && head.keyID != d.keyID:
 		return e, fmt.Errorf("the audit log is written with another audit key (fingerprint %s) than this "+
-			"process has (fingerprint %s): give every urumi process the same key file (the audit-key setting); "+
+			"process has (fingerprint %s): give every urumi process the same key file; "+
 			"a new key cannot continue the chain", head.keyID, d.keyID)
 	}
 	e.ID, e.PrevHash = head.lastID+1, head.hash

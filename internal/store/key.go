@@ -28,7 +28,7 @@ import (
 // spec, where defaultMode 0400 is the recommended setting.
 func LoadAuditKey(path string, create bool) ([]byte, error) {
 	if path == "" {
-		return nil, errors.New("no audit key file is set: set audit-key to the path of the audit key file")
+		return nil, errors.New("no audit key file is set: name the file that holds the audit key")
 	}
 	fi, err := os.Stat(path) // through the symlinks a Secret mount has
 	if errors.Is(err, fs.ErrNotExist) && create {
@@ -36,13 +36,13 @@ func LoadAuditKey(path string, create bool) ([]byte, error) {
 	}
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("audit key file %s does not exist: create one with `openssl rand -hex 32 > %s` "+
-			"and `chmod 600 %s`, or point audit-key at the file the audit log is written with", path, path, path)
+			"and `chmod 600 %s`, or use the file the audit log is written with", path, path, path)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read audit key file %s: %w", path, err)
 	}
 	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("audit key file %s is not a regular file: point audit-key at the key file", path)
+		return nil, fmt.Errorf("audit key file %s is not a regular file: name the key file itself", path)
 	}
 	if err := checkKeyFileMode(path, fi); err != nil {
 		return nil, err

@@ -260,7 +260,9 @@ type DB interface {
 	// ErrNameTaken and the like). fn must use only tx, from its own
 	// goroutine; a nested Atomic on tx joins the same transaction (in a
 	// savepoint: a nested failure the caller handles undoes only its own
-	// part).
+	// part). Append the audit entry last: it holds the log's head locked
+	// until commit, and writers that take their locks in the same order
+	// (jobs, stores, then the head) never deadlock each other.
 	Atomic(ctx context.Context, fn func(tx DB) error) error
 	Ping(ctx context.Context) error
 	Close() error
