@@ -44,13 +44,13 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	dbPath := filepath.Join(dir, "urumi.db")
+	dbPath, keyPath := filepath.Join(dir, "urumi.db"), filepath.Join(dir, "audit.key")
 	fmt.Fprintf(os.Stderr, "filling %s with %d stores...\n", dbPath, *stores)
-	if err := fill(ctx, dbPath, *stores); err != nil {
+	if err := fill(ctx, dbPath, keyPath, *stores); err != nil {
 		return err
 	}
 
-	env := []string{"URUMI_DB=" + dbPath, "HOME=" + dir, "XDG_CONFIG_HOME=" + filepath.Join(dir, "config"), "NO_COLOR=1"}
+	env := []string{"URUMI_DB=" + dbPath, "URUMI_AUDIT_KEY=" + keyPath, "HOME=" + dir, "XDG_CONFIG_HOME=" + filepath.Join(dir, "config"), "NO_COLOR=1"}
 	type cmd struct {
 		label, target string
 		name          string
@@ -87,8 +87,12 @@ func run(ctx context.Context) error {
 }
 
 // fill creates n stores across 100 owners, as the CLI would record them.
-func fill(ctx context.Context, path string, n int) error {
-	db, err := store.Open(ctx, path, store.Options{DefaultMaxStores: n})
+func fill(ctx context.Context, path, keyPath string, n int) error {
+	key, err := store.LoadAuditKey(keyPath, true)
+	if err != nil {
+		return err
+	}
+	db, err := store.Open(ctx, path, store.Options{DefaultMaxStores: n, AuditKey: key})
 	if err != nil {
 		return err
 	}

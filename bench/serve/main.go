@@ -272,7 +272,7 @@ type serverProc struct {
 
 func (b *bench) startServer(ctx context.Context, db string, args ...string) (*serverProc, error) {
 	args = append([]string{"serve", "--addr", "127.0.0.1:0", "--log-format", "json", "--db", db,
-		"--create-rate", "0", "--default-max-stores", "100000", "--timeout", "5m"}, args...)
+		"--audit-key", b.auditKeyPath(), "--create-rate", "0", "--default-max-stores", "100000", "--timeout", "5m"}, args...)
 	cmd := exec.CommandContext(ctx, b.bin, args...)
 	home := filepath.Join(b.work, "home")
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + home, "XDG_CONFIG_HOME=" + home, "KUBECONFIG=" + b.cluster.Kubeconfig}
@@ -354,9 +354,16 @@ func (b *bench) fetch(ctx context.Context, path, file string) {
 	}
 }
 
+// auditKeyPath is the audit key every process of the bench shares.
+func (b *bench) auditKeyPath() string { return filepath.Join(b.work, "audit.key") }
+
 // token issues an API token in db directly.
-func token(ctx context.Context, dsn, owner string) (string, error) {
-	db, err := store.Open(ctx, dsn, store.Options{})
+func (b *bench) token(ctx context.Context, dsn, owner string) (string, error) {
+	key, err := store.LoadAuditKey(b.auditKeyPath(), true)
+	if err != nil {
+		return "", err
+	}
+	db, err := store.Open(ctx, dsn, store.Options{AuditKey: key})
 	if err != nil {
 		return "", err
 	}
@@ -428,7 +435,7 @@ func (b *bench) provisioning(ctx context.Context) ([][]string, error) {
 
 func (b *bench) provisionRun(ctx context.Context, prefix string, workers int) (time.Duration, error) {
 	db := filepath.Join(b.work, prefix+".db")
-	tok, err := token(ctx, db, "bench-"+prefix)
+	tok, err := b.token(ctx, db, "bench-"+prefix)
 	if err != nil {
 		return 0, err
 	}
@@ -543,7 +550,11 @@ func (b *bench) listing(ctx context.Context) ([][]string, error) {
 	dsn := filepath.Join(b.work, "list.db")
 	owners := b.o.listTotal / b.o.listPerOwner
 	b.log("seeding %d stores of %d owners", b.o.listTotal, owners)
-	db, err := store.Open(ctx, dsn, store.Options{DefaultMaxStores: b.o.listPerOwner})
+	key, err := store.LoadAuditKey(b.auditKeyPath(), true)
+	if err != nil {
+		return nil, err
+	}
+	db, err := store.Open(ctx, dsn, store.Options{DefaultMaxStores: b.o.listPerOwner, AuditKey: key})
 	if err != nil {
 		return nil, err
 	}
@@ -571,7 +582,7 @@ func (b *bench) listing(ctx context.Context) ([][]string, error) {
 		queryLat = append(queryLat, time.Since(t0))
 	}
 	db.Close()
-	tok, err := token(ctx, dsn, owner)
+	tok, err := b.token(ctx, dsn, owner)
 	if err != nil {
 		return nil, err
 	}

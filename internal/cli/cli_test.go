@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -164,6 +165,43 @@ func TestRBAC(t *testing.T) {
 	for _, want := range []string{"kind: ClusterRole\n", "kind: ClusterRoleBinding\n", "- kind: ServiceAccount\n  name: urumi\n  namespace: urumi-system\n", "  name: urumi\n", "  - networkpolicies\n"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("rbac output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestAuditKeySetting(t *testing.T) {
+	r := newRunner(t)
+	if _, errOut, code := r.run("quota", "set", "--owner", "bob", "--max-stores", "3"); code != 0 {
+		t.Fatalf("quota set: %s", errOut)
+	}
+	// The default key is made at first use, private, beside the database.
+	keyPath := filepath.Join(r.env["HOME"], ".local", "share", "urumi", "audit.key")
+	if fi, err := os.Stat(keyPath); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("default audit key: %v, %v; want a 0600 file", fi, err)
+	}
+	if out, errOut, code := r.run("audit", "verify"); code != 0 || !strings.Contains(out, "intact: 1 entries") {
+		t.Fatalf("audit verify: %d %s %s", code, out, errOut)
+	}
+
+	r.env["URUMI_AUDIT_KEY"] = filepath.Join(t.TempDir(), "other.key")
+	if _, errOut, code := r.run("audit", "verify"); code == 0 || !strings.Contains(errOut, "another audit key") {
+		t.Errorf("audit verify with another key: %d %s", code, errOut)
+	}
+
+	loose := filepath.Join(t.TempDir(), "loose.key")
+	if err := os.WriteFile(loose, []byte(strings.Repeat("ab", 32)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if os.Geteuid() == 0 {
+		if err := os.Chown(loose, 65534, 65534); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(loose, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		r.env["URUMI_AUDIT_KEY"] = loose
+		if _, errOut, code := r.run("audit", "verify"); code == 0 || !strings.Contains(errOut, "chmod 600 "+loose) {
+			t.Errorf("audit verify with a key others can read: %d %s", code, errOut)
 		}
 	}
 }

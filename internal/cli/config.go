@@ -24,6 +24,7 @@ import (
 // '_') or the config file, in that order of precedence, else its default.
 type Config struct {
 	DB               string        `mapstructure:"db"`
+	AuditKey         string        `mapstructure:"audit-key"`
 	Owner            string        `mapstructure:"owner"`
 	BaseDomain       string        `mapstructure:"base-domain"`
 	IngressClass     string        `mapstructure:"ingress-class"`
@@ -46,6 +47,8 @@ type setting struct {
 func settings(getenv func(string) string) []setting {
 	return []setting{
 		{"db", defaultDBPath(getenv), "state database: a SQLite file path or a postgres:// URL"},
+		{"audit-key", defaultAuditKeyPath(getenv), "file holding the key of the audit log's hash chain, as hex " +
+			"(made at first use if missing; every process sharing a database needs the same one)"},
 		{"owner", "", "owner of the stores you create (default: the OS user)"},
 		{"base-domain", "localhost", "stores are served at <name>.<base-domain>"},
 		{"ingress-class", "nginx", "IngressClass of the stores' Ingress"},
@@ -181,6 +184,10 @@ func xdgDir(getenv func(string) string, env, fallback string) string {
 
 func defaultDBPath(getenv func(string) string) string {
 	return filepath.Join(xdgDir(getenv, "XDG_DATA_HOME", ".local/share"), "urumi", "urumi.db")
+}
+
+func defaultAuditKeyPath(getenv func(string) string) string {
+	return filepath.Join(xdgDir(getenv, "XDG_DATA_HOME", ".local/share"), "urumi", "audit.key")
 }
 
 func defaultConfigPath(getenv func(string) string) string {

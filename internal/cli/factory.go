@@ -49,7 +49,11 @@ func (f *Factory) DB(ctx context.Context) (store.DB, error) {
 	if f.db != nil {
 		return f.db, nil
 	}
-	db, err := store.Open(ctx, f.Config.DB, store.Options{DefaultMaxStores: f.Config.DefaultMaxStores})
+	key, err := store.LoadAuditKey(f.Config.AuditKey, true)
+	if err != nil {
+		return nil, fmt.Errorf("%w (set the key file with --audit-key or URUMI_AUDIT_KEY)", err)
+	}
+	db, err := store.Open(ctx, f.Config.DB, store.Options{DefaultMaxStores: f.Config.DefaultMaxStores, AuditKey: key})
 	if err != nil {
 		return nil, err
 	}

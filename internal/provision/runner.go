@@ -227,11 +227,12 @@ func (r *Runner) create(ctx context.Context, job store.Job, s store.Store, event
 		return r.fail(ctx, job, s, start, err)
 	}
 	s.Status, s.URL, s.Error = store.StatusReady, storeURL(s.Name, opts), ""
-	if err := r.DB.UpdateStore(ctx, s); err != nil {
-		return fmt.Errorf("mark %s ready: %w", s.Name, err)
-	}
-	r.audit(ctx, job, "create", s.Name, "succeeded", "", time.Since(start))
-	return r.finish(ctx, job, store.JobSucceeded, "")
+	return r.outcome(ctx, job, store.JobSucceeded, "", func(tx store.DB) error {
+		if err := tx.UpdateStore(ctx, s); err != nil {
+			return fmt.Errorf("mark %s ready: %w", s.Name, err)
+		}
+		return r.audit(ctx, tx, job, "create", s.Name, "succeeded", "", time.Since(start))
+	})
 }
 
 func deadlineOf(ctx context.Context, fallback time.Duration) time.Time {
@@ -271,11 +272,12 @@ func (r *Runner) fail(ctx context.Context, job store.Job, s store.Store, start t
 		}
 	}
 	s.Status, s.Error = store.StatusFailed, reason
-	if err := r.DB.UpdateStore(dctx, s); err != nil {
-		return fmt.Errorf("mark %s failed: %w (after: %s)", s.Name, err, reason)
-	}
-	r.audit(dctx, job, string(job.Kind), s.Name, "failed", reason, time.Since(start))
-	if err := r.finish(dctx, job, store.JobFailed, reason); err != nil {
+	if err := r.outcome(dctx, job, store.JobFailed, reason, func(tx store.DB) error {
+		if err := tx.UpdateStore(dctx, s); err != nil {
+			return fmt.Errorf("mark %s failed: %w (after: %s)", s.Name, err, reason)
+		}
+		return r.audit(dctx, tx, job, string(job.Kind), s.Name, "failed", reason, time.Since(start))
+	}); err != nil {
 		return err
 	}
 	return errors.New(reason)
@@ -303,15 +305,20 @@ func (r *Runner) delete(ctx context.Context, job store.Job, s store.Store, event
 		}
 		return r.fail(ctx, job, s, start, err)
 	}
-	if err := r.DB.RemoveStore(ctx, s.Name); err != nil {
-		return fmt.Errorf("remove %s: %w", s.Name, err)
-	}
-	r.audit(ctx, job, "delete", s.Name, "succeeded", "", time.Since(start))
-	return r.finish(ctx, job, store.JobSucceeded, "")
+	return r.outcome(ctx, job, store.JobSucceeded, "", func(tx store.DB) error {
+		if err := tx.RemoveStore(ctx, s.Name); err != nil {
+			return fmt.Errorf("remove %s: %w", s.Name, err)
+		}
+		return r.audit(ctx, tx, job, "delete", s.Name, "succeeded", "", time.Since(start))
+	})
 }
 
 func (r *Runner) finish(ctx context.Context, job store.Job, state store.JobState, lastErr string) error {
-	err := r.DB.FinishJob(ctx, job.ID, r.Worker, state, lastErr)
+	return r.finishIn(ctx, r.DB, job, state, lastErr)
+}
+
+func (r *Runner) finishIn(ctx context.Context, db store.DB, job store.Job, state store.JobState, lastErr string) error {
+	err := db.FinishJob(ctx, job.ID, r.Worker, state, lastErr)
 	if errors.Is(err, store.ErrLeaseLost) {
 		return fmt.Errorf("finish job %d: %w", job.ID, ErrLeaseLost)
 	}
@@ -321,14 +328,31 @@ func (r *Runner) finish(ctx context.Context, job store.Job, state store.JobState
 	return nil
 }
 
-func (r *Runner) audit(ctx context.Context, job store.Job, action, name, outcome, detail string, d time.Duration) {
-	_, err := r.DB.AppendAudit(ctx, store.AuditEntry{
+// outcome records a job's end in one transaction: the job's final state
+// and record (the store's new state, then its audit entry) commit together
+// or not at all. If any of it fails (the lease was lost, the audit log
+// cannot be written), nothing is recorded and the job stays running until
+// its lease expires, when a worker runs its idempotent steps again. The
+// job goes first, which checks the lease before anything else, and the
+// audit entry last: it locks the log's head until commit.
+func (r *Runner) outcome(ctx context.Context, job store.Job, state store.JobState, lastErr string, record func(tx store.DB) error) error {
+	return r.DB.Atomic(ctx, func(tx store.DB) error {
+		if err := r.finishIn(ctx, tx, job, state, lastErr); err != nil {
+			return err
+		}
+		return record(tx)
+	})
+}
+
+func (r *Runner) audit(ctx context.Context, db store.DB, job store.Job, action, name, outcome, detail string, d time.Duration) error {
+	_, err := db.AppendAudit(ctx, store.AuditEntry{
 		Actor: job.Actor, Action: action, Store: name, Outcome: outcome,
 		Detail: detail, DurationMS: d.Milliseconds(),
 	})
 	if err != nil {
-		r.Log.Error("append audit", "action", action, "store", name, "err", err)
+		return fmt.Errorf("record %s of %s in the audit log: %w", action, name, err)
 	}
+	return nil
 }
 
 // Drive runs job id to its end from this process, as the CLI does while it

@@ -39,17 +39,19 @@ const touchEvery = time.Minute
 type authenticator struct {
 	tokens store.Tokens
 	log    *slog.Logger
-	perIPs *limiterSet
+	perIPs *sharedLimiter
 
 	mu      sync.Mutex
 	touched map[string]time.Time
 }
 
-func newAuthenticator(tokens store.Tokens, l Limits, log *slog.Logger) *authenticator {
+// newAuthenticator's per-IP limit is shared by the replicas on db; when the
+// database cannot answer, each replica counts alone (see sharedLimiter).
+func newAuthenticator(db store.DB, l Limits, log *slog.Logger) *authenticator {
 	return &authenticator{
-		tokens:  tokens,
+		tokens:  db,
 		log:     log,
-		perIPs:  newLimiterSet(rate.Limit(l.UnauthenticatedPerSecond), l.UnauthenticatedBurst),
+		perIPs:  newSharedLimiter(db, "ip/", rate.Limit(l.UnauthenticatedPerSecond), l.UnauthenticatedBurst, false, log),
 		touched: map[string]time.Time{},
 	}
 }
@@ -68,7 +70,7 @@ func (a *authenticator) require(next http.Handler) http.Handler {
 			var ae *apiError
 			if errors.As(err, &ae) && ae.status == http.StatusUnauthorized {
 				ip := clientIP(r)
-				if ok, wait := a.perIPs.allow(ip); !ok {
+				if ok, wait, _ := a.perIPs.allow(r.Context(), ip); !ok {
 					err = rateLimited(wait, "too many requests without a valid token from %s", ip)
 				}
 			}
@@ -86,7 +88,7 @@ func (a *authenticator) require(next http.Handler) http.Handler {
 func (a *authenticator) perIP(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ip := clientIP(r)
-		if ok, wait := a.perIPs.allow(ip); !ok {
+		if ok, wait, _ := a.perIPs.allow(r.Context(), ip); !ok {
 			writeError(w, r, rateLimited(wait, "too many requests from %s", ip))
 			return
 		}

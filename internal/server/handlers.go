@@ -14,11 +14,16 @@ import (
 // Every handler calls the provision.Service function the matching CLI
 // command calls, as the token's owner.
 
-func handleCreateStore(svc *provision.Service, creates *limiterSet, limit int64, wake func()) http.Handler {
+func handleCreateStore(svc *provision.Service, creates *sharedLimiter, limit int64, wake func()) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := principalFrom(r.Context())
-		if ok, wait := creates.allow(p.tokenID); !ok {
-			writeError(w, r, rateLimited(wait, "this token may create %s", creates.describe()))
+		ok, wait, err := creates.allow(r.Context(), p.tokenID)
+		if err != nil {
+			writeError(w, r, errLimitUnavailable)
+			return
+		}
+		if !ok {
+			writeError(w, r, rateLimited(wait, "this token may create %s", creates.local.describe()))
 			return
 		}
 		req, err := decode[provision.CreateRequest](w, r, limit, false)

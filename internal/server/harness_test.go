@@ -15,6 +15,7 @@ import (
 
 	"github.com/urumi/urumi/internal/provision"
 	"github.com/urumi/urumi/internal/store"
+	"github.com/urumi/urumi/internal/store/storetest"
 )
 
 // harness is a real server on a real SQLite database with no workers, so
@@ -37,7 +38,7 @@ var testAdmin = provision.Caller{Name: "test", Admin: true}
 func newHarness(t testing.TB, limits Limits) *harness {
 	t.Helper()
 	ctx := context.Background()
-	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "urumi.db"), store.Options{})
+	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "urumi.db"), store.Options{AuditKey: storetest.AuditKey(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/urumi/urumi/internal/provision"
 	"github.com/urumi/urumi/internal/store"
+	"github.com/urumi/urumi/internal/store/storetest"
 )
 
 // spec is /openapi.json, with a JSON Schema compiler over it: responses the
@@ -176,7 +177,8 @@ func (s *spec) checkResponse(t testing.TB, method, path string, r response) {
 // to the routes the server registers, both ways.
 func TestOpenAPIDocumentsEveryRoute(t *testing.T) {
 	s := loadSpec(t)
-	db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "urumi.db"), store.Options{})
+	db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "urumi.db"),
+		store.Options{AuditKey: storetest.AuditKey(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

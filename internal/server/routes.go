@@ -9,7 +9,7 @@ import (
 func addRoutes(rt *router, d Deps) {
 	svc := d.Service
 	auth := newAuthenticator(svc.DB, d.Limits, d.Log)
-	creates := newLimiterSet(perMinute(d.Limits.CreatesPerMinute), d.Limits.CreatesPerMinute)
+	creates := newSharedLimiter(svc.DB, "create/", perMinute(d.Limits.CreatesPerMinute), d.Limits.CreatesPerMinute, true, d.Log)
 	body := d.Limits.MaxBodyBytes
 
 	rt.handle("GET /{$}", handleIndex(svc.Plans))

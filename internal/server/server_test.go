@@ -20,6 +20,7 @@ import (
 
 	"github.com/urumi/urumi/internal/provision"
 	"github.com/urumi/urumi/internal/store"
+	"github.com/urumi/urumi/internal/store/storetest"
 )
 
 func TestUnauthorized(t *testing.T) {
@@ -365,7 +366,7 @@ func TestOpsEndpoints(t *testing.T) {
 
 func TestReadyzFailsWithTheDatabase(t *testing.T) {
 	ctx := context.Background()
-	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "urumi.db"), store.Options{})
+	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "urumi.db"), store.Options{AuditKey: storetest.AuditKey(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/urumi/urumi/internal/provision"
 	"github.com/urumi/urumi/internal/store"
+	"github.com/urumi/urumi/internal/store/storetest"
 )
 
 // fakeRunner stands in for provision.Runner (whose real runs the e2e tests
@@ -38,7 +39,8 @@ func (r *fakeRunner) RunJob(ctx context.Context, job store.Job, _ provision.Even
 
 func newPoolTest(t *testing.T, size, jobs int) (store.DB, *Pool, chan store.Job, chan struct{}, []store.Job) {
 	t.Helper()
-	db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "urumi.db"), store.Options{DefaultMaxStores: 100})
+	db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "urumi.db"),
+		store.Options{DefaultMaxStores: 100, AuditKey: storetest.AuditKey(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

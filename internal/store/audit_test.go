@@ -179,7 +179,7 @@ func TestAuditTamper(t *testing.T) {
 					e := entries[2]
 					e.Detail = "nothing happened"
 					tdb.mustExec(t, db, `UPDATE audit_log SET detail = $1, hash = $2 WHERE id = 3`,
-						e.Detail, auditHash(e.PrevHash, e))
+						e.Detail, auditMAC(tdb.key, e.PrevHash, e))
 				}
 				res, err := db.VerifyAudit(ctx)
 				if err != nil {

@@ -17,6 +17,7 @@ import (
 type testDB struct {
 	dsn     string
 	dialect dialect
+	key     []byte // the audit key open uses unless told otherwise
 }
 
 // forEachBackend runs fn as a parallel subtest per backend.
@@ -38,16 +39,26 @@ func forEachBackend(t *testing.T, fn func(t *testing.T, tdb testDB)) {
 }
 
 func newSQLiteDB(t *testing.T) testDB {
-	return testDB{dsn: storetest.SQLiteDSN(t), dialect: dialectSQLite}
+	return testDB{dsn: storetest.SQLiteDSN(t), dialect: dialectSQLite, key: storetest.AuditKey(t)}
 }
 
 // newPostgresDB creates a schema and returns a DSN whose search_path is it.
 func newPostgresDB(t *testing.T) testDB {
-	return testDB{dsn: storetest.PostgresDSN(t), dialect: dialectPostgres}
+	return testDB{dsn: storetest.PostgresDSN(t), dialect: dialectPostgres, key: storetest.AuditKey(t)}
 }
 
-// open opens a new handle, closed when the test ends.
+// open opens a new handle with the test's audit key unless opts has one,
+// closed when the test ends.
 func (tdb testDB) open(t *testing.T, opts Options) DB {
+	t.Helper()
+	if opts.AuditKey == nil {
+		opts.AuditKey = tdb.key
+	}
+	return tdb.openRaw(t, opts)
+}
+
+// openRaw opens a new handle with opts as they are.
+func (tdb testDB) openRaw(t *testing.T, opts Options) DB {
 	t.Helper()
 	db, err := Open(context.Background(), tdb.dsn, opts)
 	if err != nil {

@@ -303,7 +303,7 @@ func (d *sqlDB) CancelJob(ctx context.Context, id int64) error {
 }
 
 func (d *sqlDB) GetJob(ctx context.Context, id int64) (Job, error) {
-	j, err := jobByID(ctx, d.db, id)
+	j, err := jobByID(ctx, d.q(), id)
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return Job{}, fmt.Errorf("get job %d: %w", id, err)
 	}
@@ -311,10 +311,10 @@ func (d *sqlDB) GetJob(ctx context.Context, id int64) (Job, error) {
 }
 
 func (d *sqlDB) ActiveJob(ctx context.Context, store string) (Job, error) {
-	j, err := scanJob(d.db.QueryRowContext(ctx, `SELECT `+jobColumns+`
+	j, err := scanJob(d.q().QueryRowContext(ctx, `SELECT `+jobColumns+`
 		WHERE s.name = $1 AND s.deleted_at IS NULL AND j.state IN ('queued', 'running')`, store))
 	if errors.Is(err, sql.ErrNoRows) {
-		if _, err := liveStoreID(ctx, d.db, store); err != nil {
+		if _, err := liveStoreID(ctx, d.q(), store); err != nil {
 			return Job{}, err
 		}
 		return Job{}, fmt.Errorf("store %q has no queued or running job: %w", store, ErrNotFound)
@@ -327,11 +327,11 @@ func (d *sqlDB) ActiveJob(ctx context.Context, store string) (Job, error) {
 
 // ListJobs lists the live store's jobs, oldest first.
 func (d *sqlDB) ListJobs(ctx context.Context, store string) ([]Job, error) {
-	storeID, err := liveStoreID(ctx, d.db, store)
+	storeID, err := liveStoreID(ctx, d.q(), store)
 	if err != nil {
 		return nil, err
 	}
-	jobs, err := queryJobs(ctx, d.db, `SELECT `+jobColumns+` WHERE j.store_id = $1 ORDER BY j.id`, storeID)
+	jobs, err := queryJobs(ctx, d.q(), `SELECT `+jobColumns+` WHERE j.store_id = $1 ORDER BY j.id`, storeID)
 	if err != nil {
 		return nil, fmt.Errorf("list jobs of store %q: %w", store, err)
 	}
@@ -339,7 +339,7 @@ func (d *sqlDB) ListJobs(ctx context.Context, store string) ([]Job, error) {
 }
 
 func (d *sqlDB) Attempts(ctx context.Context, jobID int64) ([]Attempt, error) {
-	rows, err := d.db.QueryContext(ctx, `SELECT job_id, attempt, worker, started_at, ended_at, outcome
+	rows, err := d.q().QueryContext(ctx, `SELECT job_id, attempt, worker, started_at, ended_at, outcome
 		FROM job_attempts WHERE job_id = $1 ORDER BY attempt`, jobID)
 	if err != nil {
 		return nil, fmt.Errorf("list attempts of job %d: %w", jobID, err)
@@ -380,7 +380,7 @@ func (d *sqlDB) QueueStats(ctx context.Context) (QueueStats, error) {
 		st.StoresByStatus[s] = 0
 	}
 	count := func(query string, add func(key string, n int)) error {
-		rows, err := d.db.QueryContext(ctx, query)
+		rows, err := d.q().QueryContext(ctx, query)
 		if err != nil {
 			return err
 		}
@@ -406,7 +406,7 @@ func (d *sqlDB) QueueStats(ctx context.Context) (QueueStats, error) {
 		return QueueStats{}, fmt.Errorf("queue stats: %w", err)
 	}
 	var oldest sql.NullInt64
-	if err := d.db.QueryRowContext(ctx, `SELECT MIN(created_at) FROM jobs WHERE state = 'queued'`).Scan(&oldest); err != nil {
+	if err := d.q().QueryRowContext(ctx, `SELECT MIN(created_at) FROM jobs WHERE state = 'queued'`).Scan(&oldest); err != nil {
 		return QueueStats{}, fmt.Errorf("queue stats: %w", err)
 	}
 	if oldest.Valid {

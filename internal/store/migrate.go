@@ -49,6 +49,11 @@ func (d *sqlDB) migrations() ([]migration, error) {
 	return ms, nil
 }
 
+// auditKeyMigration is the migration after which the audit chain is keyed;
+// keyAuditLog runs right after it, in its transaction, so a log is
+// converted from the unkeyed chain exactly once.
+const auditKeyMigration = 2
+
 // migrate applies the migrations the database lacks. An up-to-date database
 // costs one query. Otherwise everything runs in one transaction that, on
 // PostgreSQL, first takes an advisory lock for the schema so processes
@@ -90,6 +95,11 @@ func (d *sqlDB) migrate(ctx context.Context) error {
 			}
 			if _, err := tx.ExecContext(ctx, m.sql); err != nil {
 				return fmt.Errorf("apply migration %s: %w", m.name, err)
+			}
+			if m.version == auditKeyMigration {
+				if err := d.keyAuditLog(ctx, tx); err != nil {
+					return fmt.Errorf("apply migration %s: %w", m.name, err)
+				}
 			}
 			if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)`,
 				m.version, toMicros(now())); err != nil {

@@ -21,7 +21,15 @@ type Options struct {
 	// DefaultMaxStores is the store limit of owners without a quota row;
 	// 0 means 5.
 	DefaultMaxStores int
+	// AuditKey keys the audit log's hash chain (HMAC-SHA256), at least 32
+	// bytes, kept outside the database (LoadAuditKey reads it from a file).
+	// Without it the database opens, but the audit log can be neither
+	// written nor verified.
+	AuditKey []byte
 }
+
+// MinAuditKeyLen is the shortest audit key Open accepts.
+const MinAuditKeyLen = 32
 
 // defaultMaxStores applies when Options.DefaultMaxStores is 0.
 const defaultMaxStores = 5
@@ -46,21 +54,29 @@ func Open(ctx context.Context, dsn string, opts Options) (DB, error) {
 	if opts.DefaultMaxStores < 0 {
 		return nil, fmt.Errorf("default store limit %d is invalid: use 0 (meaning %d) or more", opts.DefaultMaxStores, defaultMaxStores)
 	}
-	maxStores := opts.DefaultMaxStores
-	if maxStores == 0 {
-		maxStores = defaultMaxStores
+	if opts.AuditKey != nil && len(opts.AuditKey) < MinAuditKeyLen {
+		return nil, fmt.Errorf("the audit key is %d bytes long: use at least %d random bytes (a new key file has 32)",
+			len(opts.AuditKey), MinAuditKeyLen)
+	}
+	d := &sqlDB{defaultMax: opts.DefaultMaxStores, limits: &limitState{}}
+	if d.defaultMax == 0 {
+		d.defaultMax = defaultMaxStores
+	}
+	if opts.AuditKey != nil {
+		d.auditKey = append([]byte(nil), opts.AuditKey...)
+		d.keyID = keyFingerprint(d.auditKey)
 	}
 	if isPostgres(dsn) {
-		return openPostgres(ctx, dsn, maxStores)
+		return openPostgres(ctx, dsn, d)
 	}
-	return openSQLite(ctx, dsn, maxStores)
+	return openSQLite(ctx, dsn, d)
 }
 
 func isPostgres(dsn string) bool {
 	return strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://")
 }
 
-func openSQLite(ctx context.Context, path string, maxStores int) (DB, error) {
+func openSQLite(ctx context.Context, path string, d *sqlDB) (DB, error) {
 	openErr := func(err error) error {
 		return fmt.Errorf("open database %s: %w: check --db or URUMI_DB", path, err)
 	}
@@ -95,7 +111,7 @@ func openSQLite(ctx context.Context, path string, maxStores int) (DB, error) {
 	// opened again, with its pragmas and the schema read anew.
 	db.SetMaxIdleConns(8)
 	db.SetConnMaxIdleTime(5 * time.Minute)
-	d := &sqlDB{db: db, dialect: dialectSQLite, name: path, defaultMax: maxStores}
+	d.db, d.dialect, d.name = db, dialectSQLite, path
 	if err := d.migrate(ctx); err != nil {
 		db.Close()
 		return nil, openErr(err)
@@ -103,7 +119,7 @@ func openSQLite(ctx context.Context, path string, maxStores int) (DB, error) {
 	return d, nil
 }
 
-func openPostgres(ctx context.Context, dsn string, maxStores int) (DB, error) {
+func openPostgres(ctx context.Context, dsn string, d *sqlDB) (DB, error) {
 	name := redact(dsn)
 	openErr := func(err error) error {
 		return fmt.Errorf("open database %s: %w: check --db or URUMI_DB", name, err)
@@ -115,7 +131,7 @@ func openPostgres(ctx context.Context, dsn string, maxStores int) (DB, error) {
 	db := stdlib.OpenDB(*cfg)
 	db.SetMaxIdleConns(4)
 	db.SetConnMaxIdleTime(5 * time.Minute)
-	d := &sqlDB{db: db, dialect: dialectPostgres, name: name, defaultMax: maxStores}
+	d.db, d.dialect, d.name = db, dialectPostgres, name
 	if err := d.migrate(ctx); err != nil {
 		db.Close()
 		return nil, openErr(err)
@@ -142,21 +158,55 @@ const (
 // sqlDB implements DB on database/sql for both dialects. Queries use $N
 // placeholders, which both drivers accept, and times are int64 unix
 // microseconds in UTC so they round-trip exactly on both.
+//
+// Inside Atomic, a copy of it carries the transaction (tx), and every
+// method runs its statements on that transaction's connection: on SQLite,
+// the only writer, anything sent to the pool instead would wait for the
+// transaction's own write lock.
 type sqlDB struct {
 	db         *sql.DB
+	tx         *txState // set inside Atomic
 	dialect    dialect
 	name       string // path or redacted URL, for messages
 	defaultMax int
+	auditKey   []byte // nil: the audit log can be read, not written or verified
+	keyID      string // keyFingerprint(auditKey)
+	limits     *limitState
+}
+
+// txState is the transaction of an Atomic call and its savepoint depth.
+type txState struct {
+	tx         *sql.Tx
+	savepoints int
+}
+
+// q is where statements go: the transaction inside Atomic, else the pool.
+func (d *sqlDB) q() querier {
+	if d.tx != nil {
+		return d.tx.tx
+	}
+	return d.db
 }
 
 func (d *sqlDB) Ping(ctx context.Context) error {
-	if err := d.db.PingContext(ctx); err != nil {
+	var err error
+	if d.tx != nil {
+		_, err = d.tx.tx.ExecContext(ctx, `SELECT 1`)
+	} else {
+		err = d.db.PingContext(ctx)
+	}
+	if err != nil {
 		return fmt.Errorf("ping database %s: %w", d.name, err)
 	}
 	return nil
 }
 
-func (d *sqlDB) Close() error { return d.db.Close() }
+func (d *sqlDB) Close() error {
+	if d.tx != nil {
+		return errors.New("close database: not inside Atomic: close the handle Atomic was called on")
+	}
+	return d.db.Close()
+}
 
 // now is the current time as the database keeps it: UTC, microseconds.
 func now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
@@ -191,13 +241,71 @@ func (d *sqlDB) forUpdate() string {
 }
 
 // inTx runs fn in a read-write transaction and commits if fn returns nil.
+// Inside Atomic it runs fn in a savepoint of Atomic's transaction instead,
+// so each method stays all-or-nothing (and, on PostgreSQL, a failed
+// statement does not doom the whole transaction).
 func (d *sqlDB) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
+	if d.tx != nil {
+		return d.savepoint(ctx, func() error { return fn(d.tx.tx) })
+	}
 	tx, err := d.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin transaction on %s: %w", d.name, err)
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
 	if err := fn(tx); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit transaction on %s: %w", d.name, err)
+	}
+	return nil
+}
+
+// savepoint runs fn inside a savepoint of Atomic's transaction and rolls
+// back to it if fn fails.
+func (d *sqlDB) savepoint(ctx context.Context, fn func() error) error {
+	st := d.tx
+	st.savepoints++
+	defer func() { st.savepoints-- }()
+	name := fmt.Sprintf("urumi_sp%d", st.savepoints)
+	if _, err := st.tx.ExecContext(ctx, `SAVEPOINT `+name); err != nil {
+		return fmt.Errorf("begin savepoint on %s: %w", d.name, err)
+	}
+	if err := fn(); err != nil {
+		// The context may be done: the rollback must still be sent.
+		rctx := context.WithoutCancel(ctx)
+		if _, rerr := st.tx.ExecContext(rctx, `ROLLBACK TO SAVEPOINT `+name); rerr != nil {
+			return errors.Join(err, fmt.Errorf("roll back savepoint on %s: %w", d.name, rerr))
+		}
+		if _, rerr := st.tx.ExecContext(rctx, `RELEASE SAVEPOINT `+name); rerr != nil {
+			return errors.Join(err, fmt.Errorf("release savepoint on %s: %w", d.name, rerr))
+		}
+		return err
+	}
+	if _, err := st.tx.ExecContext(ctx, `RELEASE SAVEPOINT `+name); err != nil {
+		return fmt.Errorf("release savepoint on %s: %w", d.name, err)
+	}
+	return nil
+}
+
+// Atomic runs fn in one transaction: everything fn does through tx commits
+// together when fn returns nil, and nothing does when it returns an error
+// (returned as is). Inside fn, use only tx, never the handle Atomic was
+// called on, and only from fn's goroutine. A nested Atomic on tx runs in a
+// savepoint of the same transaction.
+func (d *sqlDB) Atomic(ctx context.Context, fn func(tx DB) error) error {
+	if d.tx != nil {
+		return d.savepoint(ctx, func() error { return fn(d) })
+	}
+	tx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin transaction on %s: %w", d.name, err)
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	td := *d
+	td.tx = &txState{tx: tx}
+	if err := fn(&td); err != nil {
 		return err
 	}
 	if err := tx.Commit(); err != nil {

@@ -28,7 +28,7 @@ func (d *sqlDB) GetQuota(ctx context.Context, owner string) (Quota, error) {
 	if owner == "" {
 		return Quota{}, errors.New("get quota: owner is required")
 	}
-	return getQuota(ctx, d.db, owner, d.defaultMax)
+	return getQuota(ctx, d.q(), owner, d.defaultMax)
 }
 
 func (d *sqlDB) SetQuota(ctx context.Context, owner string, maxStores int) (Quota, error) {
@@ -54,7 +54,7 @@ func (d *sqlDB) SetQuota(ctx context.Context, owner string, maxStores int) (Quot
 
 // ListQuotas lists owners with a quota row or a live store, by owner.
 func (d *sqlDB) ListQuotas(ctx context.Context) ([]Quota, error) {
-	rows, err := d.db.QueryContext(ctx, `SELECT o.owner, q.max_stores, COALESCE(c.n, 0)
+	rows, err := d.q().QueryContext(ctx, `SELECT o.owner, q.max_stores, COALESCE(c.n, 0)
 		FROM (SELECT owner FROM quotas UNION SELECT owner FROM stores WHERE deleted_at IS NULL) o
 		LEFT JOIN quotas q ON q.owner = o.owner
 		LEFT JOIN (SELECT owner, COUNT(*) AS n FROM stores WHERE deleted_at IS NULL GROUP BY owner) c

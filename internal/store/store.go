@@ -218,7 +218,10 @@ type Quotas interface {
 	ListQuotas(ctx context.Context) ([]Quota, error)
 }
 
-// Audit is the append-only, hash-chained audit log.
+// Audit is the append-only audit log, chained with HMAC-SHA256 under a key
+// kept outside the database (Options.AuditKey): whoever can write the
+// database cannot rewrite an entry and recompute the chain without it.
+// AppendAudit and VerifyAudit need the key; ListAudit does not.
 type Audit interface {
 	AppendAudit(ctx context.Context, e AuditEntry) (AuditEntry, error)
 	ListAudit(ctx context.Context, f AuditFilter) ([]AuditEntry, error)
@@ -234,6 +237,15 @@ type Tokens interface {
 	TouchToken(ctx context.Context, id string) error
 }
 
+// RateLimits are request limits shared by every process on the database.
+type RateLimits interface {
+	// Allow counts one event against key, allowing on average one per
+	// every with bursts of up to burst (GCRA, the token bucket's twin). When
+	// key is over its limit it answers false and how long until the next
+	// event would be allowed; a refused event does not count.
+	Allow(ctx context.Context, key string, every time.Duration, burst int) (ok bool, retryAfter time.Duration, err error)
+}
+
 // DB is everything urumi keeps, on one backend.
 type DB interface {
 	Stores
@@ -241,6 +253,17 @@ type DB interface {
 	Quotas
 	Audit
 	Tokens
+	RateLimits
+	// Atomic runs fn in one database transaction: every call fn makes on
+	// tx commits together when fn returns nil, and none does when it
+	// returns an error, which Atomic returns as is (errors.Is still finds
+	// ErrNameTaken and the like). fn must use only tx, from its own
+	// goroutine; a nested Atomic on tx joins the same transaction (in a
+	// savepoint: a nested failure the caller handles undoes only its own
+	// part). Append the audit entry last: it holds the log's head locked
+	// until commit, and writers that take their locks in the same order
+	// (jobs, stores, then the head) never deadlock each other.
+	Atomic(ctx context.Context, fn func(tx DB) error) error
 	Ping(ctx context.Context) error
 	Close() error
 }

@@ -135,7 +135,7 @@ func storeNotFound(name string) error {
 
 func (d *sqlDB) GetStore(ctx context.Context, name string) (Store, error) {
 	var s Store
-	err := new(storeScanner).scan(d.db.QueryRowContext(ctx,
+	err := new(storeScanner).scan(d.q().QueryRowContext(ctx,
 		`SELECT `+storeColumns+` FROM stores WHERE name = $1 AND deleted_at IS NULL`, name), &s)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Store{}, storeNotFound(name)
@@ -156,7 +156,7 @@ func (d *sqlDB) ListStores(ctx context.Context, f ListFilter) ([]Store, error) {
 		query = `SELECT ` + listColumns + ` FROM stores WHERE owner = $1 AND deleted_at IS NULL ORDER BY name`
 		args = append(args, f.Owner)
 	}
-	rows, err := d.db.QueryContext(ctx, query, args...)
+	rows, err := d.q().QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list stores: %w", err)
 	}

@@ -53,7 +53,7 @@ func (d *sqlDB) CreateToken(ctx context.Context, t Token) (Token, error) {
 }
 
 func (d *sqlDB) GetToken(ctx context.Context, id string) (Token, error) {
-	t, err := scanToken(d.db.QueryRowContext(ctx, `SELECT `+tokenColumns+` FROM tokens WHERE id = $1`, id))
+	t, err := scanToken(d.q().QueryRowContext(ctx, `SELECT `+tokenColumns+` FROM tokens WHERE id = $1`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Token{}, tokenNotFound(id)
 	}
@@ -65,7 +65,7 @@ func (d *sqlDB) GetToken(ctx context.Context, id string) (Token, error) {
 
 // ListTokens lists every token, revoked ones too, oldest first.
 func (d *sqlDB) ListTokens(ctx context.Context) ([]Token, error) {
-	rows, err := d.db.QueryContext(ctx, `SELECT `+tokenColumns+` FROM tokens ORDER BY created_at, id`)
+	rows, err := d.q().QueryContext(ctx, `SELECT `+tokenColumns+` FROM tokens ORDER BY created_at, id`)
 	if err != nil {
 		return nil, fmt.Errorf("list tokens: %w", err)
 	}

@@ -94,6 +94,7 @@ func (e *env) environ() []string {
 		"HOME=" + e.home,
 		"XDG_CONFIG_HOME=" + filepath.Join(e.home, ".config"),
 		"XDG_DATA_HOME=" + filepath.Join(e.home, ".local/share"),
+		"URUMI_AUDIT_KEY=" + e.auditKeyPath(),
 		"KUBECONFIG=" + e.cl.Kubeconfig,
 		"URUMI_DB=" + e.db,
 		"URUMI_LEASE=3s",
@@ -177,10 +178,17 @@ func (e *env) getStore(name string) (store.Store, bool) {
 	return s, true
 }
 
-// openDB opens the env's state database directly.
+// auditKeyPath is the audit key file of the env's urumi processes.
+func (e *env) auditKeyPath() string { return filepath.Join(e.home, "audit.key") }
+
+// openDB opens the env's state database directly, with its audit key.
 func (e *env) openDB() store.DB {
 	e.t.Helper()
-	db, err := store.Open(context.Background(), e.db, store.Options{})
+	key, err := store.LoadAuditKey(e.auditKeyPath(), true)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	db, err := store.Open(context.Background(), e.db, store.Options{AuditKey: key})
 	if err != nil {
 		e.t.Fatal(err)
 	}

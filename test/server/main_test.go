@@ -59,6 +59,7 @@ func env(t *testing.T, c *simcluster.Cluster, extra ...string) []string {
 		"HOME=" + home,
 		"XDG_CONFIG_HOME=" + filepath.Join(home, ".config"),
 		"XDG_DATA_HOME=" + filepath.Join(home, ".local/share"),
+		"URUMI_AUDIT_KEY=" + filepath.Join(home, "audit.key"),
 		"USER=e2e-admin",
 		"KUBECONFIG=" + c.Kubeconfig,
 	}, extra...)
@@ -302,10 +303,21 @@ func eventually(t *testing.T, timeout time.Duration, what string, cond func() (b
 	}
 }
 
-// openDB opens the state database as the tests' own observer.
-func openDB(t *testing.T, dsn string) store.DB {
+// openDB opens the state database as the tests' own observer, with the
+// audit key of the processes run with environ.
+func openDB(t *testing.T, environ []string, dsn string) store.DB {
 	t.Helper()
-	db, err := store.Open(context.Background(), dsn, store.Options{})
+	var keyPath string
+	for _, kv := range environ {
+		if v, ok := strings.CutPrefix(kv, "URUMI_AUDIT_KEY="); ok {
+			keyPath = v
+		}
+	}
+	key, err := store.LoadAuditKey(keyPath, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := store.Open(context.Background(), dsn, store.Options{AuditKey: key})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -186,7 +186,7 @@ func TestReplicasShareTheQueueAndSurviveAKill(t *testing.T) {
 	}
 
 	// Kill replica 0 once it holds running jobs.
-	db := openDB(t, dsn)
+	db := openDB(t, environ, dsn)
 	victim := servers[0]
 	victimTag := fmt.Sprintf("-%d-", victim.pid())
 	victimJobs := func() []store.Job {
@@ -332,7 +332,7 @@ func TestQuotaAndRateLimitAcrossReplicas(t *testing.T) {
 	if codes["202 "] != 5 || codes["409 quota_exceeded"] != 15 {
 		t.Fatalf("20 concurrent creates: %v, want 5 accepted and 15 quota_exceeded", codes)
 	}
-	db := openDB(t, dsn)
+	db := openDB(t, environ, dsn)
 	list, err := db.ListStores(context.Background(), store.ListFilter{Owner: "quota-owner"})
 	if err != nil || len(list) != 5 {
 		t.Fatalf("stores in the database: %d %v", len(list), err)
@@ -435,7 +435,7 @@ func TestGracefulShutdown(t *testing.T) {
 	if err := srv.stop(time.Minute); err != nil {
 		t.Fatalf("exit after SIGTERM: %v", err)
 	}
-	db := openDB(t, dbPath)
+	db := openDB(t, environ, dbPath)
 	st, err := db.GetStore(context.Background(), "grace-finish")
 	if err != nil || st.Status != store.StatusReady {
 		t.Fatalf("after a graceful stop: %+v %v", st, err)
