@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"fmt"
 	"maps"
-	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -149,16 +148,19 @@ func (k *Kube) ensureQuota(ctx context.Context, name, owner string, plan Plan) e
 // Ranges no store may reach, whatever its plan: private, shared (CGNAT),
 // link-local (cloud metadata), loopback and multicast ranges, where a
 // cluster's pods, services, nodes and API server live.
-var (
-	blockedIPv4 = []string{"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "169.254.0.0/16", "127.0.0.0/8", "0.0.0.0/8", "224.0.0.0/4", "240.0.0.0/4"}
-	blockedIPv6 = []string{"fc00::/7", "fe80::/10", "::1/128", "64:ff9b::/96", "ff00::/8"}
-)
+func blockedIPv4() []string {
+	return []string{"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "169.254.0.0/16", "127.0.0.0/8", "0.0.0.0/8", "224.0.0.0/4", "240.0.0.0/4"}
+}
+
+func blockedIPv6() []string {
+	return []string{"fc00::/7", "fe80::/10", "::1/128", "64:ff9b::/96", "ff00::/8"}
+}
 
 // publicInternet is every public address, IPv4 and IPv6.
 func publicInternet() []networkingv1.NetworkPolicyPeer {
 	return []networkingv1.NetworkPolicyPeer{
-		{IPBlock: &networkingv1.IPBlock{CIDR: "0.0.0.0/0", Except: slices.Clone(blockedIPv4)}},
-		{IPBlock: &networkingv1.IPBlock{CIDR: "::/0", Except: slices.Clone(blockedIPv6)}},
+		{IPBlock: &networkingv1.IPBlock{CIDR: "0.0.0.0/0", Except: blockedIPv4()}},
+		{IPBlock: &networkingv1.IPBlock{CIDR: "::/0", Except: blockedIPv6()}},
 	}
 }
 

@@ -39,11 +39,17 @@ func (s *Service) SetQuota(ctx context.Context, c Caller, owner string, maxStore
 	if maxStores < 0 {
 		return store.Quota{}, errorf(ErrInvalid, "max stores must be 0 or more, not %d", maxStores)
 	}
-	q, err := s.DB.SetQuota(ctx, owner, maxStores)
+	var q store.Quota
+	err := s.record(ctx, c, "quota.set", "", "succeeded", fmt.Sprintf("owner %s max-stores %d", owner, maxStores), start, func(tx store.DB) error {
+		var err error
+		if q, err = tx.SetQuota(ctx, owner, maxStores); err != nil {
+			return fmt.Errorf("set quota of %s: %w", owner, err)
+		}
+		return nil
+	})
 	if err != nil {
-		return store.Quota{}, fmt.Errorf("set quota of %s: %w", owner, err)
+		return store.Quota{}, err
 	}
-	s.audit(ctx, c, "quota.set", "", "succeeded", fmt.Sprintf("owner %s max-stores %d", owner, maxStores), start)
 	return q, nil
 }
 

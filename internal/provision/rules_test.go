@@ -39,17 +39,24 @@ func TestValidateOwner(t *testing.T) {
 // onBothDBs runs fn on a fresh SQLite database and a fresh PostgreSQL
 // schema.
 func onBothDBs(t *testing.T, fn func(t *testing.T, s *Service)) {
+	onBothDSNs(t, func(t *testing.T, s *Service, _ string) { fn(t, s) })
+}
+
+// onBothDSNs is onBothDBs for tests that also reach the database behind
+// urumi's back.
+func onBothDSNs(t *testing.T, fn func(t *testing.T, s *Service, dsn string)) {
 	for _, b := range []struct {
 		name string
 		dsn  func(testing.TB) string
 	}{{"sqlite", storetest.SQLiteDSN}, {"postgres", storetest.PostgresDSN}} {
 		t.Run(b.name, func(t *testing.T) {
-			db, err := store.Open(context.Background(), b.dsn(t), store.Options{DefaultMaxStores: 5})
+			dsn := b.dsn(t)
+			db, err := store.Open(context.Background(), dsn, store.Options{DefaultMaxStores: 5, AuditKey: storetest.AuditKey(t)})
 			if err != nil {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { db.Close() })
-			fn(t, &Service{DB: db})
+			fn(t, &Service{DB: db, Settings: Settings{BaseDomain: "example.test", IngressClass: "nginx"}}, dsn)
 		})
 	}
 }
@@ -230,7 +237,9 @@ func TestAuditRules(t *testing.T) {
 	onBothDBs(t, func(t *testing.T, s *Service) {
 		ctx := context.Background()
 		for _, c := range []Caller{callerAlice, callerBob, callerAdmin} {
-			s.audit(ctx, c, "test", "", "succeeded", "", time.Now())
+			if err := s.record(ctx, c, "test", "", "succeeded", "", time.Now(), func(store.DB) error { return nil }); err != nil {
+				t.Fatal(err)
+			}
 		}
 		for _, tc := range []struct {
 			name   string

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -85,8 +86,15 @@ func (s *Service) checkOverrides(c Caller, name string, plan Plan, set []string)
 	if err != nil {
 		return nil, err
 	}
-	return checkOverrides(ch, c, name, plan, s.options(plan, set))
+	opts := s.options(plan, set)
+	if host := storeHost(name, opts); !hostRE.MatchString(host) || len(host) > 253 {
+		return nil, fmt.Errorf("store host %q is not a valid DNS name: the base domain setting %q is wrong", host, opts.BaseDomain)
+	}
+	return checkOverrides(ch, c, name, plan, opts)
 }
+
+// hostRE is a DNS name of lowercase labels.
+var hostRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)+$`)
 
 // options are what a new store keeps: the cluster-wide settings of today,
 // its plan and its overrides.
@@ -120,7 +128,7 @@ func (s *Service) Create(ctx context.Context, c Caller, req CreateRequest) (stor
 	start := time.Now()
 	if err := s.ValidateCreate(c, &req); err != nil {
 		if errors.Is(err, ErrForbidden) {
-			s.audit(ctx, c, "create", req.Name, "denied", err.Error(), start)
+			s.deny(ctx, c, "create", req.Name, err.Error(), start)
 		}
 		return store.Store{}, store.Job{}, err
 	}
@@ -132,16 +140,24 @@ func (s *Service) Create(ctx context.Context, c Caller, req CreateRequest) (stor
 	if err != nil {
 		return store.Store{}, store.Job{}, err
 	}
-	st, job, err := s.DB.CreateStore(ctx, store.Store{
-		Name: req.Name, Owner: req.Owner, Plan: req.Plan,
-		Namespace: Namespace(req.Name), Options: opts,
-	}, c.Name)
+	var (
+		st  store.Store
+		job store.Job
+	)
+	err = s.record(ctx, c, "create", req.Name, "requested", describeCreate(req.Plan, req.Set), start, func(tx store.DB) error {
+		var err error
+		st, job, err = tx.CreateStore(ctx, store.Store{
+			Name: req.Name, Owner: req.Owner, Plan: req.Plan,
+			Namespace: Namespace(req.Name), Options: opts,
+		}, c.Name)
+		return err
+	})
 	switch {
 	case errors.Is(err, store.ErrNameTaken):
-		s.audit(ctx, c, "create", req.Name, "denied", "name taken", start)
+		s.deny(ctx, c, "create", req.Name, "name taken", start)
 		return store.Store{}, store.Job{}, errorf(ErrConflict, "store %q already exists: choose another name, or delete it first", req.Name)
 	case errors.Is(err, store.ErrQuotaExceeded):
-		s.audit(ctx, c, "create", req.Name, "denied", err.Error(), start)
+		s.deny(ctx, c, "create", req.Name, err.Error(), start)
 		msg := fmt.Sprintf("owner %q has reached their store limit", req.Owner)
 		if q, qerr := s.DB.GetQuota(ctx, req.Owner); qerr == nil {
 			msg = fmt.Sprintf("owner %q has %d of %d stores", req.Owner, q.Used, q.MaxStores)
@@ -150,7 +166,6 @@ func (s *Service) Create(ctx context.Context, c Caller, req CreateRequest) (stor
 	case err != nil:
 		return store.Store{}, store.Job{}, fmt.Errorf("create store %s: %w", req.Name, err)
 	}
-	s.audit(ctx, c, "create", req.Name, "requested", describeCreate(req.Plan, req.Set), start)
 	return st, job, nil
 }
 
@@ -195,20 +210,27 @@ func (s *Service) Delete(ctx context.Context, c Caller, name string) (store.Stor
 	if err != nil {
 		return store.Store{}, store.Job{}, err
 	}
-	if active, err := s.DB.ActiveJob(ctx, name); err == nil && active.Kind == store.JobCreate {
-		if err := s.DB.CancelJob(ctx, active.ID); err != nil {
-			return store.Store{}, store.Job{}, fmt.Errorf("cancel the create job of %s: %w", name, err)
+	var job store.Job
+	err = s.record(ctx, c, "delete", name, "requested", "", start, func(tx store.DB) error {
+		if active, err := tx.ActiveJob(ctx, name); err == nil && active.Kind == store.JobCreate {
+			if err := tx.CancelJob(ctx, active.ID); err != nil {
+				return fmt.Errorf("cancel the create job of %s: %w", name, err)
+			}
 		}
+		var err error
+		job, err = tx.EnqueueJob(ctx, name, store.JobDelete, c.Name)
+		if err != nil && !errors.Is(err, store.ErrJobActive) {
+			return fmt.Errorf("queue delete of %s: %w", name, err)
+		}
+		st.Status = store.StatusDeleting
+		if err := tx.UpdateStore(ctx, st); err != nil {
+			return fmt.Errorf("mark %s deleting: %w", name, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return store.Store{}, store.Job{}, err
 	}
-	job, err := s.DB.EnqueueJob(ctx, name, store.JobDelete, c.Name)
-	if err != nil && !errors.Is(err, store.ErrJobActive) {
-		return store.Store{}, store.Job{}, fmt.Errorf("queue delete of %s: %w", name, err)
-	}
-	st.Status = store.StatusDeleting
-	if err := s.DB.UpdateStore(ctx, st); err != nil {
-		return store.Store{}, store.Job{}, fmt.Errorf("mark %s deleting: %w", name, err)
-	}
-	s.audit(ctx, c, "delete", name, "requested", "", start)
 	return st, job, nil
 }
 
@@ -234,7 +256,7 @@ func (s *Service) Retry(ctx context.Context, c Caller, name string, req RetryReq
 	if activeErr != nil && st.Status == store.StatusReady {
 		return store.Store{}, store.Job{}, errorf(ErrConflict, "store %q is READY: there is nothing to retry", name)
 	}
-	detail := ""
+	var details []string
 	if req.Set != nil {
 		if st.Status == store.StatusDeleting {
 			return store.Store{}, store.Job{}, errorf(ErrConflict, "store %q is being deleted: its values can no longer change", name)
@@ -254,31 +276,50 @@ func (s *Service) Retry(ctx context.Context, c Caller, name string, req RetryReq
 		}
 		if _, err := checkOverrides(ch, c, name, plan, opts); err != nil {
 			if errors.Is(err, ErrForbidden) {
-				s.audit(ctx, c, "retry", name, "denied", err.Error(), start)
+				s.deny(ctx, c, "retry", name, err.Error(), start)
 			}
 			return store.Store{}, store.Job{}, err
 		}
 		if st.Options, err = encodeOptions(opts); err != nil {
 			return store.Store{}, store.Job{}, err
 		}
-		if err := s.DB.UpdateStore(ctx, st); err != nil {
-			return store.Store{}, store.Job{}, fmt.Errorf("update %s: %w", name, err)
-		}
-		detail = describeSet(*req.Set) + "; "
+		details = append(details, describeSet(*req.Set))
+	} else {
+		st.Options = nil // UpdateStore leaves them as they are
 	}
+	job := active
 	if activeErr == nil {
-		s.audit(ctx, c, "retry", name, "requested", fmt.Sprintf("%sresume job %d", detail, active.ID), start)
-		return st, active, nil
+		details = append(details, fmt.Sprintf("resume job %d", active.ID))
+	} else {
+		kind := store.JobCreate
+		if st.Status == store.StatusDeleting {
+			kind = store.JobDelete
+		}
+		details = append(details, string(kind))
 	}
-	kind := store.JobCreate
-	if st.Status == store.StatusDeleting {
-		kind = store.JobDelete
+	err = s.record(ctx, c, "retry", name, "requested", strings.Join(details, "; "), start, func(tx store.DB) error {
+		if st.Options != nil {
+			if err := tx.UpdateStore(ctx, st); err != nil {
+				return fmt.Errorf("update %s: %w", name, err)
+			}
+		}
+		if activeErr == nil {
+			return nil
+		}
+		kind := store.JobCreate
+		if st.Status == store.StatusDeleting {
+			kind = store.JobDelete
+		}
+		var err error
+		job, err = tx.EnqueueJob(ctx, name, kind, c.Name)
+		if err != nil && !errors.Is(err, store.ErrJobActive) {
+			return fmt.Errorf("queue retry of %s: %w", name, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return store.Store{}, store.Job{}, err
 	}
-	job, err := s.DB.EnqueueJob(ctx, name, kind, c.Name)
-	if err != nil && !errors.Is(err, store.ErrJobActive) {
-		return store.Store{}, store.Job{}, fmt.Errorf("queue retry of %s: %w", name, err)
-	}
-	s.audit(ctx, c, "retry", name, "requested", detail+string(kind), start)
 	return st, job, nil
 }
 
@@ -292,11 +333,30 @@ func storePlan(name string, o Options) (Plan, error) {
 	return Plans{}.Get(name)
 }
 
-func (s *Service) audit(ctx context.Context, c Caller, action, name, outcome, detail string, start time.Time) {
-	// Best effort: the request itself has already succeeded or failed, and
-	// a database that cannot append has failed that request too.
+// record makes a change and appends its audit entry in one transaction:
+// both are written, or neither is. The entry goes last, as the Runner's
+// do: appending locks the log's head until commit.
+func (s *Service) record(ctx context.Context, c Caller, action, name, outcome, detail string, start time.Time, change func(tx store.DB) error) error {
+	return s.DB.Atomic(ctx, func(tx store.DB) error {
+		if err := change(tx); err != nil {
+			return err
+		}
+		_, err := tx.AppendAudit(ctx, store.AuditEntry{
+			Actor: c.Name, Action: action, Store: name, Outcome: outcome, Detail: detail,
+			DurationMS: time.Since(start).Milliseconds(),
+		})
+		if err != nil {
+			return fmt.Errorf("record %s in the audit log: %w", action, err)
+		}
+		return nil
+	})
+}
+
+// deny records a refused request. It changes nothing, so it is written on
+// its own and best effort: the request is refused either way.
+func (s *Service) deny(ctx context.Context, c Caller, action, name, reason string, start time.Time) {
 	_, _ = s.DB.AppendAudit(ctx, store.AuditEntry{
-		Actor: c.Name, Action: action, Store: name, Outcome: outcome, Detail: detail,
+		Actor: c.Name, Action: action, Store: name, Outcome: "denied", Detail: reason,
 		DurationMS: time.Since(start).Milliseconds(),
 	})
 }

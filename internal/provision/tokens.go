@@ -76,14 +76,18 @@ func (s *Service) IssueToken(ctx context.Context, c Caller, owner string, admin 
 			return IssuedToken{}, fmt.Errorf("generate token: %w", err)
 		}
 		id, secret := hex.EncodeToString(idb), base64.RawURLEncoding.EncodeToString(secb)
-		t, err := s.DB.CreateToken(ctx, store.Token{ID: id, Owner: owner, Admin: admin, SecretHash: TokenSecretHash(secret)})
+		var t store.Token
+		err := s.record(ctx, c, "token.create", "", "succeeded", fmt.Sprintf("token %s for owner %s (admin: %t)", id, owner, admin), start, func(tx store.DB) error {
+			var err error
+			t, err = tx.CreateToken(ctx, store.Token{ID: id, Owner: owner, Admin: admin, SecretHash: TokenSecretHash(secret)})
+			return err
+		})
 		if errors.Is(err, store.ErrNameTaken) {
 			continue // an id collision: 1 in 2^48, try another
 		}
 		if err != nil {
 			return IssuedToken{}, fmt.Errorf("create token for %s: %w", owner, err)
 		}
-		s.audit(ctx, c, "token.create", "", "succeeded", fmt.Sprintf("token %s for owner %s (admin: %t)", id, owner, admin), start)
 		return IssuedToken{Secret: FormatToken(id, secret), Token: t}, nil
 	}
 	return IssuedToken{}, errors.New("generate token: no free id after 3 tries: try again")
@@ -100,11 +104,12 @@ func (s *Service) RevokeToken(ctx context.Context, c Caller, id string) error {
 	if err != nil {
 		return fmt.Errorf("get token %s: %w", id, err)
 	}
-	if err := s.DB.RevokeToken(ctx, id); err != nil {
-		return fmt.Errorf("revoke token %s: %w", id, err)
-	}
-	s.audit(ctx, c, "token.revoke", "", "succeeded", "token "+id, start)
-	return nil
+	return s.record(ctx, c, "token.revoke", "", "succeeded", "token "+id, start, func(tx store.DB) error {
+		if err := tx.RevokeToken(ctx, id); err != nil {
+			return fmt.Errorf("revoke token %s: %w", id, err)
+		}
+		return nil
+	})
 }
 
 // ListTokens lists API tokens (never their secrets): every token for an

@@ -63,7 +63,7 @@ const (
 
 // Keys urumi owns: overriding them would move the store or expose its
 // credentials, so nobody may set them.
-var ownedKeys = []string{"host", "credentialsSecret"}
+func ownedKeys() []string { return []string{"host", "credentialsSecret"} }
 
 // override is one parsed set entry: a path into the chart values and the
 // value as written.
@@ -336,7 +336,7 @@ func buildValues(schema *valuesSchema, name string, plan Plan, o Options) (map[s
 		return nil, err
 	}
 	for _, ov := range overrides {
-		for _, k := range ownedKeys {
+		for _, k := range ownedKeys() {
 			if ov.path[0] == k {
 				return nil, errorf(ErrInvalid, "%s is set by urumi for every store and cannot be overridden", k)
 			}
@@ -459,7 +459,7 @@ func checkRule(r ValueRule) error {
 	if err != nil || o.key() != r.Key {
 		return fmt.Errorf("key %q is not a chart value's dotted name", r.Key)
 	}
-	for _, k := range ownedKeys {
+	for _, k := range ownedKeys() {
 		if o.path[0] == k {
 			return fmt.Errorf("%s is set by urumi and cannot be given to store owners", k)
 		}

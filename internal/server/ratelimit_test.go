@@ -30,16 +30,16 @@ func replicas(t *testing.T, dsn string, limits Limits) (urls []string, token str
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { db.Close() })
+		svc := &provision.Service{DB: db, Settings: provision.Settings{
+			BaseDomain: "example.test", IngressClass: "nginx", IngressNamespace: "ingress-nginx", Timeout: time.Minute,
+		}}
 		if i == 0 {
-			tok, err := IssueToken(ctx, db, "test", "alice", false)
+			tok, err := svc.IssueToken(ctx, testAdmin, "alice", false)
 			if err != nil {
 				t.Fatal(err)
 			}
 			token = tok.Secret
 		}
-		svc := &provision.Service{DB: db, Settings: provision.Settings{
-			BaseDomain: "example.test", IngressClass: "nginx", IngressNamespace: "ingress-nginx", Timeout: time.Minute,
-		}}
 		srv := httptest.NewServer(NewServer(Deps{Service: svc, Limits: limits}))
 		t.Cleanup(srv.Close)
 		urls = append(urls, srv.URL)

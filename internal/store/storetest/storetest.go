@@ -12,11 +12,13 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
+	_ "modernc.org/sqlite" // the "sqlite" database/sql driver
 )
 
 // DefaultPostgres is the server tests use unless URUMI_TEST_POSTGRES says.
@@ -97,4 +99,42 @@ func AuditKey(t testing.TB) []byte {
 		t.Fatal(err)
 	}
 	return key
+}
+
+// FailAuditInserts makes every insert into the audit log of the database
+// at dsn fail from now on, as a full disk or a crash between a change and
+// its audit entry would, behind urumi's back.
+func FailAuditInserts(t testing.TB, dsn string) {
+	t.Helper()
+	var (
+		db    *sql.DB
+		stmts []string
+		err   error
+	)
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		cfg, perr := pgx.ParseConfig(dsn)
+		if perr != nil {
+			t.Fatal(perr)
+		}
+		db = stdlib.OpenDB(*cfg)
+		stmts = []string{
+			`CREATE FUNCTION audit_insert_fails() RETURNS trigger LANGUAGE plpgsql AS $$
+				BEGIN RAISE EXCEPTION 'audit insert fails in this test'; END $$`,
+			`CREATE TRIGGER audit_insert_fails BEFORE INSERT ON audit_log
+				FOR EACH ROW EXECUTE FUNCTION audit_insert_fails()`,
+		}
+	} else {
+		db, err = sql.Open("sqlite", dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stmts = []string{`CREATE TRIGGER audit_insert_fails BEFORE INSERT ON audit_log
+			BEGIN SELECT RAISE(ABORT, 'audit insert fails in this test'); END`}
+	}
+	defer db.Close()
+	for _, s := range stmts {
+		if _, err := db.Exec(s); err != nil {
+			t.Fatalf("make audit inserts fail: %v", err)
+		}
+	}
 }
