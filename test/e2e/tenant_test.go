@@ -95,7 +95,7 @@ func TestHostileCLI(t *testing.T) {
 		if tc.AdminOK || strings.Contains(strings.Join(tc.Set, ""), "\x00") {
 			continue // an admin may; a NUL cannot be passed in an argument
 		}
-		args := []string{"store", "create", "hostile-cli"}
+		args := []string{"store", "create", "hostile-cli", "--plan", "small"} // the table is written for small
 		for _, s := range tc.Set {
 			args = append(args, "--set", s)
 		}

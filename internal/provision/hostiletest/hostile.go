@@ -13,9 +13,10 @@ type Override struct {
 	AdminOK bool
 }
 
-// Overrides are set entries an attacker holding a store owner's
-// token would try; every one must be refused, for owners and (but for the
-// keys an admin may set, which are marked) admins alike.
+// Overrides are set entries an attacker holding a store owner's token
+// would try, written for the built-in plan "small"; every one must be
+// refused, for owners and (but for the keys an admin may set, which are
+// marked) admins alike.
 func Overrides() []Override {
 	injected := "images.wordpress.tag=7.1.2-php8.3-apache\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: x\n  namespace: kube-system"
 	many := make([]string, 33) // one more than urumi takes
