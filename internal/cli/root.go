@@ -1,6 +1,7 @@
 // Package cli holds urumi's cobra commands. Commands turn flags into typed
-// requests, call internal/provision or internal/store, and print what comes
-// back: data on stdout, progress and messages on stderr.
+// requests, call internal/provision (whose Service holds every rule, and the
+// only path to the state database), and print what comes back: data on
+// stdout, progress and messages on stderr.
 package cli
 
 import (

@@ -98,8 +98,11 @@ func (f *Factory) driveJob(ctx context.Context, job store.Job) (store.Store, err
 	p := newProgress(f.Streams.ErrOut, term)
 	_, runErr := runner.Drive(ctx, job.ID, p)
 	p.finish()
-	db, _ := f.DB(ctx)
-	st, getErr := db.GetStore(context.WithoutCancel(ctx), job.Store)
+	svc, err := f.Service(ctx)
+	if err != nil {
+		return store.Store{}, err
+	}
+	st, getErr := svc.Get(context.WithoutCancel(ctx), f.caller(), job.Store)
 	if ctx.Err() != nil {
 		state := "unknown"
 		if getErr == nil {
@@ -112,7 +115,7 @@ func (f *Factory) driveJob(ctx context.Context, job store.Job) (store.Store, err
 		return st, fmt.Errorf("interrupted: store %s is left %s and its job was handed back; run `urumi store %s %s` to resume it: %w",
 			job.Store, state, verb, job.Store, ctx.Err())
 	}
-	if job.Kind == store.JobDelete && errors.Is(getErr, store.ErrNotFound) && runErr == nil {
+	if job.Kind == store.JobDelete && errors.Is(getErr, provision.ErrNotFound) && runErr == nil {
 		return store.Store{}, nil
 	}
 	if errors.Is(runErr, provision.ErrLeaseLost) {

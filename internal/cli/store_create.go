@@ -8,7 +8,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/urumi/urumi/internal/provision"
-	"github.com/urumi/urumi/internal/store"
 )
 
 type storeCreateOptions struct {
@@ -83,8 +82,8 @@ func (o *storeCreateOptions) run(cmd *cobra.Command, f *Factory) error {
 	st, job, err := svc.Create(ctx, f.caller(), req)
 	if errors.Is(err, provision.ErrConflict) && o.wait {
 		// A create that an earlier run did not finish is resumed.
-		if existing, jerr := f.resumableCreate(cmd, o.name); jerr == nil {
-			st, job, err = existing.store, existing.job, nil
+		if est, ejob, uerr := svc.UnfinishedCreate(ctx, f.caller(), o.name); uerr == nil {
+			st, job, err = est, ejob, nil
 			fmt.Fprintf(f.Streams.ErrOut, "store %s exists and is still %s: resuming its creation\n", st.Name, st.Status)
 		}
 	}
@@ -102,31 +101,6 @@ func (o *storeCreateOptions) run(cmd *cobra.Command, f *Factory) error {
 	}
 	fmt.Fprintf(f.Streams.ErrOut, "store %s is READY at %s\n", final.Name, final.URL)
 	return o.out.print(f.Streams.Out, final, storeDetail(newTerminal(f.Streams.Out, f.Getenv), final))
-}
-
-type storeAndJob struct {
-	store store.Store
-	job   store.Job
-}
-
-// resumableCreate finds the unfinished create job of a store.
-func (f *Factory) resumableCreate(cmd *cobra.Command, name string) (storeAndJob, error) {
-	db, err := f.DB(cmd.Context())
-	if err != nil {
-		return storeAndJob{}, err
-	}
-	st, err := db.GetStore(cmd.Context(), name)
-	if err != nil {
-		return storeAndJob{}, err
-	}
-	if st.Status != store.StatusQueued && st.Status != store.StatusProvisioning {
-		return storeAndJob{}, errors.New("not resumable")
-	}
-	job, err := db.ActiveJob(cmd.Context(), name)
-	if err != nil || job.Kind != store.JobCreate {
-		return storeAndJob{}, errors.New("no create job")
-	}
-	return storeAndJob{st, job}, nil
 }
 
 // exactArgs is cobra.ExactArgs with a message that names what is missing.
