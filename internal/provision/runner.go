@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"regexp"
 	"strings"
 	"time"
 
@@ -258,7 +259,10 @@ func storeHost(name string, o Options) string {
 // fail records a failed create with the cluster's explanation and keeps
 // every resource for inspection; `urumi store retry` resumes it.
 func (r *Runner) fail(ctx context.Context, job store.Job, s store.Store, start time.Time, cause error) error {
-	reason := cause.Error()
+	r.Log.Warn("store failed", "store", s.Name, "job", job.ID, "err", cause)
+	// Store owners read the reason: it keeps what went wrong and drops
+	// the cluster's internal addresses, which the log above still has.
+	reason := withoutAddresses(cause.Error())
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
 	defer cancel()
 	// A job cancelled (by a delete) or taken over is no longer ours to
@@ -268,7 +272,7 @@ func (r *Runner) fail(ctx context.Context, job store.Job, s store.Store, start t
 	}
 	if s.Namespace != "" {
 		if d := r.Kube.diagnose(dctx, s.Namespace); d != "" {
-			reason = d + " (" + reason + ")"
+			reason = withoutAddresses(d) + " (" + reason + ")"
 		}
 	}
 	s.Status, s.Error = store.StatusFailed, reason
@@ -401,4 +405,14 @@ func (r *Runner) Drive(ctx context.Context, id int64, events Events) (store.Job,
 		case <-time.After(wait):
 		}
 	}
+}
+
+// addressRE finds URLs and IP addresses (with a port, if any) in an error.
+var addressRE = regexp.MustCompile(`[a-z][a-z0-9+.-]*://[^\s"']+|\[[0-9a-fA-F:.]+\](:[0-9]+)?|\b(?:[0-9]{1,3}\.){3}[0-9]{1,3}(?::[0-9]+)?\b`)
+
+// withoutAddresses replaces the URLs and IP addresses in an error's text,
+// which would tell a store owner where the cluster's API server and
+// services live.
+func withoutAddresses(s string) string {
+	return addressRE.ReplaceAllString(s, "<cluster address>")
 }

@@ -158,11 +158,7 @@ func (s *Service) Create(ctx context.Context, c Caller, req CreateRequest) (stor
 		return store.Store{}, store.Job{}, errorf(ErrConflict, "store %q already exists: choose another name, or delete it first", req.Name)
 	case errors.Is(err, store.ErrQuotaExceeded):
 		s.deny(ctx, c, "create", req.Name, err.Error(), start)
-		msg := fmt.Sprintf("owner %q has reached their store limit", req.Owner)
-		if q, qerr := s.DB.GetQuota(ctx, req.Owner); qerr == nil {
-			msg = fmt.Sprintf("owner %q has %d of %d stores", req.Owner, q.Used, q.MaxStores)
-		}
-		return store.Store{}, store.Job{}, errorf(ErrQuotaExceeded, "%s: delete a store, or ask an admin to raise the owner's store limit", msg)
+		return store.Store{}, store.Job{}, s.quotaExceeded(ctx, req.Owner)
 	case err != nil:
 		return store.Store{}, store.Job{}, fmt.Errorf("create store %s: %w", req.Name, err)
 	}
@@ -193,6 +189,11 @@ func (s *Service) List(ctx context.Context, c Caller, owner string, all bool) ([
 		owner = c.Name
 	case owner != c.Name && !c.Admin:
 		return nil, errorf(ErrForbidden, "only an admin may list another owner's stores")
+	}
+	if owner != "" {
+		if err := ValidateOwner(owner); err != nil {
+			return nil, err
+		}
 	}
 	list, err := s.DB.ListStores(ctx, store.ListFilter{Owner: owner})
 	if err != nil {

@@ -201,3 +201,16 @@ func TestEgressPolicies(t *testing.T) {
 		t.Errorf("mail relay rule %+v", r)
 	}
 }
+
+func TestWithoutAddresses(t *testing.T) {
+	in := `helm install: Post "https://10.96.0.1:443/apis/apps/v1/namespaces/store-x/deployments": dial tcp 10.96.0.1:443: i/o timeout; [fd00::1]:6443 refused; 0/3 nodes are available`
+	out := withoutAddresses(in)
+	for _, leak := range []string{"10.96.0.1", "https://", "fd00::1"} {
+		if strings.Contains(out, leak) {
+			t.Errorf("%q still names %s", out, leak)
+		}
+	}
+	if !strings.Contains(out, "i/o timeout") || !strings.Contains(out, "0/3 nodes are available") {
+		t.Errorf("the reason itself was lost: %q", out)
+	}
+}
