@@ -80,6 +80,25 @@ woocommerce:
 `,
 	},
 	{
+		// Strings that would break out of an unquoted scalar, each accepted
+		// by the schema: they must render as one quoted value.
+		name: "awkward-strings",
+		values: `
+credentialsSecret: shop-credentials
+host: shop.stores.example.com
+ingress:
+  annotations:
+    example.com/note: "a: b # c {{ .Release.Namespace }} \"d\" 'e' *f &g !h"
+site:
+  title: 'Shop "A" {{ .Release.Namespace }}: #1 & *more* - ''quoted'''
+admin:
+  user: shop.owner@example
+  email: owner+shop@example.co.uk
+woocommerce:
+  version: 10.1.2-beta.1
+`,
+	},
+	{
 		name: "overrides",
 		values: `
 credentialsSecret: shop-credentials
@@ -990,6 +1009,8 @@ func TestValuesSchema(t *testing.T) {
 		{"annotation value long", "ingress: {annotations: {a: " + strings.Repeat("a", 4097) + "}}", false},
 		{"admin user", "admin: {user: shop.owner@example}", true},
 		{"admin user quote", "admin: {user: \"o'brien\"}", false},
+		{"admin user as a wp-cli option", "admin: {user: --debug}", false},
+		{"admin email as a wp-cli option", "admin: {email: --debug@example.com}", false},
 		{"admin email", "admin: {email: owner+shop@example.co.uk}", true},
 		{"admin email no domain", "admin: {email: owner@localhost}", false},
 		{"admin email injection", "admin: {email: \"a@b.c\\nBcc: x@y.z\"}", false},

@@ -73,8 +73,12 @@ type renderCheck struct {
 	namespace, host string
 }
 
-// maxRefusals bounds the reasons one error lists.
-const maxRefusals = 5
+// The error lists at most maxRefused objects, with at most maxReasons
+// reasons each.
+const (
+	maxRefused = 5
+	maxReasons = 3
+)
 
 func (c renderCheck) Run(in *bytes.Buffer) (*bytes.Buffer, error) {
 	docs, err := splitDocuments(in.Bytes())
@@ -86,13 +90,15 @@ func (c renderCheck) Run(in *bytes.Buffer) (*bytes.Buffer, error) {
 		return nil, fmt.Errorf("load the Pod Security checks: %w", err)
 	}
 	out := new(bytes.Buffer)
-	var refusals []string
+	var refused []string
 	for i, doc := range docs {
-		reasons, err := c.checkObject(psa, doc)
+		what, reasons, err := c.checkObject(psa, doc)
 		if err != nil {
 			return nil, fmt.Errorf("store chart rendered document %d, which is not a Kubernetes object urumi can read, so nothing was applied: %w", i+1, err)
 		}
-		refusals = append(refusals, reasons...)
+		if len(reasons) > 0 {
+			refused = append(refused, what+" "+joinSome(reasons, ", ", maxReasons, "reasons"))
+		}
 		y, err := sigsyaml.JSONToYAML(doc)
 		if err != nil {
 			return nil, fmt.Errorf("re-encode rendered document %d: %w", i+1, err)
@@ -100,16 +106,19 @@ func (c renderCheck) Run(in *bytes.Buffer) (*bytes.Buffer, error) {
 		out.WriteString("---\n")
 		out.Write(y)
 	}
-	if len(refusals) > 0 {
-		more := ""
-		if len(refusals) > maxRefusals {
-			more = fmt.Sprintf("; and %d more", len(refusals)-maxRefusals)
-			refusals = refusals[:maxRefusals]
-		}
-		return nil, fmt.Errorf("the store's chart rendered objects urumi does not allow, so nothing was applied (check the store's overrides): %s%s",
-			strings.Join(refusals, "; "), more)
+	if len(refused) > 0 {
+		return nil, fmt.Errorf("the store's chart rendered objects urumi does not allow, so nothing was applied (check the store's overrides): %s",
+			joinSome(refused, "; ", maxRefused, "objects"))
 	}
 	return out, nil
+}
+
+// joinSome joins the first limit items and says how many it left out.
+func joinSome(items []string, sep string, limit int, noun string) string {
+	if len(items) <= limit {
+		return strings.Join(items, sep)
+	}
+	return fmt.Sprintf("%s (and %d more %s)", strings.Join(items[:limit], sep), len(items)-limit, noun)
 }
 
 // splitDocuments parses a stream of YAML documents and returns each
@@ -165,12 +174,13 @@ func newAllowedObject(apiVersion, kind string) (any, bool) {
 }
 
 // checkObject decodes one rendered object strictly into its API type and
-// returns the reasons it is refused. An error means the document is not an
-// object of an allowed kind that decodes cleanly.
-func (c renderCheck) checkObject(psa psapolicy.Evaluator, doc []byte) ([]string, error) {
+// returns what it is (kind and name) and the reasons it is refused. An
+// error means the document is not an object of an allowed kind that
+// decodes cleanly.
+func (c renderCheck) checkObject(psa psapolicy.Evaluator, doc []byte) (string, []string, error) {
 	var tm metav1.TypeMeta
 	if err := kjson.UnmarshalCaseSensitivePreserveInts(doc, &tm); err != nil {
-		return nil, err
+		return "", nil, err
 	}
 	var meta struct {
 		Metadata struct {
@@ -182,18 +192,17 @@ func (c renderCheck) checkObject(psa psapolicy.Evaluator, doc []byte) ([]string,
 	what := fmt.Sprintf("%s %q", tm.Kind, meta.Metadata.Name)
 	obj, ok := newAllowedObject(tm.APIVersion, tm.Kind)
 	if !ok {
-		return []string{fmt.Sprintf("%s (apiVersion %q) is not a kind the store chart ships", what, tm.APIVersion)}, nil
+		return what, []string{fmt.Sprintf("is not a kind the store chart ships (apiVersion %q)", tm.APIVersion)}, nil
 	}
 	strict, err := kjson.UnmarshalStrict(doc, obj)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", what, err)
+		return "", nil, fmt.Errorf("%s: %w", what, err)
 	}
 	if len(strict) > 0 {
-		return nil, fmt.Errorf("%s: %w", what, errors.Join(strict...))
+		return "", nil, fmt.Errorf("%s: %w", what, errors.Join(strict...))
 	}
 
 	var r refusal
-	r.what = what
 	om := obj.(metav1.Object)
 	if ns := om.GetNamespace(); ns != "" && ns != c.namespace {
 		r.add("is in namespace %q, outside the store's namespace %s", ns, c.namespace)
@@ -227,17 +236,16 @@ func (c renderCheck) checkObject(psa psapolicy.Evaluator, doc []byte) ([]string,
 	case *networkingv1.Ingress:
 		c.checkIngress(&r, o)
 	}
-	return r.reasons, nil
+	return what, r.reasons, nil
 }
 
 // refusal collects the reasons one object is refused.
 type refusal struct {
-	what    string
 	reasons []string
 }
 
 func (r *refusal) add(format string, args ...any) {
-	r.reasons = append(r.reasons, r.what+" "+fmt.Sprintf(format, args...))
+	r.reasons = append(r.reasons, fmt.Sprintf(format, args...))
 }
 
 // helmFilenameAnnotation is the annotation Helm adds to every document it

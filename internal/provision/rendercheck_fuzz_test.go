@@ -1,6 +1,7 @@
 package provision
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"strings"
@@ -118,4 +119,41 @@ func decodeLikeKubectl(t testing.TB, manifest string) []*unstructured.Unstructur
 			objs = append(objs, &unstructured.Unstructured{Object: m})
 		}
 	}
+}
+
+// FuzzRenderCheck feeds the render check arbitrary manifests, as a broken
+// or subverted chart might render them, and holds that whatever it passes
+// on reads back, by Helm's and by kubectl's parsers alike, as objects in the
+// store's namespace of kinds the chart ships.
+func FuzzRenderCheck(f *testing.F) {
+	for _, seed := range []string{
+		"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\ndata: {k: v}\n",
+		"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n--- {apiVersion: v1, kind: Namespace, metadata: {name: evil}}\n",
+		"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n...\n--- !!map\napiVersion: v1\nkind: Namespace\nmetadata: {name: evil}\n",
+		"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n  namespace: store-shop\n  namespace: kube-system\n",
+		"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n  Namespace: kube-system\n",
+		"apiVersion: v1\nkind: ConfigMap\nmetadata: &m {name: a}\ndata: {<<: *m}\n",
+		"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: \"a\\n---\\nkind: Namespace\"}\n",
+		"apiVersion: v1\nkind: Service\nmetadata: {name: wordpress}\nspec: {type: ClusterIP, ports: [{port: 80}]}\n",
+		"{\"apiVersion\": \"v1\", \"kind\": \"ConfigMap\", \"metadata\": {\"name\": \"a\", \"namespace\": \"store-shop\"}}",
+		injectedDeployment,
+		"---\n# comment\n---\n",
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		out, err := renderCheck{namespace: testNamespace, host: testHost}.Run(bytes.NewBufferString(in))
+		if err != nil {
+			return
+		}
+		objs := append(appliedObjects(t, out.String()), decodeLikeKubectl(t, out.String())...)
+		for _, o := range objs {
+			if ns := o.GetNamespace(); ns != "" && ns != testNamespace {
+				t.Errorf("%s %q in namespace %q passed the render check", o.GetKind(), o.GetName(), ns)
+			}
+			if _, ok := newAllowedObject(o.GetAPIVersion(), o.GetKind()); !ok {
+				t.Errorf("%s %s %q passed the render check", o.GetAPIVersion(), o.GetKind(), o.GetName())
+			}
+		}
+	})
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"strings"
 	"testing"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -308,7 +309,7 @@ func TestRenderCheckRefuses(t *testing.T) {
 		{"deployment in kube-system", deployment(func(d *appsv1.Deployment) { d.Namespace = "kube-system" }), `Deployment "wordpress" is in namespace "kube-system"`},
 		{"ingress in another store", ingress(func(i *networkingv1.Ingress) { i.Namespace = "store-other" }), `is in namespace "store-other"`},
 		{"service in default", service(func(s *corev1.Service) { s.Namespace = "default" }), `is in namespace "default"`},
-		{"namespace", "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: evil\n", `Namespace "evil" (apiVersion "v1") is not a kind the store chart ships`},
+		{"namespace", "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: evil\n", `Namespace "evil" is not a kind the store chart ships (apiVersion "v1")`},
 		{"cluster role binding", "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata:\n  name: evil\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: cluster-admin}\nsubjects: [{kind: ServiceAccount, name: default, namespace: store-shop}]\n", "ClusterRoleBinding"},
 		{"secret", "apiVersion: v1\nkind: Secret\nmetadata:\n  name: store-credentials\nstringData: {a: b}\n", "Secret"},
 		{"list of objects", "apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: Namespace\n  metadata: {name: evil}\n", "List"},
@@ -508,4 +509,56 @@ func (a appendDocs) Run(in *bytes.Buffer) (*bytes.Buffer, error) {
 	out := bytes.NewBuffer(bytes.Clone(in.Bytes()))
 	out.WriteString("\n---\n" + string(a))
 	return out, nil
+}
+
+// TestHelmInstallRefusesInjectedRender runs a real install against the
+// simulated cluster with documents injected after rendering: the render
+// check refuses the release, naming what it refused, and nothing of it
+// reaches the API server.
+func TestHelmInstallRefusesInjectedRender(t *testing.T) {
+	c := cluster.Get(t)
+	ctx := context.Background()
+	k, err := NewKube(c.Config, Settings{IngressNamespace: "ingress-nginx"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const name = "injected"
+	ns := Namespace(name)
+	if err := k.ensureNamespace(ctx, name, "mallory"); err != nil {
+		t.Fatal(err)
+	}
+	o := Options{BaseDomain: testBaseDomain, IngressClass: "nginx"}
+	vals, err := chartValues(name, Plans()[0], o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k.RenderHook = appendDocs(injectedDeployment +
+		"\n---\napiVersion: v1\nkind: Service\nmetadata: {name: lb, namespace: default}\nspec: {type: LoadBalancer, ports: [{port: 80}]}\n")
+	err = k.helmInstall(ctx, ns, storeHost(name, o), vals, 30*time.Second)
+	if err == nil {
+		t.Fatal("install with injected documents succeeded")
+	}
+	t.Log(err)
+	for _, want := range []string{`Deployment "evil" is in namespace "kube-system"`, `Service "lb" is in namespace "default"`, "type LoadBalancer"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %q", err, want)
+		}
+	}
+	if _, err := k.Client.AppsV1().Deployments("kube-system").Get(ctx, "evil", metav1.GetOptions{}); !isNotFound(err) {
+		t.Errorf("Deployment kube-system/evil: err = %v, want not found", err)
+	}
+	if _, err := k.Client.CoreV1().Services("default").Get(ctx, "lb", metav1.GetOptions{}); !isNotFound(err) {
+		t.Errorf("Service default/lb: err = %v, want not found", err)
+	}
+	deps, err := k.Client.AppsV1().Deployments(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	secrets, err := k.Client.CoreV1().Secrets(ns).List(ctx, metav1.ListOptions{LabelSelector: "owner=helm"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(deps.Items) > 0 || len(secrets.Items) > 0 {
+		t.Errorf("the refused release left %d Deployments and %d release records in %s", len(deps.Items), len(secrets.Items), ns)
+	}
 }
