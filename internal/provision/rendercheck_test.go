@@ -528,7 +528,7 @@ func TestHelmInstallRefusesInjectedRender(t *testing.T) {
 		t.Fatal(err)
 	}
 	o := Options{BaseDomain: testBaseDomain, IngressClass: "nginx"}
-	vals, err := chartValues(name, Plans()[0], o)
+	vals, err := chartValues(name, BuiltinPlans()[0], o)
 	if err != nil {
 		t.Fatal(err)
 	}
