@@ -169,22 +169,29 @@ func boundaryVariables(domain string) []admissionv1.Variable {
 		quoted[i] = strconv.Quote(r)
 	}
 	is := func(group, resource string) string {
-		return fmt.Sprintf("request.resource.group == %q && request.resource.resource == %q", group, resource)
+		return fmt.Sprintf("variables.group == %q && request.resource.resource == %q", group, resource)
 	}
 	return []admissionv1.Variable{
+		// Fields of the request that are absent, not empty, when unset:
+		// the namespace of a cluster-scoped object, the name of one
+		// whose name the server generates.
+		{Name: "requestNamespace", Expression: `request.?namespace.orValue("")`},
+		{Name: "requestName", Expression: `request.?name.orValue("")`},
+		{Name: "subResource", Expression: `request.?subResource.orValue("")`},
+		{Name: "group", Expression: `request.resource.?group.orValue("")`},
 		{Name: "isNamespace", Expression: is("", "namespaces")},
 		{Name: "isService", Expression: is("", "services")},
 		{Name: "isSecret", Expression: is("", "secrets")},
 		{Name: "isClaim", Expression: is("", "persistentvolumeclaims")},
 		{Name: "isStatefulSet", Expression: is("apps", "statefulsets")},
 		{Name: "isIngress", Expression: is("networking.k8s.io", "ingresses")},
-		{Name: "isChartKind", Expression: `request.resource.group + "/" + request.resource.resource in [` + strings.Join(quoted, ", ") + `]`},
+		{Name: "isChartKind", Expression: `variables.group + "/" + request.resource.resource in [` + strings.Join(quoted, ", ") + `]`},
 		// What the request is, for messages: "Deployment web (create)".
-		{Name: "what", Expression: `request.kind.kind + (request.subResource != "" ? "/" + request.subResource : "") + (request.name != "" ? " " + request.name : "") + " (" + request.operation.lowerAscii() + ")"`},
+		{Name: "what", Expression: `request.kind.kind + (variables.subResource != "" ? "/" + variables.subResource : "") + (variables.requestName != "" ? " " + variables.requestName : "") + " (" + request.operation.lowerAscii() + ")"`},
 		// A namespaced request's namespace is one of urumi's stores.
-		{Name: "inStore", Expression: `request.namespace.matches('` + storeNamespaceRE + `') && namespaceObject != null && ` +
+		{Name: "inStore", Expression: `variables.requestNamespace.matches('` + storeNamespaceRE + `') && namespaceObject != null && ` +
 			label("namespaceObject", LabelManagedBy) + ` == "` + ManagedBy + `" && ` +
-			label("namespaceObject", LabelStore) + ` == request.namespace.substring(6)`},
+			label("namespaceObject", LabelStore) + ` == variables.requestNamespace.substring(6)`},
 		// The one host a store's Ingress may serve.
 		{Name: "storeHost", Expression: `(namespaceObject == null ? "" : ` + label("namespaceObject", LabelStore) + `) + ` + strconv.Quote("."+domain)},
 		// The namespace a Namespace request writes, and the store it is for.
@@ -201,18 +208,18 @@ func boundaryVariables(domain string) []admissionv1.Variable {
 
 func boundaryValidations() []admissionv1.Validation {
 	managed := func(obj string) string { return label(obj, LabelManagedBy) + ` == "` + ManagedBy + `"` }
-	return []admissionv1.Validation{
+	vs := []admissionv1.Validation{
 		{
-			Expression:        `variables.isNamespace || request.namespace == "" || variables.inStore`,
-			MessageExpression: `"urumi may write only in its stores' namespaces (named store-<name>, labelled app.kubernetes.io/managed-by=urumi and urumi.io/store=<name>): " + variables.what + " in namespace " + request.namespace + " refused"`,
+			Expression:        `variables.isNamespace || variables.requestNamespace == "" || variables.inStore`,
+			MessageExpression: `"urumi may write only in its stores' namespaces (named store-<name>, labelled app.kubernetes.io/managed-by=urumi and urumi.io/store=<name>): " + variables.what + " in namespace " + variables.requestNamespace + " refused"`,
 		},
 		{
-			Expression:        `variables.isNamespace || request.namespace != ""`,
+			Expression:        `variables.isNamespace || variables.requestNamespace != ""`,
 			MessageExpression: `"urumi may write no cluster-scoped object but its stores' namespaces: " + variables.what + " refused"`,
 		},
 		{
-			Expression:        `!variables.isNamespace || request.subResource == ""`,
-			MessageExpression: `"urumi may not write a namespace's " + request.subResource + ": " + variables.what + " refused"`,
+			Expression:        `!variables.isNamespace || variables.subResource == ""`,
+			MessageExpression: `"urumi may not write a namespace's " + variables.subResource + ": " + variables.what + " refused"`,
 		},
 		{
 			Expression:        `!variables.isNamespace || variables.namespaceName.matches('` + storeNamespaceRE + `')`,
@@ -235,35 +242,42 @@ func boundaryValidations() []admissionv1.Validation {
 		{
 			Expression: `!variables.isService || object == null || ` +
 				`(object.spec.?type.orValue("ClusterIP") == "ClusterIP" && size(object.spec.?externalIPs.orValue([])) == 0)`,
-			MessageExpression: `"urumi may create only ClusterIP Services without external IPs: Service " + request.name + " of type " + object.spec.?type.orValue("ClusterIP") + " in namespace " + request.namespace + " refused"`,
+			MessageExpression: `"urumi may create only ClusterIP Services without external IPs: Service " + variables.requestName + " of type " + object.spec.?type.orValue("ClusterIP") + " in namespace " + variables.requestNamespace + " refused"`,
 		},
 		{
 			Expression: `!variables.isIngress || object == null || (!object.?spec.?defaultBackend.hasValue() && ` +
 				`object.?spec.?rules.orValue([]).all(r, r.?host.orValue("") == variables.storeHost) && ` +
 				`object.?spec.?tls.orValue([]).all(t, t.?hosts.orValue([]).all(h, h == variables.storeHost)))`,
-			MessageExpression: `"an Ingress in namespace " + request.namespace + " may serve only the store's host " + variables.storeHost + ", without a default backend: Ingress " + request.name + " refused"`,
+			MessageExpression: `"an Ingress in namespace " + variables.requestNamespace + " may serve only the store's host " + variables.storeHost + ", without a default backend: Ingress " + variables.requestName + " refused"`,
 		},
 		{
 			Expression:        `size(variables.reachingAnnotations) == 0`,
-			MessageExpression: `"Ingress " + request.name + " in namespace " + request.namespace + " may not carry " + variables.reachingAnnotations.join(", ") + ": they reach beyond the store (server configuration, other hosts, other namespaces' Secrets)"`,
+			MessageExpression: `"Ingress " + variables.requestName + " in namespace " + variables.requestNamespace + " may not carry " + variables.reachingAnnotations.join(", ") + ": they reach beyond the store (server configuration, other hosts, other namespaces' Secrets)"`,
 		},
 		{
 			Expression: `!variables.isChartKind || object == null || ` +
-				`object.metadata.?annotations[?"` + annotationHelmReleaseNamespace + `"].orValue("") == request.namespace`,
-			MessageExpression: `"urumi writes " + request.kind.kind + " objects only through the Helm release of the store they belong to: " + variables.what + " in namespace " + request.namespace + " is not part of that namespace's release, refused"`,
+				`object.metadata.?annotations[?"` + annotationHelmReleaseNamespace + `"].orValue("") == variables.requestNamespace`,
+			MessageExpression: `"urumi writes " + request.kind.kind + " objects only through the Helm release of the store they belong to: " + variables.what + " in namespace " + variables.requestNamespace + " is not part of that namespace's release, refused"`,
 		},
 		{
 			Expression:        `!variables.isSecret || object == null || object.?type.orValue("Opaque") in ["Opaque", "helm.sh/release.v1"]`,
-			MessageExpression: `"urumi may create only Opaque Secrets and Helm's release records: Secret " + request.name + " of type " + object.?type.orValue("Opaque") + " in namespace " + request.namespace + " refused"`,
+			MessageExpression: `"urumi may create only Opaque Secrets and Helm's release records: Secret " + variables.requestName + " of type " + object.?type.orValue("Opaque") + " in namespace " + variables.requestNamespace + " refused"`,
 		},
 		{
 			Expression: `!variables.isClaim || object == null || object.?spec.?volumeName.orValue("") == "" || ` +
 				`(oldObject != null && oldObject.?spec.?volumeName.orValue("") == object.spec.volumeName)`,
-			MessageExpression: `"a PersistentVolumeClaim of urumi's may not name its volume (it could take another store's data): PersistentVolumeClaim " + request.name + " in namespace " + request.namespace + " refused"`,
+			MessageExpression: `"a PersistentVolumeClaim of urumi's may not name its volume (it could take another store's data): PersistentVolumeClaim " + variables.requestName + " in namespace " + variables.requestNamespace + " refused"`,
 		},
 		{
 			Expression:        `!variables.isStatefulSet || object == null || object.?spec.?volumeClaimTemplates.orValue([]).all(t, t.?spec.?volumeName.orValue("") == "")`,
-			MessageExpression: `"a StatefulSet of urumi's may not name the volumes of its claims (they could take another store's data): StatefulSet " + request.name + " in namespace " + request.namespace + " refused"`,
+			MessageExpression: `"a StatefulSet of urumi's may not name the volumes of its claims (they could take another store's data): StatefulSet " + variables.requestName + " in namespace " + variables.requestNamespace + " refused"`,
 		},
 	}
+	// A refusal is a 403, as for a missing permission, not the default 422
+	// of an invalid object: the object may be fine, only not urumi's.
+	forbidden := metav1.StatusReasonForbidden
+	for i := range vs {
+		vs[i].Reason = &forbidden
+	}
+	return vs
 }
