@@ -16,6 +16,7 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
@@ -225,6 +226,19 @@ func TestBoundary(t *testing.T) {
 			}, "only Opaque Secrets", func() bool {
 				_, err := e.client.CoreV1().Secrets(victimNS).Get(ctx, "bnd-evil", metav1.GetOptions{})
 				return err == nil
+			}},
+			{"a claim naming a volume", func() error {
+				_, err := core.PersistentVolumeClaims(victimNS).Create(ctx, &corev1.PersistentVolumeClaim{
+					ObjectMeta: metav1.ObjectMeta{Name: "bnd-evil", Annotations: helm(victimNS)},
+					Spec: corev1.PersistentVolumeClaimSpec{
+						AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+						VolumeName:  "pv-of-another-store",
+						Resources:   corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}},
+					},
+				}, create)
+				return err
+			}, "may not name its volume", func() bool {
+				return objectExists(e.client.CoreV1().PersistentVolumeClaims(victimNS).Get(ctx, "bnd-evil", metav1.GetOptions{}))
 			}},
 			{"a store namespace enforcing the privileged Pod Security level", func() error {
 				_, err := core.Namespaces().Create(ctx, namespace("store-bnd-evil", managed("bnd-evil", "privileged")), create)
