@@ -12,6 +12,7 @@ import (
 
 	admissionv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
+	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -20,6 +21,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/yaml"
 
@@ -69,10 +71,11 @@ func grantRBAC(t *testing.T, e *env, args ...string) {
 	must(t, err)
 }
 
-// userClient is a client authenticated as user, and its kubeconfig.
-func userClient(t *testing.T, e *env, user string) (kubernetes.Interface, string) {
+// userClient is a client authenticated as user, member of groups, and its
+// kubeconfig.
+func userClient(t *testing.T, e *env, user string, groups ...string) (kubernetes.Interface, string) {
 	t.Helper()
-	kubeconfig, err := e.cl.UserKubeconfig(user)
+	kubeconfig, err := e.cl.UserKubeconfig(user, groups...)
 	must(t, err)
 	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
 	must(t, err)
@@ -493,4 +496,49 @@ func (a appendDocs) Run(in *bytes.Buffer) (*bytes.Buffer, error) {
 	out := bytes.NewBuffer(bytes.Clone(in.Bytes()))
 	out.WriteString("\n---\n" + string(a))
 	return out, nil
+}
+
+// TestBoundaryIdentities: the policy `urumi rbac` prints for a group or a
+// service account applies to a member of that group and to that service
+// account, as the one for a user does to the user.
+func TestBoundaryIdentities(t *testing.T) {
+	e := newEnv(t, backends[0].dsn(t))
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	member, _ := userClient(t, e, "bnd-member", "bnd-operators")
+	const saNS, saName = "bnd-system", "urumi"
+	_, err := e.client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: saNS}}, metav1.CreateOptions{})
+	must(t, err)
+	t.Cleanup(func() { _ = e.client.CoreV1().Namespaces().Delete(context.Background(), saNS, metav1.DeleteOptions{}) })
+	_, err = e.client.CoreV1().ServiceAccounts(saNS).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: saName}}, metav1.CreateOptions{})
+	must(t, err)
+	expiry := int64(600)
+	token, err := e.client.CoreV1().ServiceAccounts(saNS).CreateToken(ctx, saName, &authenticationv1.TokenRequest{
+		Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: &expiry},
+	}, metav1.CreateOptions{})
+	must(t, err)
+	cfg := rest.AnonymousClientConfig(e.cl.Config)
+	cfg.BearerToken = token.Status.Token
+	sa := kubernetes.NewForConfigOrDie(cfg)
+
+	for _, tc := range []struct {
+		policy string
+		args   []string
+		client kubernetes.Interface
+	}{
+		{"urumi-bnd-group", []string{"--group", "bnd-operators"}, member},
+		{"urumi-bnd-sa", []string{"--service-account", saNS + "/" + saName}, sa},
+	} {
+		grantRBAC(t, e, append(tc.args, "--name", tc.policy)...)
+		probe := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "bnd-probe"}}
+		var probeErr error
+		waitFor(ctx, t, "policy "+tc.policy+" to be enforced", func() (bool, error) {
+			_, probeErr = tc.client.CoreV1().ConfigMaps("default").Create(ctx, probe, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+			return probeErr != nil && !apierrors.IsForbidden(probeErr) || denied(probeErr, tc.policy, ""), nil
+		})
+		if !denied(probeErr, tc.policy, "ConfigMap bnd-probe (create) in namespace default refused") {
+			t.Errorf("%s: a ConfigMap in default: %v; want the policy's refusal", strings.Join(tc.args, " "), probeErr)
+		}
+	}
 }
