@@ -144,31 +144,6 @@ func TestQuotaAndTokenLists(t *testing.T) {
 	}
 }
 
-func TestRBAC(t *testing.T) {
-	r := newRunner(t)
-	for _, tc := range []struct {
-		args []string
-		want string
-	}{
-		{[]string{"rbac"}, "at least one of the flags"},
-		{[]string{"rbac", "--user", "a", "--group", "b"}, "none of the others can be"},
-		{[]string{"rbac", "--service-account", "urumi"}, "give it as NAMESPACE/NAME"},
-	} {
-		if _, errOut, code := r.run(tc.args...); code != 2 || !strings.Contains(errOut, tc.want) {
-			t.Errorf("urumi %s: exit %d, %q; want exit 2 and %q", strings.Join(tc.args, " "), code, errOut, tc.want)
-		}
-	}
-	out, errOut, code := r.run("rbac", "--service-account", "urumi-system/urumi")
-	if code != 0 {
-		t.Fatalf("rbac: exit %d: %s", code, errOut)
-	}
-	for _, want := range []string{"kind: ClusterRole\n", "kind: ClusterRoleBinding\n", "- kind: ServiceAccount\n  name: urumi\n  namespace: urumi-system\n", "  name: urumi\n", "  - networkpolicies\n"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("rbac output lacks %q:\n%s", want, out)
-		}
-	}
-}
-
 func TestAuditKeySetting(t *testing.T) {
 	r := newRunner(t)
 	if _, errOut, code := r.run("quota", "set", "--owner", "bob", "--max-stores", "3"); code != 0 {

@@ -13,7 +13,8 @@ import (
 	"github.com/urumi/urumi/internal/provision"
 )
 
-// rbacOptions name who the printed ClusterRole is bound to.
+// rbacOptions name who the printed ClusterRole is bound to, and whom the
+// admission policy holds to the stores' namespaces.
 type rbacOptions struct {
 	name           string
 	user           string
@@ -25,13 +26,26 @@ func newRBACCommand(f *Factory) *cobra.Command {
 	var o rbacOptions
 	cmd := &cobra.Command{
 		Use:   "rbac",
-		Short: "Print the ClusterRole urumi needs, and its binding, for kubectl apply",
-		Long: `Print, as YAML for kubectl apply, a ClusterRole of exactly what urumi does
-on the cluster (the permissions every store command checks before it starts)
-and a ClusterRoleBinding that grants it to a user, a group or a service
-account.`,
+		Short: "Print the permissions urumi needs, and the policy that confines them, for kubectl apply",
+		Long: `Print, as YAML for kubectl apply (run it as a cluster admin), four objects
+for the identity urumi acts as (a user, a group or a service account):
+
+  - a ClusterRole of exactly what urumi does on the cluster (the permissions
+    every store command checks before it starts), and a ClusterRoleBinding
+    that grants it to that identity;
+  - a ValidatingAdmissionPolicy, and its binding, with which the API server
+    itself refuses that identity any write outside the namespaces of its
+    stores (named store-<name> and labelled as urumi's), any namespace that
+    does not enforce the restricted Pod Security level, Services other than
+    ClusterIP, Ingresses for any host but <store>.<base-domain>, and objects
+    a store's release would put in another store's namespace.
+
+The policy applies to that identity alone, and takes the base domain from
+urumi's configuration (--base-domain): print and apply it again when that
+changes. Admission policies take effect a few seconds after they are
+applied.`,
 		Example: `  urumi rbac --user ci-bot | kubectl apply -f -
-  urumi rbac --service-account urumi-system/urumi | kubectl apply -f -`,
+  urumi rbac --service-account urumi-system/urumi --base-domain shops.example.com | kubectl apply -f -`,
 		GroupID: "admin",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -39,11 +53,11 @@ account.`,
 			if err != nil {
 				return usageError{err}
 			}
-			return printRBAC(f.Streams.Out, o.name, subject)
+			return printRBAC(f.Streams.Out, o.name, subject, f.Config.BaseDomain)
 		},
 	}
 	flags := cmd.Flags()
-	flags.StringVar(&o.name, "name", "urumi", "name of the ClusterRole and ClusterRoleBinding")
+	flags.StringVar(&o.name, "name", "urumi", "name of the ClusterRole, the admission policy and their bindings")
 	flags.StringVar(&o.user, "user", "", "bind the role to this user (as the kubeconfig authenticates it)")
 	flags.StringVar(&o.group, "group", "", "bind the role to this group")
 	flags.StringVar(&o.serviceAccount, "service-account", "", "bind the role to this service account, as NAMESPACE/NAME")
@@ -66,7 +80,13 @@ func (o rbacOptions) subject() (rbacv1.Subject, error) {
 	return rbacv1.Subject{Kind: rbacv1.ServiceAccountKind, Namespace: ns, Name: name}, nil
 }
 
-func printRBAC(w io.Writer, name string, subject rbacv1.Subject) error {
+// printRBAC writes the ClusterRole, its binding, the admission policy and
+// its binding as one YAML stream.
+func printRBAC(w io.Writer, name string, subject rbacv1.Subject, baseDomain string) error {
+	policy, policyBinding, err := provision.BoundaryPolicy(name, subject, baseDomain)
+	if err != nil {
+		return err
+	}
 	meta := metav1.ObjectMeta{Name: name, Labels: map[string]string{provision.LabelManagedBy: provision.ManagedBy}}
 	role := rbacv1.ClusterRole{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "ClusterRole"},
@@ -80,13 +100,13 @@ func printRBAC(w io.Writer, name string, subject rbacv1.Subject) error {
 		Subjects:   []rbacv1.Subject{subject},
 	}
 	var docs []string
-	for _, obj := range []any{role, binding} {
+	for _, obj := range []any{role, binding, policy, policyBinding} {
 		y, err := yaml.Marshal(obj)
 		if err != nil {
 			return fmt.Errorf("encode %T: %w", obj, err)
 		}
 		docs = append(docs, string(y))
 	}
-	_, err := io.WriteString(w, strings.Join(docs, "---\n"))
+	_, err = io.WriteString(w, strings.Join(docs, "---\n"))
 	return err
 }

@@ -128,6 +128,9 @@ func (c nsConfig) ConfigAccess() clientcmd.ConfigAccess    { return clientcmd.Ne
 // describeAPIError turns the API errors a person can act on into advice.
 func describeAPIError(err error) error {
 	switch {
+	case apierrors.IsForbidden(err) && strings.Contains(err.Error(), "ValidatingAdmissionPolicy"):
+		// urumi's boundary policy (BoundaryPolicy), not a missing permission.
+		return fmt.Errorf("%w (the cluster's admission policy refused it: urumi may write only inside its stores' namespaces)", err)
 	case apierrors.IsForbidden(err):
 		return fmt.Errorf("%w (the kubeconfig's user lacks a permission urumi needs: grant what `urumi rbac` prints, or use another --context)", err)
 	case apierrors.IsUnauthorized(err):

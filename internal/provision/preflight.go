@@ -18,6 +18,19 @@ import (
 // what the chart holds (applied, read back and watched until ready, deleted
 // on uninstall), and what a failure's diagnosis reads. Preflight checks
 // each; a ClusterRole of exactly these lets urumi create and delete stores.
+// Every verb is used (an API server audit log of a store created, failed,
+// diagnosed, retried and deleted shows each, list being the fallback of
+// watch on servers without streaming lists); nothing grants roles,
+// bindings, pods, service accounts, tokens or any cluster-scoped kind but
+// namespaces.
+//
+// A ClusterRole grants in every namespace, and RBAC cannot confine it to
+// namespaces by label, so BoundaryPolicy, printed with it by `urumi rbac`,
+// confines the writes to the stores' namespaces. Reads (Secrets, pods,
+// events, the chart's kinds) stay cluster-wide: admission does not see
+// reads. Confining them needs a RoleBinding per store namespace, made by
+// urumi with bind on one ClusterRole only, which the policy would then
+// hold to store namespaces and to urumi's own subject.
 func Rules() []rbacv1.PolicyRule {
 	chart := []string{"get", "list", "watch", "create", "patch", "delete"}
 	read := []string{"list"}

@@ -11,7 +11,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"reflect"
 	"strings"
 	"sync"
 	"syscall"
@@ -20,14 +19,11 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
-	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	_ "modernc.org/sqlite"
-	"sigs.k8s.io/yaml"
 
 	"github.com/urumi/urumi/charts"
-	"github.com/urumi/urumi/internal/provision"
 	"github.com/urumi/urumi/internal/store"
 )
 
@@ -415,34 +411,17 @@ current-context: dead
 }
 
 // TestLeastPrivilege: a kubeconfig user granted what `urumi rbac` prints,
-// exactly the rules urumi's preflight checks (provision.Rules), can create
+// exactly the rules urumi's preflight checks (provision.Rules), and held to
+// its stores' namespaces by the boundary policy printed with them, can create
 // a store that fails, have the failure diagnosed, retry it to READY and
 // delete it: the preflight asks for everything urumi then does, so a user
 // who passes it is never stopped half-way by a missing permission.
 func TestLeastPrivilege(t *testing.T) {
 	e := newEnv(t, backends[0].dsn(t))
 	ctx := context.Background()
-	// The role and binding `urumi rbac` prints, as kubectl apply would
-	// create them.
-	docs := strings.Split(e.ok("rbac", "--user", "operator", "--name", "urumi-operator").stdout, "---\n")
-	if len(docs) != 2 {
-		t.Fatalf("urumi rbac printed %d documents, want a ClusterRole and a ClusterRoleBinding", len(docs))
-	}
-	var role rbacv1.ClusterRole
-	var binding rbacv1.ClusterRoleBinding
-	must(t, yaml.UnmarshalStrict([]byte(docs[0]), &role))
-	must(t, yaml.UnmarshalStrict([]byte(docs[1]), &binding))
-	if role.Kind != "ClusterRole" || binding.Kind != "ClusterRoleBinding" || !reflect.DeepEqual(role.Rules, provision.Rules()) {
-		t.Fatalf("urumi rbac printed %+v and %+v", role, binding)
-	}
-	_, err := e.client.RbacV1().ClusterRoles().Create(ctx, &role, metav1.CreateOptions{})
-	must(t, err)
-	_, err = e.client.RbacV1().ClusterRoleBindings().Create(ctx, &binding, metav1.CreateOptions{})
-	must(t, err)
-	t.Cleanup(func() {
-		_ = e.client.RbacV1().ClusterRoleBindings().Delete(context.Background(), binding.Name, metav1.DeleteOptions{})
-		_ = e.client.RbacV1().ClusterRoles().Delete(context.Background(), role.Name, metav1.DeleteOptions{})
-	})
+	// What `urumi rbac` prints, as kubectl apply would create it: the
+	// role and its binding, and the boundary policy and its binding.
+	grantRBAC(t, e, "--user", "operator", "--name", "urumi-operator")
 	kubeconfig, err := e.cl.UserKubeconfig("operator")
 	must(t, err)
 	e.extra = append(e.extra, "KUBECONFIG="+kubeconfig)
