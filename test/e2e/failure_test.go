@@ -166,10 +166,10 @@ func openRaw(t *testing.T, dsn string) *sql.DB {
 // within its timeout with the cause; fixed and retried, it becomes READY.
 func TestFailedStoreThenRetry(t *testing.T) {
 	e := newEnv(t, backends[0].dsn(t))
+	e.writeConfig(oversizedPlans)
 	name := "impossible"
 	start := time.Now()
-	r := e.run("store", "create", name, "--timeout", "20s",
-		"--set", "resources.wordpress.requests.cpu=8", "--set", "resources.wordpress.limits.cpu=8")
+	r := e.run("store", "create", name, "--timeout", "20s", "--plan", "oversized")
 	took := time.Since(start)
 	if r.code != 1 {
 		t.Fatalf("impossible store: want exit 1, got %s", r)
@@ -189,7 +189,7 @@ func TestFailedStoreThenRetry(t *testing.T) {
 		t.Fatalf("namespace of a failed store: %v", err)
 	}
 	// Retry after the fix.
-	got := decodeStore(t, e.ok("store", "retry", name, "--clear-set", "-o", "json"))
+	got := decodeStore(t, e.ok("store", "retry", name, "--set", "resources.wordpress.requests.cpu=1", "-o", "json"))
 	if got.Status != store.StatusReady || got.Error != "" {
 		t.Fatalf("after retry: %+v", got)
 	}
@@ -197,7 +197,7 @@ func TestFailedStoreThenRetry(t *testing.T) {
 
 	// A FAILED store can be deleted as it is.
 	broken := "broken"
-	if r := e.run("store", "create", broken, "--timeout", "5s", "--set", "resources.mariadb.limits.memory=64Gi"); r.code != 1 {
+	if r := e.run("store", "create", broken, "--timeout", "5s", "--plan", "oversized"); r.code != 1 {
 		t.Fatalf("broken store: %s", r)
 	}
 	e.ok("store", "delete", broken)
@@ -427,14 +427,15 @@ func TestLeastPrivilege(t *testing.T) {
 	e.extra = append(e.extra, "KUBECONFIG="+kubeconfig)
 
 	name := "least"
-	r := e.run("store", "create", name, "--timeout", "15s", "--set", "resources.wordpress.requests.cpu=8", "--set", "resources.wordpress.limits.cpu=8")
+	e.writeConfig(oversizedPlans)
+	r := e.run("store", "create", name, "--timeout", "15s", "--plan", "oversized")
 	if r.code != 1 || strings.Contains(r.stderr, `"operator" cannot`) {
 		t.Fatalf("impossible store as the least-privileged user: want exit 1 without anything forbidden, got %s", r)
 	}
 	if s, _ := e.getStore(name); s.Status != store.StatusFailed || !strings.Contains(s.Error, "cpu") {
 		t.Fatalf("failed store: status %s, error %q: the diagnosis should name the cause", s.Status, s.Error)
 	}
-	if got := decodeStore(t, e.ok("store", "retry", name, "--clear-set", "-o", "json")); got.Status != store.StatusReady {
+	if got := decodeStore(t, e.ok("store", "retry", name, "--set", "resources.wordpress.requests.cpu=1", "-o", "json")); got.Status != store.StatusReady {
 		t.Fatalf("after retry: %+v", got)
 	}
 	e.ok("store", "delete", name)

@@ -34,6 +34,31 @@ plans:
         maxLength: 80
 `
 
+// oversizedPlans has a plan whose WordPress asks for more CPU than any
+// node has: it passes urumi's checks (it fits its own quota), and its
+// pods can never be scheduled.
+const oversizedPlans = `default-plan: medium
+plans:
+  - name: medium
+    description: A busy shop.
+    quota: {cpu: "4", memory: 4Gi, storage: 20Gi, pods: 15, persistentVolumeClaims: 4}
+    wordpress: {requestCpu: 500m, requestMemory: 512Mi, limitCpu: "2", limitMemory: 1536Mi}
+    mariadb: {requestCpu: 250m, requestMemory: 512Mi, limitCpu: "1", limitMemory: 1536Mi}
+    setup: {requestCpu: 100m, requestMemory: 128Mi, limitCpu: 500m, limitMemory: 512Mi}
+    wordpressStorage: 5Gi
+    mariadbStorage: 5Gi
+    egress: {publicHTTPS: true}
+  - name: oversized
+    description: More than a node can hold.
+    quota: {cpu: "100", memory: 4Gi, storage: 20Gi, pods: 15, persistentVolumeClaims: 4}
+    wordpress: {requestCpu: "80", requestMemory: 512Mi, limitCpu: "80", limitMemory: 1536Mi}
+    mariadb: {requestCpu: 250m, requestMemory: 512Mi, limitCpu: "1", limitMemory: 1536Mi}
+    setup: {requestCpu: 100m, requestMemory: 128Mi, limitCpu: 500m, limitMemory: 512Mi}
+    wordpressStorage: 5Gi
+    mariadbStorage: 5Gi
+    egress: {publicHTTPS: true}
+`
+
 func (e *env) writeConfig(text string) {
 	e.t.Helper()
 	dir := filepath.Join(e.home, ".config", "urumi")
