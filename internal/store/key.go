@@ -54,6 +54,29 @@ func LoadAuditKey(path string, create bool) ([]byte, error) {
 	return parseAuditKey(path, b)
 }
 
+// keepPrivate makes a file of the current user's that others may read or
+// change private (mode 0600), and refuses one of someone else's, giving the
+// chmod to run. A file that does not exist is fine.
+func keepPrivate(path, what string) error {
+	fi, err := os.Stat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read %s %s: %w", what, path, err)
+	}
+	if fi.Mode().Perm()&0o077 == 0 {
+		return nil
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) == os.Geteuid() {
+		if err := os.Chmod(path, 0o600); err == nil {
+			return nil
+		}
+	}
+	return fmt.Errorf("%s %s can be read or changed by other users (mode %04o): run `chmod 600 %s` as its owner",
+		what, path, fi.Mode().Perm(), path)
+}
+
 // checkKeyFileMode tightens or refuses a key file others may use.
 func checkKeyFileMode(path string, fi fs.FileInfo) error {
 	if fi.Mode().Perm()&0o077 == 0 {

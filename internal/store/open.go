@@ -97,6 +97,13 @@ func openSQLite(ctx context.Context, path string, d *sqlDB) (DB, error) {
 			return nil, openErr(err)
 		}
 		f.Close()
+		// An existing file others can read (made by an older urumi, or
+		// copied in) is made private, or refused when it is not ours.
+		for _, p := range []string{path, path + "-wal", path + "-shm"} {
+			if err := keepPrivate(p, "database file"); err != nil {
+				return nil, err
+			}
+		}
 	}
 	db, err := sql.Open("sqlite", path+sqliteParams)
 	if err != nil {
