@@ -38,6 +38,8 @@ step $urumi store get demo-shop
 step kubectl -n store-demo-shop get deploy,statefulset,job,svc,ingress,pvc,networkpolicy,resourcequota 2>/dev/null || true
 step $urumi quota set --owner alice --max-stores 1
 step $urumi store create third-shop --owner alice || echo "(refused, as it should be: alice is at her limit)"
+step $urumi store create evil-shop --set $'images.wordpress.tag=7.1.2\n---\nkind: Pod' || echo "(refused, as it should be: a value override cannot carry a manifest)"
+step $urumi store create evil-shop --set ingress.className=NOT/a-class || echo "(refused, as it should be: the chart's values schema)"
 step $urumi store delete demo-shop
 step $urumi store delete second-shop
 step $urumi audit
