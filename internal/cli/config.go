@@ -150,10 +150,10 @@ func (f *Factory) loadConfig(cmd *cobra.Command) error {
 // command that fixes it. A missing file is left to the reader.
 func (f *Factory) tightenConfigFile(path string) error {
 	fi, err := os.Stat(path)
-	if err != nil || fi.Mode().Perm()&0o077 == 0 {
+	if err != nil || !unixModes || fi.Mode().Perm()&0o077 == 0 {
 		return nil
 	}
-	if st, ok := fi.Sys().(*syscall.Stat_t); !ok || int(st.Uid) != os.Getuid() {
+	if !ownedByCurrentUser(fi) {
 		return fmt.Errorf("config file %s is open to other users (mode %04o) and is not yours to change: have its owner run `chmod 600 %s`", path, fi.Mode().Perm(), shellQuote(path))
 	}
 	if err := os.Chmod(path, 0o600); err != nil {

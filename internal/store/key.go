@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 )
 
 // LoadAuditKey reads the audit key from the file at path: the key as hex
@@ -65,10 +64,10 @@ func keepPrivate(path, what string) error {
 	if err != nil {
 		return fmt.Errorf("read %s %s: %w", what, path, err)
 	}
-	if fi.Mode().Perm()&0o077 == 0 {
+	if !unixModes || fi.Mode().Perm()&0o077 == 0 {
 		return nil
 	}
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) == os.Geteuid() {
+	if ownedByCurrentUser(fi) {
 		if err := os.Chmod(path, 0o600); err == nil {
 			return nil
 		}
@@ -79,14 +78,13 @@ func keepPrivate(path, what string) error {
 
 // checkKeyFileMode tightens or refuses a key file others may use.
 func checkKeyFileMode(path string, fi fs.FileInfo) error {
-	if fi.Mode().Perm()&0o077 == 0 {
+	if !unixModes || fi.Mode().Perm()&0o077 == 0 {
 		return nil
 	}
-	if err := syscall.Access(path, 2 /* W_OK */); errors.Is(err, syscall.EROFS) {
+	if onReadOnlyFS(path) {
 		return nil // a mounted Secret: see LoadAuditKey
 	}
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if ok && int(st.Uid) == os.Geteuid() {
+	if ownedByCurrentUser(fi) {
 		if err := os.Chmod(path, 0o600); err == nil {
 			return nil
 		}

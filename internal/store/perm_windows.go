@@ -1,0 +1,13 @@
+//go:build windows
+
+package store
+
+import "io/fs"
+
+// unixModes: Windows keeps who may read a file in its ACL, not in mode
+// bits, which say nothing about other users there.
+const unixModes = false
+
+func ownedByCurrentUser(fs.FileInfo) bool { return true }
+
+func onReadOnlyFS(string) bool { return false }
