@@ -55,6 +55,13 @@ func ValidateName(name string) error {
 	if len(name) < MinNameLen || len(name) > MaxNameLen || !nameRE.MatchString(name) {
 		return errorf(ErrInvalid, "store name %q is invalid: use %d-%d lowercase letters, digits and '-', starting with a letter and not ending with '-'", name, MinNameLen, MaxNameLen)
 	}
+	return nil
+}
+
+// checkNotReserved refuses a new store a reserved name. Only creating is
+// refused: a store named so before the name was reserved can still be
+// read, retried and deleted.
+func checkNotReserved(name string) error {
 	if slices.Contains(reservedNames(), name) {
 		return errorf(ErrInvalid, "store name %q is reserved: it would take a host name people expect to belong to the hosting service; choose another", name)
 	}

@@ -17,7 +17,7 @@ func TestValidateName(t *testing.T) {
 		{"shop", true}, {"my-shop-1", true}, {"abc", true}, {strings.Repeat("a", 40), true},
 		{"ab", false}, {strings.Repeat("a", 41), false}, {"Shop_1", false}, {"1shop", false},
 		{"shop-", false}, {"-shop", false}, {"sh op", false}, {"shöp", false}, {"", false},
-		{"www", false}, {"api", false}, {"admin", false}, {"mail", false}, {"webmail", false}, {"www1", true},
+
 	} {
 		err := ValidateName(tc.name)
 		if (err == nil) != tc.ok {
@@ -26,6 +26,24 @@ func TestValidateName(t *testing.T) {
 		if err != nil && (!errors.Is(err, ErrInvalid) || strings.HasPrefix(err.Error(), "invalid request")) {
 			t.Errorf("ValidateName(%q): %v should be ErrInvalid with a plain message", tc.name, err)
 		}
+	}
+}
+
+func TestReservedNames(t *testing.T) {
+	s := &Service{Settings: Settings{BaseDomain: "example.com", IngressClass: "nginx"}}
+	for _, name := range []string{"www", "api", "admin", "mail", "webmail"} {
+		req := CreateRequest{Name: name}
+		if err := s.ValidateCreate(Caller{Name: "ops", Admin: true}, &req); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "reserved") {
+			t.Errorf("create %s: %v, want reserved", name, err)
+		}
+		// An existing store of that name stays reachable.
+		if err := ValidateName(name); err != nil {
+			t.Errorf("ValidateName(%s): %v", name, err)
+		}
+	}
+	req := CreateRequest{Name: "www1"}
+	if err := s.ValidateCreate(Caller{Name: "ops", Admin: true}, &req); err != nil {
+		t.Errorf("www1: %v", err)
 	}
 }
 

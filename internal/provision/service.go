@@ -60,6 +60,9 @@ func (s *Service) ValidateCreate(c Caller, req *CreateRequest) error {
 	if err := ValidateName(req.Name); err != nil {
 		return err
 	}
+	if err := checkNotReserved(req.Name); err != nil {
+		return err
+	}
 	if req.Owner == "" {
 		req.Owner = c.Name
 	}
