@@ -120,3 +120,19 @@ func TestIndexBomb(t *testing.T) {
 		t.Errorf("the server allocated %d MiB for a %d-byte body", grew>>20, len(body))
 	}
 }
+
+// TestRetryCountsAsCreate: a retry runs provisioning again, so it counts
+// against the token's create limit: a tenant cannot spin a failed store's
+// provisioning in a loop.
+func TestRetryCountsAsCreate(t *testing.T) {
+	l := unlimited()
+	l.CreatesPerMinute = 1
+	h := newHarness(t, l)
+	if r := h.do("POST", "/v1/stores", "alice", `{"name":"once","plan":"small"}`); r.status != http.StatusAccepted {
+		t.Fatalf("create: %d %s", r.status, r.body)
+	}
+	r := h.do("POST", "/v1/stores/once/retry", "alice", nil)
+	if r.status != http.StatusTooManyRequests || r.header.Get("Retry-After") == "" {
+		t.Fatalf("retry past the limit: %d %s", r.status, r.body)
+	}
+}

@@ -104,11 +104,22 @@ func handleDeleteStore(svc *provision.Service, wake func()) http.Handler {
 	})
 }
 
-func handleRetryStore(svc *provision.Service, limit int64, wake func()) http.Handler {
+// handleRetryStore counts a retry against the token's create limit: it
+// runs a store's provisioning again, as a create does.
+func handleRetryStore(svc *provision.Service, creates *sharedLimiter, limit int64, wake func()) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		name := r.PathValue("name")
 		if err := provision.ValidateName(name); err != nil {
 			writeError(w, r, err)
+			return
+		}
+		ok, wait, err := creates.allow(r.Context(), principalFrom(r.Context()).tokenID)
+		if err != nil {
+			writeError(w, r, errLimitUnavailable)
+			return
+		}
+		if !ok {
+			writeError(w, r, rateLimited(wait, "this token may create or retry %s", creates.local.describe()))
 			return
 		}
 		req, err := decode[provision.RetryRequest](w, r, limit, true)
