@@ -656,22 +656,60 @@ func TestUrumiRefusesHostileValues(t *testing.T) {
 // server, refuses the chart's service account a write outside the stores.
 func TestUrumiInstall(t *testing.T) {
 	c := cluster.Get(t)
-	ctx := t.Context()
 	client, err := kubernetes.NewForConfig(c.Config)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tc := urumiCases[0]
+	for _, ic := range []struct {
+		tc       urumiCase
+		override string // over tc.values
+		secrets  map[string]map[string]string
+		kinds    []string
+		replicas int
+	}{
+		{
+			tc: urumiCases[0],
+			secrets: map[string]map[string]string{
+				"urumi-db":        {"url": "postgres://urumi@postgres.databases:5432/urumi"},
+				"urumi-audit-key": {"audit-key": strings.Repeat("ab", 32)},
+			},
+			kinds: []string{"ClusterRole", "ClusterRoleBinding", "Deployment", "NetworkPolicy", "PodDisruptionBudget", "Service",
+				"ServiceAccount", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"},
+			replicas: 2,
+		},
+		{
+			// Everything the simulated cluster has the kinds for: it has
+			// neither the Gateway API's nor the Prometheus operator's CRDs.
+			tc:       urumiCases[1],
+			override: "httpRoute: {enabled: false}",
+			secrets: map[string]map[string]string{
+				"pg-app":      {"uri": "postgres://urumi@postgres.databases:5432/urumi"},
+				"urumi-audit": {"key.hex": strings.Repeat("cd", 32)},
+			},
+			kinds: []string{"ClusterRole", "ClusterRoleBinding", "Deployment", "Ingress", "NetworkPolicy", "PodDisruptionBudget", "Service",
+				"ServiceAccount", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"},
+			replicas: 3,
+		},
+	} {
+		t.Run(ic.tc.name, func(t *testing.T) {
+			ic.tc.serviceMonitor = false
+			values := chartutil.CoalesceTables(parseValues(t, ic.override), parseValues(t, ic.tc.values))
+			installOnCluster(t, c, client, ic.tc, values, ic.secrets, ic.kinds, ic.replicas)
+		})
+	}
+}
+
+func installOnCluster(t *testing.T, c *simcluster.Cluster, client kubernetes.Interface, tc urumiCase, values map[string]any,
+	secrets map[string]map[string]string, want []string, replicas int) {
+	t.Helper()
+	ctx := t.Context()
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: tc.namespace, Labels: map[string]string{
 		psaapi.EnforceLevelLabel: string(psaapi.LevelRestricted),
 	}}}
 	if _, err := client.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	for name, data := range map[string]map[string]string{
-		"urumi-db":        {"url": "postgres://urumi@postgres.databases:5432/urumi"},
-		"urumi-audit-key": {"audit-key": strings.Repeat("ab", 32)},
-	} {
+	for name, data := range secrets {
 		s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name}, StringData: data}
 		if _, err := client.CoreV1().Secrets(tc.namespace).Create(ctx, s, metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
@@ -692,7 +730,7 @@ func TestUrumiInstall(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rel, err := in.RunWithContext(ctx, ch, parseValues(t, tc.values))
+	rel, err := in.RunWithContext(ctx, ch, values)
 	if err != nil {
 		t.Fatalf("helm install: %v", err)
 	}
@@ -737,8 +775,6 @@ func TestUrumiInstall(t *testing.T) {
 		kinds = append(kinds, gvk.Kind)
 	}
 	sort.Strings(kinds)
-	want := []string{"ClusterRole", "ClusterRoleBinding", "Deployment", "NetworkPolicy", "PodDisruptionBudget", "Service",
-		"ServiceAccount", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"}
 	if !slices.Equal(kinds, want) {
 		t.Errorf("release objects %v, want %v", kinds, want)
 	}
@@ -756,8 +792,8 @@ func TestUrumiInstall(t *testing.T) {
 			}
 		}
 	}
-	if ready != 2 {
-		t.Errorf("%d of %d pods Ready, want 2", ready, len(pods.Items))
+	if ready != replicas {
+		t.Errorf("%d of %d pods Ready, want %d", ready, len(pods.Items), replicas)
 	}
 
 	// The API server type-checked the policy's expressions without a warning.
