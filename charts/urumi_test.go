@@ -619,6 +619,8 @@ func TestUrumiRefusesHostileValues(t *testing.T) {
 		{name: "image with uppercase", values: `image: {repository: Registry/urumi}`, schema: true, want: "/image/repository"},
 		{name: "Helm's annotation", values: `ingress: {annotations: {helm.sh/resource-policy: keep}}`, schema: true, want: "helm.sh/resource-policy"},
 		{name: "zero replicas", values: `replicaCount: 0`, schema: true, want: "/replicaCount"},
+		{name: "empty pull secret", values: `imagePullSecrets: [""]`, schema: true, want: "/imagePullSecrets/0"},
+		{name: "gateway without a name", values: `httpRoute: {enabled: true, parentRefs: [{name: ""}]}`, schema: true, want: "/httpRoute/parentRefs/0/name"},
 		{name: "database secret missing", values: `database: {secretName: ""}`, schema: true, want: "database.secretName is required"},
 		{name: "base domain missing", values: `config: {baseDomain: ""}`, schema: true, want: "config.baseDomain is required"},
 		{name: "ingress without host", values: `ingress: {enabled: true}`, schema: true, want: "ingress.host is required"},
