@@ -27,6 +27,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/client-go/discovery/cached/memory"
@@ -668,6 +669,7 @@ func TestUrumiInstall(t *testing.T) {
 		secrets  map[string]map[string]string
 		kinds    []string
 		replicas int
+		monitor  bool // the cluster gets the Prometheus operator's ServiceMonitor kind first
 	}{
 		{
 			tc: urumiCases[0],
@@ -692,13 +694,76 @@ func TestUrumiInstall(t *testing.T) {
 				"ServiceAccount", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"},
 			replicas: 3,
 		},
+		{
+			// With the ServiceMonitor kind served, Helm's capabilities (from
+			// the API server's discovery) make the chart render one.
+			tc:       urumiCase{name: "monitored", namespace: "monitored", release: "urumi", wantRBAC: "monitored-urumi", wantSA: "urumi", values: urumiCases[0].values},
+			override: "networkPolicy: {enabled: false}\npodDisruptionBudget: {enabled: false}\nreplicaCount: 1",
+			secrets: map[string]map[string]string{
+				"urumi-db":        {"url": "postgres://urumi@postgres.databases:5432/urumi"},
+				"urumi-audit-key": {"audit-key": strings.Repeat("ef", 32)},
+			},
+			kinds: []string{"ClusterRole", "ClusterRoleBinding", "Deployment", "Service",
+				"ServiceAccount", "ServiceMonitor", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"},
+			replicas: 1,
+			monitor:  true,
+		},
 	} {
 		t.Run(ic.tc.name, func(t *testing.T) {
-			ic.tc.serviceMonitor = false
+			if ic.monitor {
+				serveServiceMonitors(t, c)
+			}
 			values := chartutil.CoalesceTables(parseValues(t, ic.override), parseValues(t, ic.tc.values))
 			installOnCluster(t, c, client, ic.tc, values, ic.secrets, ic.kinds, ic.replicas)
 		})
 	}
+}
+
+// serveServiceMonitors adds a stand-in for the Prometheus operator's
+// ServiceMonitor CRD (its group, version and kind; any content) and waits
+// until the API server serves it.
+func serveServiceMonitors(t *testing.T, c *simcluster.Cluster) {
+	t.Helper()
+	dyn, err := dynamic.NewForConfig(c.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	crd := &unstructured.Unstructured{}
+	if err := yaml.Unmarshal([]byte(`
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: servicemonitors.monitoring.coreos.com
+spec:
+  group: monitoring.coreos.com
+  scope: Namespaced
+  names: {plural: servicemonitors, singular: servicemonitor, kind: ServiceMonitor, listKind: ServiceMonitorList}
+  versions:
+    - name: v1
+      served: true
+      storage: true
+      schema:
+        openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}
+`), &crd.Object); err != nil {
+		t.Fatal(err)
+	}
+	crds := dyn.Resource(schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"})
+	if _, err := crds.Create(t.Context(), crd, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	poll(t, 30*time.Second, "the ServiceMonitor CRD to be established", func() (bool, error) {
+		got, err := crds.Get(t.Context(), crd.GetName(), metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		conds, _, _ := unstructured.NestedSlice(got.Object, "status", "conditions")
+		for _, cond := range conds {
+			if m, ok := cond.(map[string]any); ok && m["type"] == "Established" && m["status"] == "True" {
+				return true, nil
+			}
+		}
+		return false, nil
+	})
 }
 
 func installOnCluster(t *testing.T, c *simcluster.Cluster, client kubernetes.Interface, tc urumiCase, values map[string]any,
@@ -787,7 +852,11 @@ func installOnCluster(t *testing.T, c *simcluster.Cluster, client kubernetes.Int
 		t.Fatal(err)
 	}
 	ready := 0
+	monitored := slices.Contains(want, "ServiceMonitor")
 	for _, p := range pods.Items {
+		if annotated := p.Annotations["prometheus.io/scrape"] == "true"; annotated == monitored {
+			t.Errorf("pod %s: scrape annotations %v with a ServiceMonitor %v: want exactly one way to scrape", p.Name, annotated, monitored)
+		}
 		for _, cond := range p.Status.Conditions {
 			if cond.Type == corev1.PodReady && cond.Status == corev1.ConditionTrue {
 				ready++
