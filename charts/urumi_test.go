@@ -561,7 +561,8 @@ func TestUrumiRenderedManifests(t *testing.T) {
 
 			_, hasMonitor := docs["ServiceMonitor/"+deploy.Name]
 			annotated := pod.Annotations["prometheus.io/scrape"] == "true"
-			metricsOn := !strings.Contains(tc.values, "metrics:\n  enabled: false")
+			metrics, _ := values["metrics"].(map[string]any)
+			metricsOn := metrics["enabled"] != false
 			if metricsOn && hasMonitor == annotated {
 				t.Errorf("ServiceMonitor rendered: %v, scrape annotations: %v; want exactly one", hasMonitor, annotated)
 			}
