@@ -498,3 +498,84 @@ func TestE2ESuite(t *testing.T) {
 		})
 	}
 }
+
+// TestBeyondE2E covers what the e2e suite leaves to the API's reference
+// (endPort, policyTypes defaulting, addresses that are no pod's).
+func TestBeyondE2E(t *testing.T) {
+	peers := model(t, "x/a", "y/a")
+	xa, ya := peers[0], peers[1]
+	internet := Peer{IP: netip.MustParseAddr("93.184.216.34")}
+	v6 := Peer{IP: netip.MustParseAddr("2606:2800:220:1::1")}
+	end := int32(8090)
+	rangePort := npPort(intstr.FromInt32(8080), nil)
+	rangePort.EndPort = &end
+	cases := []struct {
+		name    string
+		policy  networkingv1.NetworkPolicy
+		traffic Traffic
+		allowed bool
+	}{
+		{"endPort: first port of the range", np("range", nil, ingress(ruleWith(networkingv1.NetworkPolicyIngressRule{}, rangePort))), Traffic{From: ya, To: xa, Port: 8080}, true},
+		{"endPort: last port of the range", np("range", nil, ingress(ruleWith(networkingv1.NetworkPolicyIngressRule{}, rangePort))), Traffic{From: ya, To: xa, Port: 8090}, true},
+		{"endPort: past the range", np("range", nil, ingress(ruleWith(networkingv1.NetworkPolicyIngressRule{}, rangePort))), Traffic{From: ya, To: xa, Port: 8091}, false},
+		{"endPort: range is TCP only", np("range", nil, ingress(ruleWith(networkingv1.NetworkPolicyIngressRule{}, rangePort))), Traffic{From: ya, To: xa, Port: 8085, Protocol: udp}, false},
+		{"policyTypes empty, no egress rules: ingress only", networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "x"}}, Traffic{From: xa, To: ya, Port: 80}, true},
+		{"policyTypes empty, no egress rules: ingress isolated", networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "x"}}, Traffic{From: ya, To: xa, Port: 80}, false},
+		{"policyTypes empty, egress rules: egress isolated", networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "x"}, Spec: networkingv1.NetworkPolicySpec{Egress: []networkingv1.NetworkPolicyEgressRule{eruleWith(networkingv1.NetworkPolicyEgressRule{}, npPort(intstr.FromInt32(53), &udp))}}}, Traffic{From: xa, To: ya, Port: 80}, false},
+		{"egress to an address: a namespaceSelector matching all does not match it", np("e", nil, egress(to(nsPeer(labelsSel())))), Traffic{From: xa, To: internet, Port: 443}, false},
+		{"egress to an address: a podSelector matching all does not match it", np("e", nil, egress(to(podPeer(labelsSel())))), Traffic{From: xa, To: internet, Port: 443}, false},
+		{"egress to an address: a rule without peers matches it", np("e", nil, egress(eruleWith(networkingv1.NetworkPolicyEgressRule{}, npPort(intstr.FromInt32(443), nil)))), Traffic{From: xa, To: internet, Port: 443}, true},
+		{"egress to an address: ipBlock", np("e", nil, egress(to(blockPeer("0.0.0.0/0", "10.0.0.0/8")))), Traffic{From: xa, To: internet, Port: 443}, true},
+		{"egress to an address: ipBlock except", np("e", nil, egress(to(blockPeer("0.0.0.0/0", "10.0.0.0/8")))), Traffic{From: xa, To: ya, Port: 443}, false},
+		{"egress to an address: an IPv4 block does not match IPv6", np("e", nil, egress(to(blockPeer("0.0.0.0/0")))), Traffic{From: xa, To: v6, Port: 443}, false},
+		{"egress to an address: IPv6 block", np("e", nil, egress(to(blockPeer("::/0", "fc00::/7")))), Traffic{From: xa, To: v6, Port: 443}, true},
+		{"egress to an address: a named port never matches", np("e", nil, egress(eruleWith(networkingv1.NetworkPolicyEgressRule{}, npPort(intstr.FromString("serve-80-tcp"), nil)))), Traffic{From: xa, To: internet, Port: 80}, false},
+		{"ingress from an address: only an ipBlock admits it", np("i", nil, ingress(from(nsPeer(labelsSel())))), Traffic{From: internet, To: xa, Port: 80}, false},
+		{"ingress from an address: ipBlock", np("i", nil, ingress(from(blockPeer("93.184.216.0/24")))), Traffic{From: internet, To: xa, Port: 80}, true},
+		{"ingress to an address is not the policies' to judge", np("deny", nil, ingress()), Traffic{From: ya, To: internet, Port: 80}, true},
+		{"a policy of another namespace selects nothing here", func() networkingv1.NetworkPolicy { p := np("deny", nil, ingress()); p.Namespace = "z"; return p }(), Traffic{From: ya, To: xa, Port: 80}, true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			e, err := New([]networkingv1.NetworkPolicy{c.policy})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v := e.Allowed(c.traffic); v.Allowed != c.allowed {
+				t.Errorf("%s -> %s %s/%d: got %s, want allowed=%v", c.traffic.From, c.traffic.To, c.traffic.Protocol, c.traffic.Port, v, c.allowed)
+			}
+		})
+	}
+}
+
+// TestNewRefuses: what the API server would refuse is an error naming the
+// policy, not a guess.
+func TestNewRefuses(t *testing.T) {
+	low := int32(10)
+	bad := []networkingv1.NetworkPolicy{
+		np("bad-selector", nil, func(p *networkingv1.NetworkPolicy) {
+			p.Spec.PodSelector = *exprSel("k", "Sometimes", "v")
+		}),
+		np("bad-cidr", nil, egress(to(blockPeer("300.0.0.0/8")))),
+		np("empty-peer", nil, ingress(from(networkingv1.NetworkPolicyPeer{}))),
+		np("endport-below", nil, ingress(ruleWith(networkingv1.NetworkPolicyIngressRule{}, func() networkingv1.NetworkPolicyPort {
+			p := npPort(intstr.FromInt32(80), nil)
+			p.EndPort = &low
+			return p
+		}()))),
+		np("endport-named", nil, ingress(ruleWith(networkingv1.NetworkPolicyIngressRule{}, func() networkingv1.NetworkPolicyPort {
+			p := npPort(intstr.FromString("http"), nil)
+			p.EndPort = &low
+			return p
+		}()))),
+		np("bad-type", nil, func(p *networkingv1.NetworkPolicy) { p.Spec.PolicyTypes = []networkingv1.PolicyType{"Sideways"} }),
+	}
+	for _, p := range bad {
+		t.Run(p.Name, func(t *testing.T) {
+			_, err := New([]networkingv1.NetworkPolicy{p})
+			if err == nil || !strings.Contains(err.Error(), "x/"+p.Name) {
+				t.Errorf("New(%s) = %v, want an error naming it", p.Name, err)
+			}
+		})
+	}
+}
