@@ -94,8 +94,12 @@ const (
 )
 
 // StoreIsolationTable is the truth table for a store whose ingress
-// controller runs in ingressNamespace and whose plan allows egress: the
-// ingress controller reaches WordPress on its port and nothing else;
+// controller runs in ingressNamespace and whose plan allows egress. Its
+// peers are the store's pods labelled as the chart labels them, another
+// store's, a pod in default, the cluster DNS, the ingress controller, and
+// addresses outside the pods (public IPv4 and IPv6, private, cloud
+// metadata, the API server's ClusterIP, the plan's mail relay). It wants:
+// the ingress controller reaches WordPress on its port and nothing else;
 // WordPress and the setup Job reach MariaDB on its port, and nothing else
 // does; other stores and other namespaces reach nothing; every store pod
 // may ask the cluster's DNS; WordPress reaches public HTTPS when the plan
@@ -104,14 +108,17 @@ const (
 // metadata addresses, or the API server.
 func StoreIsolationTable(name, ingressNamespace string, egress Egress) (IsolationTable, error) {
 	ns := Namespace(name)
-	const other = "store-another"
+	other := "another"
+	if name == other {
+		other = "other"
+	}
 	namespace := func(n string, extra map[string]string) netpol.Namespace {
 		l := map[string]string{"kubernetes.io/metadata.name": n}
 		maps.Copy(l, extra)
 		return netpol.Namespace{Name: n, Labels: l}
 	}
 	storeNS := namespace(ns, storeLabels(name, "owner"))
-	otherNS := namespace(other, storeLabels("another", "owner"))
+	otherNS := namespace(Namespace(other), storeLabels(other, "owner"))
 	chartPod := func(n netpol.Namespace, component string, ip string, ports ...corev1.ContainerPort) netpol.Peer {
 		return netpol.Peer{Pod: &netpol.Pod{
 			Namespace: n,
@@ -132,11 +139,12 @@ func StoreIsolationTable(name, ingressNamespace string, egress Egress) (Isolatio
 		return netpol.Peer{Pod: &netpol.Pod{Namespace: n, Name: podName, Labels: labels, IP: netip.MustParseAddr(ip), Ports: ports}}
 	}
 	addr := func(a string) netpol.Peer { return netpol.Peer{IP: netip.MustParseAddr(a)} }
+	ingressName := peerIngress + " (" + ingressNamespace + ")"
 	t := IsolationTable{Store: name, Peers: []IsolationPeer{
 		{Name: peerWordPress, Peer: chartPod(storeNS, charts.ComponentWordPress, "10.244.1.10", http), InStore: true},
 		{Name: peerMariaDB, Peer: chartPod(storeNS, charts.ComponentMariaDB, "10.244.1.11", mysql), InStore: true},
 		{Name: peerSetup, Peer: chartPod(storeNS, charts.ComponentSetup, "10.244.1.12"), InStore: true},
-		{Name: peerIngress + " (" + ingressNamespace + ")", Peer: pod(namespace(ingressNamespace, nil), "controller", "10.244.2.10",
+		{Name: ingressName, Peer: pod(namespace(ingressNamespace, nil), "controller", "10.244.2.10",
 			map[string]string{"app.kubernetes.io/name": "ingress-nginx", "app.kubernetes.io/component": "controller"},
 			corev1.ContainerPort{Name: "http", ContainerPort: 80}, corev1.ContainerPort{Name: "https", ContainerPort: 443})},
 		{Name: peerOtherWordPress, Peer: chartPod(otherNS, charts.ComponentWordPress, "10.244.3.10", http)},
@@ -157,14 +165,15 @@ func StoreIsolationTable(name, ingressNamespace string, egress Egress) (Isolatio
 	}
 	probes := []probe{{tcp, 22}, {tcp, 53}, {udp, 53}, {tcp, 80}, {tcp, 443}, {tcp, charts.MariaDBPort}, {tcp, charts.WordPressPort}}
 	relay := ""
+	var relayAddr netip.Addr
 	var relayPort int32
 	if egress.MailRelay != "" {
 		pfx, p, err := parseRelay(egress.MailRelay)
 		if err != nil {
 			return IsolationTable{}, err
 		}
-		relay, relayPort = peerRelay+" "+egress.MailRelay, int32(p)
-		t.Peers = append(t.Peers, IsolationPeer{Name: relay, Peer: netpol.Peer{IP: pfx.Addr()}})
+		relay, relayAddr, relayPort = peerRelay+" "+egress.MailRelay, pfx.Addr(), int32(p)
+		t.Peers = append(t.Peers, IsolationPeer{Name: relay, Peer: netpol.Peer{IP: relayAddr}})
 		if !slices.Contains(probes, probe{tcp, relayPort}) {
 			probes = append(probes, probe{tcp, relayPort})
 		}
@@ -175,15 +184,28 @@ func StoreIsolationTable(name, ingressNamespace string, egress Egress) (Isolatio
 		port     int32
 	}
 	allowed := map[conn]bool{
-		{t.Peers[3].Name, peerWordPress, tcp, charts.WordPressPort}: true,
-		{peerWordPress, peerMariaDB, tcp, charts.MariaDBPort}:       true,
-		{peerSetup, peerMariaDB, tcp, charts.MariaDBPort}:           true,
-		{peerSetup, peerInternet, tcp, 443}:                         true,
-		{peerSetup, peerInternet6, tcp, 443}:                        true,
+		{peerWordPress, peerMariaDB, tcp, charts.MariaDBPort}: true,
+		{peerSetup, peerMariaDB, tcp, charts.MariaDBPort}:     true,
+		{peerSetup, peerInternet, tcp, 443}:                   true,
+		{peerSetup, peerInternet6, tcp, 443}:                  true,
 	}
-	for _, p := range []string{peerWordPress, peerMariaDB, peerSetup} {
-		allowed[conn{p, peerDNS, udp, 53}] = true
-		allowed[conn{p, peerDNS, tcp, 53}] = true
+	// By namespace, as the policies allow: every pod of the ingress
+	// controller's namespace reaches WordPress (where that namespace is
+	// kube-system or default, so do the peers there), and every store pod
+	// reaches kube-system on DNS's port.
+	for _, p := range t.Peers {
+		if p.Peer.Pod == nil {
+			continue
+		}
+		if p.Peer.Pod.Namespace.Name == ingressNamespace {
+			allowed[conn{p.Name, peerWordPress, tcp, charts.WordPressPort}] = true
+		}
+		if p.Peer.Pod.Namespace.Name == "kube-system" {
+			for _, s := range []string{peerWordPress, peerMariaDB, peerSetup} {
+				allowed[conn{s, p.Name, udp, 53}] = true
+				allowed[conn{s, p.Name, tcp, 53}] = true
+			}
+		}
 	}
 	if egress.PublicHTTPS {
 		allowed[conn{peerWordPress, peerInternet, tcp, 443}] = true
@@ -192,7 +214,7 @@ func StoreIsolationTable(name, ingressNamespace string, egress Egress) (Isolatio
 	if relay != "" {
 		allowed[conn{peerWordPress, relay, tcp, relayPort}] = true
 		// A relay on the public internet is reached by public HTTPS too.
-		if a := t.Peers[len(t.Peers)-1].Peer.IP; isPublic(a) {
+		if isPublic(relayAddr) {
 			allowed[conn{peerSetup, relay, tcp, 443}] = true
 			if egress.PublicHTTPS {
 				allowed[conn{peerWordPress, relay, tcp, 443}] = true

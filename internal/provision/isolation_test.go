@@ -281,3 +281,53 @@ func tableRow(table, from, to string) string {
 	}
 	return ""
 }
+
+// TestIsolationOtherSettings: the fresh store passes wherever the ingress
+// controller runs (k3s runs Traefik in kube-system), and a store named as
+// the table's other store still has another store to be kept from.
+func TestIsolationOtherSettings(t *testing.T) {
+	for _, c := range []struct{ store, ingressNamespace, wantOpen string }{
+		{"shop", "kube-system", "cluster DNS (kube-system) -> WordPress TCP 8080"},
+		{"shop", "default", "a pod in default -> WordPress TCP 8080"},
+		{"another", "ingress-nginx", "ingress controller (ingress-nginx) -> WordPress TCP 8080"},
+	} {
+		t.Run(c.store+" behind "+c.ingressNamespace, func(t *testing.T) {
+			egress := Egress{PublicHTTPS: true}
+			ps, err := networkPolicies(c.store, "alice", c.ingressNamespace, egress)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var live []networkingv1.NetworkPolicy
+			for _, p := range ps {
+				live = append(live, *p)
+			}
+			table, err := StoreIsolationTable(c.store, c.ingressNamespace, egress)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, err := CheckIsolation(live, table)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out strings.Builder
+			if err := r.Format(&out); err != nil {
+				t.Fatal(err)
+			}
+			if !r.OK() {
+				t.Errorf("violations on a fresh store:\n%s", out.String())
+			}
+			found, denied := false, false
+			for _, tc := range table.Cases {
+				if tc.Allowed && tc.From+" -> "+tc.To+" "+portName(tc.Protocol, tc.Port) == c.wantOpen {
+					found = true
+				}
+				if tc.From == peerOtherWordPress && tc.To == peerWordPress && tc.Port == 8080 && !tc.Allowed {
+					denied = true
+				}
+			}
+			if !found || !denied {
+				t.Errorf("table wants %q open: %v; another store's WordPress denied: %v", c.wantOpen, found, denied)
+			}
+		})
+	}
+}
