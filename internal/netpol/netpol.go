@@ -103,9 +103,11 @@ type Verdict struct {
 }
 
 // Direction is one side's answer. A pod no policy selects for the direction
-// (or an address that is no pod's) is not Isolated and is Allowed.
+// is not Isolated and is Allowed; so is an address that is no pod's, which
+// policies do not judge (Pod is false).
 type Direction struct {
 	Allowed  bool
+	Pod      bool
 	Isolated bool
 	// SelectedBy names the policies ("NAMESPACE/NAME") selecting the pod for
 	// the direction, AllowedBy those of them with a rule that matches.
@@ -303,7 +305,7 @@ func (e *Evaluator) Allowed(t Traffic) Verdict {
 // direction evaluates the policies selecting subject for one direction
 // against other, the connection's far end.
 func (e *Evaluator) direction(subject *Pod, other Peer, t Traffic, ingress bool) Direction {
-	d := Direction{}
+	d := Direction{Pod: true}
 	// The destination pod, whose container ports name ports: the subject
 	// for ingress, the far end for egress (none when it is no pod).
 	dest := other.Pod
@@ -426,7 +428,19 @@ func namedPort(pod *Pod, name string, protocol corev1.Protocol) int32 {
 // and by which direction's policies.
 func (v Verdict) String() string {
 	if v.Allowed {
-		return "allowed"
+		var why []string
+		for _, d := range []struct {
+			name string
+			Direction
+		}{{"egress", v.Egress}, {"ingress", v.Ingress}} {
+			switch {
+			case d.Isolated:
+				why = append(why, d.name+" allowed by "+strings.Join(d.AllowedBy, ", "))
+			case d.Pod:
+				why = append(why, d.name+" not isolated: no policy selects the pod")
+			}
+		}
+		return "allowed (" + strings.Join(why, "; ") + ")"
 	}
 	var why []string
 	if !v.Egress.Allowed {

@@ -579,3 +579,28 @@ func TestNewRefuses(t *testing.T) {
 		})
 	}
 }
+
+// TestVerdictString: a person reads which policies decided.
+func TestVerdictString(t *testing.T) {
+	peers := model(t, "x/a", "y/a")
+	xa, ya := peers[0], peers[1]
+	e, err := New([]networkingv1.NetworkPolicy{
+		np("deny", nil, ingress()),
+		np("allow-y", map[string]string{"pod": "a"}, ingress(from(nsPeer(labelsSel(nsKey, "y"))))),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		traffic Traffic
+		want    string
+	}{
+		{Traffic{From: ya, To: xa, Port: 80}, "allowed (egress not isolated: no policy selects the pod; ingress allowed by x/allow-y)"},
+		{Traffic{From: xa, To: xa, Port: 80}, "denied (ingress isolated by x/deny, x/allow-y)"},
+		{Traffic{From: xa, To: Peer{IP: netip.MustParseAddr("192.0.2.1")}, Port: 80}, "allowed (egress not isolated: no policy selects the pod)"},
+	} {
+		if got := e.Allowed(c.traffic).String(); got != c.want {
+			t.Errorf("%s -> %s: %q, want %q", c.traffic.From, c.traffic.To, got, c.want)
+		}
+	}
+}

@@ -61,7 +61,7 @@ func (v IsolationViolation) String() string {
 	if v.Allowed {
 		return fmt.Sprintf("%s cannot reach %s on %s, which the store needs: %s", v.From, v.To, portName(v.Protocol, v.Port), v.Why)
 	}
-	return fmt.Sprintf("%s can reach %s on %s, which must be denied", v.From, v.To, portName(v.Protocol, v.Port))
+	return fmt.Sprintf("%s can reach %s on %s, which must be denied: %s", v.From, v.To, portName(v.Protocol, v.Port), v.Why)
 }
 
 // IsolationResult is the self-test's outcome: the table, the live answer
@@ -268,7 +268,8 @@ func CheckIsolation(policies []networkingv1.NetworkPolicy, want IsolationTable) 
 
 // Format writes the table for a person: each pair of peers with a
 // connection wanted or allowed, the ports urumi wants open and those the
-// live policies open, and FAIL where they differ, then the violations.
+// live policies open, and FAIL where they differ, then the first
+// violations with the policies that decided them.
 // Pairs not listed are denied on every probed port, as wanted.
 func (r IsolationResult) Format(w io.Writer) error {
 	type pair struct{ from, to string }
@@ -317,7 +318,13 @@ func (r IsolationResult) Format(w io.Writer) error {
 	if _, err := fmt.Fprintf(w, "Every other pair is denied on %s.\n", strings.Join(probes, ", ")); err != nil {
 		return err
 	}
-	for _, v := range r.Violations {
+	// The first violations with why; the table above has them all.
+	const shown = 10
+	for i, v := range r.Violations {
+		if i == shown {
+			_, err := fmt.Fprintf(w, "... and %d more violations, each a FAIL row above.\n", len(r.Violations)-shown)
+			return err
+		}
 		if _, err := fmt.Fprintf(w, "FAIL: %s\n", v); err != nil {
 			return err
 		}

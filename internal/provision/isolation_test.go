@@ -257,7 +257,14 @@ func TestIsolationFormat(t *testing.T) {
 	if err := r.Format(&out); err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("with an allow-all ingress policy:\n%s", out.String())
 	row := tableRow(out.String(), "a pod in default", " WordPress ")
+	if line := tableRow(out.String(), "FAIL: ingress controller (ingress-nginx) can reach WordPress on TCP 22, which must be denied:", ""); !strings.Contains(line, "ingress allowed by store-shop/allow-all") {
+		t.Errorf("violations do not name the allowing policy:\n%s", out.String())
+	}
+	if !strings.Contains(out.String(), "more violations, each a FAIL row above.") {
+		t.Errorf("violations beyond the first ten are not summed up:\n%s", out.String())
+	}
 	if !strings.Contains(row, "nothing") || !strings.Contains(row, "TCP 8080") || !strings.HasSuffix(strings.TrimSpace(row), "FAIL") {
 		t.Errorf("row for a pod in default -> WordPress = %q, want nothing wanted, TCP 8080 live, FAIL:\n%s", row, out.String())
 	}
