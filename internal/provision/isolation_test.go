@@ -1,6 +1,7 @@
 package provision
 
 import (
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -213,8 +214,11 @@ func TestCheckIsolation(t *testing.T) {
 					t.Errorf("missing violation %q among:\n%s", w, strings.Join(got, "\n"))
 				}
 			}
-			if !strings.Contains(out.String(), "FAIL: "+c.want[0]) {
-				t.Errorf("table for a person does not name %q:\n%s", c.want[0], out.String())
+			for _, v := range r.Violations {
+				cells := tableCells(out.String(), v.From, v.To)
+				if len(cells) != 5 || cells[4] != "FAIL" || slices.Contains(strings.Split(cells[2], ", "), portName(v.Protocol, v.Port)) != v.Allowed || slices.Contains(strings.Split(cells[3], ", "), portName(v.Protocol, v.Port)) == v.Allowed {
+					t.Fatalf("table for a person shows %q for violation %q:\n%s", cells, v, out.String())
+				}
 			}
 		})
 	}
@@ -276,6 +280,17 @@ func TestCheckIsolationRefusesUnknownPeer(t *testing.T) {
 	if _, err := CheckIsolation(livePolicies(t, Egress{}), table); err == nil || !strings.Contains(err.Error(), "nobody") {
 		t.Errorf("CheckIsolation with an unknown peer = %v, want an error naming it", err)
 	}
+}
+
+// tableCells are the cells of the formatted table's row from -> to.
+func tableCells(table, from, to string) []string {
+	for line := range strings.Lines(table) {
+		cells := regexp.MustCompile(`\s{2,}`).Split(strings.TrimSpace(line), -1)
+		if len(cells) >= 2 && cells[0] == from && cells[1] == to {
+			return cells
+		}
+	}
+	return nil
 }
 
 // tableRow is the line of a formatted table that starts with from and has
