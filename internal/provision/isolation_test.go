@@ -284,8 +284,9 @@ func TestCheckIsolationRefusesUnknownPeer(t *testing.T) {
 
 // tableCells are the cells of the formatted table's row from -> to.
 func tableCells(table, from, to string) []string {
+	gap := regexp.MustCompile(`\s{2,}`)
 	for line := range strings.Lines(table) {
-		cells := regexp.MustCompile(`\s{2,}`).Split(strings.TrimSpace(line), -1)
+		cells := gap.Split(strings.TrimSpace(line), -1)
 		if len(cells) >= 2 && cells[0] == from && cells[1] == to {
 			return cells
 		}
