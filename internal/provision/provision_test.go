@@ -17,7 +17,6 @@ func TestValidateName(t *testing.T) {
 		{"shop", true}, {"my-shop-1", true}, {"abc", true}, {strings.Repeat("a", 40), true},
 		{"ab", false}, {strings.Repeat("a", 41), false}, {"Shop_1", false}, {"1shop", false},
 		{"shop-", false}, {"-shop", false}, {"sh op", false}, {"shöp", false}, {"", false},
-
 	} {
 		err := ValidateName(tc.name)
 		if (err == nil) != tc.ok {
