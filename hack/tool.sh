@@ -5,6 +5,7 @@
 #
 #   hack/tool.sh goreleaser
 #   hack/tool.sh validate-krew-manifest
+#   hack/tool.sh krew
 set -euo pipefail
 
 hack=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -14,7 +15,8 @@ source "$hack/tools.env"
 case "${1:-}" in
   goreleaser) pkg=github.com/goreleaser/goreleaser/v2; version=$GORELEASER_VERSION ;;
   validate-krew-manifest) pkg=sigs.k8s.io/krew/cmd/validate-krew-manifest; version=$KREW_VERSION ;;
-  *) echo "usage: $0 goreleaser|validate-krew-manifest" >&2; exit 2 ;;
+  krew) pkg=sigs.k8s.io/krew/cmd/krew; version=$KREW_VERSION ;;
+  *) echo "usage: $0 goreleaser|validate-krew-manifest|krew" >&2; exit 2 ;;
 esac
 name=$1
 dir="${URUMI_CACHE_DIR:-$HOME/.cache/urumi}/tools/$name/$version"
