@@ -50,13 +50,13 @@ go run ./hack/krew -dist "$dist" -out "$dist/krew/urumi.yaml"
 root=$(mktemp -d); trap 'rm -rf "$root"' EXIT
 goarch=$(go env GOARCH)
 KREW_ROOT=$root KREW_OS=linux KREW_ARCH=$goarch "$krew" install \
-  --manifest="$dist/krew/urumi.yaml" --archive="$dist/urumi_${version}_linux_${goarch}.tar.gz" >&2
+  --manifest="$dist/krew/urumi.yaml" --archive="$dist/urumi_${version}_linux_${goarch}.tar.gz" </dev/null >&2
 "$root/bin/kubectl-urumi" version | grep -q "$version" || { log "the plugin krew installed does not report $version"; exit 1; }
 [ -x "$(echo "$root"/store/urumi/*/kubectl_complete-urumi)" ] || { log "krew did not install kubectl_complete-urumi"; exit 1; }
 
 log "images"
 (cd hack/image && go test -c -o "$root/image.test" .)
 for arch in amd64 arm64; do
-  "$root/image.test" -test.run TestImage -image "$PWD/$dist/images/urumi_${version}_linux_${arch}_image.tar" -version "$version"
+  "$root/image.test" -test.run TestImage -image "$PWD/$dist/urumi_${version}_linux_${arch}_image.tar" -version "$version"
 done
 log "ok: $dist holds the $version snapshot; the krew manifest is $dist/krew/urumi.yaml"
