@@ -4,9 +4,16 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 COMMIT   ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo none)
 DATE     ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 LDFLAGS  := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.date=$(DATE)
+REVISION ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+# The image's creation time is the commit's, so that it does not change between builds of one commit.
+CREATED  ?= $(shell TZ=UTC git log -1 --format=%cd --date=format-local:%Y-%m-%dT%H:%M:%SZ 2>/dev/null || date -u +%Y-%m-%dT%H:%M:%SZ)
+IMAGE_ARCH ?= $(shell $(GO) env GOARCH)
+# The CA bundle copied into the image (so that urumi can reach TLS servers
+# signed by public CAs); CA_CERTS= builds without one.
+CA_CERTS ?= /etc/ssl/certs/ca-certificates.crt
 export CGO_ENABLED ?= 0
 
-.PHONY: build test cluster cluster-build lint demo bench completions clean
+.PHONY: build test cluster cluster-build lint demo bench completions image release-check clean
 
 ## build: the urumi binary (and its kubectl-urumi twin) in bin/
 build:
@@ -42,9 +49,21 @@ bench: cluster-build
 	$(GO) run ./bench/list
 	$(GO) run ./bench/serve
 
+## image: dist/urumi-image.tar, an OCI image layout of the static linux binary, and its check
+image:
+	GOOS=linux GOARCH=$(IMAGE_ARCH) $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o dist/image/linux_$(IMAGE_ARCH)/urumi ./cmd/urumi
+	cd hack/image && $(GO) run . -binary $(CURDIR)/dist/image/linux_$(IMAGE_ARCH)/urumi -arch $(IMAGE_ARCH) \
+	  -ca-certs '$(CA_CERTS)' -version '$(VERSION)' -revision '$(REVISION)' -created '$(CREATED)' \
+	  -out $(CURDIR)/dist/urumi-image.tar
+	cd hack/image && $(GO) test -count=1 -run TestImage . -args -image $(CURDIR)/dist/urumi-image.tar -version '$(VERSION)'
+
+## release-check: a snapshot release (goreleaser), its archives, checksums, images and krew manifest checked
+release-check:
+	hack/release-check.sh
+
 ## completions: regenerate completions/
 completions: build
 	hack/completions.sh
 
 clean:
-	rm -rf bin
+	rm -rf bin dist
