@@ -22,7 +22,7 @@ func newAuditCommand(f *Factory) *cobra.Command {
 		Example: `  urumi audit --store shop1
   urumi audit --limit 20 -o json
   urumi audit verify`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := out.validate(); err != nil {
 				return err

@@ -7,7 +7,7 @@ import (
 )
 
 func newPlanCommand(f *Factory) *cobra.Command {
-	cmd := &cobra.Command{Use: "plan", Short: "Show the plans that size stores", GroupID: "stores"}
+	cmd := newGroupCommand("plan", "Show the plans that size stores", "stores")
 	var out outputFlag
 	list := &cobra.Command{
 		Use:     "list",

@@ -10,7 +10,7 @@ import (
 )
 
 func newQuotaCommand(f *Factory) *cobra.Command {
-	cmd := &cobra.Command{Use: "quota", Short: "Read and set owners' store limits", GroupID: "admin"}
+	cmd := newGroupCommand("quota", "Read and set owners' store limits", "admin")
 
 	var getOwner string
 	var getOut outputFlag

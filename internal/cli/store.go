@@ -14,12 +14,7 @@ import (
 )
 
 func newStoreCommand(f *Factory) *cobra.Command {
-	cmd := &cobra.Command{
-		Use:     "store",
-		Aliases: []string{"stores"},
-		Short:   "Create, list, inspect and delete WooCommerce stores",
-		GroupID: "stores",
-	}
+	cmd := newGroupCommand("store", "Create, list, inspect and delete WooCommerce stores", "stores", "stores")
 	cmd.AddCommand(
 		newStoreCreateCommand(f),
 		newStoreListCommand(f),

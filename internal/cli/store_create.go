@@ -102,13 +102,3 @@ func (o *storeCreateOptions) run(cmd *cobra.Command, f *Factory) error {
 	fmt.Fprintf(f.Streams.ErrOut, "store %s is READY at %s\n", final.Name, final.URL)
 	return o.out.print(f.Streams.Out, final, storeDetail(newTerminal(f.Streams.Out, f.Getenv), final))
 }
-
-// exactArgs is cobra.ExactArgs with a message that names what is missing.
-func exactArgs(n int, names string) cobra.PositionalArgs {
-	return func(cmd *cobra.Command, args []string) error {
-		if len(args) != n {
-			return usageError{fmt.Errorf("%s takes %s (got %d arguments): see `%s --help`", cmd.CommandPath(), names, len(args), cmd.CommandPath())}
-		}
-		return nil
-	}
-}

@@ -12,11 +12,7 @@ import (
 )
 
 func newTokenCommand(f *Factory) *cobra.Command {
-	cmd := &cobra.Command{
-		Use:     "token",
-		Short:   "Create, list and revoke API tokens for `urumi serve`",
-		GroupID: "admin",
-	}
+	cmd := newGroupCommand("token", "Create, list and revoke API tokens for `urumi serve`", "admin")
 
 	var (
 		owner     string
