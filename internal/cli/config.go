@@ -55,7 +55,7 @@ func settings(getenv func(string) string) []setting {
 		{"ingress-namespace", "ingress-nginx", "namespace of the ingress controller allowed to reach stores"},
 		{"tls-issuer", "", "cert-manager ClusterIssuer for the stores' TLS certificates (empty: no TLS)"},
 		{"timeout", 5 * time.Minute, "how long provisioning may take before the store is FAILED"},
-		{"default-max-stores", 5, "active stores an owner may have unless `urumi quota set` says otherwise"},
+		{"default-max-stores", 5, `active stores an owner may have unless "urumi quota set" says otherwise`},
 		{"lease", 30 * time.Second, "how long a job stays claimed by a worker that stopped renewing it"},
 		{"default-plan", "", "plan of stores created without one (default: medium, or the first plan of the config file)"},
 	}

@@ -1,9 +1,6 @@
 package cli
 
 import (
-	"flag"
-	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -14,8 +11,6 @@ import (
 
 	"github.com/urumi/urumi/internal/provision"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 func TestRBACUsage(t *testing.T) {
 	r := newRunner(t)
@@ -50,22 +45,7 @@ func TestRBACGolden(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("rbac: exit %d: %s", code, errOut)
 	}
-	golden := filepath.Join("testdata", "rbac.golden")
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(golden, []byte(out), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatalf("%v (run go test ./internal/cli -run RBACGolden -update to create it)", err)
-	}
-	if out != string(want) {
-		t.Errorf("urumi rbac differs from %s (run go test ./internal/cli -run RBACGolden -update after checking the change):\n%s", golden, out)
-	}
+	checkGolden(t, "rbac.golden", out)
 
 	docs := strings.Split(out, "---\n")
 	if len(docs) != 4 {

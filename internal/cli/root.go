@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
@@ -109,6 +110,7 @@ file, then defaults.`,
 
 	flags := root.PersistentFlags()
 	f.KubeFlags.AddFlags(flags)
+	hideUnusedKubeFlags(flags)
 	f.configFlags.add(flags, env.Getenv)
 
 	root.AddGroup(
@@ -128,6 +130,22 @@ file, then defaults.`,
 	)
 	root.PersistentPostRunE = func(*cobra.Command, []string) error { return f.Close() }
 	return root, f
+}
+
+// hideUnusedKubeFlags hides kubectl's flags urumi accepts (a kubectl user may
+// pass them by habit) but need not show: -n/--namespace, because every
+// store has its own namespace and urumi never reads it; the rest because
+// they tune kubectl's client in ways urumi's users do not need. The
+// connection and identity flags kubectl users expect (--kubeconfig,
+// --context, --cluster, --user, --server, --token, --certificate-authority,
+// --client-certificate, --client-key, --insecure-skip-tls-verify,
+// --request-timeout, --as, --as-group) stay in the help.
+func hideUnusedKubeFlags(flags *pflag.FlagSet) {
+	for _, name := range []string{"namespace", "cache-dir", "as-uid", "as-user-extra", "disable-compression", "tls-server-name", "proxy-url"} {
+		if flags.Lookup(name) != nil {
+			_ = flags.MarkHidden(name)
+		}
+	}
 }
 
 // usageError marks a mistake in how urumi was called (exit code 2).

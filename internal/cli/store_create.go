@@ -46,7 +46,7 @@ resumes it.`,
 		},
 	}
 	cmd.Flags().StringVar(&o.owner, "owner", "", "owner of the store (default: the configured owner, else the OS user)")
-	cmd.Flags().StringVar(&o.plan, "plan", "", "plan that sizes the store (see `urumi plan list`; default: the configured default plan)")
+	cmd.Flags().StringVar(&o.plan, "plan", "", `plan that sizes the store (see "urumi plan list"; default: the configured default plan)`)
 	cmd.Flags().BoolVar(&o.wait, "wait", true, "provision now and wait until the store is READY or FAILED")
 	cmd.Flags().DurationVar(&o.timeout, "timeout", 0, "how long provisioning may take (default: the configured timeout, 5m)")
 	addSetFlag(cmd, &o.set, "")
