@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -50,8 +51,7 @@ func Main(ctx context.Context, env Env) int {
 	if err == nil {
 		return 0
 	}
-	term := newTerminal(env.Streams.ErrOut, env.Getenv)
-	fmt.Fprintln(env.Streams.ErrOut, term.withHint(term.errorLine(err), hint(cmd, f.Config.Owner, err)))
+	fmt.Fprintln(env.Streams.ErrOut, f.ErrOut.withHint(f.ErrOut.errorLine(err), hint(cmd, f.Config.Owner, err)))
 	return exitCode(ctx, err)
 }
 
@@ -73,6 +73,9 @@ func newRoot(env Env) (*cobra.Command, *Factory) {
 		Getenv:      env.Getenv,
 		Build:       env.Build,
 		KubeFlags:   genericclioptions.NewConfigFlags(true),
+		Out:         newTerminal(env.Streams.Out, env.Getenv),
+		ErrOut:      newTerminal(env.Streams.ErrOut, env.Getenv),
+		Now:         time.Now,
 		configFlags: &configFlags{},
 	}
 	root := &cobra.Command{
@@ -121,12 +124,12 @@ file, then defaults.`,
 		newStoreCommand(f),
 		newPlanCommand(f),
 		newQuotaCommand(f),
-		newAuditCommand(f),
-		newServeCommand(f),
+		newAuditCommand(f, nil),
+		newServeCommand(f, nil),
 		newTokenCommand(f),
-		newRBACCommand(f),
-		newVersionCommand(f),
-		newCompletionCommand(f),
+		newRBACCommand(f, nil),
+		newVersionCommand(f, nil),
+		newCompletionCommand(f, nil),
 	)
 	root.PersistentPostRunE = func(*cobra.Command, []string) error { return f.Close() }
 	return root, f

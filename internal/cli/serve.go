@@ -24,9 +24,17 @@ type serveConfig struct {
 	shutdownGrace time.Duration
 	logFormat     string
 	logLevel      string
+	lease         time.Duration // the global --lease, which serve's workers hold
 }
 
-func newServeCommand(f *Factory) *cobra.Command {
+type serveOptions struct {
+	common
+	f      *Factory // serve builds the whole process: database, cluster, server
+	Config serveConfig
+}
+
+func newServeCommand(f *Factory, runF func(*serveOptions) error) *cobra.Command {
+	o := &serveOptions{common: f.common(), f: f}
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve the store API over HTTP and run provisioning workers",
@@ -48,14 +56,8 @@ flags, URUMI_* variables (URUMI_ADDR, URUMI_WORKERS, ...) or the config file.`,
   urumi serve --workers 0     # an API-only replica`,
 		GroupID: "admin",
 		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := f.serveConfig()
-			if err != nil {
-				return err
-			}
-			return runServe(cmd, f, cfg)
-		},
 	}
+	cmd.RunE = runE(f, o, runF)
 	fl := cmd.Flags()
 	fl.String("addr", "127.0.0.1:8080", "address to listen on (host:port)")
 	fl.Int("workers", 4, "provisioning workers in this process (0: API only)")
@@ -69,7 +71,34 @@ flags, URUMI_* variables (URUMI_ADDR, URUMI_WORKERS, ...) or the config file.`,
 	return cmd
 }
 
-// serveConfig reads serve's settings and says which one is wrong.
+// Complete reads serve's settings.
+func (o *serveOptions) Complete(f *Factory, _ *cobra.Command, _ []string) error {
+	cfg, err := f.serveConfig()
+	o.Config = cfg
+	return err
+}
+
+// Validate says which setting is out of range.
+func (o *serveOptions) Validate() error {
+	c := o.Config
+	switch {
+	case c.workers < 0:
+		return usageError{fmt.Errorf("--workers %d is invalid: use 0 or more", c.workers)}
+	case c.createRate < 0:
+		return usageError{fmt.Errorf("--create-rate %d is invalid: use 0 (unlimited) or more", c.createRate)}
+	case c.shutdownGrace < 0:
+		return usageError{fmt.Errorf("--shutdown-grace %s is invalid: use 0 or more", c.shutdownGrace)}
+	case c.logFormat != "text" && c.logFormat != "json":
+		return usageError{fmt.Errorf("--log-format %q is invalid: use text or json", c.logFormat)}
+	case c.lease < time.Second:
+		return usageError{fmt.Errorf("--lease %s is too short: use 1s or more (workers renew it every third of it)", c.lease)}
+	}
+	return nil
+}
+
+func (o *serveOptions) Run(ctx context.Context) error { return runServe(ctx, o.f, o.Config) }
+
+// serveConfig reads serve's settings and says which one cannot be read.
 func (f *Factory) serveConfig() (serveConfig, error) {
 	var (
 		c    serveConfig
@@ -86,26 +115,14 @@ func (f *Factory) serveConfig() (serveConfig, error) {
 	get("shutdown-grace", func(v any) (err error) { c.shutdownGrace, err = cast.ToDurationE(v); return })
 	get("log-format", func(v any) (err error) { c.logFormat, err = cast.ToStringE(v); return })
 	get("log-level", func(v any) (err error) { c.logLevel, err = cast.ToStringE(v); return })
+	c.lease = f.Config.Lease
 	if len(errs) > 0 {
 		return c, usageError{errs[0]}
-	}
-	switch {
-	case c.workers < 0:
-		return c, usageError{fmt.Errorf("--workers %d is invalid: use 0 or more", c.workers)}
-	case c.createRate < 0:
-		return c, usageError{fmt.Errorf("--create-rate %d is invalid: use 0 (unlimited) or more", c.createRate)}
-	case c.shutdownGrace < 0:
-		return c, usageError{fmt.Errorf("--shutdown-grace %s is invalid: use 0 or more", c.shutdownGrace)}
-	case c.logFormat != "text" && c.logFormat != "json":
-		return c, usageError{fmt.Errorf("--log-format %q is invalid: use text or json", c.logFormat)}
-	case f.Config.Lease < time.Second:
-		return c, usageError{fmt.Errorf("--lease %s is too short: use 1s or more (workers renew it every third of it)", f.Config.Lease)}
 	}
 	return c, nil
 }
 
-func runServe(cmd *cobra.Command, f *Factory, cfg serveConfig) error {
-	ctx := cmd.Context()
+func runServe(ctx context.Context, f *Factory, cfg serveConfig) error {
 	log, err := newServerLogger(f.Streams.ErrOut, cfg.logFormat, cfg.logLevel)
 	if err != nil {
 		return err

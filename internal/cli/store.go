@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-
 	"time"
 
 	"github.com/spf13/cobra"
@@ -16,26 +15,25 @@ import (
 func newStoreCommand(f *Factory) *cobra.Command {
 	cmd := newGroupCommand("store", "Create, list, inspect and delete WooCommerce stores", "stores", "stores")
 	cmd.AddCommand(
-		newStoreCreateCommand(f),
-		newStoreListCommand(f),
-		newStoreGetCommand(f),
-		newStoreDeleteCommand(f),
-		newStoreRetryCommand(f),
+		newStoreCreateCommand(f, nil),
+		newStoreListCommand(f, nil),
+		newStoreGetCommand(f, nil),
+		newStoreDeleteCommand(f, nil),
+		newStoreRetryCommand(f, nil),
 	)
 	return cmd
 }
 
 // storeTable fills a table with stores.
-func storeTable(term *terminal, stores []store.Store, wide bool) func(*table) {
+func storeTable(stores []store.Store, wide bool) func(*table) {
 	return func(t *table) {
-		t.term = term
 		h := []string{"NAME", "OWNER", "PLAN", "STATUS", "URL", "AGE"}
 		if wide {
 			h = append(h, "NAMESPACE", "ERROR")
 		}
 		t.headers(h...)
 		for _, s := range stores {
-			r := []string{s.Name, s.Owner, s.Plan, term.statusText(string(s.Status)), s.URL, age(s.CreatedAt)}
+			r := []string{s.Name, s.Owner, s.Plan, t.term.statusText(string(s.Status)), s.URL, t.age(s.CreatedAt)}
 			if wide {
 				r = append(r, s.Namespace, s.Error)
 			}
@@ -45,19 +43,18 @@ func storeTable(term *terminal, stores []store.Store, wide bool) func(*table) {
 }
 
 // storeDetail fills a table with one store's fields and phases.
-func storeDetail(term *terminal, s store.Store) func(*table) {
+func storeDetail(s store.Store) func(*table) {
 	return func(t *table) {
-		t.term = term
 		t.row("Name:", s.Name)
 		t.row("Owner:", s.Owner)
 		t.row("Plan:", s.Plan)
-		t.row("Status:", term.statusText(string(s.Status)))
+		t.row("Status:", t.term.statusText(string(s.Status)))
 		t.row("Namespace:", s.Namespace)
 		t.row("URL:", s.URL)
-		t.row("Created:", s.CreatedAt.Format(time.RFC3339)+" ("+age(s.CreatedAt)+" ago)")
+		t.row("Created:", s.CreatedAt.Format(time.RFC3339)+" ("+t.age(s.CreatedAt)+" ago)")
 		t.row("Updated:", s.UpdatedAt.Format(time.RFC3339))
 		if s.Error != "" {
-			t.row("Error:", term.red(s.Error))
+			t.row("Error:", t.term.red(s.Error))
 		}
 		for i, p := range s.Phases {
 			label := ""
@@ -69,17 +66,24 @@ func storeDetail(term *terminal, s store.Store) func(*table) {
 	}
 }
 
-func age(t time.Time) string {
-	d := time.Since(t)
-	switch {
-	case d < time.Minute:
-		return fmt.Sprintf("%ds", int(d.Seconds()))
-	case d < time.Hour:
-		return fmt.Sprintf("%dm", int(d.Minutes()))
-	case d < 48*time.Hour:
-		return fmt.Sprintf("%dh", int(d.Hours()))
+// completeStoreNames completes store names from the database.
+func (f *Factory) completeStoreNames(cmd *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
+	if len(args) > 0 {
+		return nil, cobra.ShellCompDirectiveNoFileComp
 	}
-	return fmt.Sprintf("%dd", int(d.Hours()/24))
+	svc, err := f.Service(cmd.Context())
+	if err != nil {
+		return nil, cobra.ShellCompDirectiveError
+	}
+	list, err := svc.List(cmd.Context(), f.caller(), "", true)
+	if err != nil {
+		return nil, cobra.ShellCompDirectiveError
+	}
+	names := make([]string, 0, len(list))
+	for _, s := range list {
+		names = append(names, s.Name+"\t"+string(s.Status))
+	}
+	return names, cobra.ShellCompDirectiveNoFileComp
 }
 
 // driveJob runs a job in this process while the user waits, showing its
@@ -89,8 +93,7 @@ func (f *Factory) driveJob(ctx context.Context, job store.Job) (store.Store, err
 	if err != nil {
 		return store.Store{}, err
 	}
-	term := newTerminal(f.Streams.ErrOut, f.Getenv)
-	p := newProgress(f.Streams.ErrOut, term)
+	p := newProgress(f.Streams.ErrOut, f.ErrOut)
 	_, runErr := runner.Drive(ctx, job.ID, p)
 	p.finish()
 	svc, err := f.Service(ctx)
@@ -128,9 +131,4 @@ func (f *Factory) driveJob(ctx context.Context, job store.Job) (store.Store, err
 		return st, getErr
 	}
 	return st, nil
-}
-
-// setFlag is --set key=value, repeatable.
-func addSetFlag(cmd *cobra.Command, set *[]string, what string) {
-	cmd.Flags().StringArrayVar(set, "set", nil, "override a store chart value (key=value, repeatable; e.g. images.wordpress.tag=6.9.0)"+what)
 }
