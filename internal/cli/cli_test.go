@@ -25,9 +25,6 @@ func newRunner(t *testing.T) *runner {
 
 func (r *runner) run(args ...string) (stdout, stderr string, code int) {
 	r.t.Helper()
-	for k, v := range r.env {
-		r.t.Setenv(k, v)
-	}
 	var out, errb bytes.Buffer
 	code = Main(context.Background(), Env{
 		Args:    append([]string{"urumi"}, args...),

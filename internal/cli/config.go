@@ -84,28 +84,21 @@ func (c *configFlags) add(flags *pflag.FlagSet, getenv func(string) string) {
 // loadConfig resolves Config for cmd: flag > URUMI_* env > file > default.
 func (f *Factory) loadConfig(cmd *cobra.Command) error {
 	v := viper.New()
-	v.SetEnvPrefix("URUMI")
-	v.SetEnvKeyReplacer(strings.NewReplacer("-", "_"))
 	for _, s := range f.configFlags.set {
 		v.SetDefault(s.key, s.def)
-		if err := v.BindEnv(s.key); err != nil {
-			return fmt.Errorf("bind URUMI_%s: %w", s.key, err)
-		}
-		if fl := cmd.Flags().Lookup(s.key); fl != nil {
-			if err := v.BindPFlag(s.key, fl); err != nil {
-				return fmt.Errorf("bind --%s: %w", s.key, err)
-			}
+		if err := f.bind(v, cmd.Flags().Lookup(s.key), s.key); err != nil {
+			return err
 		}
 	}
 	// Command-local flags (like serve's --addr) join the same precedence.
 	var bindErr error
 	cmd.LocalNonPersistentFlags().VisitAll(func(fl *pflag.Flag) {
 		if bindErr == nil && f.localKeys[fl.Name] {
-			bindErr = errors.Join(v.BindEnv(fl.Name), v.BindPFlag(fl.Name, fl))
+			bindErr = f.bind(v, fl, fl.Name)
 		}
 	})
 	if bindErr != nil {
-		return fmt.Errorf("bind flags: %w", bindErr)
+		return bindErr
 	}
 
 	path, explicit := f.configFlags.path, f.configFlags.path != ""
@@ -141,6 +134,26 @@ func (f *Factory) loadConfig(cmd *cobra.Command) error {
 	f.Config = cfg
 	f.Plans = plans
 	f.viper = v
+	return nil
+}
+
+// bind puts key's flag (fl, nil if the command has none) and URUMI_<KEY>
+// above the config file and the default. The variable is read through the
+// injected Getenv, never by viper from the process: a value viper is Set
+// outranks the file and the default, and is only set when the flag, which
+// outranks it, was not given.
+func (f *Factory) bind(v *viper.Viper, fl *pflag.Flag, key string) error {
+	if fl != nil {
+		if err := v.BindPFlag(key, fl); err != nil {
+			return fmt.Errorf("bind --%s: %w", key, err)
+		}
+		if fl.Changed {
+			return nil
+		}
+	}
+	if val := f.Getenv("URUMI_" + envName(key)); val != "" {
+		v.Set(key, val)
+	}
 	return nil
 }
 

@@ -35,11 +35,10 @@ func TestServeConfigPrecedence(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			env := map[string]string{"HOME": dir}
-			t.Setenv("URUMI_DB", filepath.Join(dir, "never-opened.db"))
+			t.Parallel()
+			env := map[string]string{"HOME": dir, "URUMI_DB": filepath.Join(dir, "never-opened.db")}
 			for k, v := range c.env {
-				// viper reads URUMI_* from the process environment itself.
-				t.Setenv(k, v)
+				env[k] = v
 			}
 			var out, errOut bytes.Buffer
 			code := Main(context.Background(), Env{
