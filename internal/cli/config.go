@@ -190,7 +190,10 @@ func xdgDir(getenv func(string) string, env, fallback string) string {
 	}
 	home := getenv("HOME")
 	if home == "" {
-		home, _ = os.UserHomeDir()
+		// From the user database, not the process environment behind getenv.
+		if u, err := user.Current(); err == nil {
+			home = u.HomeDir
+		}
 	}
 	return filepath.Join(home, fallback)
 }

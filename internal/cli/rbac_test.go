@@ -77,3 +77,20 @@ func TestRBACGolden(t *testing.T) {
 		t.Errorf("the policy printed is not provision.BoundaryPolicy's for the same subject and base domain:\n%+v\n%+v", policy, policyBinding)
 	}
 }
+
+func TestRBACFlags(t *testing.T) {
+	runParseCases(t, newRBACCommand, []parseCase[*rbacOptions]{
+		{args: []string{"rbac", "--service-account", "urumi-system/urumi", "--base-domain", "shops.example.com"}, check: func(t *testing.T, o *rbacOptions) {
+			if o.Subject.Kind != rbacv1.ServiceAccountKind || o.Subject.Namespace != "urumi-system" || o.Subject.Name != "urumi" ||
+				o.BaseDomain != "shops.example.com" || o.name != "urumi" {
+				t.Errorf("%+v", o)
+			}
+		}},
+		{args: []string{"rbac", "--group", "ops", "--name", "urumi-ci"}, env: map[string]string{"URUMI_BASE_DOMAIN": "env.example"}, check: func(t *testing.T, o *rbacOptions) {
+			if o.Subject.Kind != rbacv1.GroupKind || o.Subject.Name != "ops" || o.name != "urumi-ci" || o.BaseDomain != "env.example" {
+				t.Errorf("%+v", o)
+			}
+		}},
+		{args: []string{"rbac", "--service-account", "urumi"}, wantErr: "NAMESPACE/NAME"},
+	})
+}

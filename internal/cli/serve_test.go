@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestServeConfigPrecedence: serve's own settings follow flag > URUMI_*
@@ -54,4 +55,25 @@ func TestServeConfigPrecedence(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestServeFlags(t *testing.T) {
+	runParseCases(t, newServeCommand, []parseCase[*serveOptions]{
+		{args: []string{"serve"}, check: func(t *testing.T, o *serveOptions) {
+			c := o.Config
+			if c.addr != "127.0.0.1:8080" || c.workers != 4 || c.shutdownGrace != 30*time.Second || c.logFormat != "text" || c.logLevel != "info" || c.lease != 30*time.Second {
+				t.Errorf("defaults: %+v", c)
+			}
+		}},
+		{args: []string{"serve", "--addr", ":9090", "--workers", "0", "--create-rate", "0", "--log-format", "json", "--lease", "5s"},
+			env: map[string]string{"URUMI_LOG_LEVEL": "debug", "URUMI_SHUTDOWN_GRACE": "1m"}, check: func(t *testing.T, o *serveOptions) {
+				c := o.Config
+				if c.addr != ":9090" || c.workers != 0 || c.createRate != 0 || c.logFormat != "json" || c.lease != 5*time.Second ||
+					c.logLevel != "debug" || c.shutdownGrace != time.Minute {
+					t.Errorf("flags and env: %+v", c)
+				}
+			}},
+		{args: []string{"serve", "--workers", "-1"}, wantErr: "--workers -1 is invalid"},
+		{args: []string{"serve", "--create-rate", "-1"}, wantErr: "--create-rate -1 is invalid"},
+	})
 }
