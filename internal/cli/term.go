@@ -32,6 +32,12 @@ func newTerminal(w io.Writer, getenv func(string) string) *terminal {
 	if t.width == 0 && t.tty {
 		t.width, _ = strconv.Atoi(getenv("COLUMNS"))
 	}
+	return decideColour(t, getenv)
+}
+
+// decideColour colours a terminal unless TERM=dumb; NO_COLOR turns colour
+// off and CLICOLOR_FORCE on, even when piped.
+func decideColour(t *terminal, getenv func(string) string) *terminal {
 	t.color = t.tty && getenv("TERM") != "dumb"
 	if getenv("NO_COLOR") != "" {
 		t.color = false
