@@ -140,12 +140,12 @@ func runServe(ctx context.Context, f *Factory, cfg serveConfig) error {
 	}
 	metrics := server.NewMetrics(svc.DB, log)
 	runner.Events = metrics
-	pool := &server.Pool{
+	pool := &provision.Pool{
 		DB:    svc.DB,
 		Size:  cfg.workers,
 		ID:    workerID("serve"),
 		Lease: f.Config.Lease,
-		NewRunner: func(worker string) server.JobRunner {
+		NewRunner: func(worker string) provision.JobRunner {
 			r := *runner
 			r.Worker, r.Log = worker, log.With("worker", worker)
 			return &r
@@ -214,6 +214,3 @@ func dbKind(dsn string) string {
 func envName(key string) string {
 	return strings.ToUpper(strings.ReplaceAll(key, "-", "_"))
 }
-
-// The core's Runner is the workers' JobRunner.
-var _ server.JobRunner = (*provision.Runner)(nil)
