@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -87,48 +86,42 @@ func (f *Factory) completeStoreNames(cmd *cobra.Command, args []string, _ string
 }
 
 // driveJob runs a job in this process while the user waits, showing its
-// phases, and explains what state an interrupted run left the store in.
+// phases; the core tells how it ended and this says it in the CLI's words.
 func (f *Factory) driveJob(ctx context.Context, job store.Job) (store.Store, error) {
 	runner, err := f.Runner(ctx, f.quietLogger())
 	if err != nil {
 		return store.Store{}, err
 	}
-	p := newProgress(f.Streams.ErrOut, f.ErrOut)
-	_, runErr := runner.Drive(ctx, job.ID, p)
-	p.finish()
 	svc, err := f.Service(ctx)
 	if err != nil {
 		return store.Store{}, err
 	}
-	st, getErr := svc.Get(context.WithoutCancel(ctx), f.caller(), job.Store)
-	if ctx.Err() != nil {
-		state := "unknown"
-		if getErr == nil {
-			state = string(st.Status)
-		}
+	p := newProgress(f.Streams.ErrOut, f.ErrOut)
+	out, err := svc.DriveJob(ctx, f.caller(), runner, job, p)
+	p.finish()
+	if err != nil {
+		return out.Store, err
+	}
+	return out.Store, outcomeError(out)
+}
+
+// outcomeError words a driven job's outcome: nil when it is done, else what
+// state the store was left in and the command that goes on from there.
+func outcomeError(out provision.Outcome) error {
+	name := out.Job.Store
+	switch out.Kind {
+	case provision.OutcomeInterrupted:
 		verb := "retry"
-		if job.Kind == store.JobDelete {
+		if out.Job.Kind == store.JobDelete {
 			verb = "delete"
 		}
-		return st, fmt.Errorf("interrupted: store %s is left %s and its job was handed back; run `urumi store %s %s` to resume it: %w",
-			job.Store, state, verb, job.Store, ctx.Err())
+		return fmt.Errorf("interrupted: store %s is left %s and its job was handed back; run `urumi store %s %s` to resume it: %w",
+			name, out.State, verb, name, out.Cause)
+	case provision.OutcomeTakenOver:
+		return fmt.Errorf("stopped: another request took over store %s (it is now %s): see `urumi store get %s`", name, out.State, name)
+	case provision.OutcomeFailed:
+		hint := fmt.Sprintf("inspect it with `kubectl -n %s get all,events`, fix the cause, then `urumi store retry %s`", provision.Namespace(name), name)
+		return fmt.Errorf("store %s %s failed: %w\n%s", name, out.Job.Kind, out.Cause, hint)
 	}
-	if job.Kind == store.JobDelete && errors.Is(getErr, provision.ErrNotFound) && runErr == nil {
-		return store.Store{}, nil
-	}
-	if errors.Is(runErr, provision.ErrLeaseLost) {
-		state := "deleted"
-		if getErr == nil {
-			state = string(st.Status)
-		}
-		return st, fmt.Errorf("stopped: another request took over store %s (it is now %s): see `urumi store get %s`", job.Store, state, job.Store)
-	}
-	if runErr != nil {
-		hint := fmt.Sprintf("inspect it with `kubectl -n %s get all,events`, fix the cause, then `urumi store retry %s`", provision.Namespace(job.Store), job.Store)
-		return st, fmt.Errorf("store %s %s failed: %w\n%s", job.Store, job.Kind, runErr, hint)
-	}
-	if getErr != nil {
-		return st, getErr
-	}
-	return st, nil
+	return nil
 }

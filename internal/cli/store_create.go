@@ -2,12 +2,12 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/urumi/urumi/internal/provision"
+	"github.com/urumi/urumi/internal/store"
 )
 
 type storeCreateOptions struct {
@@ -81,16 +81,22 @@ func (o *storeCreateOptions) Run(ctx context.Context) error {
 			return err
 		}
 	}
-	st, job, err := svc.Create(ctx, o.Caller, req)
-	if errors.Is(err, provision.ErrConflict) && o.Wait {
+	var (
+		st      store.Store
+		job     store.Job
+		resumed bool
+	)
+	if o.Wait {
 		// A create that an earlier run did not finish is resumed.
-		if est, ejob, uerr := svc.UnfinishedCreate(ctx, o.Caller, o.Name); uerr == nil {
-			st, job, err = est, ejob, nil
-			o.say("store %s exists and is still %s: resuming its creation", st.Name, st.Status)
-		}
+		st, job, resumed, err = svc.CreateOrResume(ctx, o.Caller, req)
+	} else {
+		st, job, err = svc.Create(ctx, o.Caller, req)
 	}
 	if err != nil {
 		return err
+	}
+	if resumed {
+		o.say("store %s exists and is still %s: resuming its creation", st.Name, st.Status)
 	}
 	if !o.Wait {
 		o.say("store %s queued; a `urumi serve` worker will provision it (or run `urumi store retry %s`)", st.Name, st.Name)
