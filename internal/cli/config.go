@@ -34,6 +34,41 @@ type Config struct {
 	DefaultMaxStores int           `mapstructure:"default-max-stores"`
 	Lease            time.Duration `mapstructure:"lease"`
 	DefaultPlan      string        `mapstructure:"default-plan"`
+	// Serve is serve's own keys, resolved only for serve.
+	Serve ServeConfig `mapstructure:"-"`
+}
+
+// ServeConfig is serve's settings.
+type ServeConfig struct {
+	Addr          string
+	Workers       int
+	CreateRate    int
+	ShutdownGrace time.Duration
+	LogFormat     string
+	LogLevel      string
+}
+
+// field is a setting's key and where its resolved value goes.
+type field struct {
+	key string
+	ptr any
+	// local: a command's own flag (serve's), resolved only where bound;
+	// a value that cannot be read is a usage error.
+	local bool
+}
+
+// fields lists every setting of c, global and serve's.
+func (c *Config) fields() []field {
+	return []field{
+		{"db", &c.DB, false}, {"audit-key", &c.AuditKey, false}, {"owner", &c.Owner, false},
+		{"base-domain", &c.BaseDomain, false}, {"ingress-class", &c.IngressClass, false},
+		{"ingress-namespace", &c.IngressNamespace, false}, {"tls-issuer", &c.TLSIssuer, false},
+		{"timeout", &c.Timeout, false}, {"default-max-stores", &c.DefaultMaxStores, false},
+		{"lease", &c.Lease, false}, {"default-plan", &c.DefaultPlan, false},
+		{"addr", &c.Serve.Addr, true}, {"workers", &c.Serve.Workers, true},
+		{"create-rate", &c.Serve.CreateRate, true}, {"shutdown-grace", &c.Serve.ShutdownGrace, true},
+		{"log-format", &c.Serve.LogFormat, true}, {"log-level", &c.Serve.LogLevel, true},
+	}
 }
 
 // setting is one configuration key with its default and help.
@@ -91,9 +126,11 @@ func (f *Factory) loadConfig(cmd *cobra.Command) error {
 		}
 	}
 	// Command-local flags (like serve's --addr) join the same precedence.
+	bound := map[string]bool{}
 	var bindErr error
 	cmd.LocalNonPersistentFlags().VisitAll(func(fl *pflag.Flag) {
 		if bindErr == nil && f.localKeys[fl.Name] {
+			bound[fl.Name] = true
 			bindErr = f.bind(v, fl, fl.Name)
 		}
 	})
@@ -121,8 +158,16 @@ func (f *Factory) loadConfig(cmd *cobra.Command) error {
 		}
 	}
 	var cfg Config
-	if err := v.Unmarshal(&cfg); err != nil {
-		return fmt.Errorf("config file %s: %w", path, err)
+	for _, fd := range cfg.fields() {
+		if fd.local && !bound[fd.key] {
+			continue
+		}
+		if err := v.UnmarshalKey(fd.key, fd.ptr); err != nil {
+			if fd.local {
+				return usageError{fmt.Errorf("--%s (or URUMI_%s): %w", fd.key, envName(fd.key), err)}
+			}
+			return fmt.Errorf("--%s, URUMI_%s or config file %s: %w", fd.key, envName(fd.key), path, err)
+		}
 	}
 	if cfg.Owner == "" {
 		cfg.Owner = osUser(f.Getenv)
@@ -133,7 +178,6 @@ func (f *Factory) loadConfig(cmd *cobra.Command) error {
 	}
 	f.Config = cfg
 	f.Plans = plans
-	f.viper = v
 	return nil
 }
 

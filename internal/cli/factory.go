@@ -9,7 +9,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/spf13/viper"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 
 	"github.com/urumi/urumi/internal/provision"
@@ -35,7 +34,6 @@ type Factory struct {
 
 	configFlags *configFlags
 	localKeys   map[string]bool
-	viper       *viper.Viper
 	db          store.DB
 	kube        *provision.Kube
 }
@@ -50,9 +48,6 @@ func (f *Factory) bindLocal(names ...string) {
 		f.localKeys[n] = true
 	}
 }
-
-// Value is a resolved setting bound with bindLocal.
-func (f *Factory) Value(key string) any { return f.viper.Get(key) }
 
 // DB opens the state database once per process.
 func (f *Factory) DB(ctx context.Context) (store.DB, error) {

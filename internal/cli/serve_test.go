@@ -61,15 +61,15 @@ func TestServeFlags(t *testing.T) {
 	runParseCases(t, newServeCommand, []parseCase[*serveOptions]{
 		{args: []string{"serve"}, check: func(t *testing.T, o *serveOptions) {
 			c := o.Config
-			if c.addr != "127.0.0.1:8080" || c.workers != 4 || c.shutdownGrace != 30*time.Second || c.logFormat != "text" || c.logLevel != "info" || c.lease != 30*time.Second {
+			if c.Addr != "127.0.0.1:8080" || c.Workers != 4 || c.ShutdownGrace != 30*time.Second || c.LogFormat != "text" || c.LogLevel != "info" || o.Lease != 30*time.Second {
 				t.Errorf("defaults: %+v", c)
 			}
 		}},
 		{args: []string{"serve", "--addr", ":9090", "--workers", "0", "--create-rate", "0", "--log-format", "json", "--lease", "5s"},
 			env: map[string]string{"URUMI_LOG_LEVEL": "debug", "URUMI_SHUTDOWN_GRACE": "1m"}, check: func(t *testing.T, o *serveOptions) {
 				c := o.Config
-				if c.addr != ":9090" || c.workers != 0 || c.createRate != 0 || c.logFormat != "json" || c.lease != 5*time.Second ||
-					c.logLevel != "debug" || c.shutdownGrace != time.Minute {
+				if c.Addr != ":9090" || c.Workers != 0 || c.CreateRate != 0 || c.LogFormat != "json" || o.Lease != 5*time.Second ||
+					c.LogLevel != "debug" || c.ShutdownGrace != time.Minute {
 					t.Errorf("flags and env: %+v", c)
 				}
 			}},

@@ -59,9 +59,10 @@ func (o *storeCreateOptions) Complete(f *Factory, _ *cobra.Command, args []strin
 	if o.Owner == "" {
 		o.Owner = f.Config.Owner
 	}
-	if o.Timeout > 0 {
-		f.Config.Timeout = o.Timeout
-	}
+	// The command's --timeout is the global setting's flag here: resolved
+	// with it (flag > URUMI_TIMEOUT > file > default), it reaches the
+	// cluster client through the settings.
+	o.Timeout = f.Config.Timeout
 	return nil
 }
 

@@ -9,7 +9,7 @@ import (
 func TestStoreCreateFlags(t *testing.T) {
 	runParseCases(t, newStoreCreateCommand, []parseCase[*storeCreateOptions]{
 		{args: []string{"store", "create", "shop1"}, env: map[string]string{"USER": "alice"}, check: func(t *testing.T, o *storeCreateOptions) {
-			if o.Name != "shop1" || o.Owner != "alice" || !o.Wait || o.out.format != FormatTable || o.Plan != "" {
+			if o.Name != "shop1" || o.Owner != "alice" || !o.Wait || o.out.format != FormatTable || o.Plan != "" || o.Timeout != 5*time.Minute {
 				t.Errorf("defaults: %+v", o)
 			}
 		}},
@@ -19,11 +19,17 @@ func TestStoreCreateFlags(t *testing.T) {
 				t.Errorf("flags: %+v", o)
 			}
 		}},
-		{args: []string{"store", "create", "shop3"}, env: map[string]string{"URUMI_OWNER": "carol"}, check: func(t *testing.T, o *storeCreateOptions) {
-			if o.Owner != "carol" {
-				t.Errorf("owner from URUMI_OWNER: %q", o.Owner)
+		{args: []string{"store", "create", "shop3"}, env: map[string]string{"URUMI_OWNER": "carol", "URUMI_TIMEOUT": "7m"}, check: func(t *testing.T, o *storeCreateOptions) {
+			if o.Owner != "carol" || o.Timeout != 7*time.Minute {
+				t.Errorf("owner and timeout from URUMI_OWNER and URUMI_TIMEOUT: %q %s", o.Owner, o.Timeout)
 			}
 		}},
+		{args: []string{"store", "create", "shop3", "--timeout", "90s"}, env: map[string]string{"URUMI_TIMEOUT": "7m"}, check: func(t *testing.T, o *storeCreateOptions) {
+			if o.Timeout != 90*time.Second {
+				t.Errorf("--timeout over URUMI_TIMEOUT: %s", o.Timeout)
+			}
+		}},
+		{args: []string{"store", "create", "shop3"}, env: map[string]string{"URUMI_TIMEOUT": "soon"}, wantErr: "URUMI_TIMEOUT"},
 		{args: []string{"store", "create"}, wantErr: "takes NAME"},
 		{args: []string{"store", "create", "a", "b"}, wantErr: "takes NAME"},
 		{args: []string{"store", "create", "shop1", "-o", "wide"}, wantErr: `unknown output format "wide": use table, json or yaml`},
