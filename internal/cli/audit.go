@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"strconv"
 	"time"
@@ -10,11 +11,14 @@ import (
 	"github.com/urumi/urumi/internal/store"
 )
 
-func newAuditCommand(f *Factory) *cobra.Command {
-	var (
-		filter store.AuditFilter
-		out    outputFlag
-	)
+type auditOptions struct {
+	common
+	out    *outputFlag
+	Filter store.AuditFilter
+}
+
+func newAuditCommand(f *Factory, runF func(*auditOptions) error) *cobra.Command {
+	o := &auditOptions{common: f.common()}
 	cmd := &cobra.Command{
 		Use:     "audit",
 		Short:   "Show the audit log (append-only, hash-chained)",
@@ -22,68 +26,86 @@ func newAuditCommand(f *Factory) *cobra.Command {
 		Example: `  urumi audit --store shop1
   urumi audit --limit 20 -o json
   urumi audit verify`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := out.validate(); err != nil {
-				return err
-			}
-			svc, err := f.Service(cmd.Context())
-			if err != nil {
-				return err
-			}
-			entries, err := svc.Audit(cmd.Context(), f.caller(), filter)
-			if err != nil {
-				return err
-			}
-			term := newTerminal(f.Streams.Out, f.Getenv)
-			return out.print(f.Streams.Out, entries, func(t *table) {
-				t.term = term
-				t.headers("ID", "TIME", "ACTOR", "ACTION", "STORE", "OUTCOME", "DURATION", "DETAIL")
-				for _, e := range entries {
-					t.row(strconv.FormatInt(e.ID, 10), e.Time.Format(time.RFC3339), e.Actor, e.Action, e.Store, e.Outcome,
-						(time.Duration(e.DurationMS) * time.Millisecond).String(), e.Detail)
-				}
-			})
-		},
+		Args: noArgs,
 	}
-	cmd.Flags().StringVar(&filter.Store, "store", "", "only entries about this store")
-	cmd.Flags().StringVar(&filter.Actor, "actor", "", "only entries by this actor")
-	cmd.Flags().IntVar(&filter.Limit, "limit", 0, "only the newest N entries (0: all)")
-	out.add(cmd, "")
+	cmd.RunE = runE(f, o, runF)
+	cmd.Flags().StringVar(&o.Filter.Store, "store", "", "only entries about this store")
+	cmd.Flags().StringVar(&o.Filter.Actor, "actor", "", "only entries by this actor")
+	cmd.Flags().IntVar(&o.Filter.Limit, "limit", 0, "only the newest N entries (0: all)")
+	o.out = addOutputFlag(cmd, "")
+	cmd.AddCommand(newAuditVerifyCommand(f, nil))
+	return cmd
+}
 
-	var vout outputFlag
-	verify := &cobra.Command{
+func (o *auditOptions) Complete(*Factory, *cobra.Command, []string) error { return nil }
+func (o *auditOptions) Validate() error                                   { return nil }
+
+func (o *auditOptions) Run(ctx context.Context) error {
+	svc, err := o.Service(ctx)
+	if err != nil {
+		return err
+	}
+	entries, err := svc.Audit(ctx, o.Caller, o.Filter)
+	if err != nil {
+		return err
+	}
+	return o.printer(o.out).print(entries, auditTable(entries))
+}
+
+func auditTable(entries []store.AuditEntry) func(*table) {
+	return func(t *table) {
+		t.headers("ID", "TIME", "ACTOR", "ACTION", "STORE", "OUTCOME", "DURATION", "DETAIL")
+		for _, e := range entries {
+			t.row(strconv.FormatInt(e.ID, 10), e.Time.Format(time.RFC3339), e.Actor, e.Action, e.Store, e.Outcome,
+				(time.Duration(e.DurationMS) * time.Millisecond).String(), e.Detail)
+		}
+	}
+}
+
+type auditVerifyOptions struct {
+	common
+	out *outputFlag
+}
+
+func newAuditVerifyCommand(f *Factory, runF func(*auditVerifyOptions) error) *cobra.Command {
+	o := &auditVerifyOptions{common: f.common()}
+	cmd := &cobra.Command{
 		Use:   "verify",
 		Short: "Check the audit log's hash chain: exit 1 if an entry was edited or deleted",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := vout.validate(); err != nil {
-				return err
-			}
-			svc, err := f.Service(cmd.Context())
-			if err != nil {
-				return err
-			}
-			res, err := svc.VerifyAudit(cmd.Context(), f.caller())
-			if err != nil {
-				return err
-			}
-			if err := vout.print(f.Streams.Out, res, func(t *table) {
-				if res.OK {
-					t.row(fmt.Sprintf("audit log intact: %d entries, hash chain verified", res.Entries))
-				} else {
-					t.row(fmt.Sprintf("audit log TAMPERED at entry %d: %s", res.BadID, res.Problem))
-				}
-			}); err != nil {
-				return err
-			}
-			if !res.OK {
-				return fmt.Errorf("audit log verification failed at entry %d: %s", res.BadID, res.Problem)
-			}
-			return nil
-		},
 	}
-	vout.add(verify, "")
-	cmd.AddCommand(verify)
+	cmd.RunE = runE(f, o, runF)
+	o.out = addOutputFlag(cmd, "")
 	return cmd
+}
+
+func (o *auditVerifyOptions) Complete(*Factory, *cobra.Command, []string) error { return nil }
+func (o *auditVerifyOptions) Validate() error                                   { return nil }
+
+func (o *auditVerifyOptions) Run(ctx context.Context) error {
+	svc, err := o.Service(ctx)
+	if err != nil {
+		return err
+	}
+	res, err := svc.VerifyAudit(ctx, o.Caller)
+	if err != nil {
+		return err
+	}
+	if err := o.printer(o.out).print(res, verifyTable(res)); err != nil {
+		return err
+	}
+	if !res.OK {
+		return fmt.Errorf("audit log verification failed at entry %d: %s", res.BadID, res.Problem)
+	}
+	return nil
+}
+
+func verifyTable(res store.VerifyResult) func(*table) {
+	return func(t *table) {
+		if res.OK {
+			t.row(fmt.Sprintf("audit log intact: %d entries, hash chain verified", res.Entries))
+		} else {
+			t.row(fmt.Sprintf("audit log TAMPERED at entry %d: %s", res.BadID, res.Problem))
+		}
+	}
 }

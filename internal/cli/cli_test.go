@@ -25,9 +25,6 @@ func newRunner(t *testing.T) *runner {
 
 func (r *runner) run(args ...string) (stdout, stderr string, code int) {
 	r.t.Helper()
-	for k, v := range r.env {
-		r.t.Setenv(k, v)
-	}
 	var out, errb bytes.Buffer
 	code = Main(context.Background(), Env{
 		Args:    append([]string{"urumi"}, args...),
@@ -177,6 +174,42 @@ func TestAuditKeySetting(t *testing.T) {
 		r.env["URUMI_AUDIT_KEY"] = loose
 		if _, errOut, code := r.run("audit", "verify"); code == 0 || !strings.Contains(errOut, "chmod 600 "+loose) {
 			t.Errorf("audit verify with a key others can read: %d %s", code, errOut)
+		}
+	}
+}
+
+// TestUnknownSubcommand: a typo under a group fails like one at the top
+// level (exit 2, with a suggestion), instead of printing help and passing.
+func TestUnknownSubcommand(t *testing.T) {
+	r := newRunner(t)
+	for _, tc := range []struct {
+		args    []string
+		want    string
+		suggest string
+	}{
+		{[]string{"stor"}, `unknown command "stor" for "urumi"`, "store"},
+		{[]string{"store", "bogus"}, `unknown command "bogus" for "urumi store"`, ""},
+		{[]string{"store", "delet", "shop1"}, `unknown command "delet" for "urumi store"`, "delete"},
+		{[]string{"stores", "lst"}, `unknown command "lst" for "urumi store"`, "list"},
+		{[]string{"quota", "frob"}, `unknown command "frob" for "urumi quota"`, ""},
+		{[]string{"quota", "lis"}, `unknown command "lis" for "urumi quota"`, "list"},
+		{[]string{"token", "revok", "t1"}, `unknown command "revok" for "urumi token"`, "revoke"},
+		{[]string{"plan", "lsit"}, `unknown command "lsit" for "urumi plan"`, ""},
+		{[]string{"audit", "verfy"}, `unknown command "verfy" for "urumi audit"`, "verify"},
+	} {
+		out, errOut, code := r.run(tc.args...)
+		if code != 2 || !strings.Contains(errOut, tc.want) || out != "" {
+			t.Errorf("urumi %s: exit %d, stdout %q, stderr %q; want exit 2 and %q", strings.Join(tc.args, " "), code, out, errOut, tc.want)
+		}
+		if tc.suggest != "" && !strings.Contains(errOut, "Did you mean this?\n\t"+tc.suggest+"\n") {
+			t.Errorf("urumi %s: stderr %q does not suggest %q", strings.Join(tc.args, " "), errOut, tc.suggest)
+		}
+	}
+	// A group alone still shows its help.
+	for _, group := range []string{"store", "quota", "token", "plan"} {
+		out, errOut, code := r.run(group)
+		if code != 0 || !strings.Contains(out, "Available Commands:") {
+			t.Errorf("urumi %s: exit %d, stdout %q, stderr %q; want its help", group, code, out, errOut)
 		}
 	}
 }

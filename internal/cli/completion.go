@@ -1,13 +1,21 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/spf13/cobra"
 )
 
-func newCompletionCommand(f *Factory) *cobra.Command {
-	return &cobra.Command{
+type completionOptions struct {
+	common
+	Shell string
+	root  *cobra.Command
+}
+
+func newCompletionCommand(f *Factory, runF func(*completionOptions) error) *cobra.Command {
+	o := &completionOptions{common: f.common()}
+	cmd := &cobra.Command{
 		Use:   "completion bash|zsh|fish|powershell",
 		Short: "Print a shell completion script",
 		Long: `Print a shell completion script. For example:
@@ -25,19 +33,29 @@ completions/kubectl_complete-urumi on your PATH.`,
 			return nil
 		},
 		ValidArgs: []string{"bash", "zsh", "fish", "powershell"},
-		RunE: func(cmd *cobra.Command, args []string) error {
-			root, out := cmd.Root(), f.Streams.Out
-			switch args[0] {
-			case "bash":
-				return root.GenBashCompletionV2(out, true)
-			case "zsh":
-				return root.GenZshCompletion(out)
-			case "fish":
-				return root.GenFishCompletion(out, true)
-			case "powershell":
-				return root.GenPowerShellCompletionWithDesc(out)
-			}
-			return fmt.Errorf("unknown shell %q", args[0])
-		},
 	}
+	cmd.RunE = runE(f, o, runF)
+	return cmd
+}
+
+func (o *completionOptions) Complete(_ *Factory, cmd *cobra.Command, args []string) error {
+	o.Shell, o.root = args[0], cmd.Root()
+	return nil
+}
+
+func (o *completionOptions) Validate() error { return nil }
+
+func (o *completionOptions) Run(context.Context) error {
+	out := o.Streams.Out
+	switch o.Shell {
+	case "bash":
+		return o.root.GenBashCompletionV2(out, true)
+	case "zsh":
+		return o.root.GenZshCompletion(out)
+	case "fish":
+		return o.root.GenFishCompletion(out, true)
+	case "powershell":
+		return o.root.GenPowerShellCompletionWithDesc(out)
+	}
+	return fmt.Errorf("unknown shell %q", o.Shell)
 }

@@ -34,6 +34,41 @@ type Config struct {
 	DefaultMaxStores int           `mapstructure:"default-max-stores"`
 	Lease            time.Duration `mapstructure:"lease"`
 	DefaultPlan      string        `mapstructure:"default-plan"`
+	// Serve is serve's own keys, resolved only for serve.
+	Serve ServeConfig `mapstructure:"-"`
+}
+
+// ServeConfig is serve's settings.
+type ServeConfig struct {
+	Addr          string
+	Workers       int
+	CreateRate    int
+	ShutdownGrace time.Duration
+	LogFormat     string
+	LogLevel      string
+}
+
+// field is a setting's key and where its resolved value goes.
+type field struct {
+	key string
+	ptr any
+	// local: a command's own flag (serve's), resolved only where bound;
+	// a value that cannot be read is a usage error.
+	local bool
+}
+
+// fields lists every setting of c, global and serve's.
+func (c *Config) fields() []field {
+	return []field{
+		{"db", &c.DB, false}, {"audit-key", &c.AuditKey, false}, {"owner", &c.Owner, false},
+		{"base-domain", &c.BaseDomain, false}, {"ingress-class", &c.IngressClass, false},
+		{"ingress-namespace", &c.IngressNamespace, false}, {"tls-issuer", &c.TLSIssuer, false},
+		{"timeout", &c.Timeout, false}, {"default-max-stores", &c.DefaultMaxStores, false},
+		{"lease", &c.Lease, false}, {"default-plan", &c.DefaultPlan, false},
+		{"addr", &c.Serve.Addr, true}, {"workers", &c.Serve.Workers, true},
+		{"create-rate", &c.Serve.CreateRate, true}, {"shutdown-grace", &c.Serve.ShutdownGrace, true},
+		{"log-format", &c.Serve.LogFormat, true}, {"log-level", &c.Serve.LogLevel, true},
+	}
 }
 
 // setting is one configuration key with its default and help.
@@ -55,7 +90,7 @@ func settings(getenv func(string) string) []setting {
 		{"ingress-namespace", "ingress-nginx", "namespace of the ingress controller allowed to reach stores"},
 		{"tls-issuer", "", "cert-manager ClusterIssuer for the stores' TLS certificates (empty: no TLS)"},
 		{"timeout", 5 * time.Minute, "how long provisioning may take before the store is FAILED"},
-		{"default-max-stores", 5, "active stores an owner may have unless `urumi quota set` says otherwise"},
+		{"default-max-stores", 5, `active stores an owner may have unless "urumi quota set" says otherwise`},
 		{"lease", 30 * time.Second, "how long a job stays claimed by a worker that stopped renewing it"},
 		{"default-plan", "", "plan of stores created without one (default: medium, or the first plan of the config file)"},
 	}
@@ -84,28 +119,23 @@ func (c *configFlags) add(flags *pflag.FlagSet, getenv func(string) string) {
 // loadConfig resolves Config for cmd: flag > URUMI_* env > file > default.
 func (f *Factory) loadConfig(cmd *cobra.Command) error {
 	v := viper.New()
-	v.SetEnvPrefix("URUMI")
-	v.SetEnvKeyReplacer(strings.NewReplacer("-", "_"))
 	for _, s := range f.configFlags.set {
 		v.SetDefault(s.key, s.def)
-		if err := v.BindEnv(s.key); err != nil {
-			return fmt.Errorf("bind URUMI_%s: %w", s.key, err)
-		}
-		if fl := cmd.Flags().Lookup(s.key); fl != nil {
-			if err := v.BindPFlag(s.key, fl); err != nil {
-				return fmt.Errorf("bind --%s: %w", s.key, err)
-			}
+		if err := f.bind(v, cmd.Flags().Lookup(s.key), s.key); err != nil {
+			return err
 		}
 	}
 	// Command-local flags (like serve's --addr) join the same precedence.
+	bound := map[string]bool{}
 	var bindErr error
 	cmd.LocalNonPersistentFlags().VisitAll(func(fl *pflag.Flag) {
 		if bindErr == nil && f.localKeys[fl.Name] {
-			bindErr = errors.Join(v.BindEnv(fl.Name), v.BindPFlag(fl.Name, fl))
+			bound[fl.Name] = true
+			bindErr = f.bind(v, fl, fl.Name)
 		}
 	})
 	if bindErr != nil {
-		return fmt.Errorf("bind flags: %w", bindErr)
+		return bindErr
 	}
 
 	path, explicit := f.configFlags.path, f.configFlags.path != ""
@@ -128,8 +158,16 @@ func (f *Factory) loadConfig(cmd *cobra.Command) error {
 		}
 	}
 	var cfg Config
-	if err := v.Unmarshal(&cfg); err != nil {
-		return fmt.Errorf("config file %s: %w", path, err)
+	for _, fd := range cfg.fields() {
+		if fd.local && !bound[fd.key] {
+			continue
+		}
+		if err := v.UnmarshalKey(fd.key, fd.ptr); err != nil {
+			if fd.local {
+				return usageError{fmt.Errorf("--%s (or URUMI_%s): %w", fd.key, envName(fd.key), err)}
+			}
+			return fmt.Errorf("--%s, URUMI_%s or config file %s: %w", fd.key, envName(fd.key), path, err)
+		}
 	}
 	if cfg.Owner == "" {
 		cfg.Owner = osUser(f.Getenv)
@@ -140,7 +178,26 @@ func (f *Factory) loadConfig(cmd *cobra.Command) error {
 	}
 	f.Config = cfg
 	f.Plans = plans
-	f.viper = v
+	return nil
+}
+
+// bind puts key's flag (fl, nil if the command has none) and URUMI_<KEY>
+// above the config file and the default. The variable is read through the
+// injected Getenv, never by viper from the process: a value viper is Set
+// outranks the file and the default, and is only set when the flag, which
+// outranks it, was not given.
+func (f *Factory) bind(v *viper.Viper, fl *pflag.Flag, key string) error {
+	if fl != nil {
+		if err := v.BindPFlag(key, fl); err != nil {
+			return fmt.Errorf("bind --%s: %w", key, err)
+		}
+		if fl.Changed {
+			return nil
+		}
+	}
+	if val := f.Getenv("URUMI_" + envName(key)); val != "" {
+		v.Set(key, val)
+	}
 	return nil
 }
 
@@ -177,7 +234,10 @@ func xdgDir(getenv func(string) string, env, fallback string) string {
 	}
 	home := getenv("HOME")
 	if home == "" {
-		home, _ = os.UserHomeDir()
+		// From the user database, not the process environment behind getenv.
+		if u, err := user.Current(); err == nil {
+			home = u.HomeDir
+		}
 	}
 	return filepath.Join(home, fallback)
 }

@@ -37,18 +37,15 @@ func TestConfigPrecedence(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			vars := map[string]string{"USER": "os-user", "HOME": dir}
 			for k, v := range tt.env {
-				t.Setenv(k, v)
+				vars[k] = v
 			}
 			env := Env{
 				Args:    append([]string{"urumi", "probe"}, tt.args...),
 				Streams: Streams{In: strings.NewReader(""), Out: &bytes.Buffer{}, ErrOut: &bytes.Buffer{}},
-				Getenv: func(k string) string {
-					if v, ok := map[string]string{"USER": "os-user", "HOME": dir}[k]; ok {
-						return v
-					}
-					return os.Getenv(k)
-				},
+				Getenv:  func(k string) string { return vars[k] },
 			}
 			root, f := newRoot(env)
 			root.AddCommand(&cobra.Command{Use: "probe", RunE: func(*cobra.Command, []string) error { return nil }})

@@ -2,9 +2,13 @@ package cli
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
+	"log/slog"
+	"os"
+	"time"
 
-	"github.com/spf13/viper"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 
 	"github.com/urumi/urumi/internal/provision"
@@ -22,10 +26,14 @@ type Factory struct {
 	Config    Config
 	// Plans are the operator's plans from the config file, or the built-in ones.
 	Plans provision.Plans
+	// Out and ErrOut are what stdout and stderr are (terminal, colour,
+	// width), decided once when the Factory is made.
+	Out, ErrOut *terminal
+	// Now is the clock ages are printed against.
+	Now func() time.Time
 
 	configFlags *configFlags
 	localKeys   map[string]bool
-	viper       *viper.Viper
 	db          store.DB
 	kube        *provision.Kube
 }
@@ -40,9 +48,6 @@ func (f *Factory) bindLocal(names ...string) {
 		f.localKeys[n] = true
 	}
 }
-
-// Value is a resolved setting bound with bindLocal.
-func (f *Factory) Value(key string) any { return f.viper.Get(key) }
 
 // DB opens the state database once per process.
 func (f *Factory) DB(ctx context.Context) (store.DB, error) {
@@ -72,4 +77,88 @@ func (f *Factory) Close() error {
 		return fmt.Errorf("close database: %w", err)
 	}
 	return nil
+}
+
+// settings are the cluster-wide provisioning choices from the config.
+func (f *Factory) settings() provision.Settings {
+	return provision.Settings{
+		BaseDomain:       f.Config.BaseDomain,
+		IngressClass:     f.Config.IngressClass,
+		IngressNamespace: f.Config.IngressNamespace,
+		TLSIssuer:        f.Config.TLSIssuer,
+		Timeout:          f.Config.Timeout,
+	}
+}
+
+// Service is the core's operations on the configured database.
+func (f *Factory) Service(ctx context.Context) (*provision.Service, error) {
+	db, err := f.DB(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &provision.Service{DB: db, Settings: f.settings(), Plans: f.Plans}, nil
+}
+
+// Kube connects to the kubeconfig's cluster, once per process.
+func (f *Factory) Kube(log *slog.Logger) (*provision.Kube, error) {
+	if f.kube != nil {
+		return f.kube, nil
+	}
+	cfg, err := f.KubeFlags.ToRESTConfig()
+	if err != nil {
+		return nil, fmt.Errorf("load kubeconfig: %w (set --kubeconfig or KUBECONFIG, or pick a --context)", err)
+	}
+	cfg.UserAgent = "urumi/" + f.Build.Version
+	k, err := provision.NewKube(cfg, f.settings(), log)
+	if err != nil {
+		return nil, err
+	}
+	f.kube = k
+	return k, nil
+}
+
+// preflight checks the cluster answers and allows what urumi does, before
+// a request that will run here is recorded.
+func (f *Factory) preflight(ctx context.Context) error {
+	k, err := f.Kube(f.quietLogger())
+	if err != nil {
+		return err
+	}
+	return k.Preflight(ctx)
+}
+
+// Runner runs jobs from this process.
+func (f *Factory) Runner(ctx context.Context, log *slog.Logger) (*provision.Runner, error) {
+	db, err := f.DB(ctx)
+	if err != nil {
+		return nil, err
+	}
+	k, err := f.Kube(log)
+	if err != nil {
+		return nil, err
+	}
+	return &provision.Runner{DB: db, Kube: k, Worker: workerID("cli"), Lease: f.Config.Lease, Log: log}, nil
+}
+
+// caller is the local user. Whoever runs the CLI against the database is
+// its administrator: they could edit it directly anyway.
+func (f *Factory) caller() provision.Caller {
+	return provision.Caller{Name: osUser(f.Getenv), Admin: true}
+}
+
+// workerID names a worker uniquely across processes and hosts.
+func workerID(kind string) string {
+	host, _ := os.Hostname()
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return fmt.Sprintf("%s-%s-%d-%s", kind, host, os.Getpid(), hex.EncodeToString(b))
+}
+
+// quietLogger discards the core's logs unless URUMI_DEBUG is set, which
+// sends them to stderr; the CLI reports progress itself.
+func (f *Factory) quietLogger() *slog.Logger {
+	if f.Getenv("URUMI_DEBUG") != "" {
+		return slog.New(slog.NewTextHandler(f.Streams.ErrOut, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.DiscardHandler)
 }

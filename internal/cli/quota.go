@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"strconv"
 
 	"github.com/spf13/cobra"
@@ -10,73 +11,96 @@ import (
 )
 
 func newQuotaCommand(f *Factory) *cobra.Command {
-	cmd := &cobra.Command{Use: "quota", Short: "Read and set owners' store limits", GroupID: "admin"}
+	cmd := newGroupCommand("quota", "Read and set owners' store limits", "admin")
+	cmd.AddCommand(
+		newQuotaGetCommand(f, nil),
+		newQuotaSetCommand(f, nil),
+		newListCommand(f, "List owners with a limit or with stores", (*provision.Service).ListQuotas, quotaTable, nil),
+	)
+	return cmd
+}
 
-	var getOwner string
-	var getOut outputFlag
-	get := &cobra.Command{
+type quotaGetOptions struct {
+	common
+	out   *outputFlag
+	Owner string
+}
+
+func newQuotaGetCommand(f *Factory, runF func(*quotaGetOptions) error) *cobra.Command {
+	o := &quotaGetOptions{common: f.common()}
+	cmd := &cobra.Command{
 		Use:   "get",
 		Short: "Show an owner's store limit and use (default: yours)",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := getOut.validate(); err != nil {
-				return err
-			}
-			svc, err := f.Service(cmd.Context())
-			if err != nil {
-				return err
-			}
-			if getOwner == "" {
-				getOwner = f.Config.Owner
-			}
-			q, err := svc.Quota(cmd.Context(), f.caller(), getOwner)
-			if err != nil {
-				return err
-			}
-			return getOut.print(f.Streams.Out, q, quotaTable(newTerminal(f.Streams.Out, f.Getenv), []store.Quota{q}))
-		},
 	}
-	get.Flags().StringVar(&getOwner, "owner", "", "owner to show")
-	getOut.add(get, "")
+	cmd.RunE = runE(f, o, runF)
+	cmd.Flags().StringVar(&o.Owner, "owner", "", "owner to show")
+	o.out = addOutputFlag(cmd, "")
+	return cmd
+}
 
-	var setOwner string
-	var maxStores int
-	var setOut outputFlag
-	set := &cobra.Command{
+func (o *quotaGetOptions) Complete(f *Factory, _ *cobra.Command, _ []string) error {
+	if o.Owner == "" {
+		o.Owner = f.Config.Owner
+	}
+	return nil
+}
+
+func (o *quotaGetOptions) Validate() error { return nil }
+
+func (o *quotaGetOptions) Run(ctx context.Context) error {
+	svc, err := o.Service(ctx)
+	if err != nil {
+		return err
+	}
+	q, err := svc.Quota(ctx, o.Caller, o.Owner)
+	if err != nil {
+		return err
+	}
+	return o.printer(o.out).print(q, quotaTable([]store.Quota{q}))
+}
+
+type quotaSetOptions struct {
+	common
+	out       *outputFlag
+	Owner     string
+	MaxStores int
+}
+
+func newQuotaSetCommand(f *Factory, runF func(*quotaSetOptions) error) *cobra.Command {
+	o := &quotaSetOptions{common: f.common()}
+	cmd := &cobra.Command{
 		Use:     "set --owner OWNER --max-stores N",
 		Short:   "Set an owner's maximum number of active stores",
 		Example: "  urumi quota set --owner alice --max-stores 10",
 		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := setOut.validate(); err != nil {
-				return err
-			}
-			svc, err := f.Service(cmd.Context())
-			if err != nil {
-				return err
-			}
-			q, err := svc.SetQuota(cmd.Context(), f.caller(), setOwner, maxStores)
-			if err != nil {
-				return err
-			}
-			return setOut.print(f.Streams.Out, q, quotaTable(newTerminal(f.Streams.Out, f.Getenv), []store.Quota{q}))
-		},
 	}
-	set.Flags().StringVar(&setOwner, "owner", "", "owner whose limit to set (required)")
-	set.Flags().IntVar(&maxStores, "max-stores", -1, "maximum active stores (required, 0 or more)")
-	_ = set.MarkFlagRequired("owner")
-	_ = set.MarkFlagRequired("max-stores")
-	setOut.add(set, "")
-
-	list := newListCommand(f, "List owners with a limit or with stores",
-		(*provision.Service).ListQuotas, quotaTable)
-	cmd.AddCommand(get, set, list)
+	cmd.RunE = runE(f, o, runF)
+	cmd.Flags().StringVar(&o.Owner, "owner", "", "owner whose limit to set (required)")
+	cmd.Flags().IntVar(&o.MaxStores, "max-stores", -1, "maximum active stores (required, 0 or more)")
+	_ = cmd.MarkFlagRequired("owner")
+	_ = cmd.MarkFlagRequired("max-stores")
+	o.out = addOutputFlag(cmd, "")
 	return cmd
 }
 
-func quotaTable(term *terminal, qs []store.Quota) func(*table) {
+func (o *quotaSetOptions) Complete(*Factory, *cobra.Command, []string) error { return nil }
+func (o *quotaSetOptions) Validate() error                                   { return nil }
+
+func (o *quotaSetOptions) Run(ctx context.Context) error {
+	svc, err := o.Service(ctx)
+	if err != nil {
+		return err
+	}
+	q, err := svc.SetQuota(ctx, o.Caller, o.Owner, o.MaxStores)
+	if err != nil {
+		return err
+	}
+	return o.printer(o.out).print(q, quotaTable([]store.Quota{q}))
+}
+
+func quotaTable(qs []store.Quota) func(*table) {
 	return func(t *table) {
-		t.term = term
 		t.headers("OWNER", "USED", "MAX", "SOURCE")
 		for _, q := range qs {
 			src := "owner"

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"strings"
@@ -16,14 +17,19 @@ import (
 // rbacOptions name who the printed ClusterRole is bound to, and whom the
 // admission policy holds to the stores' namespaces.
 type rbacOptions struct {
+	common
 	name           string
 	user           string
 	group          string
 	serviceAccount string
+
+	// Complete and Validate resolve these.
+	BaseDomain string
+	Subject    rbacv1.Subject
 }
 
-func newRBACCommand(f *Factory) *cobra.Command {
-	var o rbacOptions
+func newRBACCommand(f *Factory, runF func(*rbacOptions) error) *cobra.Command {
+	o := &rbacOptions{common: f.common()}
 	cmd := &cobra.Command{
 		Use:   "rbac",
 		Short: "Print the permissions urumi needs, and the policy that confines them, for kubectl apply",
@@ -48,14 +54,8 @@ applied.`,
   urumi rbac --service-account urumi-system/urumi --base-domain shops.example.com | kubectl apply -f -`,
 		GroupID: "admin",
 		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			subject, err := o.subject()
-			if err != nil {
-				return usageError{err}
-			}
-			return printRBAC(f.Streams.Out, o.name, subject, f.Config.BaseDomain)
-		},
 	}
+	cmd.RunE = runE(f, o, runF)
 	flags := cmd.Flags()
 	flags.StringVar(&o.name, "name", "urumi", "name of the ClusterRole, the admission policy and their bindings")
 	flags.StringVar(&o.user, "user", "", "bind the role to this user (as the kubeconfig authenticates it)")
@@ -66,7 +66,25 @@ applied.`,
 	return cmd
 }
 
-func (o rbacOptions) subject() (rbacv1.Subject, error) {
+func (o *rbacOptions) Complete(f *Factory, _ *cobra.Command, _ []string) error {
+	o.BaseDomain = f.Config.BaseDomain
+	return nil
+}
+
+func (o *rbacOptions) Validate() error {
+	subject, err := o.subject()
+	if err != nil {
+		return usageError{err}
+	}
+	o.Subject = subject
+	return nil
+}
+
+func (o *rbacOptions) Run(context.Context) error {
+	return printRBAC(o.Streams.Out, o.name, o.Subject, o.BaseDomain)
+}
+
+func (o *rbacOptions) subject() (rbacv1.Subject, error) {
 	switch {
 	case o.user != "":
 		return rbacv1.Subject{APIGroup: rbacv1.GroupName, Kind: rbacv1.UserKind, Name: o.user}, nil

@@ -1,9 +1,6 @@
 package cli
 
 import (
-	"flag"
-	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -14,8 +11,6 @@ import (
 
 	"github.com/urumi/urumi/internal/provision"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 func TestRBACUsage(t *testing.T) {
 	r := newRunner(t)
@@ -50,22 +45,7 @@ func TestRBACGolden(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("rbac: exit %d: %s", code, errOut)
 	}
-	golden := filepath.Join("testdata", "rbac.golden")
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(golden, []byte(out), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatalf("%v (run go test ./internal/cli -run RBACGolden -update to create it)", err)
-	}
-	if out != string(want) {
-		t.Errorf("urumi rbac differs from %s (run go test ./internal/cli -run RBACGolden -update after checking the change):\n%s", golden, out)
-	}
+	checkGolden(t, "rbac.golden", out)
 
 	docs := strings.Split(out, "---\n")
 	if len(docs) != 4 {
@@ -96,4 +76,21 @@ func TestRBACGolden(t *testing.T) {
 	if !reflect.DeepEqual(policy, wantPolicy) || !reflect.DeepEqual(policyBinding, wantPolicyBinding) {
 		t.Errorf("the policy printed is not provision.BoundaryPolicy's for the same subject and base domain:\n%+v\n%+v", policy, policyBinding)
 	}
+}
+
+func TestRBACFlags(t *testing.T) {
+	runParseCases(t, newRBACCommand, []parseCase[*rbacOptions]{
+		{args: []string{"rbac", "--service-account", "urumi-system/urumi", "--base-domain", "shops.example.com"}, check: func(t *testing.T, o *rbacOptions) {
+			if o.Subject.Kind != rbacv1.ServiceAccountKind || o.Subject.Namespace != "urumi-system" || o.Subject.Name != "urumi" ||
+				o.BaseDomain != "shops.example.com" || o.name != "urumi" {
+				t.Errorf("%+v", o)
+			}
+		}},
+		{args: []string{"rbac", "--group", "ops", "--name", "urumi-ci"}, env: map[string]string{"URUMI_BASE_DOMAIN": "env.example"}, check: func(t *testing.T, o *rbacOptions) {
+			if o.Subject.Kind != rbacv1.GroupKind || o.Subject.Name != "ops" || o.name != "urumi-ci" || o.BaseDomain != "env.example" {
+				t.Errorf("%+v", o)
+			}
+		}},
+		{args: []string{"rbac", "--service-account", "urumi"}, wantErr: "NAMESPACE/NAME"},
+	})
 }

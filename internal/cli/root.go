@@ -11,8 +11,10 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
@@ -49,8 +51,7 @@ func Main(ctx context.Context, env Env) int {
 	if err == nil {
 		return 0
 	}
-	term := newTerminal(env.Streams.ErrOut, env.Getenv)
-	fmt.Fprintln(env.Streams.ErrOut, term.withHint(term.errorLine(err), hint(cmd, f.Config.Owner, err)))
+	fmt.Fprintln(env.Streams.ErrOut, f.ErrOut.withHint(f.ErrOut.errorLine(err), hint(cmd, f.Config.Owner, err)))
 	return exitCode(ctx, err)
 }
 
@@ -72,6 +73,9 @@ func newRoot(env Env) (*cobra.Command, *Factory) {
 		Getenv:      env.Getenv,
 		Build:       env.Build,
 		KubeFlags:   genericclioptions.NewConfigFlags(true),
+		Out:         newTerminal(env.Streams.Out, env.Getenv),
+		ErrOut:      newTerminal(env.Streams.ErrOut, env.Getenv),
+		Now:         time.Now,
 		configFlags: &configFlags{},
 	}
 	root := &cobra.Command{
@@ -109,6 +113,7 @@ file, then defaults.`,
 
 	flags := root.PersistentFlags()
 	f.KubeFlags.AddFlags(flags)
+	hideUnusedKubeFlags(flags)
 	f.configFlags.add(flags, env.Getenv)
 
 	root.AddGroup(
@@ -119,15 +124,31 @@ file, then defaults.`,
 		newStoreCommand(f),
 		newPlanCommand(f),
 		newQuotaCommand(f),
-		newAuditCommand(f),
-		newServeCommand(f),
+		newAuditCommand(f, nil),
+		newServeCommand(f, nil),
 		newTokenCommand(f),
-		newRBACCommand(f),
-		newVersionCommand(f),
-		newCompletionCommand(f),
+		newRBACCommand(f, nil),
+		newVersionCommand(f, nil),
+		newCompletionCommand(f, nil),
 	)
 	root.PersistentPostRunE = func(*cobra.Command, []string) error { return f.Close() }
 	return root, f
+}
+
+// hideUnusedKubeFlags hides kubectl's flags urumi accepts (a kubectl user may
+// pass them by habit) but need not show: -n/--namespace, because every
+// store has its own namespace and urumi never reads it; the rest because
+// they tune kubectl's client in ways urumi's users do not need. The
+// connection and identity flags kubectl users expect (--kubeconfig,
+// --context, --cluster, --user, --server, --token, --certificate-authority,
+// --client-certificate, --client-key, --insecure-skip-tls-verify,
+// --request-timeout, --as, --as-group) stay in the help.
+func hideUnusedKubeFlags(flags *pflag.FlagSet) {
+	for _, name := range []string{"namespace", "cache-dir", "as-uid", "as-user-extra", "disable-compression", "tls-server-name", "proxy-url"} {
+		if flags.Lookup(name) != nil {
+			_ = flags.MarkHidden(name)
+		}
+	}
 }
 
 // usageError marks a mistake in how urumi was called (exit code 2).

@@ -9,24 +9,21 @@ import (
 	"strings"
 	"time"
 
-	"github.com/spf13/cast"
 	"github.com/spf13/cobra"
 
 	"github.com/urumi/urumi/internal/provision"
 	"github.com/urumi/urumi/internal/server"
 )
 
-// serveConfig is serve's own settings, resolved flag > env > file > default.
-type serveConfig struct {
-	addr          string
-	workers       int
-	createRate    int
-	shutdownGrace time.Duration
-	logFormat     string
-	logLevel      string
+type serveOptions struct {
+	common
+	f      *Factory // serve builds the whole process: database, cluster, server
+	Config ServeConfig
+	Lease  time.Duration // the global --lease, which serve's workers hold
 }
 
-func newServeCommand(f *Factory) *cobra.Command {
+func newServeCommand(f *Factory, runF func(*serveOptions) error) *cobra.Command {
+	o := &serveOptions{common: f.common(), f: f}
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve the store API over HTTP and run provisioning workers",
@@ -48,14 +45,8 @@ flags, URUMI_* variables (URUMI_ADDR, URUMI_WORKERS, ...) or the config file.`,
   urumi serve --workers 0     # an API-only replica`,
 		GroupID: "admin",
 		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := f.serveConfig()
-			if err != nil {
-				return err
-			}
-			return runServe(cmd, f, cfg)
-		},
 	}
+	cmd.RunE = runE(f, o, runF)
 	fl := cmd.Flags()
 	fl.String("addr", "127.0.0.1:8080", "address to listen on (host:port)")
 	fl.Int("workers", 4, "provisioning workers in this process (0: API only)")
@@ -69,44 +60,34 @@ flags, URUMI_* variables (URUMI_ADDR, URUMI_WORKERS, ...) or the config file.`,
 	return cmd
 }
 
-// serveConfig reads serve's settings and says which one is wrong.
-func (f *Factory) serveConfig() (serveConfig, error) {
-	var (
-		c    serveConfig
-		errs []error
-	)
-	get := func(key string, conv func(any) error) {
-		if err := conv(f.Value(key)); err != nil {
-			errs = append(errs, fmt.Errorf("--%s (or URUMI_%s): %w", key, envName(key), err))
-		}
-	}
-	get("addr", func(v any) (err error) { c.addr, err = cast.ToStringE(v); return })
-	get("workers", func(v any) (err error) { c.workers, err = cast.ToIntE(v); return })
-	get("create-rate", func(v any) (err error) { c.createRate, err = cast.ToIntE(v); return })
-	get("shutdown-grace", func(v any) (err error) { c.shutdownGrace, err = cast.ToDurationE(v); return })
-	get("log-format", func(v any) (err error) { c.logFormat, err = cast.ToStringE(v); return })
-	get("log-level", func(v any) (err error) { c.logLevel, err = cast.ToStringE(v); return })
-	if len(errs) > 0 {
-		return c, usageError{errs[0]}
-	}
-	switch {
-	case c.workers < 0:
-		return c, usageError{fmt.Errorf("--workers %d is invalid: use 0 or more", c.workers)}
-	case c.createRate < 0:
-		return c, usageError{fmt.Errorf("--create-rate %d is invalid: use 0 (unlimited) or more", c.createRate)}
-	case c.shutdownGrace < 0:
-		return c, usageError{fmt.Errorf("--shutdown-grace %s is invalid: use 0 or more", c.shutdownGrace)}
-	case c.logFormat != "text" && c.logFormat != "json":
-		return c, usageError{fmt.Errorf("--log-format %q is invalid: use text or json", c.logFormat)}
-	case f.Config.Lease < time.Second:
-		return c, usageError{fmt.Errorf("--lease %s is too short: use 1s or more (workers renew it every third of it)", f.Config.Lease)}
-	}
-	return c, nil
+// Complete takes serve's settings, resolved with the others.
+func (o *serveOptions) Complete(f *Factory, _ *cobra.Command, _ []string) error {
+	o.Config, o.Lease = f.Config.Serve, f.Config.Lease
+	return nil
 }
 
-func runServe(cmd *cobra.Command, f *Factory, cfg serveConfig) error {
-	ctx := cmd.Context()
-	log, err := newServerLogger(f.Streams.ErrOut, cfg.logFormat, cfg.logLevel)
+// Validate says which setting is out of range.
+func (o *serveOptions) Validate() error {
+	c := o.Config
+	switch {
+	case c.Workers < 0:
+		return usageError{fmt.Errorf("--workers %d is invalid: use 0 or more", c.Workers)}
+	case c.CreateRate < 0:
+		return usageError{fmt.Errorf("--create-rate %d is invalid: use 0 (unlimited) or more", c.CreateRate)}
+	case c.ShutdownGrace < 0:
+		return usageError{fmt.Errorf("--shutdown-grace %s is invalid: use 0 or more", c.ShutdownGrace)}
+	case c.LogFormat != "text" && c.LogFormat != "json":
+		return usageError{fmt.Errorf("--log-format %q is invalid: use text or json", c.LogFormat)}
+	case o.Lease < time.Second:
+		return usageError{fmt.Errorf("--lease %s is too short: use 1s or more (workers renew it every third of it)", o.Lease)}
+	}
+	return nil
+}
+
+func (o *serveOptions) Run(ctx context.Context) error { return runServe(ctx, o.f, o.Config) }
+
+func runServe(ctx context.Context, f *Factory, cfg ServeConfig) error {
+	log, err := newServerLogger(f.Streams.ErrOut, cfg.LogFormat, cfg.LogLevel)
 	if err != nil {
 		return err
 	}
@@ -118,17 +99,17 @@ func runServe(cmd *cobra.Command, f *Factory, cfg serveConfig) error {
 	if err != nil {
 		return err
 	}
-	if err := startupPreflight(ctx, runner.Kube, cfg.workers, log); err != nil {
+	if err := startupPreflight(ctx, runner.Kube, cfg.Workers, log); err != nil {
 		return err
 	}
 	metrics := server.NewMetrics(svc.DB, log)
 	runner.Events = metrics
-	pool := &server.Pool{
+	pool := &provision.Pool{
 		DB:    svc.DB,
-		Size:  cfg.workers,
+		Size:  cfg.Workers,
 		ID:    workerID("serve"),
 		Lease: f.Config.Lease,
-		NewRunner: func(worker string) server.JobRunner {
+		NewRunner: func(worker string) provision.JobRunner {
 			r := *runner
 			r.Worker, r.Log = worker, log.With("worker", worker)
 			return &r
@@ -137,7 +118,7 @@ func runServe(cmd *cobra.Command, f *Factory, cfg serveConfig) error {
 		Metrics: metrics,
 	}
 	limits := server.DefaultLimits()
-	limits.CreatesPerMinute = cfg.createRate
+	limits.CreatesPerMinute = cfg.CreateRate
 	handler := server.NewServer(server.Deps{
 		Service: svc,
 		Log:     log,
@@ -148,8 +129,8 @@ func runServe(cmd *cobra.Command, f *Factory, cfg serveConfig) error {
 	})
 	log.Info("starting urumi serve", "version", f.Build.Version, "db", dbKind(f.Config.DB),
 		"base_domain", f.Config.BaseDomain, "ingress_class", f.Config.IngressClass,
-		"lease", f.Config.Lease, "timeout", f.Config.Timeout, "create_rate_per_min", cfg.createRate)
-	return server.Serve(ctx, server.Options{Addr: cfg.addr, ShutdownGrace: cfg.shutdownGrace, Log: log}, handler, pool)
+		"lease", f.Config.Lease, "timeout", f.Config.Timeout, "create_rate_per_min", cfg.CreateRate)
+	return server.Serve(ctx, server.Options{Addr: cfg.Addr, ShutdownGrace: cfg.ShutdownGrace, Log: log}, handler, pool)
 }
 
 // startupPreflight checks, when this process runs workers, that the
@@ -197,6 +178,3 @@ func dbKind(dsn string) string {
 func envName(key string) string {
 	return strings.ToUpper(strings.ReplaceAll(key, "-", "_"))
 }
-
-// The core's Runner is the workers' JobRunner.
-var _ server.JobRunner = (*provision.Runner)(nil)

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestServeConfigPrecedence: serve's own settings follow flag > URUMI_*
@@ -35,11 +36,10 @@ func TestServeConfigPrecedence(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			env := map[string]string{"HOME": dir}
-			t.Setenv("URUMI_DB", filepath.Join(dir, "never-opened.db"))
+			t.Parallel()
+			env := map[string]string{"HOME": dir, "URUMI_DB": filepath.Join(dir, "never-opened.db")}
 			for k, v := range c.env {
-				// viper reads URUMI_* from the process environment itself.
-				t.Setenv(k, v)
+				env[k] = v
 			}
 			var out, errOut bytes.Buffer
 			code := Main(context.Background(), Env{
@@ -55,4 +55,25 @@ func TestServeConfigPrecedence(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestServeFlags(t *testing.T) {
+	runParseCases(t, newServeCommand, []parseCase[*serveOptions]{
+		{args: []string{"serve"}, check: func(t *testing.T, o *serveOptions) {
+			c := o.Config
+			if c.Addr != "127.0.0.1:8080" || c.Workers != 4 || c.ShutdownGrace != 30*time.Second || c.LogFormat != "text" || c.LogLevel != "info" || o.Lease != 30*time.Second {
+				t.Errorf("defaults: %+v", c)
+			}
+		}},
+		{args: []string{"serve", "--addr", ":9090", "--workers", "0", "--create-rate", "0", "--log-format", "json", "--lease", "5s"},
+			env: map[string]string{"URUMI_LOG_LEVEL": "debug", "URUMI_SHUTDOWN_GRACE": "1m"}, check: func(t *testing.T, o *serveOptions) {
+				c := o.Config
+				if c.Addr != ":9090" || c.Workers != 0 || c.CreateRate != 0 || c.LogFormat != "json" || o.Lease != 5*time.Second ||
+					c.LogLevel != "debug" || c.ShutdownGrace != time.Minute {
+					t.Errorf("flags and env: %+v", c)
+				}
+			}},
+		{args: []string{"serve", "--workers", "-1"}, wantErr: "--workers -1 is invalid"},
+		{args: []string{"serve", "--create-rate", "-1"}, wantErr: "--create-rate -1 is invalid"},
+	})
 }

@@ -2,9 +2,7 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
-
 	"time"
 
 	"github.com/spf13/cobra"
@@ -14,33 +12,27 @@ import (
 )
 
 func newStoreCommand(f *Factory) *cobra.Command {
-	cmd := &cobra.Command{
-		Use:     "store",
-		Aliases: []string{"stores"},
-		Short:   "Create, list, inspect and delete WooCommerce stores",
-		GroupID: "stores",
-	}
+	cmd := newGroupCommand("store", "Create, list, inspect and delete WooCommerce stores", "stores", "stores")
 	cmd.AddCommand(
-		newStoreCreateCommand(f),
-		newStoreListCommand(f),
-		newStoreGetCommand(f),
-		newStoreDeleteCommand(f),
-		newStoreRetryCommand(f),
+		newStoreCreateCommand(f, nil),
+		newStoreListCommand(f, nil),
+		newStoreGetCommand(f, nil),
+		newStoreDeleteCommand(f, nil),
+		newStoreRetryCommand(f, nil),
 	)
 	return cmd
 }
 
 // storeTable fills a table with stores.
-func storeTable(term *terminal, stores []store.Store, wide bool) func(*table) {
+func storeTable(stores []store.Store, wide bool) func(*table) {
 	return func(t *table) {
-		t.term = term
 		h := []string{"NAME", "OWNER", "PLAN", "STATUS", "URL", "AGE"}
 		if wide {
 			h = append(h, "NAMESPACE", "ERROR")
 		}
 		t.headers(h...)
 		for _, s := range stores {
-			r := []string{s.Name, s.Owner, s.Plan, term.statusText(string(s.Status)), s.URL, age(s.CreatedAt)}
+			r := []string{s.Name, s.Owner, s.Plan, t.term.statusText(string(s.Status)), s.URL, t.age(s.CreatedAt)}
 			if wide {
 				r = append(r, s.Namespace, s.Error)
 			}
@@ -50,19 +42,18 @@ func storeTable(term *terminal, stores []store.Store, wide bool) func(*table) {
 }
 
 // storeDetail fills a table with one store's fields and phases.
-func storeDetail(term *terminal, s store.Store) func(*table) {
+func storeDetail(s store.Store) func(*table) {
 	return func(t *table) {
-		t.term = term
 		t.row("Name:", s.Name)
 		t.row("Owner:", s.Owner)
 		t.row("Plan:", s.Plan)
-		t.row("Status:", term.statusText(string(s.Status)))
+		t.row("Status:", t.term.statusText(string(s.Status)))
 		t.row("Namespace:", s.Namespace)
 		t.row("URL:", s.URL)
-		t.row("Created:", s.CreatedAt.Format(time.RFC3339)+" ("+age(s.CreatedAt)+" ago)")
+		t.row("Created:", s.CreatedAt.Format(time.RFC3339)+" ("+t.age(s.CreatedAt)+" ago)")
 		t.row("Updated:", s.UpdatedAt.Format(time.RFC3339))
 		if s.Error != "" {
-			t.row("Error:", term.red(s.Error))
+			t.row("Error:", t.term.red(s.Error))
 		}
 		for i, p := range s.Phases {
 			label := ""
@@ -74,68 +65,63 @@ func storeDetail(term *terminal, s store.Store) func(*table) {
 	}
 }
 
-func age(t time.Time) string {
-	d := time.Since(t)
-	switch {
-	case d < time.Minute:
-		return fmt.Sprintf("%ds", int(d.Seconds()))
-	case d < time.Hour:
-		return fmt.Sprintf("%dm", int(d.Minutes()))
-	case d < 48*time.Hour:
-		return fmt.Sprintf("%dh", int(d.Hours()))
+// completeStoreNames completes store names from the database.
+func (f *Factory) completeStoreNames(cmd *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
+	if len(args) > 0 {
+		return nil, cobra.ShellCompDirectiveNoFileComp
 	}
-	return fmt.Sprintf("%dd", int(d.Hours()/24))
+	svc, err := f.Service(cmd.Context())
+	if err != nil {
+		return nil, cobra.ShellCompDirectiveError
+	}
+	list, err := svc.List(cmd.Context(), f.caller(), "", true)
+	if err != nil {
+		return nil, cobra.ShellCompDirectiveError
+	}
+	names := make([]string, 0, len(list))
+	for _, s := range list {
+		names = append(names, s.Name+"\t"+string(s.Status))
+	}
+	return names, cobra.ShellCompDirectiveNoFileComp
 }
 
 // driveJob runs a job in this process while the user waits, showing its
-// phases, and explains what state an interrupted run left the store in.
+// phases; the core tells how it ended and this says it in the CLI's words.
 func (f *Factory) driveJob(ctx context.Context, job store.Job) (store.Store, error) {
 	runner, err := f.Runner(ctx, f.quietLogger())
 	if err != nil {
 		return store.Store{}, err
 	}
-	term := newTerminal(f.Streams.ErrOut, f.Getenv)
-	p := newProgress(f.Streams.ErrOut, term)
-	_, runErr := runner.Drive(ctx, job.ID, p)
-	p.finish()
 	svc, err := f.Service(ctx)
 	if err != nil {
 		return store.Store{}, err
 	}
-	st, getErr := svc.Get(context.WithoutCancel(ctx), f.caller(), job.Store)
-	if ctx.Err() != nil {
-		state := "unknown"
-		if getErr == nil {
-			state = string(st.Status)
-		}
-		verb := "retry"
-		if job.Kind == store.JobDelete {
-			verb = "delete"
-		}
-		return st, fmt.Errorf("interrupted: store %s is left %s and its job was handed back; run `urumi store %s %s` to resume it: %w",
-			job.Store, state, verb, job.Store, ctx.Err())
+	p := newProgress(f.Streams.ErrOut, f.ErrOut)
+	out, err := svc.DriveJob(ctx, f.caller(), runner, job, p)
+	p.finish()
+	if err != nil {
+		return out.Store, err
 	}
-	if job.Kind == store.JobDelete && errors.Is(getErr, provision.ErrNotFound) && runErr == nil {
-		return store.Store{}, nil
-	}
-	if errors.Is(runErr, provision.ErrLeaseLost) {
-		state := "deleted"
-		if getErr == nil {
-			state = string(st.Status)
-		}
-		return st, fmt.Errorf("stopped: another request took over store %s (it is now %s): see `urumi store get %s`", job.Store, state, job.Store)
-	}
-	if runErr != nil {
-		hint := fmt.Sprintf("inspect it with `kubectl -n %s get all,events`, fix the cause, then `urumi store retry %s`", provision.Namespace(job.Store), job.Store)
-		return st, fmt.Errorf("store %s %s failed: %w\n%s", job.Store, job.Kind, runErr, hint)
-	}
-	if getErr != nil {
-		return st, getErr
-	}
-	return st, nil
+	return out.Store, outcomeError(out)
 }
 
-// setFlag is --set key=value, repeatable.
-func addSetFlag(cmd *cobra.Command, set *[]string, what string) {
-	cmd.Flags().StringArrayVar(set, "set", nil, "override a store chart value (key=value, repeatable; e.g. images.wordpress.tag=6.9.0)"+what)
+// outcomeError words a driven job's outcome: nil when it is done, else what
+// state the store was left in and the command that goes on from there.
+func outcomeError(out provision.Outcome) error {
+	name := out.Job.Store
+	switch out.Kind {
+	case provision.OutcomeInterrupted:
+		verb := "retry"
+		if out.Job.Kind == store.JobDelete {
+			verb = "delete"
+		}
+		return fmt.Errorf("interrupted: store %s is left %s and its job was handed back; run `urumi store %s %s` to resume it: %w",
+			name, out.State, verb, name, out.Cause)
+	case provision.OutcomeTakenOver:
+		return fmt.Errorf("stopped: another request took over store %s (it is now %s): see `urumi store get %s`", name, out.State, name)
+	case provision.OutcomeFailed:
+		hint := fmt.Sprintf("inspect it with `kubectl -n %s get all,events`, fix the cause, then `urumi store retry %s`", provision.Namespace(name), name)
+		return fmt.Errorf("store %s %s failed: %w\n%s", name, out.Job.Kind, out.Cause, hint)
+	}
+	return nil
 }

@@ -1,27 +1,30 @@
 package cli
 
 import (
-	"errors"
-	"fmt"
+	"context"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/urumi/urumi/internal/provision"
+	"github.com/urumi/urumi/internal/store"
 )
 
 type storeCreateOptions struct {
-	name    string
-	owner   string
-	plan    string
-	set     []string
-	wait    bool
-	timeout time.Duration
-	out     outputFlag
+	common
+	out *outputFlag
+
+	// From flags and arguments.
+	Name    string
+	Owner   string
+	Plan    string
+	Set     []string
+	Wait    bool
+	Timeout time.Duration
 }
 
-func newStoreCreateCommand(f *Factory) *cobra.Command {
-	o := &storeCreateOptions{}
+func newStoreCreateCommand(f *Factory, runF func(*storeCreateOptions) error) *cobra.Command {
+	o := &storeCreateOptions{common: f.common()}
 	cmd := &cobra.Command{
 		Use:   "create NAME",
 		Short: "Create a store and, by default, wait until it is READY",
@@ -37,78 +40,74 @@ resumes it.`,
   urumi store create shop2 --plan large --owner alice -o json
   urumi store create shop3 --set images.wordpress.tag=6.9.0-php8.3-apache`,
 		Args: exactArgs(1, "NAME"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			o.name = args[0]
-			if o.timeout > 0 {
-				f.Config.Timeout = o.timeout
-			}
-			return o.run(cmd, f)
-		},
 	}
-	cmd.Flags().StringVar(&o.owner, "owner", "", "owner of the store (default: the configured owner, else the OS user)")
-	cmd.Flags().StringVar(&o.plan, "plan", "", "plan that sizes the store (see `urumi plan list`; default: the configured default plan)")
-	cmd.Flags().BoolVar(&o.wait, "wait", true, "provision now and wait until the store is READY or FAILED")
-	cmd.Flags().DurationVar(&o.timeout, "timeout", 0, "how long provisioning may take (default: the configured timeout, 5m)")
-	addSetFlag(cmd, &o.set, "")
-	o.out.add(cmd, "")
+	cmd.RunE = runE(f, o, runF)
+	cmd.Flags().StringVar(&o.Owner, "owner", "", "owner of the store (default: the configured owner, else the OS user)")
+	cmd.Flags().StringVar(&o.Plan, "plan", "", `plan that sizes the store (see "urumi plan list"; default: the configured default plan)`)
+	cmd.Flags().BoolVar(&o.Wait, "wait", true, "provision now and wait until the store is READY or FAILED")
+	cmd.Flags().DurationVar(&o.Timeout, "timeout", 0, "how long provisioning may take (default: the configured timeout, 5m)")
+	addSetFlag(cmd, &o.Set, "")
+	o.out = addOutputFlag(cmd, "")
 	_ = cmd.RegisterFlagCompletionFunc("plan", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 		return f.Plans.Names(), cobra.ShellCompDirectiveNoFileComp
 	})
 	return cmd
 }
 
-func (o *storeCreateOptions) run(cmd *cobra.Command, f *Factory) error {
-	if err := o.out.validate(); err != nil {
-		return err
+func (o *storeCreateOptions) Complete(f *Factory, _ *cobra.Command, args []string) error {
+	o.Name = args[0]
+	if o.Owner == "" {
+		o.Owner = f.Config.Owner
 	}
-	ctx := cmd.Context()
-	svc, err := f.Service(ctx)
+	// The command's --timeout is the global setting's flag here: resolved
+	// with it (flag > URUMI_TIMEOUT > file > default), it reaches the
+	// cluster client through the settings.
+	o.Timeout = f.Config.Timeout
+	return nil
+}
+
+func (o *storeCreateOptions) Validate() error { return nil }
+
+func (o *storeCreateOptions) Run(ctx context.Context) error {
+	svc, err := o.Service(ctx)
 	if err != nil {
 		return err
 	}
-	owner := o.owner
-	if owner == "" {
-		owner = f.Config.Owner
-	}
-	req := provision.CreateRequest{Name: o.name, Owner: owner, Plan: o.plan, Set: o.set}
-	if err := svc.ValidateCreate(f.caller(), &req); err != nil {
+	req := provision.CreateRequest{Name: o.Name, Owner: o.Owner, Plan: o.Plan, Set: o.Set}
+	if err := svc.ValidateCreate(o.Caller, &req); err != nil {
 		return err
 	}
-	if o.wait {
-		if err := f.preflight(ctx); err != nil {
+	if o.Wait {
+		if err := o.Preflight(ctx); err != nil {
 			return err
 		}
 	}
-	st, job, err := svc.Create(ctx, f.caller(), req)
-	if errors.Is(err, provision.ErrConflict) && o.wait {
+	var (
+		st      store.Store
+		job     store.Job
+		resumed bool
+	)
+	if o.Wait {
 		// A create that an earlier run did not finish is resumed.
-		if est, ejob, uerr := svc.UnfinishedCreate(ctx, f.caller(), o.name); uerr == nil {
-			st, job, err = est, ejob, nil
-			fmt.Fprintf(f.Streams.ErrOut, "store %s exists and is still %s: resuming its creation\n", st.Name, st.Status)
-		}
+		st, job, resumed, err = svc.CreateOrResume(ctx, o.Caller, req)
+	} else {
+		st, job, err = svc.Create(ctx, o.Caller, req)
 	}
 	if err != nil {
 		return err
 	}
-	if !o.wait {
-		fmt.Fprintf(f.Streams.ErrOut, "store %s queued; a `urumi serve` worker will provision it (or run `urumi store retry %s`)\n", st.Name, st.Name)
-		return o.out.print(f.Streams.Out, st, storeDetail(newTerminal(f.Streams.Out, f.Getenv), st))
+	if resumed {
+		o.say("store %s exists and is still %s: resuming its creation", st.Name, st.Status)
 	}
-	fmt.Fprintf(f.Streams.ErrOut, "creating store %s (plan %s, owner %s)\n", st.Name, st.Plan, st.Owner)
-	final, err := f.driveJob(ctx, job)
+	if !o.Wait {
+		o.say("store %s queued; a `urumi serve` worker will provision it (or run `urumi store retry %s`)", st.Name, st.Name)
+		return o.printer(o.out).print(st, storeDetail(st))
+	}
+	o.say("creating store %s (plan %s, owner %s)", st.Name, st.Plan, st.Owner)
+	final, err := o.Drive(ctx, job)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(f.Streams.ErrOut, "store %s is READY at %s\n", final.Name, final.URL)
-	return o.out.print(f.Streams.Out, final, storeDetail(newTerminal(f.Streams.Out, f.Getenv), final))
-}
-
-// exactArgs is cobra.ExactArgs with a message that names what is missing.
-func exactArgs(n int, names string) cobra.PositionalArgs {
-	return func(cmd *cobra.Command, args []string) error {
-		if len(args) != n {
-			return usageError{fmt.Errorf("%s takes %s (got %d arguments): see `%s --help`", cmd.CommandPath(), names, len(args), cmd.CommandPath())}
-		}
-		return nil
-	}
+	o.say("store %s is READY at %s", final.Name, final.URL)
+	return o.printer(o.out).print(final, storeDetail(final))
 }

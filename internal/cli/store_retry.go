@@ -1,20 +1,24 @@
 package cli
 
 import (
-	"fmt"
+	"context"
 
 	"github.com/spf13/cobra"
 
 	"github.com/urumi/urumi/internal/provision"
 )
 
-func newStoreRetryCommand(f *Factory) *cobra.Command {
-	var (
-		set   []string
-		clear bool
-		wait  bool
-		out   outputFlag
-	)
+type storeRetryOptions struct {
+	common
+	out   *outputFlag
+	Name  string
+	Set   []string
+	Clear bool
+	Wait  bool
+}
+
+func newStoreRetryCommand(f *Factory, runF func(*storeRetryOptions) error) *cobra.Command {
+	o := &storeRetryOptions{common: f.common()}
 	cmd := &cobra.Command{
 		Use:   "retry NAME",
 		Short: "Resume a FAILED or interrupted store's creation (or deletion)",
@@ -26,48 +30,61 @@ replaces the store's chart value overrides first (to fix what failed).`,
   urumi store retry shop1 --clear-set`,
 		Args:              exactArgs(1, "NAME"),
 		ValidArgsFunction: f.completeStoreNames,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := out.validate(); err != nil {
-				return err
-			}
-			ctx := cmd.Context()
-			svc, err := f.Service(ctx)
-			if err != nil {
-				return err
-			}
-			var req provision.RetryRequest
-			switch {
-			case clear && len(set) > 0:
-				return usageError{errUsage("--set and --clear-set cannot be used together")}
-			case clear:
-				req.Set = &[]string{}
-			case len(set) > 0:
-				req.Set = &set
-			}
-			st, job, err := svc.Retry(ctx, f.caller(), args[0], req)
-			if err != nil {
-				return err
-			}
-			if !wait {
-				fmt.Fprintf(f.Streams.ErrOut, "store %s queued for a `urumi serve` worker\n", st.Name)
-				return out.print(f.Streams.Out, st, storeDetail(newTerminal(f.Streams.Out, f.Getenv), st))
-			}
-			fmt.Fprintf(f.Streams.ErrOut, "retrying %s of store %s\n", job.Kind, st.Name)
-			final, err := f.driveJob(ctx, job)
-			if err != nil {
-				return err
-			}
-			if final.Name == "" {
-				fmt.Fprintf(f.Streams.ErrOut, "store %s deleted\n", st.Name)
-				return nil
-			}
-			fmt.Fprintf(f.Streams.ErrOut, "store %s is %s\n", final.Name, final.Status)
-			return out.print(f.Streams.Out, final, storeDetail(newTerminal(f.Streams.Out, f.Getenv), final))
-		},
 	}
-	addSetFlag(cmd, &set, "; replaces the store's overrides")
-	cmd.Flags().BoolVar(&clear, "clear-set", false, "drop the store's chart value overrides")
-	cmd.Flags().BoolVar(&wait, "wait", true, "run now and wait for the result")
-	out.add(cmd, "")
+	cmd.RunE = runE(f, o, runF)
+	addSetFlag(cmd, &o.Set, "; replaces the store's overrides")
+	cmd.Flags().BoolVar(&o.Clear, "clear-set", false, "drop the store's chart value overrides")
+	cmd.Flags().BoolVar(&o.Wait, "wait", true, "run now and wait for the result")
+	o.out = addOutputFlag(cmd, "")
 	return cmd
+}
+
+func (o *storeRetryOptions) Complete(_ *Factory, _ *cobra.Command, args []string) error {
+	o.Name = args[0]
+	return nil
+}
+
+func (o *storeRetryOptions) Validate() error {
+	if o.Clear && len(o.Set) > 0 {
+		return usageError{errUsage("--set and --clear-set cannot be used together")}
+	}
+	return nil
+}
+
+// request is the retry the flags ask for: nil Set keeps the overrides.
+func (o *storeRetryOptions) request() provision.RetryRequest {
+	var req provision.RetryRequest
+	switch {
+	case o.Clear:
+		req.Set = &[]string{}
+	case len(o.Set) > 0:
+		req.Set = &o.Set
+	}
+	return req
+}
+
+func (o *storeRetryOptions) Run(ctx context.Context) error {
+	svc, err := o.Service(ctx)
+	if err != nil {
+		return err
+	}
+	st, job, err := svc.Retry(ctx, o.Caller, o.Name, o.request())
+	if err != nil {
+		return err
+	}
+	if !o.Wait {
+		o.say("store %s queued for a `urumi serve` worker", st.Name)
+		return o.printer(o.out).print(st, storeDetail(st))
+	}
+	o.say("retrying %s of store %s", job.Kind, st.Name)
+	final, err := o.Drive(ctx, job)
+	if err != nil {
+		return err
+	}
+	if final.Name == "" {
+		o.say("store %s deleted", st.Name)
+		return nil
+	}
+	o.say("store %s is %s", final.Name, final.Status)
+	return o.printer(o.out).print(final, storeDetail(final))
 }

@@ -2,26 +2,42 @@ package cli
 
 import (
 	"errors"
-
 	"io"
 	"os"
+	"strconv"
 
 	"charm.land/lipgloss/v2"
 	"golang.org/x/term"
 )
 
-// terminal decides whether a stream is a terminal and whether to colour it:
-// NO_COLOR turns colour off, CLICOLOR_FORCE turns it on even when piped.
+// terminal is what a stream is: a terminal or not, coloured or not, and
+// how wide. The Factory decides it once per stream; printing receives it.
 type terminal struct {
 	tty   bool
 	color bool
+	width int // columns, 0 when unknown (piped)
 }
 
+// newTerminal decides for w: NO_COLOR turns colour off, CLICOLOR_FORCE
+// turns it on even when piped; COLUMNS gives the width when the terminal
+// does not.
 func newTerminal(w io.Writer, getenv func(string) string) *terminal {
 	t := &terminal{}
 	if f, ok := w.(*os.File); ok {
 		t.tty = term.IsTerminal(int(f.Fd()))
+		if t.tty {
+			t.width, _, _ = term.GetSize(int(f.Fd()))
+		}
 	}
+	if t.width == 0 && t.tty {
+		t.width, _ = strconv.Atoi(getenv("COLUMNS"))
+	}
+	return decideColour(t, getenv)
+}
+
+// decideColour colours a terminal unless TERM=dumb; NO_COLOR turns colour
+// off and CLICOLOR_FORCE on, even when piped.
+func decideColour(t *terminal, getenv func(string) string) *terminal {
 	t.color = t.tty && getenv("TERM") != "dumb"
 	if getenv("NO_COLOR") != "" {
 		t.color = false

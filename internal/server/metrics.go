@@ -155,3 +155,12 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(queueDepthDesc, prometheus.GaugeValue, float64(st.ByState[store.JobQueued]))
 	ch <- prometheus.MustNewConstMetric(oldestDesc, prometheus.GaugeValue, st.OldestQueued.Seconds())
 }
+
+// SetWorkers records how many workers this process runs.
+func (m *Metrics) SetWorkers(n int) { m.workers.Set(float64(n)) }
+
+// AddBusy counts workers starting (1) or ending (-1) a job.
+func (m *Metrics) AddBusy(delta int) { m.busy.Add(float64(delta)) }
+
+// The workers' gauges are the server's metrics.
+var _ provision.WorkerGauges = (*Metrics)(nil)

@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/urumi/urumi/internal/provision"
 )
 
 // Options are how Serve runs the process.
@@ -35,7 +37,7 @@ const (
 // jobs, lets requests and running jobs finish within the grace period,
 // then interrupts the jobs still running, whose runners release them to
 // the queue for another replica or the next start.
-func Serve(ctx context.Context, opts Options, handler http.Handler, pool *Pool) error {
+func Serve(ctx context.Context, opts Options, handler http.Handler, pool *provision.Pool) error {
 	log := opts.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)

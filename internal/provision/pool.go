@@ -1,4 +1,4 @@
-package server
+package provision
 
 import (
 	"context"
@@ -9,14 +9,22 @@ import (
 	"sync"
 	"time"
 
-	"github.com/urumi/urumi/internal/provision"
 	"github.com/urumi/urumi/internal/store"
 )
 
 // JobRunner runs one claimed job until it ends; cancelling ctx hands the
-// job back to the queue. *provision.Runner is one.
+// job back to the queue. *Runner is one.
 type JobRunner interface {
-	RunJob(ctx context.Context, job store.Job, events provision.Events) error
+	RunJob(ctx context.Context, job store.Job, events Events) error
+}
+
+// The Runner is the workers' JobRunner.
+var _ JobRunner = (*Runner)(nil)
+
+// WorkerGauges count a pool's workers, and those running a job.
+type WorkerGauges interface {
+	SetWorkers(n int)
+	AddBusy(delta int)
 }
 
 // Pool is a process's workers: each claims the oldest claimable job (a
@@ -37,7 +45,7 @@ type Pool struct {
 	NewRunner func(worker string) JobRunner
 	Log       *slog.Logger
 	// Metrics, if set, counts busy workers.
-	Metrics *Metrics
+	Metrics WorkerGauges
 
 	once sync.Once
 	wake chan struct{}
@@ -73,7 +81,7 @@ func (p *Pool) Wake() {
 func (p *Pool) Run(claims, jobs context.Context) {
 	p.init()
 	if p.Metrics != nil {
-		p.Metrics.workers.Set(float64(p.Size))
+		p.Metrics.SetWorkers(p.Size)
 	}
 	var wg sync.WaitGroup
 	for i := range p.Size {
@@ -117,8 +125,8 @@ func (p *Pool) work(claims, jobs context.Context, id string) {
 
 func (p *Pool) run(ctx context.Context, runner JobRunner, job store.Job, log *slog.Logger) {
 	if p.Metrics != nil {
-		p.Metrics.busy.Inc()
-		defer p.Metrics.busy.Dec()
+		p.Metrics.AddBusy(1)
+		defer p.Metrics.AddBusy(-1)
 	}
 	log = log.With("job", job.ID, "store", job.Store, "kind", job.Kind, "attempt", job.Attempts)
 	if job.Attempts > 1 {

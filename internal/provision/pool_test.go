@@ -1,4 +1,4 @@
-package server
+package provision
 
 import (
 	"context"
@@ -9,12 +9,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/urumi/urumi/internal/provision"
 	"github.com/urumi/urumi/internal/store"
 	"github.com/urumi/urumi/internal/store/storetest"
 )
 
-// fakeRunner stands in for provision.Runner (whose real runs the e2e tests
+// fakeRunner stands in for Runner (whose real runs the e2e tests
 // in test/server cover): it holds each job until told to finish it, or
 // until its context ends, when it releases the job as the real one does.
 type fakeRunner struct {
@@ -24,7 +23,7 @@ type fakeRunner struct {
 	finish  <-chan struct{}
 }
 
-func (r *fakeRunner) RunJob(ctx context.Context, job store.Job, _ provision.Events) error {
+func (r *fakeRunner) RunJob(ctx context.Context, job store.Job, _ Events) error {
 	r.started <- job
 	select {
 	case <-r.finish:

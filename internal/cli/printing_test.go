@@ -1,0 +1,109 @@
+package cli
+
+import (
+	"bytes"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/urumi/urumi/internal/provision"
+	"github.com/urumi/urumi/internal/store"
+)
+
+// TestOutputGolden keeps every command's output, in every format it
+// offers, in testdata/output: on a terminal (header, aligned), piped (bare
+// tab-separated rows), wide where there is one, JSON and YAML.
+func TestOutputGolden(t *testing.T) {
+	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+	ready := store.Store{
+		Name: "shop1", Owner: "alice", Plan: "medium", Status: store.StatusReady, Namespace: "store-shop1",
+		URL: "http://shop1.localhost", CreatedAt: now.Add(-3 * time.Hour), UpdatedAt: now.Add(-170 * time.Minute),
+		Phases: []store.Phase{{Name: "namespace", DurationMS: 120}, {Name: "install", DurationMS: 61_500}},
+	}
+	failed := store.Store{
+		Name: "shop2", Owner: "bob", Plan: "large", Status: store.StatusFailed, Namespace: "store-shop2",
+		URL: "http://shop2.localhost", CreatedAt: now.Add(-5 * 24 * time.Hour), UpdatedAt: now.Add(-4 * 24 * time.Hour),
+		Error: "install: timed out waiting for mariadb",
+	}
+	queued := store.Store{Name: "shop3", Owner: "alice", Plan: "small", Status: store.StatusQueued, Namespace: "store-shop3",
+		URL: "http://shop3.localhost", CreatedAt: now.Add(-42 * time.Second), UpdatedAt: now.Add(-42 * time.Second)}
+	quotas := []store.Quota{{Owner: "alice", MaxStores: 5, Used: 2, Default: true}, {Owner: "bob", MaxStores: 10, Used: 1}}
+	entries := []store.AuditEntry{
+		{ID: 1, Time: now.Add(-time.Hour), Actor: "alice", Action: "create", Store: "shop1", Outcome: "requested", PrevHash: "00", Hash: "ab"},
+		{ID: 2, Time: now.Add(-59 * time.Minute), Actor: "worker", Action: "create", Store: "shop1", Outcome: "succeeded", DurationMS: 61_620, Detail: "plan medium", PrevHash: "ab", Hash: "cd"},
+	}
+	tokens := []store.Token{
+		{ID: "t1", Owner: "alice", CreatedAt: now.Add(-48 * time.Hour), LastUsedAt: now.Add(-5 * time.Minute)},
+		{ID: "t2", Owner: "ops", Admin: true, CreatedAt: now.Add(-72 * time.Hour), RevokedAt: now.Add(-time.Hour)},
+	}
+	issued := provision.IssuedToken{Secret: "urumi_0123456789abcdef", Token: store.Token{ID: "t3", Owner: "bob", CreatedAt: now}}
+	plans, err := provision.NewPlans(nil, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	version := versionInfo{BuildInfo: BuildInfo{Version: "v1.2.3", Commit: "abc", Date: "2026-11-22"}, GoVersion: "go1.25.0", Platform: "linux/amd64"}
+
+	for _, tc := range []struct {
+		name string
+		v    any
+		rows func(wide bool) func(*table)
+		wide bool
+	}{
+		{"store_list", []store.Store{ready, failed, queued}, func(wide bool) func(*table) { return storeTable([]store.Store{ready, failed, queued}, wide) }, true},
+		{"store_get", ready, func(bool) func(*table) { return storeDetail(ready) }, false},
+		{"store_get_failed", failed, func(bool) func(*table) { return storeDetail(failed) }, false},
+		{"quota_list", quotas, func(bool) func(*table) { return quotaTable(quotas) }, false},
+		{"audit", entries, func(bool) func(*table) { return auditTable(entries) }, false},
+		{"audit_verify", store.VerifyResult{Entries: 2, OK: true}, func(bool) func(*table) { return verifyTable(store.VerifyResult{Entries: 2, OK: true}) }, false},
+		{"audit_verify_tampered", store.VerifyResult{Entries: 2, BadID: 2, Problem: "hash mismatch"}, func(bool) func(*table) {
+			return verifyTable(store.VerifyResult{Entries: 2, BadID: 2, Problem: "hash mismatch"})
+		}, false},
+		{"token_list", tokens, func(bool) func(*table) { return tokenTable(tokens) }, false},
+		{"token_create", issued, func(bool) func(*table) { return tokenSecret(issued) }, false},
+		{"plan_list", plans.All(), func(bool) func(*table) { return planTable(plans.All()) }, false},
+		{"version", version, func(bool) func(*table) { return versionTable(version) }, false},
+	} {
+		type variant struct {
+			name   string
+			format Format
+			tty    bool
+		}
+		variants := []variant{{"table", FormatTable, true}, {"piped", FormatTable, false}, {"json", FormatJSON, false}, {"yaml", FormatYAML, false}}
+		if tc.wide {
+			variants = append(variants, variant{"wide", FormatWide, true})
+		}
+		for _, vr := range variants {
+			t.Run(tc.name+"."+vr.name, func(t *testing.T) {
+				var buf bytes.Buffer
+				p := printer{w: &buf, term: &terminal{tty: vr.tty}, now: func() time.Time { return now }, format: vr.format}
+				if err := p.print(tc.v, tc.rows(vr.format == FormatWide)); err != nil {
+					t.Fatal(err)
+				}
+				checkGolden(t, fmt.Sprintf("output/%s.%s.golden", tc.name, vr.name), buf.String())
+			})
+		}
+	}
+}
+
+// TestColour: colour only on a terminal, never with NO_COLOR, and even
+// piped with CLICOLOR_FORCE.
+func TestColour(t *testing.T) {
+	for _, tc := range []struct {
+		tty   bool
+		env   map[string]string
+		color bool
+	}{
+		{true, nil, true},
+		{false, nil, false},
+		{true, map[string]string{"NO_COLOR": "1"}, false},
+		{true, map[string]string{"TERM": "dumb"}, false},
+		{false, map[string]string{"CLICOLOR_FORCE": "1"}, true},
+		{false, map[string]string{"CLICOLOR_FORCE": "0"}, false},
+		{true, map[string]string{"NO_COLOR": "1", "CLICOLOR_FORCE": "1"}, false},
+	} {
+		term := decideColour(&terminal{tty: tc.tty}, func(k string) string { return tc.env[k] })
+		if term.color != tc.color {
+			t.Errorf("tty %v, env %v: colour %v, want %v", tc.tty, tc.env, term.color, tc.color)
+		}
+	}
+}
