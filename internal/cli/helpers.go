@@ -174,5 +174,5 @@ func (o *listOptions[T]) Run(ctx context.Context) error {
 
 // addSetFlag is --set key=value, repeatable.
 func addSetFlag(cmd *cobra.Command, set *[]string, what string) {
-	cmd.Flags().StringArrayVar(set, "set", nil, "override a store chart value (key=value, repeatable; e.g. images.wordpress.tag=6.9.0)"+what)
+	cmd.Flags().StringArrayVar(set, "set", nil, "set a store chart value, key=value with the value taken as written (repeatable; e.g. site.title=My Shop)"+what)
 }
