@@ -20,7 +20,6 @@ import (
 	"strings"
 
 	rbacv1 "k8s.io/api/rbac/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 
 	"github.com/urumi/urumi/internal/provision"
@@ -124,25 +123,7 @@ func Template() ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-// objects are what `urumi rbac` prints (internal/cli/rbac.go's printRBAC,
-// whose few lines of glue around the provision functions are repeated
-// here: the cli package is not importable from a tool).
+// objects are what `urumi rbac` prints.
 func objects(name string, subject rbacv1.Subject, baseDomain string) ([]any, error) {
-	policy, policyBinding, err := provision.BoundaryPolicy(name, subject, baseDomain)
-	if err != nil {
-		return nil, err
-	}
-	meta := metav1.ObjectMeta{Name: name, Labels: map[string]string{provision.LabelManagedBy: provision.ManagedBy}}
-	role := rbacv1.ClusterRole{
-		TypeMeta:   metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "ClusterRole"},
-		ObjectMeta: meta,
-		Rules:      provision.Rules(),
-	}
-	binding := rbacv1.ClusterRoleBinding{
-		TypeMeta:   metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "ClusterRoleBinding"},
-		ObjectMeta: meta,
-		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: name},
-		Subjects:   []rbacv1.Subject{subject},
-	}
-	return []any{role, binding, policy, policyBinding}, nil
+	return provision.AccessObjects(name, subject, baseDomain)
 }

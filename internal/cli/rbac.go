@@ -8,7 +8,6 @@ import (
 
 	"github.com/spf13/cobra"
 	rbacv1 "k8s.io/api/rbac/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 
 	"github.com/urumi/urumi/internal/provision"
@@ -101,24 +100,12 @@ func (o *rbacOptions) subject() (rbacv1.Subject, error) {
 // printRBAC writes the ClusterRole, its binding, the admission policy and
 // its binding as one YAML stream.
 func printRBAC(w io.Writer, name string, subject rbacv1.Subject, baseDomain string) error {
-	policy, policyBinding, err := provision.BoundaryPolicy(name, subject, baseDomain)
+	objs, err := provision.AccessObjects(name, subject, baseDomain)
 	if err != nil {
 		return err
 	}
-	meta := metav1.ObjectMeta{Name: name, Labels: map[string]string{provision.LabelManagedBy: provision.ManagedBy}}
-	role := rbacv1.ClusterRole{
-		TypeMeta:   metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "ClusterRole"},
-		ObjectMeta: meta,
-		Rules:      provision.Rules(),
-	}
-	binding := rbacv1.ClusterRoleBinding{
-		TypeMeta:   metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "ClusterRoleBinding"},
-		ObjectMeta: meta,
-		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: name},
-		Subjects:   []rbacv1.Subject{subject},
-	}
 	var docs []string
-	for _, obj := range []any{role, binding, policy, policyBinding} {
+	for _, obj := range objs {
 		y, err := yaml.Marshal(obj)
 		if err != nil {
 			return fmt.Errorf("encode %T: %w", obj, err)

@@ -281,3 +281,27 @@ func boundaryValidations() []admissionv1.Validation {
 	}
 	return vs
 }
+
+// AccessObjects are what urumi's identity needs on a cluster, in the order
+// `kubectl apply` takes them: the ClusterRole of Rules, its binding to
+// subject, and the BoundaryPolicy with its binding. `urumi rbac` prints
+// them and urumi's own chart is generated from them.
+func AccessObjects(name string, subject rbacv1.Subject, baseDomain string) ([]any, error) {
+	policy, policyBinding, err := BoundaryPolicy(name, subject, baseDomain)
+	if err != nil {
+		return nil, err
+	}
+	meta := metav1.ObjectMeta{Name: name, Labels: map[string]string{LabelManagedBy: ManagedBy}}
+	role := rbacv1.ClusterRole{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "ClusterRole"},
+		ObjectMeta: meta,
+		Rules:      Rules(),
+	}
+	binding := rbacv1.ClusterRoleBinding{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "ClusterRoleBinding"},
+		ObjectMeta: meta,
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: name},
+		Subjects:   []rbacv1.Subject{subject},
+	}
+	return []any{role, binding, policy, policyBinding}, nil
+}
