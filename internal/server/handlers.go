@@ -17,13 +17,8 @@ import (
 func handleCreateStore(svc *provision.Service, creates *sharedLimiter, limit int64, wake func()) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := principalFrom(r.Context())
-		ok, wait, err := creates.allow(r.Context(), p.tokenID)
-		if err != nil {
-			writeError(w, r, errLimitUnavailable)
-			return
-		}
-		if !ok {
-			writeError(w, r, rateLimited(wait, "this token may create %s", creates.local.describe()))
+		if err := allowCreate(r, creates, "create"); err != nil {
+			writeError(w, r, err)
 			return
 		}
 		req, err := decode[provision.CreateRequest](w, r, limit, false)
@@ -40,6 +35,19 @@ func handleCreateStore(svc *provision.Service, creates *sharedLimiter, limit int
 		w.Header().Set("Location", "/v1/stores/"+url.PathEscape(st.Name))
 		encode(w, http.StatusAccepted, st)
 	})
+}
+
+// allowCreate counts a create or retry against the token's limit; what
+// names what the token may do, for the refusal.
+func allowCreate(r *http.Request, creates *sharedLimiter, what string) error {
+	ok, wait, err := creates.allow(r.Context(), principalFrom(r.Context()).tokenID)
+	switch {
+	case err != nil:
+		return errLimitUnavailable
+	case !ok:
+		return rateLimited(wait, "this token may %s %s", what, creates.local.describe())
+	}
+	return nil
 }
 
 func handleListStores(svc *provision.Service) http.Handler {
@@ -113,13 +121,8 @@ func handleRetryStore(svc *provision.Service, creates *sharedLimiter, limit int6
 			writeError(w, r, err)
 			return
 		}
-		ok, wait, err := creates.allow(r.Context(), principalFrom(r.Context()).tokenID)
-		if err != nil {
-			writeError(w, r, errLimitUnavailable)
-			return
-		}
-		if !ok {
-			writeError(w, r, rateLimited(wait, "this token may create or retry %s", creates.local.describe()))
+		if err := allowCreate(r, creates, "create or retry"); err != nil {
+			writeError(w, r, err)
 			return
 		}
 		req, err := decode[provision.RetryRequest](w, r, limit, true)
