@@ -126,7 +126,13 @@ func (k *Kube) helmUninstall(ctx context.Context, namespace string, timeout time
 	}
 	un := action.NewUninstall(cfg)
 	un.IgnoreNotFound = true
-	un.WaitStrategy, un.Timeout = kube.StatusWatcherStrategy, timeout
+	// Delete without waiting for the objects to go: the namespace's
+	// deletion, the next step, waits until everything in it is gone,
+	// including what the release does not list (objects a create still
+	// running when the delete came made after this uninstall read the
+	// release). Waiting here instead hung on a claim such a straggling pod
+	// still used.
+	un.WaitStrategy, un.Timeout = kube.HookOnlyStrategy, timeout
 	un.WaitOptions = []kube.WaitOption{kube.WithWaitContext(ctx)}
 	if _, err := un.Run(releaseName); err != nil {
 		return fmt.Errorf("helm uninstall: %w", describeAPIError(err))
