@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/viper"
 
 	"github.com/urumi/urumi/internal/provision"
+	"github.com/urumi/urumi/internal/store"
 )
 
 // Config is urumi's resolved configuration. Every field is a key that can be
@@ -207,10 +208,10 @@ func (f *Factory) bind(v *viper.Viper, fl *pflag.Flag, key string) error {
 // command that fixes it. A missing file is left to the reader.
 func (f *Factory) tightenConfigFile(path string) error {
 	fi, err := os.Stat(path)
-	if err != nil || !unixModes || fi.Mode().Perm()&0o077 == 0 {
+	if err != nil || !store.UnixModes || fi.Mode().Perm()&0o077 == 0 {
 		return nil
 	}
-	if !ownedByCurrentUser(fi) {
+	if !store.OwnedByCurrentUser(fi) {
 		return fmt.Errorf("config file %s is open to other users (mode %04o) and is not yours to change: have its owner run `chmod 600 %s`", path, fi.Mode().Perm(), shellQuote(path))
 	}
 	if err := os.Chmod(path, 0o600); err != nil {

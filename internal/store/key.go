@@ -64,10 +64,10 @@ func keepPrivate(path, what string) error {
 	if err != nil {
 		return fmt.Errorf("read %s %s: %w", what, path, err)
 	}
-	if !unixModes || fi.Mode().Perm()&0o077 == 0 {
+	if !UnixModes || fi.Mode().Perm()&0o077 == 0 {
 		return nil
 	}
-	if ownedByCurrentUser(fi) {
+	if OwnedByCurrentUser(fi) {
 		if err := os.Chmod(path, 0o600); err == nil {
 			return nil
 		}
@@ -78,13 +78,13 @@ func keepPrivate(path, what string) error {
 
 // checkKeyFileMode tightens or refuses a key file others may use.
 func checkKeyFileMode(path string, fi fs.FileInfo) error {
-	if !unixModes || fi.Mode().Perm()&0o077 == 0 {
+	if !UnixModes || fi.Mode().Perm()&0o077 == 0 {
 		return nil
 	}
 	if onReadOnlyFS(path) {
 		return nil // a mounted Secret: see LoadAuditKey
 	}
-	if ownedByCurrentUser(fi) {
+	if OwnedByCurrentUser(fi) {
 		if err := os.Chmod(path, 0o600); err == nil {
 			return nil
 		}

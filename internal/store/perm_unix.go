@@ -9,11 +9,11 @@ import (
 	"syscall"
 )
 
-// unixModes: files are kept private by their mode bits.
-const unixModes = true
+// UnixModes: files are kept private by their mode bits.
+const UnixModes = true
 
-// ownedByCurrentUser says whether the file belongs to this process's user.
-func ownedByCurrentUser(fi fs.FileInfo) bool {
+// OwnedByCurrentUser says whether the file belongs to this process's user.
+func OwnedByCurrentUser(fi fs.FileInfo) bool {
 	st, ok := fi.Sys().(*syscall.Stat_t)
 	return ok && int(st.Uid) == os.Geteuid()
 }

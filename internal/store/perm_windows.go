@@ -4,10 +4,10 @@ package store
 
 import "io/fs"
 
-// unixModes: Windows keeps who may read a file in its ACL, not in mode
+// UnixModes: Windows keeps who may read a file in its ACL, not in mode
 // bits, which say nothing about other users there.
-const unixModes = false
+const UnixModes = false
 
-func ownedByCurrentUser(fs.FileInfo) bool { return true }
+func OwnedByCurrentUser(fs.FileInfo) bool { return true }
 
 func onReadOnlyFS(string) bool { return false }
