@@ -182,6 +182,17 @@ func (s *Service) CheckAll(ctx context.Context, c Caller, k *Kube) (CheckReport,
 	for _, st := range stores {
 		ns := Namespace(st.Name)
 		known[ns] = true
+		if checkable(st.Status) {
+			// A list leaves out the options, where the store's plan is.
+			full, err := s.DB.GetStore(ctx, st.Name)
+			if errors.Is(err, store.ErrNotFound) {
+				continue // deleted meanwhile
+			}
+			if err != nil {
+				return CheckReport{}, fmt.Errorf("read store %s: %w", st.Name, err)
+			}
+			st = full
+		}
 		if _, ok := snap.namespaces[ns]; !ok && checkable(st.Status) {
 			// Not among the namespaces labelled urumi's: gone, or its
 			// labels were taken off. Ask, for this store alone.
@@ -382,7 +393,6 @@ func (j *judgement) limitRange() {
 	}
 	j.pass(FindingLimitRange, "LimitRange equal to plan "+j.plan.Name)
 }
-
 
 // describeDiffs says the first few differences.
 func describeDiffs(diffs []fieldDiff, hide bool) string {
