@@ -19,6 +19,7 @@ func newStoreCommand(f *Factory) *cobra.Command {
 		newStoreGetCommand(f, nil),
 		newStoreDeleteCommand(f, nil),
 		newStoreRetryCommand(f, nil),
+		newStoreCheckCommand(f, nil),
 	)
 	return cmd
 }
