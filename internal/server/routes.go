@@ -24,6 +24,7 @@ func addRoutes(rt *router, d Deps) {
 	rt.handle("GET /v1/stores/{name}", auth.require(handleGetStore(svc)))
 	rt.handle("DELETE /v1/stores/{name}", auth.require(handleDeleteStore(svc, d.Wake)))
 	rt.handle("POST /v1/stores/{name}/retry", auth.require(handleRetryStore(svc, creates, body, d.Wake)))
+	rt.handle("GET /v1/stores/{name}/check", auth.require(handleCheckStore(svc, d.Kube)))
 	rt.handle("GET /v1/audit", auth.require(handleListAudit(svc)))
 	rt.handle("GET /v1/quotas/{owner}", auth.require(handleGetQuota(svc)))
 	rt.handle("PUT /v1/quotas/{owner}", auth.require(handleSetQuota(svc, body)))
