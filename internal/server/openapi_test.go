@@ -236,7 +236,7 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 		{"SetQuotaRequest", setQuotaRequest{MaxStores: &maxStores}, nil},
 		{"Health", health{Status: "ok"}, nil},
 		{"CheckReport", provision.CheckReport{Status: provision.CheckFail, CheckedAt: now,
-			Stores: []provision.StoreCheck{{Store: "shop", Namespace: "store-shop", Status: provision.CheckFail, Findings: []provision.Finding{}}},
+			Stores:  []provision.StoreCheck{{Store: "shop", Namespace: "store-shop", Status: provision.CheckFail, Findings: []provision.Finding{}}},
 			Orphans: []provision.Finding{{Kind: provision.FindingOrphanNS, Status: provision.CheckFail, Message: "m"}}}, nil},
 		{"StoreCheck", provision.StoreCheck{Store: "shop", Namespace: "store-shop", Status: provision.CheckPass, Findings: []provision.Finding{}}, nil},
 		{"Finding", provision.Finding{Kind: provision.FindingIsolation, Status: provision.CheckFail, Object: "NetworkPolicy/x", Message: "m", Fix: "f", Managed: true,
