@@ -101,7 +101,9 @@ func TestStoreCheck(t *testing.T) {
 		{
 			name: "deleted policy", kind: provision.FindingNetworkPolicy, object: "NetworkPolicy/default-deny",
 			extraKinds: []string{provision.FindingIsolation},
-			drift:      func(t *testing.T) { must(t, c.NetworkingV1().NetworkPolicies(ns).Delete(ctx, "default-deny", metav1.DeleteOptions{})) },
+			drift: func(t *testing.T) {
+				must(t, c.NetworkingV1().NetworkPolicies(ns).Delete(ctx, "default-deny", metav1.DeleteOptions{}))
+			},
 			undo: func(t *testing.T) {
 				must(t, recreatePolicy(ctx, e, ns, "default-deny", networkingv1.NetworkPolicySpec{
 					PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress, networkingv1.PolicyTypeEgress}}, name))
@@ -147,7 +149,9 @@ func TestStoreCheck(t *testing.T) {
 				}, metav1.CreateOptions{})
 				must(t, err)
 			},
-			undo: func(t *testing.T) { must(t, c.NetworkingV1().NetworkPolicies(ns).Delete(ctx, "allow-all", metav1.DeleteOptions{})) },
+			undo: func(t *testing.T) {
+				must(t, c.NetworkingV1().NetworkPolicies(ns).Delete(ctx, "allow-all", metav1.DeleteOptions{}))
+			},
 			checkFindings: func(t *testing.T, rep provision.CheckReport, _ result) {
 				f, _ := failedFinding(rep, provision.FindingIsolation, "")
 				if !slices.ContainsFunc(f.Isolation, func(r provision.IsolationRow) bool {
