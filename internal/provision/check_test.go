@@ -39,6 +39,7 @@ func TestSubsetDiff(t *testing.T) {
 		{"yaml float against json int", map[string]any{"port": float64(80)}, map[string]any{"port": int64(80)}, nil},
 		{"number spelt as a string", map[string]any{"port": "8080"}, map[string]any{"port": int64(8080)}, nil},
 		{"quantity spelt otherwise", map[string]any{"cpu": "1000m", "mem": "1Gi"}, map[string]any{"cpu": "1", "mem": "1024Mi"}, nil},
+		{"number against a quantity", map[string]any{"cpu": float64(0.5)}, map[string]any{"cpu": "500m"}, nil},
 		{"quantity changed", map[string]any{"cpu": "500m"}, map[string]any{"cpu": "2"}, []string{"x.cpu"}},
 		{"number changed", map[string]any{"replicas": float64(1)}, map[string]any{"replicas": int64(0)}, []string{"x.replicas"}},
 		{"string changed", map[string]any{"image": "a:1"}, map[string]any{"image": "a:2"}, []string{"x.image"}},

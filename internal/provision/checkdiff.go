@@ -163,12 +163,24 @@ func scalarEqual(a, b any) bool {
 			return fa == fb || math.Abs(fa-fb) <= 1e-9*math.Max(math.Abs(fa), math.Abs(fb))
 		}
 	}
-	if qa, ok := quantity(a); ok {
-		if qb, ok := quantity(b); ok {
+	if qa, ok := quantity(asQuantityText(a)); ok {
+		if qb, ok := quantity(asQuantityText(b)); ok {
 			return qa.Cmp(qb) == 0
 		}
 	}
 	return false
+}
+
+// asQuantityText spells a number as a quantity would be ("cpu: 0.5" in a
+// manifest is "500m" live); anything else is returned as it is.
+func asQuantityText(v any) any {
+	if _, isString := v.(string); isString {
+		return v
+	}
+	if f, ok := number(v); ok {
+		return strconv.FormatFloat(f, 'f', -1, 64)
+	}
+	return v
 }
 
 // number is a JSON or YAML number, or a string that spells one (an
