@@ -204,7 +204,7 @@ func (s *Service) CheckAll(ctx context.Context, c Caller, k *Kube) (CheckReport,
 				r.Orphans = append(r.Orphans, Finding{
 					Kind: FindingOrphanRecord, Status: CheckFail, Object: "Namespace/" + ns, Managed: true,
 					Message: fmt.Sprintf("store %s is %s but its namespace %s is gone", st.Name, st.Status, ns),
-					Fix:     fmt.Sprintf("recreate it with `urumi store retry %s` after a repair, or forget the store's record if it is meant to be gone (`urumi store delete %s`)", st.Name, st.Name),
+					Fix:     fmt.Sprintf("if the store is meant to be gone, `urumi store delete %s` closes its record; to make it anew (empty), %s", st.Name, repairHint(st.Name)),
 				})
 				continue
 			}
