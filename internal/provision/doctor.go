@@ -86,7 +86,8 @@ func (k *Kube) Doctor(ctx context.Context) DoctorReport {
 }
 
 // clientGoMinor is the minor version of the client-go urumi was built
-// with (v0.37.1 speaks to Kubernetes 1.37), or 0 when unknown.
+// with (v0.37.1 speaks to Kubernetes 1.37), or 0 when the build does not
+// say (a test binary lists no dependencies).
 func clientGoMinor() int {
 	info, ok := debug.ReadBuildInfo()
 	if !ok {
@@ -94,14 +95,23 @@ func clientGoMinor() int {
 	}
 	for _, d := range info.Deps {
 		if d.Path == "k8s.io/client-go" {
-			parts := strings.Split(strings.TrimPrefix(d.Version, "v"), ".")
-			if len(parts) >= 2 {
-				n, _ := strconv.Atoi(parts[1])
-				return n
-			}
+			return moduleMinor(d.Version)
 		}
 	}
 	return 0
+}
+
+// moduleMinor is the minor number of a module version ("v0.37.1": 37).
+func moduleMinor(v string) int {
+	parts := strings.Split(strings.TrimPrefix(v, "v"), ".")
+	if len(parts) < 2 {
+		return 0
+	}
+	n, err := strconv.Atoi(parts[1])
+	if err != nil {
+		return 0
+	}
+	return n
 }
 
 func (k *Kube) doctorVersion() Finding {

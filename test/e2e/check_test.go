@@ -345,6 +345,9 @@ func TestDoctor(t *testing.T) {
 			t.Errorf("%s: %+v", kind, f)
 		}
 	}
+	if f := doctorFinding(rep, provision.DoctorServerVersion); !strings.Contains(f.Message, "within one minor version") {
+		t.Errorf("the version skew is not judged: %+v", f)
+	}
 	if f := doctorFinding(rep, provision.DoctorNetworkPlugins); f.Status != provision.CheckInfo || !strings.Contains(f.Fix, "kubectl run") {
 		t.Errorf("the network plugin line: %+v", f)
 	}
