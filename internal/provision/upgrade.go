@@ -314,17 +314,17 @@ func versionParts(v string) []int {
 
 // change is what an upgrade or rollback job moves a store between.
 type change struct {
-	kind                   store.JobKind
-	from                   store.Release
-	oldPlanName, planName  string
-	oldPlan, plan          Plan
-	oldOptions, options    Options
-	timeout                time.Duration
-	host                   string
-	helmRan                bool
-	result                 changeResult
-	start                  time.Time
-	rollTo                 int
+	kind                  store.JobKind
+	from                  store.Release
+	oldPlanName, planName string
+	oldPlan, plan         Plan
+	oldOptions, options   Options
+	timeout               time.Duration
+	host                  string
+	helmRan               bool
+	result                changeResult
+	start                 time.Time
+	rollTo                int
 }
 
 // newChange reads the store's present plan and options.

@@ -22,8 +22,8 @@ func TestReleaseAndRevisions(t *testing.T) {
 
 		at := time.Now().UTC().Truncate(time.Microsecond)
 		rel := Release{
-			Revision: 2,
-			Versions: Versions{Chart: "0.2.0", WordPress: "7.1.2-php8.3-apache", MariaDB: "11.8.9", WPCLI: "cli-2.12.0-php8.3", WooCommerce: "latest"},
+			Revision:   2,
+			Versions:   Versions{Chart: "0.2.0", WordPress: "7.1.2-php8.3-apache", MariaDB: "11.8.9", WPCLI: "cli-2.12.0-php8.3", WooCommerce: "latest"},
 			LastChange: &Change{Kind: JobUpgrade, Outcome: ChangeRolledBack, From: 1, To: 3, Reason: "quota", Actor: "alice", At: at},
 			// Not a record: SetRelease drops it.
 			UpgradeAvailable: "0.3.0",
