@@ -92,6 +92,9 @@ func (k *Kube) helmInstall(ctx context.Context, namespace, host string, vals map
 	if err != nil {
 		return nil, err
 	}
+	if vals, err = k.valuesFor(ch, vals); err != nil {
+		return nil, err
+	}
 	waitOpts := []kube.WaitOption{kube.WithWaitContext(ctx), kube.WithKStatusReaders(newObjectStatusReader(k.mapper))}
 	if last == nil {
 		in := action.NewInstall(cfg)

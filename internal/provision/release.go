@@ -2,6 +2,7 @@ package provision
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -70,6 +71,9 @@ func (k *Kube) helmUpgrade(ctx context.Context, namespace, host string, vals map
 	}
 	if last == nil {
 		return changeResult{}, fmt.Errorf("the store has no Helm release to upgrade: retry the store to install it")
+	}
+	if vals, err = k.valuesFor(ch, vals); err != nil {
+		return changeResult{}, err
 	}
 	up := k.newUpgrade(ctx, cfg, namespace, host, timeout)
 	up.RollbackOnFailure = true
@@ -300,4 +304,39 @@ func describeVersions(revision int, v store.Versions) string {
 		return strings.Join(parts, ", ")
 	}
 	return fmt.Sprintf("revision %d: %s", revision, strings.Join(parts, ", "))
+}
+
+// valuesFor fits vals to the chart being installed. The embedded chart
+// takes them as they are. An older chart set in Kube.Chart (tests make
+// stores with the previous chart to upgrade them) is given only the values
+// its schema declares: urumi's values for components it does not have yet
+// (the wp-cron resources of 0.2.0, say) would fail its schema.
+func (k *Kube) valuesFor(ch *chart.Chart, vals map[string]any) (map[string]any, error) {
+	if k.Chart == nil || len(ch.Schema) == 0 {
+		return vals, nil
+	}
+	var schema map[string]any
+	if err := json.Unmarshal(ch.Schema, &schema); err != nil {
+		return nil, fmt.Errorf("read the values schema of chart %s: %w", ch.Metadata.Version, err)
+	}
+	return pruneToSchema(vals, schema), nil
+}
+
+// pruneToSchema copies vals without the keys schema's objects forbid
+// (additionalProperties false and not among their properties).
+func pruneToSchema(vals map[string]any, schema map[string]any) map[string]any {
+	props, _ := schema["properties"].(map[string]any)
+	closed := schema["additionalProperties"] == false
+	out := make(map[string]any, len(vals))
+	for key, v := range vals {
+		sub, declared := props[key].(map[string]any)
+		if !declared && closed {
+			continue
+		}
+		if m, ok := v.(map[string]any); ok && declared {
+			v = pruneToSchema(m, sub)
+		}
+		out[key] = v
+	}
+	return out
 }

@@ -2,6 +2,7 @@ package provision
 
 import (
 	"errors"
+	"reflect"
 	"slices"
 	"testing"
 
@@ -103,5 +104,34 @@ func TestChartVersions(t *testing.T) {
 	}
 	if v.Chart != ch.Metadata.Version || v.WordPress != "7.2.0-php8.4-apache@sha256:0123456789ab" || v.MariaDB == "" || v.WPCLI == "" || v.WooCommerce == "" {
 		t.Errorf("chartVersions = %+v", v)
+	}
+}
+
+func TestPruneToSchema(t *testing.T) {
+	schema := map[string]any{
+		"additionalProperties": false,
+		"properties": map[string]any{
+			"resources": map[string]any{
+				"additionalProperties": false,
+				"properties":           map[string]any{"wordpress": map[string]any{"type": "object"}},
+			},
+			"ingress": map[string]any{"type": "object"}, // open
+		},
+	}
+	vals := map[string]any{
+		"resources": map[string]any{"wordpress": map[string]any{"cpu": "1"}, "cron": map[string]any{"cpu": "1"}},
+		"ingress":   map[string]any{"anything": "kept"},
+		"cron":      map[string]any{"enabled": true},
+	}
+	got := pruneToSchema(vals, schema)
+	want := map[string]any{
+		"resources": map[string]any{"wordpress": map[string]any{"cpu": "1"}},
+		"ingress":   map[string]any{"anything": "kept"},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("pruneToSchema = %v, want %v", got, want)
+	}
+	if _, ok := vals["cron"]; !ok {
+		t.Error("pruneToSchema changed its argument")
 	}
 }

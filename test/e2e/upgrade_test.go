@@ -3,17 +3,23 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"maps"
+	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"helm.sh/helm/v4/pkg/chart/v2/loader"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/urumi/urumi/charts"
+	"github.com/urumi/urumi/internal/provision"
+	"github.com/urumi/urumi/internal/simcluster"
 	"github.com/urumi/urumi/internal/store"
 )
 
@@ -251,6 +257,78 @@ func TestKilledMidUpgrade(t *testing.T) {
 	// Each killed revision is marked failed, and the upgrade runs again.
 	if want := []string{"superseded", "failed", "superseded", "failed", "deployed"}; !slices.Equal(statuses, want) {
 		t.Errorf("history statuses %q, want %q", statuses, want)
+	}
+	e.ok("store", "delete", name)
+}
+
+// TestUpgradeFromPreviousChart: a store made by the previous chart (0.1.x,
+// kept in charts/testdata) upgrades to the chart built into urumi and gains
+// the wp-cron CronJob, keeping its data (the same claims), credentials and
+// URL.
+func TestUpgradeFromPreviousChart(t *testing.T) {
+	e := newEnv(t, backends[0].dsn(t))
+	ctx := context.Background()
+	root, err := simcluster.RepoRoot()
+	must(t, err)
+	old, err := loader.Load(filepath.Join(root, "charts", "testdata", "store-0.1.0"))
+	must(t, err)
+	current, err := charts.Store()
+	must(t, err)
+	if old.Metadata.Version == current.Metadata.Version {
+		t.Fatalf("the previous chart's version is the current one's (%s)", old.Metadata.Version)
+	}
+
+	// Make the store as an urumi with the previous chart would.
+	name := "from-010"
+	ns := "store-" + name
+	db := e.openDB()
+	settings := provision.Settings{BaseDomain: "localhost", IngressClass: "nginx", IngressNamespace: "ingress-nginx", Timeout: 2 * time.Minute}
+	svc := &provision.Service{DB: db, Settings: settings}
+	_, job, err := svc.Create(ctx, provision.Caller{Name: "tester", Admin: true}, provision.CreateRequest{Name: name})
+	must(t, err)
+	kube, err := provision.NewKube(e.cl.Config, settings, nil)
+	must(t, err)
+	kube.Chart = old
+	runner := &provision.Runner{DB: db, Kube: kube, Worker: "previous-urumi", Lease: time.Minute, Log: slog.New(slog.DiscardHandler)}
+	if _, err := runner.Drive(ctx, job.ID, nil); err != nil {
+		t.Fatalf("create with chart %s: %v", old.Metadata.Version, err)
+	}
+	before, _ := e.getStore(name)
+	if before.Status != store.StatusReady || before.Release.Versions.Chart != old.Metadata.Version ||
+		before.Release.UpgradeAvailable != current.Metadata.Version {
+		t.Fatalf("store made by chart %s: %+v", old.Metadata.Version, before)
+	}
+	crons, err := e.client.BatchV1().CronJobs(ns).List(ctx, metav1.ListOptions{})
+	must(t, err)
+	if len(crons.Items) != 0 {
+		t.Fatalf("chart %s made %d CronJobs", old.Metadata.Version, len(crons.Items))
+	}
+	claims := func() map[string]string {
+		pvcs, err := e.client.CoreV1().PersistentVolumeClaims(ns).List(ctx, metav1.ListOptions{})
+		must(t, err)
+		uids := map[string]string{}
+		for _, p := range pvcs.Items {
+			uids[p.Name] = string(p.UID)
+		}
+		return uids
+	}
+	claimsBefore, secret := claims(), credentials(t, e, name)
+
+	after := decodeStore(t, e.ok("store", "upgrade", name, "-o", "json"))
+	if after.Status != store.StatusReady || after.Release.Versions.Chart != current.Metadata.Version ||
+		after.Release.Revision != 2 || after.Release.UpgradeAvailable != "" || after.URL != before.URL {
+		t.Fatalf("upgraded store: %+v", after)
+	}
+	crons, err = e.client.BatchV1().CronJobs(ns).List(ctx, metav1.ListOptions{})
+	must(t, err)
+	if len(crons.Items) != 1 {
+		t.Fatalf("after the upgrade: %d CronJobs, want the wp-cron one", len(crons.Items))
+	}
+	if got := claims(); !maps.Equal(got, claimsBefore) {
+		t.Errorf("claims changed: %v, were %v", got, claimsBefore)
+	}
+	if !maps.EqualFunc(credentials(t, e, name), secret, slices.Equal) {
+		t.Error("the upgrade changed the credentials Secret")
 	}
 	e.ok("store", "delete", name)
 }
