@@ -347,16 +347,16 @@ func (p Plan) ChartValues() map[string]any {
 func (p Plan) quotaHard() corev1.ResourceList {
 	q := func(s string) resource.Quantity { return resource.MustParse(s) }
 	return corev1.ResourceList{
-		corev1.ResourceRequestsCPU:              q(p.Quota.CPU),
-		corev1.ResourceLimitsCPU:                q(p.Quota.CPU),
-		corev1.ResourceRequestsMemory:           q(p.Quota.Memory),
-		corev1.ResourceLimitsMemory:             q(p.Quota.Memory),
-		corev1.ResourceRequestsStorage:          q(p.Quota.Storage),
-		corev1.ResourcePods:                     *resource.NewQuantity(int64(p.Quota.Pods), resource.DecimalSI),
-		corev1.ResourcePersistentVolumeClaims:   *resource.NewQuantity(int64(p.Quota.Claims), resource.DecimalSI),
-		corev1.ResourceServicesLoadBalancers:    q("0"),
-		corev1.ResourceServicesNodePorts:        q("0"),
-		"count/ingresses.networking.k8s.io":     q("2"),
+		corev1.ResourceRequestsCPU:            q(p.Quota.CPU),
+		corev1.ResourceLimitsCPU:              q(p.Quota.CPU),
+		corev1.ResourceRequestsMemory:         q(p.Quota.Memory),
+		corev1.ResourceLimitsMemory:           q(p.Quota.Memory),
+		corev1.ResourceRequestsStorage:        q(p.Quota.Storage),
+		corev1.ResourcePods:                   *resource.NewQuantity(int64(p.Quota.Pods), resource.DecimalSI),
+		corev1.ResourcePersistentVolumeClaims: *resource.NewQuantity(int64(p.Quota.Claims), resource.DecimalSI),
+		corev1.ResourceServicesLoadBalancers:  q("0"),
+		corev1.ResourceServicesNodePorts:      q("0"),
+		"count/ingresses.networking.k8s.io":   q("2"),
 		// Setup Jobs of two revisions while an upgrade replaces one, the
 		// cron job's running Job and the finished ones it keeps.
 		corev1.ResourceName("count/jobs.batch"): q("10"),
