@@ -16,10 +16,21 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
+	"helm.sh/helm/v4/pkg/kube"
+
 	"github.com/urumi/urumi/charts"
 )
 
+// fieldManager is urumi's name in the objects' managed fields, for what it
+// applies itself and for what Helm applies for it.
 const fieldManager = "urumi"
+
+// Helm names its field manager after the running binary unless told
+// otherwise (a package variable of its kube client, read on every apply):
+// a store made by `kubectl urumi` would then belong to "kubectl-urumi",
+// and an upgrade by `urumi` or `urumi serve` would conflict with it. Set
+// once, before anything runs.
+func init() { kube.ManagedFieldsManager = fieldManager }
 
 // Names of the objects urumi creates in a store's namespace.
 const (

@@ -31,6 +31,10 @@ func (k *Kube) newUpgrade(ctx context.Context, cfg *action.Configuration, namesp
 	up.WaitOptions = []kube.WaitOption{kube.WithWaitContext(ctx), kube.WithKStatusReaders(newObjectStatusReader(k.mapper))}
 	up.MaxHistory = maxHistory
 	up.Labels = map[string]string{LabelManagedBy: ManagedBy}
+	// The store's objects are urumi's: what others changed in the fields
+	// the chart sets is taken back (stores made before urumi named its
+	// field manager belong to the binary's name, "kubectl-urumi" say).
+	up.ForceConflicts = true
 	up.DisableOpenAPIValidation = true // as for install
 	up.PostRenderer = k.postRenderer(namespace, host)
 	up.PostRenderStrategy = action.PostRenderStrategyCombined // as for install
@@ -140,6 +144,7 @@ func (k *Kube) newRollback(ctx context.Context, cfg *action.Configuration, revis
 	rb.WaitStrategy, rb.WaitForJobs, rb.Timeout = kube.StatusWatcherStrategy, true, timeout
 	rb.WaitOptions = []kube.WaitOption{kube.WithWaitContext(ctx), kube.WithKStatusReaders(newObjectStatusReader(k.mapper))}
 	rb.MaxHistory = maxHistory
+	rb.ForceConflicts = true // as for upgrades
 	return rb
 }
 
