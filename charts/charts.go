@@ -69,10 +69,13 @@ const (
 	ComponentWordPress = "wordpress"
 	ComponentMariaDB   = "mariadb"
 	ComponentSetup     = "setup"
+	// ComponentCron labels the pods of the CronJob that runs WP-Cron.
+	ComponentCron = "cron"
 )
 
 // Container ports a store's NetworkPolicies must allow: the ingress
-// controller to WordPress, WordPress and the setup Job to MariaDB.
+// controller to WordPress; WordPress, the setup Job and the cron job to
+// MariaDB.
 const (
 	WordPressPort = 8080
 	MariaDBPort   = 3306

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"sort"
@@ -22,6 +23,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	psaapi "k8s.io/pod-security-admission/api"
@@ -33,6 +35,7 @@ import (
 	"helm.sh/helm/v4/pkg/chart/common"
 	chartutil "helm.sh/helm/v4/pkg/chart/common/util"
 	"helm.sh/helm/v4/pkg/chart/v2/lint/support"
+	"helm.sh/helm/v4/pkg/chart/v2/loader"
 	"helm.sh/helm/v4/pkg/engine"
 	kubefake "helm.sh/helm/v4/pkg/kube/fake"
 	releasev1 "helm.sh/helm/v4/pkg/release/v1"
@@ -129,6 +132,9 @@ resources:
   setup:
     requests: {cpu: 200m, memory: 256Mi}
     limits: {cpu: "1", memory: 768Mi}
+  cron:
+    requests: {cpu: 20m, memory: 96Mi}
+    limits: {cpu: 200m, memory: 384Mi}
 storage:
   className: longhorn
   wordpress:
@@ -138,6 +144,22 @@ storage:
 setup:
   backoffLimit: 2
   activeDeadlineSeconds: 600
+cron:
+  schedule: "*/5 * * * *"
+  startingDeadlineSeconds: 300
+  activeDeadlineSeconds: 900
+  successfulJobsHistoryLimit: 3
+  failedJobsHistoryLimit: 2
+`,
+	},
+	{
+		// WP-Cron back on page loads: no CronJob, no DISABLE_WP_CRON.
+		name: "cron-disabled",
+		values: `
+credentialsSecret: shop-credentials
+host: shop.stores.example.com
+cron:
+  enabled: false
 `,
 	},
 }
@@ -288,6 +310,7 @@ type manifests struct {
 	deployments  []appsv1.Deployment
 	statefulSets []appsv1.StatefulSet
 	jobs         []batchv1.Job
+	cronJobs     []batchv1.CronJob
 	services     []corev1.Service
 	claims       []corev1.PersistentVolumeClaim
 	configMaps   []corev1.ConfigMap
@@ -331,6 +354,9 @@ func decode(t *testing.T, out map[string]string) manifests {
 			case "batch/v1/Job":
 				m.jobs = append(m.jobs, batchv1.Job{})
 				obj = &m.jobs[len(m.jobs)-1]
+			case "batch/v1/CronJob":
+				m.cronJobs = append(m.cronJobs, batchv1.CronJob{})
+				obj = &m.cronJobs[len(m.cronJobs)-1]
 			case "v1/Service":
 				m.services = append(m.services, corev1.Service{})
 				obj = &m.services[len(m.services)-1]
@@ -380,6 +406,9 @@ func (m manifests) podTemplates() []podTemplate {
 	for _, j := range m.jobs {
 		pts = append(pts, podTemplate{"Job/" + j.Name, ComponentSetup, j.Spec.Template})
 	}
+	for _, c := range m.cronJobs {
+		pts = append(pts, podTemplate{"CronJob/" + c.Name, ComponentCron, c.Spec.JobTemplate.Spec.Template})
+	}
 	return pts
 }
 
@@ -403,6 +432,10 @@ func TestRenderedManifests(t *testing.T) {
 			if len(m.deployments) != 1 || len(m.statefulSets) != 1 || len(m.jobs) != 1 {
 				t.Fatalf("want one Deployment, StatefulSet and Job; got %d, %d, %d",
 					len(m.deployments), len(m.statefulSets), len(m.jobs))
+			}
+			wantCron := lookup(values, "cron", "enabled") != "false"
+			if n := len(m.cronJobs); n != map[bool]int{true: 1, false: 0}[wantCron] {
+				t.Fatalf("%d CronJobs with cron.enabled=%v", n, wantCron)
 			}
 
 			usedKeys := map[string]bool{}
@@ -435,6 +468,8 @@ func TestRenderedManifests(t *testing.T) {
 
 			checkServices(t, m)
 			checkWorkloads(t, m, values)
+			checkSetup(t, m, values)
+			checkCron(t, m, values)
 			checkIngress(t, m, values)
 		})
 	}
@@ -638,6 +673,283 @@ func checkWorkloads(t *testing.T, m manifests, values map[string]any) {
 	}
 }
 
+// effective is values over the chart's defaults, as the templates see them.
+func effective(t *testing.T, values map[string]any) map[string]any {
+	t.Helper()
+	c, err := Store()
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := chartutil.CoalesceValues(c, values)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func configMapData(t *testing.T, m manifests, name, key string) string {
+	t.Helper()
+	for _, c := range m.configMaps {
+		if c.Name == name {
+			return c.Data[key]
+		}
+	}
+	t.Fatalf("no ConfigMap %s", name)
+	return ""
+}
+
+func env(c corev1.Container, name string) (corev1.EnvVar, bool) {
+	for _, e := range c.Env {
+		if e.Name == name {
+			return e, true
+		}
+	}
+	return corev1.EnvVar{}, false
+}
+
+func mountPath(c corev1.Container, volume string) string {
+	for _, m := range c.VolumeMounts {
+		if m.Name == volume {
+			return m.MountPath
+		}
+	}
+	return ""
+}
+
+// checkSetup: the setup Job learns the wordpress image's WordPress release
+// from a first container of that image, and runs the chart's setup script,
+// which updates core and WooCommerce with their databases.
+func checkSetup(t *testing.T, m manifests, values map[string]any) {
+	t.Helper()
+	values = effective(t, values)
+	spec := m.jobs[0].Spec.Template.Spec
+	if len(spec.InitContainers) != 1 || len(spec.Containers) != 1 {
+		t.Fatalf("setup Job has %d init containers and %d containers, want 1 and 1", len(spec.InitContainers), len(spec.Containers))
+	}
+	init, setup := spec.InitContainers[0], spec.Containers[0]
+	images := values["images"].(map[string]any)
+	if want := imageRef(images["wordpress"]); init.Image != want {
+		t.Errorf("setup Job's first container runs %q, want the wordpress image %q (it says the WordPress release)", init.Image, want)
+	}
+	if want := imageRef(images["cli"]); setup.Image != want {
+		t.Errorf("setup container runs %q, want the wp-cli image %q", setup.Image, want)
+	}
+	file, ok := env(setup, "IMAGE_WORDPRESS_VERSION_FILE")
+	if !ok || !strings.HasPrefix(file.Value, "/tmp/") {
+		t.Fatalf("setup container's IMAGE_WORDPRESS_VERSION_FILE = %+v, want a file under /tmp", file)
+	}
+	if mountPath(init, "tmp") != "/tmp" || mountPath(setup, "tmp") != "/tmp" {
+		t.Errorf("the tmp volume is mounted at %q and %q, want /tmp in both containers", mountPath(init, "tmp"), mountPath(setup, "tmp"))
+	}
+	cmd := strings.Join(init.Command, " ")
+	if !strings.Contains(cmd, "$WORDPRESS_VERSION") && !strings.Contains(cmd, "${WORDPRESS_VERSION") || !strings.Contains(cmd, "> "+file.Value) {
+		t.Errorf("setup Job's first container runs %q, want it to write WORDPRESS_VERSION to %s", cmd, file.Value)
+	}
+	if !reflectEqualResources(init.Resources, setup.Resources) {
+		t.Errorf("setup Job's first container has resources %v, want the setup container's %v (the quota counts the larger)", init.Resources, setup.Resources)
+	}
+	if init.SecurityContext == nil || init.SecurityContext.ReadOnlyRootFilesystem == nil || !*init.SecurityContext.ReadOnlyRootFilesystem {
+		t.Error("setup Job's first container needs a read-only root filesystem")
+	}
+
+	script := configMapData(t, m, "wordpress-setup", "setup.sh")
+	file2, err := os.ReadFile(filepath.Join("store", "files", "setup.sh"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if script != string(file2) {
+		t.Error("the rendered setup.sh differs from files/setup.sh")
+	}
+	// The application's upgrade steps, in order: core, its database,
+	// WooCommerce, its database.
+	last := -1
+	for _, step := range []string{
+		`wp core update --version="$image"`,
+		"wp core update-db",
+		`wp plugin install woocommerce --version="$WOOCOMMERCE_VERSION" --force`,
+		"wp wc update",
+	} {
+		i := strings.Index(script, step)
+		if i < 0 {
+			t.Errorf("the rendered setup script lacks %q", step)
+			continue
+		}
+		if i < last {
+			t.Errorf("the rendered setup script runs %q too early", step)
+		}
+		last = i
+	}
+}
+
+func imageRef(v any) string {
+	m := v.(map[string]any)
+	ref := fmt.Sprint(m["repository"])
+	if tag := fmt.Sprint(m["tag"]); tag != "" {
+		ref += ":" + tag
+	}
+	if d, _ := m["digest"].(string); d != "" {
+		ref += "@" + d
+	}
+	return ref
+}
+
+func reflectEqualResources(a, b corev1.ResourceRequirements) bool {
+	for _, pair := range [][2]corev1.ResourceList{{a.Requests, b.Requests}, {a.Limits, b.Limits}} {
+		if len(pair[0]) != len(pair[1]) {
+			return false
+		}
+		for k, v := range pair[0] {
+			if w, ok := pair[1][k]; !ok || v.Cmp(w) != 0 {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// checkCron: with cron.enabled, page loads no longer run WP-Cron and a
+// CronJob runs it, one run at a time, as the setup Job runs (on the
+// WordPress pod's node, with the WordPress volume and the same
+// configuration); without, neither.
+func checkCron(t *testing.T, m manifests, values map[string]any) {
+	t.Helper()
+	values = effective(t, values)
+	cron := values["cron"].(map[string]any)
+	var wantExtra string
+	if cron["enabled"] == true {
+		wantExtra = "define('DISABLE_WP_CRON', true);"
+	}
+	containers := []corev1.Container{m.deployments[0].Spec.Template.Spec.Containers[0], m.jobs[0].Spec.Template.Spec.Containers[0]}
+	for _, c := range m.cronJobs {
+		containers = append(containers, c.Spec.JobTemplate.Spec.Template.Spec.Containers...)
+	}
+	for _, c := range containers {
+		if e, _ := env(c, "WORDPRESS_CONFIG_EXTRA"); e.Value != wantExtra || e.ValueFrom != nil {
+			t.Errorf("container %s: WORDPRESS_CONFIG_EXTRA = %q, want %q", c.Name, e.Value, wantExtra)
+		}
+	}
+	if cron["enabled"] != true {
+		for _, c := range m.configMaps {
+			if c.Name == "wordpress-cron" {
+				t.Error("cron.enabled=false still renders the cron script")
+			}
+		}
+		return
+	}
+
+	cj := m.cronJobs[0]
+	if cj.Name != "wordpress-cron" || cj.Labels[LabelComponent] != ComponentCron {
+		t.Errorf("CronJob %s labelled component %q, want wordpress-cron, %s", cj.Name, cj.Labels[LabelComponent], ComponentCron)
+	}
+	num := func(k string) int64 {
+		switch v := cron[k].(type) {
+		case int64:
+			return v
+		case float64:
+			return int64(v)
+		case int:
+			return int64(v)
+		}
+		t.Fatalf("cron.%s = %T", k, cron[k])
+		return 0
+	}
+	spec := cj.Spec
+	if spec.Schedule != cron["schedule"] {
+		t.Errorf("schedule %q, want %q", spec.Schedule, cron["schedule"])
+	}
+	if spec.ConcurrencyPolicy != batchv1.ForbidConcurrent {
+		t.Errorf("concurrencyPolicy %q, want Forbid: runs must not overlap", spec.ConcurrencyPolicy)
+	}
+	if ptr.Deref(spec.StartingDeadlineSeconds, 0) != num("startingDeadlineSeconds") {
+		t.Errorf("startingDeadlineSeconds %v, want %d", spec.StartingDeadlineSeconds, num("startingDeadlineSeconds"))
+	}
+	if int64(ptr.Deref(spec.SuccessfulJobsHistoryLimit, -1)) != num("successfulJobsHistoryLimit") ||
+		int64(ptr.Deref(spec.FailedJobsHistoryLimit, -1)) != num("failedJobsHistoryLimit") {
+		t.Errorf("history limits %v/%v, want the values'", spec.SuccessfulJobsHistoryLimit, spec.FailedJobsHistoryLimit)
+	}
+	job := spec.JobTemplate.Spec
+	if ptr.Deref(job.BackoffLimit, -1) != 0 {
+		t.Errorf("backoffLimit %v, want 0: the next run is the retry", job.BackoffLimit)
+	}
+	if ptr.Deref(job.ActiveDeadlineSeconds, 0) != num("activeDeadlineSeconds") {
+		t.Errorf("activeDeadlineSeconds %v, want %d", job.ActiveDeadlineSeconds, num("activeDeadlineSeconds"))
+	}
+	if spec.JobTemplate.Labels[LabelComponent] != ComponentCron {
+		t.Errorf("the cron job's Jobs are labelled %v, want component %s", spec.JobTemplate.Labels, ComponentCron)
+	}
+	pod := job.Template.Spec
+	if pod.RestartPolicy != corev1.RestartPolicyNever {
+		t.Errorf("cron pod restartPolicy %q, want Never", pod.RestartPolicy)
+	}
+	setupPod := m.jobs[0].Spec.Template.Spec
+	if !reflect.DeepEqual(pod.Affinity, setupPod.Affinity) || pod.Affinity == nil {
+		t.Errorf("cron pod affinity %+v, want the setup Job's (the WordPress volume is ReadWriteOnce)", pod.Affinity)
+	}
+	if !reflect.DeepEqual(pod.SecurityContext, setupPod.SecurityContext) {
+		t.Errorf("cron pod security context %+v, want the setup Job's", pod.SecurityContext)
+	}
+	claims := map[string]string{}
+	for _, v := range pod.Volumes {
+		switch {
+		case v.PersistentVolumeClaim != nil:
+			claims[v.Name] = v.PersistentVolumeClaim.ClaimName
+		case v.ConfigMap != nil:
+			claims[v.Name] = "configmap/" + v.ConfigMap.Name
+		}
+	}
+	if len(pod.Containers) != 1 || len(pod.InitContainers) != 0 {
+		t.Fatalf("cron pod has %d containers and %d init containers, want one container", len(pod.Containers), len(pod.InitContainers))
+	}
+	c := pod.Containers[0]
+	if claims["data"] != m.claims[0].Name || mountPath(c, "data") != "/var/www/html" {
+		t.Errorf("cron container mounts %q at %q, want the WordPress claim at /var/www/html", claims["data"], mountPath(c, "data"))
+	}
+	if want := imageRef(values["images"].(map[string]any)["cli"]); c.Image != want {
+		t.Errorf("cron container runs %q, want the wp-cli image %q", c.Image, want)
+	}
+	if claims["script"] != "configmap/wordpress-cron" || strings.Join(c.Command, " ") != "/bin/sh "+mountPath(c, "script")+"/cron.sh" {
+		t.Errorf("cron container runs %q with script volume %q", c.Command, claims["script"])
+	}
+	if c.SecurityContext == nil || !ptr.Deref(c.SecurityContext.ReadOnlyRootFilesystem, false) {
+		t.Error("cron container needs a read-only root filesystem")
+	}
+	// Resources from resources.cron.
+	res := values["resources"].(map[string]any)["cron"].(map[string]any)
+	for _, kind := range []string{"requests", "limits"} {
+		list := c.Resources.Requests
+		if kind == "limits" {
+			list = c.Resources.Limits
+		}
+		for _, r := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
+			want := resource.MustParse(fmt.Sprint(res[kind].(map[string]any)[string(r)]))
+			if got := list[r]; got.Cmp(want) != 0 {
+				t.Errorf("cron container %s.%s = %s, want %s (resources.cron)", kind, r, got.String(), want.String())
+			}
+		}
+	}
+	if e, _ := env(c, "CONTAINER_MEMORY_MIB"); e.ValueFrom == nil || e.ValueFrom.ResourceFieldRef == nil ||
+		e.ValueFrom.ResourceFieldRef.ContainerName != c.Name || e.ValueFrom.ResourceFieldRef.Resource != "limits.memory" {
+		t.Errorf("cron container's CONTAINER_MEMORY_MIB = %+v, want its own memory limit", e)
+	}
+	// The same WordPress configuration as WordPress itself: every
+	// variable of wp-config.php, credentials through the Secret.
+	wp := m.deployments[0].Spec.Template.Spec.Containers[0]
+	for _, e := range wp.Env {
+		got, ok := env(c, e.Name)
+		if !ok || !reflect.DeepEqual(got, e) {
+			t.Errorf("cron container's %s = %+v, want WordPress' %+v", e.Name, got, e)
+		}
+	}
+	script := configMapData(t, m, "wordpress-cron", "cron.sh")
+	file, err := os.ReadFile(filepath.Join("store", "files", "cron.sh"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if script != string(file) || !strings.Contains(script, "wp cron event run --due-now") {
+		t.Error("the rendered cron.sh differs from files/cron.sh, or does not run the due events")
+	}
+}
+
 func checkIngress(t *testing.T, m manifests, values map[string]any) {
 	t.Helper()
 	if lookup(values, "ingress", "enabled") == "false" {
@@ -750,7 +1062,7 @@ func TestDryRunInstall(t *testing.T) {
 	if len(rel.Hooks) != 0 {
 		t.Errorf("release has %d hooks, want none", len(rel.Hooks))
 	}
-	for _, kind := range []string{"kind: Job", "kind: StatefulSet", "kind: Deployment", "kind: Ingress"} {
+	for _, kind := range []string{"kind: Job", "kind: CronJob", "kind: StatefulSet", "kind: Deployment", "kind: Ingress"} {
 		if !strings.Contains(rel.Manifest, kind) {
 			t.Errorf("release manifest lacks %q", kind)
 		}
@@ -760,36 +1072,41 @@ func TestDryRunInstall(t *testing.T) {
 	}
 }
 
-// TestSetupScriptSyntax parses the setup script with the system's POSIX shell.
+// TestSetupScriptSyntax parses the chart's scripts with the system's POSIX
+// shell and reads them for credentials: never traced, printed or passed
+// as an argument (TestSetupScript runs them).
 func TestSetupScriptSyntax(t *testing.T) {
 	sh, err := exec.LookPath("sh")
 	if err != nil {
 		t.Skip("no sh in PATH")
 	}
-	out, err := exec.Command(sh, "-n", filepath.Join("store", "files", "setup.sh")).CombinedOutput()
-	if err != nil {
-		t.Fatalf("sh -n setup.sh: %v\n%s", err, out)
-	}
-	script, err := os.ReadFile(filepath.Join("store", "files", "setup.sh"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, line := range strings.Split(string(script), "\n") {
-		code := strings.TrimSpace(line)
-		if strings.HasPrefix(code, "#") {
-			continue
+	for _, name := range []string{"setup.sh", "cron.sh"} {
+		path := filepath.Join("store", "files", name)
+		out, err := exec.Command(sh, "-n", path).CombinedOutput()
+		if err != nil {
+			t.Fatalf("sh -n %s: %v\n%s", name, err, out)
 		}
-		if regexp.MustCompile(`\bset\s+-[a-z]*x`).MatchString(code) {
-			t.Errorf("setup.sh traces commands, which would print credentials: %q", line)
+		script, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
 		}
-		// A password may only be written into a pipe to wp-cli's --prompt.
-		toPrompt := strings.Contains(code, "printf '%s\\n' \"$WP_ADMIN_PASSWORD\" | wp ")
-		if strings.Contains(code, "PASSWORD") && !toPrompt && (strings.Contains(code, "echo") || strings.Contains(code, "printf") || strings.Contains(code, "log ")) {
-			t.Errorf("setup.sh may print a credential: %q", line)
-		}
-		// Nor may it be an argument: arguments show in the process list.
-		if regexp.MustCompile(`--(admin_password|user_pass)=`).MatchString(code) {
-			t.Errorf("setup.sh passes a password as an argument: %q", line)
+		for _, line := range strings.Split(string(script), "\n") {
+			code := strings.TrimSpace(line)
+			if strings.HasPrefix(code, "#") {
+				continue
+			}
+			if regexp.MustCompile(`\bset\s+-[a-z]*x`).MatchString(code) {
+				t.Errorf("%s traces commands, which would print credentials: %q", name, line)
+			}
+			// A password may only be written into a pipe to wp-cli's --prompt.
+			toPrompt := strings.Contains(code, "printf '%s\\n' \"$WP_ADMIN_PASSWORD\" | wp ")
+			if strings.Contains(code, "PASSWORD") && !toPrompt && (strings.Contains(code, "echo") || strings.Contains(code, "printf") || strings.Contains(code, "log ")) {
+				t.Errorf("%s may print a credential: %q", name, line)
+			}
+			// Nor may it be an argument: arguments show in the process list.
+			if regexp.MustCompile(`--(admin_password|user_pass)=`).MatchString(code) {
+				t.Errorf("%s passes a password as an argument: %q", name, line)
+			}
 		}
 	}
 }
@@ -838,13 +1155,15 @@ func TestHostileValues(t *testing.T) {
 		{"storage", "className"}, {"storage", "wordpress", "size"}, {"storage", "mariadb", "size"},
 		{"woocommerce", "version"},
 		{"setup", "backoffLimit"}, {"setup", "activeDeadlineSeconds"},
+		{"cron", "enabled"}, {"cron", "schedule"}, {"cron", "startingDeadlineSeconds"}, {"cron", "activeDeadlineSeconds"},
+		{"cron", "successfulJobsHistoryLimit"}, {"cron", "failedJobsHistoryLimit"},
 	}
 	for _, image := range []string{"wordpress", "cli", "mariadb"} {
 		for _, field := range []string{"repository", "tag", "digest"} {
 			paths = append(paths, []string{"images", image, field})
 		}
 	}
-	for _, component := range []string{"wordpress", "mariadb", "setup"} {
+	for _, component := range []string{"wordpress", "mariadb", "setup", "cron"} {
 		for _, kind := range []string{"requests", "limits"} {
 			paths = append(paths, []string{"resources", component, kind, "cpu"}, []string{"resources", component, kind, "memory"})
 		}
@@ -854,6 +1173,7 @@ func TestHostileValues(t *testing.T) {
 		{"ingress", "annotations"},
 		{"resources", "wordpress", "limits"},
 		{"resources", "setup", "requests"},
+		{"resources", "cron", "limits"},
 	}
 
 	accepted := 0
@@ -971,6 +1291,22 @@ func TestValuesSchema(t *testing.T) {
 		name, values string
 		ok           bool
 	}{
+		{"cron every five minutes", "cron: {schedule: '*/5 * * * *'}", true},
+		{"cron ranges and lists", "cron: {schedule: '0,30 8-18 * * 1-5'}", true},
+		{"cron descriptor", "cron: {schedule: '@hourly'}", true},
+		{"cron every", "cron: {schedule: '@every 1s'}", false},
+		{"cron six fields", "cron: {schedule: '* * * * * *'}", false},
+		{"cron names", "cron: {schedule: '0 0 * JAN MON'}", false},
+		{"cron time zone", "cron: {schedule: 'CRON_TZ=UTC * * * * *'}", false},
+		{"cron two spaces", "cron: {schedule: '*  * * * *'}", false},
+		{"cron line break", "cron: {schedule: \"* * * * *\\n* * * * *\"}", false},
+		{"cron enabled string", "cron: {enabled: 'false'}", false},
+		{"cron history", "cron: {successfulJobsHistoryLimit: 3, failedJobsHistoryLimit: 0}", true},
+		{"cron history too long", "cron: {failedJobsHistoryLimit: 4}", false},
+		{"cron deadline too short", "cron: {activeDeadlineSeconds: 29}", false},
+		{"cron starting deadline too long", "cron: {startingDeadlineSeconds: 3601}", false},
+		{"cron unknown value", "cron: {concurrencyPolicy: Allow}", false},
+		{"cron gpu", "resources: {cron: {limits: {nvidia.com/gpu: 1}}}", false},
 		{"mirror with port", "images: {wordpress: {repository: localhost:5000/mirror/word_press, tag: 7.1.2-php8.3-apache}}", true},
 		{"uppercase repository", "images: {wordpress: {repository: Docker.io/library/wordpress, tag: x}}", false},
 		{"repository with tag", "images: {wordpress: {repository: 'docker.io/library/wordpress:7', tag: x}}", false},
@@ -1034,5 +1370,41 @@ func TestValuesSchema(t *testing.T) {
 				t.Error("accepted, want the values schema to refuse it")
 			}
 		})
+	}
+}
+
+// TestPreviousStoreChart: the store chart 0.1.0, kept as it was in
+// testdata/store-0.1.0 so that tests can make a store with it and upgrade
+// it, still loads and renders, without the cron job that 0.2.0 adds.
+func TestPreviousStoreChart(t *testing.T) {
+	old, err := loader.LoadDir(filepath.Join("testdata", "store-0.1.0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cur, err := Store()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if old.Name() != StoreChartName || old.Metadata.Version != "0.1.0" || cur.Metadata.Version != "0.2.0" {
+		t.Fatalf("charts %s %s and %s %s, want %s 0.1.0 in testdata and 0.2.0 embedded",
+			old.Name(), old.Metadata.Version, cur.Name(), cur.Metadata.Version, StoreChartName)
+	}
+	opts := common.ReleaseOptions{Name: testRelease, Namespace: testNamespace, Revision: 1, IsInstall: true}
+	top, err := chartutil.ToRenderValues(old, readValues(t, renderCases[0].values), opts, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := engine.Engine{}.RenderWithContext(context.Background(), old, top)
+	if err != nil {
+		t.Fatalf("render 0.1.0: %v", err)
+	}
+	m := decode(t, out)
+	if len(m.deployments) != 1 || len(m.statefulSets) != 1 || len(m.jobs) != 1 || len(m.cronJobs) != 0 {
+		t.Errorf("0.1.0 renders %d Deployments, %d StatefulSets, %d Jobs and %d CronJobs, want 1, 1, 1 and 0",
+			len(m.deployments), len(m.statefulSets), len(m.jobs), len(m.cronJobs))
+	}
+	// The claims and the Secret's keys a 0.2.0 upgrade must keep.
+	if len(m.claims) != 1 || m.claims[0].Name != "wordpress" || m.statefulSets[0].Spec.VolumeClaimTemplates[0].Name != "data" {
+		t.Error("0.1.0's volumes are not the ones 0.2.0 keeps (claim wordpress, MariaDB's data)")
 	}
 }

@@ -15,10 +15,20 @@ import (
 // tab-separated rows), wide where there is one, JSON and YAML.
 func TestOutputGolden(t *testing.T) {
 	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+	versions := store.Versions{Chart: "0.2.0", WordPress: "7.1.2-php8.3-apache", MariaDB: "11.8.9", WPCLI: "cli-2.12.0-php8.3", WooCommerce: "latest"}
+	revisions := []store.Revision{
+		{Store: "shop1", Revision: 1, Kind: store.JobCreate, JobID: 1, Actor: "alice", Plan: "medium", Versions: versions, Status: "superseded", Description: "Install complete", At: now.Add(-3 * time.Hour)},
+		{Store: "shop1", Revision: 2, Kind: store.JobUpgrade, JobID: 2, Actor: "alice", Versions: versions, Status: "failed", Description: "Upgrade \"store\" failed: context deadline exceeded", At: now.Add(-61 * time.Minute)},
+		{Store: "shop1", Revision: 3, Kind: store.JobUpgrade, JobID: 2, Actor: "alice", Plan: "medium", Versions: versions, Status: "deployed", Description: "Rollback to 1", At: now.Add(-time.Hour)},
+	}
 	ready := store.Store{
 		Name: "shop1", Owner: "alice", Plan: "medium", Status: store.StatusReady, Namespace: "store-shop1",
 		URL: "http://shop1.localhost", CreatedAt: now.Add(-3 * time.Hour), UpdatedAt: now.Add(-170 * time.Minute),
 		Phases: []store.Phase{{Name: "namespace", DurationMS: 120}, {Name: "install", DurationMS: 61_500}},
+		Release: store.Release{Revision: 3, Versions: versions, UpgradeAvailable: "0.3.0", LastChange: &store.Change{
+			Kind: store.JobUpgrade, Outcome: store.ChangeRolledBack, From: 1, To: 3, Actor: "alice", At: now.Add(-time.Hour),
+			Reason: "Deployment wordpress cannot create pods: exceeded quota",
+		}},
 	}
 	failed := store.Store{
 		Name: "shop2", Owner: "bob", Plan: "large", Status: store.StatusFailed, Namespace: "store-shop2",
@@ -52,6 +62,7 @@ func TestOutputGolden(t *testing.T) {
 		{"store_list", []store.Store{ready, failed, queued}, func(wide bool) func(*table) { return storeTable([]store.Store{ready, failed, queued}, wide) }, true},
 		{"store_get", ready, func(bool) func(*table) { return storeDetail(ready) }, false},
 		{"store_get_failed", failed, func(bool) func(*table) { return storeDetail(failed) }, false},
+		{"store_history", revisions, func(bool) func(*table) { return historyTable(revisions) }, false},
 		{"quota_list", quotas, func(bool) func(*table) { return quotaTable(quotas) }, false},
 		{"audit", entries, func(bool) func(*table) { return auditTable(entries) }, false},
 		{"audit_verify", store.VerifyResult{Entries: 2, OK: true}, func(bool) func(*table) { return verifyTable(store.VerifyResult{Entries: 2, OK: true}) }, false},

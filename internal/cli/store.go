@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -20,6 +21,9 @@ func newStoreCommand(f *Factory) *cobra.Command {
 		newStoreDeleteCommand(f, nil),
 		newStoreRetryCommand(f, nil),
 		newStoreCheckCommand(f, nil),
+		newStoreUpgradeCommand(f, nil),
+		newStoreRollbackCommand(f, nil),
+		newStoreHistoryCommand(f, nil),
 	)
 	return cmd
 }
@@ -29,13 +33,15 @@ func storeTable(stores []store.Store, wide bool) func(*table) {
 	return func(t *table) {
 		h := []string{"NAME", "OWNER", "PLAN", "STATUS", "URL", "AGE"}
 		if wide {
-			h = append(h, "NAMESPACE", "ERROR")
+			h = append(h, "NAMESPACE", "REVISION", "CHART", "WORDPRESS", "WOOCOMMERCE", "UPGRADE", "ERROR")
 		}
 		t.headers(h...)
 		for _, s := range stores {
 			r := []string{s.Name, s.Owner, s.Plan, t.term.statusText(string(s.Status)), s.URL, t.age(s.CreatedAt)}
 			if wide {
-				r = append(r, s.Namespace, s.Error)
+				v := s.Release.Versions
+				r = append(r, s.Namespace, orDash(revisionText(s.Release.Revision)), orDash(v.Chart), orDash(v.WordPress),
+					orDash(v.WooCommerce), orDash(s.Release.UpgradeAvailable), s.Error)
 			}
 			t.row(r...)
 		}
@@ -55,6 +61,31 @@ func storeDetail(s store.Store) func(*table) {
 		t.row("Updated:", s.UpdatedAt.Format(time.RFC3339))
 		if s.Error != "" {
 			t.row("Error:", t.term.red(s.Error))
+		}
+		rel := s.Release
+		if rel.Revision > 0 {
+			t.row("Revision:", strconv.Itoa(rel.Revision))
+		}
+		v := rel.Versions
+		if v.Chart != "" {
+			t.row("Chart:", v.Chart)
+			t.row("Versions:", fmt.Sprintf("wordpress %s, woocommerce %s, mariadb %s, wp-cli %s", v.WordPress, v.WooCommerce, v.MariaDB, v.WPCLI))
+		}
+		if rel.UpgradeAvailable != "" {
+			t.row("Upgrade:", "chart "+rel.UpgradeAvailable+" available: urumi store upgrade "+s.Name)
+		}
+		if c := rel.LastChange; c != nil {
+			line := fmt.Sprintf("%s %s by %s at %s", c.Kind, c.Outcome, c.Actor, c.At.Format(time.RFC3339))
+			if c.From != 0 || c.To != 0 {
+				line += fmt.Sprintf(" (revision %d to %d)", c.From, c.To)
+			}
+			if c.Outcome != store.ChangeSucceeded {
+				line = t.term.red(line)
+			}
+			t.row("Last change:", line)
+			if c.Reason != "" {
+				t.row("Reason:", c.Reason)
+			}
 		}
 		for i, p := range s.Phases {
 			label := ""
@@ -121,8 +152,30 @@ func outcomeError(out provision.Outcome) error {
 	case provision.OutcomeTakenOver:
 		return fmt.Errorf("stopped: another request took over store %s (it is now %s): see `urumi store get %s`", name, out.State, name)
 	case provision.OutcomeFailed:
+		if k := out.Job.Kind; k == store.JobUpgrade || k == store.JobRollback {
+			if out.Store.Status == store.StatusReady {
+				return fmt.Errorf("store %s %s failed and was rolled back: it runs revision %d as before: %w\nsee `urumi store get %s` and `urumi store history %s`",
+					name, k, out.Store.Release.Revision, out.Cause, name, name)
+			}
+			return fmt.Errorf("store %s %s failed and could not be rolled back: %w\ninspect it with `kubectl -n %s get all,events`, then `urumi store rollback %s` or upgrade it again",
+				name, k, out.Cause, provision.Namespace(name), name)
+		}
 		hint := fmt.Sprintf("inspect it with `kubectl -n %s get all,events`, fix the cause, then `urumi store retry %s`", provision.Namespace(name), name)
 		return fmt.Errorf("store %s %s failed: %w\n%s", name, out.Job.Kind, out.Cause, hint)
 	}
 	return nil
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func revisionText(n int) string {
+	if n == 0 {
+		return ""
+	}
+	return strconv.Itoa(n)
 }

@@ -160,7 +160,7 @@ func label(obj, key string) string {
 // store's Helm release.
 var chartResources = []string{
 	"/configmaps", "/services", "/persistentvolumeclaims",
-	"apps/deployments", "apps/statefulsets", "batch/jobs", "networking.k8s.io/ingresses",
+	"apps/deployments", "apps/statefulsets", "batch/jobs", "batch/cronjobs", "networking.k8s.io/ingresses",
 }
 
 func boundaryVariables(domain string) []admissionv1.Variable {

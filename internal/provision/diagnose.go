@@ -12,6 +12,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/urumi/urumi/charts"
 )
 
 var metaGet = metav1.GetOptions{}
@@ -64,6 +66,11 @@ func (k *Kube) diagnose(ctx context.Context, namespace string) string {
 	}
 	if jobs, err := c.BatchV1().Jobs(namespace).List(ctx, metav1.ListOptions{}); err == nil {
 		for _, j := range jobs.Items {
+			// The cron job's runs come and go every minute; whether one
+			// is running or failed says nothing about the release.
+			if j.Labels[charts.LabelComponent] == charts.ComponentCron {
+				continue
+			}
 			done := false
 			for _, cond := range j.Status.Conditions {
 				switch {

@@ -8,6 +8,7 @@ import (
 
 	"helm.sh/helm/v4/pkg/action"
 	"helm.sh/helm/v4/pkg/kube"
+	rel "helm.sh/helm/v4/pkg/release"
 	rcommon "helm.sh/helm/v4/pkg/release/common"
 	release "helm.sh/helm/v4/pkg/release/v1"
 	"helm.sh/helm/v4/pkg/storage/driver"
@@ -38,13 +39,39 @@ func lastRelease(cfg *action.Configuration) (*release.Release, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read helm release: %w", describeAPIError(err))
 	}
-	switch rel := r.(type) {
+	return asRelease(r)
+}
+
+// asRelease is a Helm v1 release from the SDK's interface type.
+func asRelease(r rel.Releaser) (*release.Release, error) {
+	switch r := r.(type) {
 	case *release.Release:
-		return rel, nil
+		return r, nil
 	case release.Release:
-		return &rel, nil
+		return &r, nil
 	}
 	return nil, fmt.Errorf("read helm release: unexpected type %T", r)
+}
+
+// recoverPending makes the release runnable again when a process stopped in
+// the middle of an install, upgrade or rollback (SIGKILL, a lost node): its
+// last revision stays pending-install, pending-upgrade or pending-rollback
+// and every Helm action refuses to touch it. The caller holds the store's
+// job lease, so nobody else is working on it: the revision is marked
+// failed, which lets the job's next install, upgrade or rollback run, and
+// lets an upgrade's rollback-on-failure find the last good revision.
+func (k *Kube) recoverPending(cfg *action.Configuration, namespace string) (*release.Release, error) {
+	last, err := lastRelease(cfg)
+	if err != nil || last == nil || !last.Info.Status.IsPending() {
+		return last, err
+	}
+	k.Log.Info("taking over a release left pending", "namespace", namespace, "status", last.Info.Status, "revision", last.Version)
+	last.Info.Description = fmt.Sprintf("marked failed by urumi: the process running it stopped while it was %s", last.Info.Status)
+	last.Info.Status = rcommon.StatusFailed
+	if err := cfg.Releases.Update(last); err != nil {
+		return nil, fmt.Errorf("recover pending helm release: %w", describeAPIError(err))
+	}
+	return last, nil
 }
 
 // helmInstall installs the store chart, or upgrades the release to the same
@@ -52,18 +79,21 @@ func lastRelease(cfg *action.Configuration) (*release.Release, error) {
 // Job included, is ready. It is safe to run again after any failure: a
 // release left pending by a killed process (whose job lease this worker now
 // holds, so nobody else is working on it) is marked failed and upgraded.
-func (k *Kube) helmInstall(ctx context.Context, namespace, host string, vals map[string]any, timeout time.Duration) error {
+func (k *Kube) helmInstall(ctx context.Context, namespace, host string, vals map[string]any, timeout time.Duration) (*release.Release, error) {
 	ch, err := k.storeChart()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	cfg, err := k.helmConfig(namespace)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	last, err := lastRelease(cfg)
+	last, err := k.recoverPending(cfg, namespace)
 	if err != nil {
-		return err
+		return nil, err
+	}
+	if vals, err = k.valuesFor(ch, vals); err != nil {
+		return nil, err
 	}
 	waitOpts := []kube.WaitOption{kube.WithWaitContext(ctx), kube.WithKStatusReaders(newObjectStatusReader(k.mapper))}
 	if last == nil {
@@ -79,32 +109,18 @@ func (k *Kube) helmInstall(ctx context.Context, namespace, host string, vals map
 		in.PostRenderer = k.postRenderer(namespace, host)
 		// Hooks too pass through the render check (Helm's default, spelt out).
 		in.PostRenderStrategy = action.PostRenderStrategyCombined
-		_, err = in.RunWithContext(ctx, ch, vals)
+		r, err := in.RunWithContext(ctx, ch, vals)
 		if err != nil {
-			return fmt.Errorf("helm install: %w", describeAPIError(err))
+			return nil, fmt.Errorf("helm install: %w", describeAPIError(err))
 		}
-		return nil
+		return asRelease(r)
 	}
-	if last.Info.Status.IsPending() {
-		k.Log.Info("taking over a release left pending", "namespace", namespace, "status", last.Info.Status, "revision", last.Version)
-		last.Info.Status = rcommon.StatusFailed
-		last.Info.Description = "marked failed by urumi: the process running it stopped"
-		if err := cfg.Releases.Update(last); err != nil {
-			return fmt.Errorf("recover pending helm release: %w", err)
-		}
+	up := k.newUpgrade(ctx, cfg, namespace, host, timeout)
+	r, err := up.RunWithContext(ctx, releaseName, ch, vals)
+	if err != nil {
+		return nil, fmt.Errorf("helm upgrade: %w", describeAPIError(err))
 	}
-	up := action.NewUpgrade(cfg)
-	up.Namespace = namespace
-	up.WaitStrategy, up.WaitForJobs, up.Timeout = kube.StatusWatcherStrategy, true, timeout
-	up.WaitOptions = waitOpts
-	up.MaxHistory = 10
-	up.DisableOpenAPIValidation = true // as for install
-	up.PostRenderer = k.postRenderer(namespace, host)
-	up.PostRenderStrategy = action.PostRenderStrategyCombined // as for install
-	if _, err := up.RunWithContext(ctx, releaseName, ch, vals); err != nil {
-		return fmt.Errorf("helm upgrade: %w", describeAPIError(err))
-	}
-	return nil
+	return asRelease(r)
 }
 
 // helmUninstall removes the store's release, if any, and waits for its

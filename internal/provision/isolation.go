@@ -81,6 +81,7 @@ const (
 	peerWordPress      = "WordPress"
 	peerMariaDB        = "MariaDB"
 	peerSetup          = "setup Job"
+	peerCron           = "cron job"
 	peerOtherWordPress = "another store's WordPress"
 	peerOtherMariaDB   = "another store's MariaDB"
 	peerDefault        = "a pod in default"
@@ -100,12 +101,13 @@ const (
 // addresses outside the pods (public IPv4 and IPv6, private, cloud
 // metadata, the API server's ClusterIP, the plan's mail relay). It wants:
 // the ingress controller reaches WordPress on its port and nothing else;
-// WordPress and the setup Job reach MariaDB on its port, and nothing else
-// does; other stores and other namespaces reach nothing; every store pod
-// may ask the cluster's DNS; WordPress reaches public HTTPS when the plan
-// allows it, and the mail relay when it names one; the setup Job reaches
-// public HTTPS; nothing in the store reaches private, link-local or
-// metadata addresses, or the API server.
+// WordPress, the setup Job and the cron job reach MariaDB on its port, and
+// nothing else does; nothing reaches the setup or cron pods; other stores
+// and other namespaces reach nothing; every store pod may ask the cluster's
+// DNS; WordPress and the cron job (which runs WordPress' scheduled events)
+// reach public HTTPS when the plan allows it, and the mail relay when it
+// names one; the setup Job reaches public HTTPS; nothing in the store
+// reaches private, link-local or metadata addresses, or the API server.
 func StoreIsolationTable(name, ingressNamespace string, egress Egress) (IsolationTable, error) {
 	ns := Namespace(name)
 	other := "another"
@@ -144,6 +146,7 @@ func StoreIsolationTable(name, ingressNamespace string, egress Egress) (Isolatio
 		{Name: peerWordPress, Peer: chartPod(storeNS, charts.ComponentWordPress, "10.244.1.10", http), InStore: true},
 		{Name: peerMariaDB, Peer: chartPod(storeNS, charts.ComponentMariaDB, "10.244.1.11", mysql), InStore: true},
 		{Name: peerSetup, Peer: chartPod(storeNS, charts.ComponentSetup, "10.244.1.12"), InStore: true},
+		{Name: peerCron, Peer: chartPod(storeNS, charts.ComponentCron, "10.244.1.13"), InStore: true},
 		{Name: ingressName, Peer: pod(namespace(ingressNamespace, nil), "controller", "10.244.2.10",
 			map[string]string{"app.kubernetes.io/name": "ingress-nginx", "app.kubernetes.io/component": "controller"},
 			corev1.ContainerPort{Name: "http", ContainerPort: 80}, corev1.ContainerPort{Name: "https", ContainerPort: 443})},
@@ -186,6 +189,7 @@ func StoreIsolationTable(name, ingressNamespace string, egress Egress) (Isolatio
 	allowed := map[conn]bool{
 		{peerWordPress, peerMariaDB, tcp, charts.MariaDBPort}: true,
 		{peerSetup, peerMariaDB, tcp, charts.MariaDBPort}:     true,
+		{peerCron, peerMariaDB, tcp, charts.MariaDBPort}:      true,
 		{peerSetup, peerInternet, tcp, 443}:                   true,
 		{peerSetup, peerInternet6, tcp, 443}:                  true,
 	}
@@ -201,25 +205,28 @@ func StoreIsolationTable(name, ingressNamespace string, egress Egress) (Isolatio
 			allowed[conn{p.Name, peerWordPress, tcp, charts.WordPressPort}] = true
 		}
 		if p.Peer.Pod.Namespace.Name == "kube-system" {
-			for _, s := range []string{peerWordPress, peerMariaDB, peerSetup} {
+			for _, s := range []string{peerWordPress, peerMariaDB, peerSetup, peerCron} {
 				allowed[conn{s, p.Name, udp, 53}] = true
 				allowed[conn{s, p.Name, tcp, 53}] = true
 			}
 		}
 	}
-	if egress.PublicHTTPS {
-		allowed[conn{peerWordPress, peerInternet, tcp, 443}] = true
-		allowed[conn{peerWordPress, peerInternet6, tcp, 443}] = true
-	}
-	if relay != "" {
-		allowed[conn{peerWordPress, relay, tcp, relayPort}] = true
-		// A relay on the public internet is reached by public HTTPS too.
-		if isPublic(relayAddr) {
-			allowed[conn{peerSetup, relay, tcp, 443}] = true
-			if egress.PublicHTTPS {
-				allowed[conn{peerWordPress, relay, tcp, 443}] = true
+	// The cron job runs WordPress' code, so it reaches what WordPress does.
+	for _, wp := range []string{peerWordPress, peerCron} {
+		if egress.PublicHTTPS {
+			allowed[conn{wp, peerInternet, tcp, 443}] = true
+			allowed[conn{wp, peerInternet6, tcp, 443}] = true
+		}
+		if relay != "" {
+			allowed[conn{wp, relay, tcp, relayPort}] = true
+			// A relay on the public internet is reached by public HTTPS too.
+			if isPublic(relayAddr) && egress.PublicHTTPS {
+				allowed[conn{wp, relay, tcp, 443}] = true
 			}
 		}
+	}
+	if relay != "" && isPublic(relayAddr) {
+		allowed[conn{peerSetup, relay, tcp, 443}] = true
 	}
 	for _, from := range t.Peers {
 		for _, to := range t.Peers {

@@ -44,13 +44,17 @@ func TestIsolationTableWants(t *testing.T) {
 		ingress + " -> WordPress TCP 8080",
 		"WordPress -> MariaDB TCP 3306",
 		"setup Job -> MariaDB TCP 3306",
+		"cron job -> MariaDB TCP 3306",
 		"setup Job -> " + peerInternet + " TCP 443",
 		"setup Job -> " + peerInternet6 + " TCP 443",
 	}
-	for _, p := range []string{"WordPress", "MariaDB", "setup Job"} {
+	for _, p := range []string{"WordPress", "MariaDB", "setup Job", "cron job"} {
 		base = append(base, p+" -> "+peerDNS+" TCP 53", p+" -> "+peerDNS+" UDP 53")
 	}
-	https := []string{"WordPress -> " + peerInternet + " TCP 443", "WordPress -> " + peerInternet6 + " TCP 443"}
+	https := []string{
+		"WordPress -> " + peerInternet + " TCP 443", "WordPress -> " + peerInternet6 + " TCP 443",
+		"cron job -> " + peerInternet + " TCP 443", "cron job -> " + peerInternet6 + " TCP 443",
+	}
 	cases := map[string]struct {
 		egress Egress
 		want   []string
@@ -60,9 +64,14 @@ func TestIsolationTableWants(t *testing.T) {
 		// A public relay is on the public internet the setup Job may reach
 		// on 443; a private one is not.
 		"public mail relay": {Egress{MailRelay: "203.0.113.10:587"}, append(slices.Clone(base),
-			"WordPress -> mail relay 203.0.113.10:587 TCP 587", "setup Job -> mail relay 203.0.113.10:587 TCP 443")},
-		"private mail relay": {Egress{PublicHTTPS: true, MailRelay: "10.1.2.3:587"}, append(slices.Clone(base), append(https,
-			"WordPress -> mail relay 10.1.2.3:587 TCP 587")...)},
+			"WordPress -> mail relay 203.0.113.10:587 TCP 587", "cron job -> mail relay 203.0.113.10:587 TCP 587",
+			"setup Job -> mail relay 203.0.113.10:587 TCP 443")},
+		"public mail relay and public HTTPS": {Egress{PublicHTTPS: true, MailRelay: "203.0.113.10:587"}, append(slices.Clone(base), append(slices.Clone(https),
+			"WordPress -> mail relay 203.0.113.10:587 TCP 587", "cron job -> mail relay 203.0.113.10:587 TCP 587",
+			"WordPress -> mail relay 203.0.113.10:587 TCP 443", "cron job -> mail relay 203.0.113.10:587 TCP 443",
+			"setup Job -> mail relay 203.0.113.10:587 TCP 443")...)},
+		"private mail relay": {Egress{PublicHTTPS: true, MailRelay: "10.1.2.3:587"}, append(slices.Clone(base), append(slices.Clone(https),
+			"WordPress -> mail relay 10.1.2.3:587 TCP 587", "cron job -> mail relay 10.1.2.3:587 TCP 587")...)},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -151,10 +160,12 @@ func TestCheckIsolation(t *testing.T) {
 			want: []string{
 				// allow-dns still isolates every pod's egress, and each
 				// long-running pod has an ingress policy of its own: what
-				// opens is the setup Job's ingress.
+				// opens is the setup and cron jobs' ingress.
 				"a pod in default can reach setup Job on TCP 22, which must be denied",
 				"another store's WordPress can reach setup Job on TCP 80, which must be denied",
 				"public internet 93.184.216.34 can reach setup Job on TCP 443, which must be denied",
+				"a pod in default can reach cron job on TCP 22, which must be denied",
+				"another store's WordPress can reach cron job on TCP 80, which must be denied",
 			},
 		},
 		{
@@ -180,6 +191,7 @@ func TestCheckIsolation(t *testing.T) {
 			want: []string{
 				"WordPress cannot reach MariaDB on TCP 3306, which the store needs",
 				"setup Job cannot reach MariaDB on TCP 3306, which the store needs",
+				"cron job cannot reach MariaDB on TCP 3306, which the store needs",
 			},
 		},
 	}

@@ -48,6 +48,10 @@ type Kube struct {
 	// render check. Tests use it to stand for a chart that emits what it
 	// should not.
 	RenderHook postrenderer.PostRenderer
+	// Chart, when set, is the store chart to install and upgrade to in
+	// place of the one built into urumi. Tests set it to an older chart
+	// to make stores that an upgrade then brings forward.
+	Chart *chart.Chart
 	// SkipRenderCheck turns the render check off. Only tests set it, to show
 	// that the cluster itself refuses what the check would have caught.
 	SkipRenderCheck bool
@@ -97,8 +101,12 @@ func NewKube(config *rest.Config, settings Settings, log *slog.Logger) (*Kube, e
 	}, nil
 }
 
-// storeChart loads the embedded chart once.
+// storeChart is the chart stores get: Chart when set, otherwise the
+// embedded chart, loaded once.
 func (k *Kube) storeChart() (*chart.Chart, error) {
+	if k.Chart != nil {
+		return k.Chart, nil
+	}
 	k.chartOnce.Do(func() { k.chart, k.chartErr = charts.Store() })
 	return k.chart, k.chartErr
 }

@@ -16,10 +16,21 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
+	"helm.sh/helm/v4/pkg/kube"
+
 	"github.com/urumi/urumi/charts"
 )
 
+// fieldManager is urumi's name in the objects' managed fields, for what it
+// applies itself and for what Helm applies for it.
 const fieldManager = "urumi"
+
+// Helm names its field manager after the running binary unless told
+// otherwise (a package variable of its kube client, read on every apply):
+// a store made by `kubectl urumi` would then belong to "kubectl-urumi",
+// and an upgrade by `urumi` or `urumi serve` would conflict with it. Set
+// once, before anything runs.
+func init() { kube.ManagedFieldsManager = fieldManager }
 
 // Names of the objects urumi creates in a store's namespace.
 const (
@@ -165,10 +176,13 @@ func publicInternet() []networkingv1.NetworkPolicyPeer {
 }
 
 // networkPolicies isolate a store: nothing in or out by default; the ingress
-// controller may reach WordPress; pods may resolve names; WordPress and the
-// setup Job may reach MariaDB; the setup Job may fetch plugins over HTTPS
-// from outside the cluster, and nothing inside it; WordPress may reach what
-// its plan's egress allows (public HTTPS, a mail relay), never the cluster.
+// controller may reach WordPress; pods may resolve names; WordPress, the
+// setup Job and the cron job may reach MariaDB; the setup Job may fetch
+// plugins over HTTPS from outside the cluster, and nothing inside it;
+// WordPress, and the cron job that runs WordPress' scheduled events (orders,
+// e-mails, webhooks), may reach what the plan's egress allows (public
+// HTTPS, a mail relay), never the cluster. Nothing may reach the setup or
+// cron pods.
 func networkPolicies(name, owner, ingressNamespace string, egress Egress) ([]*networkingv1.NetworkPolicy, error) {
 	ns := Namespace(name)
 	tcp, udp := corev1.ProtocolTCP, corev1.ProtocolUDP
@@ -218,12 +232,12 @@ func networkPolicies(name, owner, ingressNamespace string, egress Egress) ([]*ne
 			PodSelector: component(charts.ComponentMariaDB),
 			PolicyTypes: ingress,
 			Ingress: []networkingv1.NetworkPolicyIngressRule{{
-				From:  []networkingv1.NetworkPolicyPeer{{PodSelector: components(charts.ComponentWordPress, charts.ComponentSetup)}},
+				From:  []networkingv1.NetworkPolicyPeer{{PodSelector: components(charts.ComponentWordPress, charts.ComponentSetup, charts.ComponentCron)}},
 				Ports: []networkingv1.NetworkPolicyPort{port(charts.MariaDBPort, &tcp)},
 			}},
 		}),
 		policy("allow-wordpress-to-mariadb", networkingv1.NetworkPolicySpec{
-			PodSelector: *components(charts.ComponentWordPress, charts.ComponentSetup),
+			PodSelector: *components(charts.ComponentWordPress, charts.ComponentSetup, charts.ComponentCron),
 			PolicyTypes: egressOnly,
 			Egress: []networkingv1.NetworkPolicyEgressRule{{
 				To:    []networkingv1.NetworkPolicyPeer{{PodSelector: &metav1.LabelSelector{MatchLabels: map[string]string{charts.LabelComponent: charts.ComponentMariaDB}}}},
@@ -259,7 +273,7 @@ func networkPolicies(name, owner, ingressNamespace string, egress Egress) ([]*ne
 	// Always present, so that a plan changed to no egress replaces the
 	// rules with none: an egress policy without rules allows nothing.
 	policies = append(policies, policy("allow-wordpress-egress", networkingv1.NetworkPolicySpec{
-		PodSelector: component(charts.ComponentWordPress),
+		PodSelector: *components(charts.ComponentWordPress, charts.ComponentCron),
 		PolicyTypes: egressOnly,
 		Egress:      wpEgress,
 	}))

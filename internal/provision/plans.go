@@ -25,6 +25,10 @@ type Plan struct {
 	WordPress Resources `json:"wordpress"`
 	MariaDB   Resources `json:"mariadb"`
 	Setup     Resources `json:"setup"`
+	// Cron is the container of the job that runs WP-Cron. Unset, it is
+	// DefaultCronResources: plans written before the store chart had a
+	// cron job have none.
+	Cron Resources `json:"cron"`
 	// Volume sizes.
 	WordPressStorage string `json:"wordpressStorage"`
 	MariaDBStorage   string `json:"mariadbStorage"`
@@ -122,6 +126,7 @@ func BuiltinPlans() []Plan {
 			WordPress:        Resources{"250m", "256Mi", "1", "768Mi"},
 			MariaDB:          Resources{"100m", "256Mi", "500m", "768Mi"},
 			Setup:            Resources{"50m", "128Mi", "250m", "256Mi"},
+			Cron:             Resources{"50m", "128Mi", "250m", "256Mi"},
 			WordPressStorage: "2Gi", MariaDBStorage: "2Gi",
 		},
 		{
@@ -131,6 +136,7 @@ func BuiltinPlans() []Plan {
 			WordPress:        Resources{"500m", "512Mi", "2", "1536Mi"},
 			MariaDB:          Resources{"250m", "512Mi", "1", "1536Mi"},
 			Setup:            Resources{"100m", "128Mi", "500m", "512Mi"},
+			Cron:             Resources{"50m", "128Mi", "250m", "384Mi"},
 			WordPressStorage: "5Gi", MariaDBStorage: "5Gi",
 		},
 		{
@@ -140,6 +146,7 @@ func BuiltinPlans() []Plan {
 			WordPress:        Resources{"1", "1Gi", "4", "3Gi"},
 			MariaDB:          Resources{"500m", "1Gi", "2", "3Gi"},
 			Setup:            Resources{"100m", "256Mi", "1", "1Gi"},
+			Cron:             Resources{"100m", "256Mi", "500m", "512Mi"},
 			WordPressStorage: "20Gi", MariaDBStorage: "20Gi",
 		},
 	}
@@ -148,6 +155,18 @@ func BuiltinPlans() []Plan {
 		plans[i].OwnerValues = ownerValues(plans[i])
 	}
 	return plans
+}
+
+// DefaultCronResources are the cron job container's requests and limits
+// in a plan that sets none: the store chart's defaults.
+func DefaultCronResources() Resources { return Resources{"50m", "128Mi", "250m", "256Mi"} }
+
+// cron is the cron job container's requests and limits on the plan.
+func (p Plan) cron() Resources {
+	if p.Cron == (Resources{}) {
+		return DefaultCronResources()
+	}
+	return p.Cron
 }
 
 // DefaultPlan is the built-in plan of a store created without one.
@@ -235,8 +254,8 @@ func (p *Plan) check() error {
 	if !nameRE.MatchString(p.Name) || len(p.Name) > 40 {
 		return fmt.Errorf("the name is invalid: use up to 40 lowercase letters, digits and '-', starting with a letter")
 	}
-	if p.Quota.Pods < 3 || p.Quota.Claims < 2 {
-		return fmt.Errorf("quota.pods must be at least 3 and quota.persistentVolumeClaims at least 2 (a store runs WordPress, MariaDB and a setup Job, with two volumes)")
+	if p.Quota.Pods < 4 || p.Quota.Claims < 2 {
+		return fmt.Errorf("quota.pods must be at least 4 and quota.persistentVolumeClaims at least 2 (a store runs WordPress, MariaDB, a setup Job and a cron job, with two volumes)")
 	}
 	quantities := []struct{ field, v string }{
 		{"quota.cpu", p.Quota.CPU}, {"quota.memory", p.Quota.Memory}, {"quota.storage", p.Quota.Storage},
@@ -245,7 +264,7 @@ func (p *Plan) check() error {
 	for _, c := range []struct {
 		name string
 		r    Resources
-	}{{"wordpress", p.WordPress}, {"mariadb", p.MariaDB}, {"setup", p.Setup}} {
+	}{{"wordpress", p.WordPress}, {"mariadb", p.MariaDB}, {"setup", p.Setup}, {"cron", p.cron()}} {
 		quantities = append(quantities,
 			struct{ field, v string }{c.name + ".requestCpu", c.r.RequestCPU},
 			struct{ field, v string }{c.name + ".requestMemory", c.r.RequestMemory},
@@ -302,6 +321,7 @@ func (p Plan) resourceValues() map[string]any {
 		"wordpress": p.WordPress.values(),
 		"mariadb":   p.MariaDB.values(),
 		"setup":     p.Setup.values(),
+		"cron":      p.cron().values(),
 	}
 }
 
@@ -327,17 +347,19 @@ func (p Plan) ChartValues() map[string]any {
 func (p Plan) quotaHard() corev1.ResourceList {
 	q := func(s string) resource.Quantity { return resource.MustParse(s) }
 	return corev1.ResourceList{
-		corev1.ResourceRequestsCPU:              q(p.Quota.CPU),
-		corev1.ResourceLimitsCPU:                q(p.Quota.CPU),
-		corev1.ResourceRequestsMemory:           q(p.Quota.Memory),
-		corev1.ResourceLimitsMemory:             q(p.Quota.Memory),
-		corev1.ResourceRequestsStorage:          q(p.Quota.Storage),
-		corev1.ResourcePods:                     *resource.NewQuantity(int64(p.Quota.Pods), resource.DecimalSI),
-		corev1.ResourcePersistentVolumeClaims:   *resource.NewQuantity(int64(p.Quota.Claims), resource.DecimalSI),
-		corev1.ResourceServicesLoadBalancers:    q("0"),
-		corev1.ResourceServicesNodePorts:        q("0"),
-		"count/ingresses.networking.k8s.io":     q("2"),
-		corev1.ResourceName("count/jobs.batch"): q("5"),
+		corev1.ResourceRequestsCPU:            q(p.Quota.CPU),
+		corev1.ResourceLimitsCPU:              q(p.Quota.CPU),
+		corev1.ResourceRequestsMemory:         q(p.Quota.Memory),
+		corev1.ResourceLimitsMemory:           q(p.Quota.Memory),
+		corev1.ResourceRequestsStorage:        q(p.Quota.Storage),
+		corev1.ResourcePods:                   *resource.NewQuantity(int64(p.Quota.Pods), resource.DecimalSI),
+		corev1.ResourcePersistentVolumeClaims: *resource.NewQuantity(int64(p.Quota.Claims), resource.DecimalSI),
+		corev1.ResourceServicesLoadBalancers:  q("0"),
+		corev1.ResourceServicesNodePorts:      q("0"),
+		"count/ingresses.networking.k8s.io":   q("2"),
+		// Setup Jobs of two revisions while an upgrade replaces one, the
+		// cron job's running Job and the finished ones it keeps.
+		corev1.ResourceName("count/jobs.batch"): q("10"),
 	}
 }
 

@@ -57,9 +57,13 @@ func TestPlans(t *testing.T) {
 	}
 	for _, p := range BuiltinPlans() {
 		hard := p.quotaHard()
-		// Containers together must fit the quota they live in.
+		// Containers together must fit the quota they live in: WordPress,
+		// MariaDB, the setup Job and one run of the cron job.
+		if p.Cron == (Resources{}) {
+			t.Errorf("plan %s sizes no cron job", p.Name)
+		}
 		var cpu, mem int64
-		for _, r := range []Resources{p.WordPress, p.MariaDB, p.Setup} {
+		for _, r := range []Resources{p.WordPress, p.MariaDB, p.Setup, p.Cron} {
 			v := r.values()["limits"].(map[string]any)
 			cpu += mustQuantity(t, v["cpu"].(string)).MilliValue()
 			mem += mustQuantity(t, v["memory"].(string)).Value()

@@ -167,6 +167,8 @@ func newAllowedObject(apiVersion, kind string) (any, bool) {
 		return &appsv1.StatefulSet{}, true
 	case "batch/v1/Job":
 		return &batchv1.Job{}, true
+	case "batch/v1/CronJob":
+		return &batchv1.CronJob{}, true
 	case "networking.k8s.io/v1/Ingress":
 		return &networkingv1.Ingress{}, true
 	}
@@ -229,6 +231,10 @@ func (c renderCheck) checkObject(psa psapolicy.Evaluator, doc []byte) (string, [
 		}
 	case *batchv1.Job:
 		c.checkPod(&r, psa, o.Spec.Template)
+	case *batchv1.CronJob:
+		jt := o.Spec.JobTemplate
+		checkMeta(&r, "job template: ", jt.Labels, jt.Annotations)
+		c.checkPod(&r, psa, jt.Spec.Template)
 	case *corev1.Service:
 		checkService(&r, o.Spec)
 	case *corev1.PersistentVolumeClaim:

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -108,6 +109,8 @@ func TestRenderCheckPassesTheChart(t *testing.T) {
 		{"images.pullPolicy=Always", "images.wordpress.repository=registry.example.com:5000/mirror/wordpress", "images.wordpress.tag=7.1.2-php8.4-apache",
 			"images.wordpress.digest=sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"},
 		{"setup.backoffLimit=10", "setup.activeDeadlineSeconds=7200"},
+		{"cron.enabled=false"},
+		{"cron.schedule=*/5 * * * *", "cron.successfulJobsHistoryLimit=3", "resources.cron.limits.memory=200Mi"},
 	}
 	for _, plan := range BuiltinPlans() {
 		for _, set := range overrides {
@@ -194,6 +197,24 @@ func deployment(mutate func(*appsv1.Deployment)) any {
 	}
 	mutate(d)
 	return d
+}
+
+func cronJob(mutate func(*batchv1.CronJob)) any {
+	spec := okPodSpec()
+	spec.RestartPolicy = corev1.RestartPolicyNever
+	c := &batchv1.CronJob{
+		TypeMeta:   typeMeta("batch/v1", "CronJob"),
+		ObjectMeta: metav1.ObjectMeta{Name: "wordpress-cron"},
+		Spec: batchv1.CronJobSpec{
+			Schedule:          "* * * * *",
+			ConcurrencyPolicy: batchv1.ForbidConcurrent,
+			JobTemplate: batchv1.JobTemplateSpec{Spec: batchv1.JobSpec{
+				Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"a": "b"}}, Spec: spec},
+			}},
+		},
+	}
+	mutate(c)
+	return c
 }
 
 func claimSpec() corev1.PersistentVolumeClaimSpec {
@@ -297,6 +318,7 @@ func TestRenderCheckRefuses(t *testing.T) {
 		// What passes, so that the table shows the refusals are specific.
 		{"valid deployment", deployment(func(*appsv1.Deployment) {}), ""},
 		{"valid statefulset", statefulSet(func(*appsv1.StatefulSet) {}), ""},
+		{"valid cronjob", cronJob(func(*batchv1.CronJob) {}), ""},
 		{"valid service", service(func(*corev1.Service) {}), ""},
 		{"headless service", service(func(s *corev1.Service) { s.Spec.ClusterIP = "None" }), ""},
 		{"valid claim", claim(func(*corev1.PersistentVolumeClaim) {}), ""},
@@ -377,6 +399,22 @@ func TestRenderCheckRefuses(t *testing.T) {
 			d.Spec.Template.Spec.Containers[0].EnvFrom = []corev1.EnvFromSource{{SecretRef: &corev1.SecretEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: credentialsName}}}}
 		}), "envFrom"},
 		{"statefulset pod", statefulSet(func(s *appsv1.StatefulSet) { s.Spec.Template.Spec.HostIPC = true }), `StatefulSet "mariadb" has a pod the restricted`},
+		{"cronjob pod", cronJob(func(c *batchv1.CronJob) { c.Spec.JobTemplate.Spec.Template.Spec.HostNetwork = true }), `CronJob "wordpress-cron" has a pod the restricted`},
+		{"cronjob token", cronJob(func(c *batchv1.CronJob) { c.Spec.JobTemplate.Spec.Template.Spec.AutomountServiceAccountToken = nil }), "automountServiceAccountToken must be false"},
+		{"cronjob service account", cronJob(func(c *batchv1.CronJob) { c.Spec.JobTemplate.Spec.Template.Spec.ServiceAccountName = "urumi" }), `service account "urumi"`},
+		{"cronjob other secret", cronJob(func(c *batchv1.CronJob) {
+			c.Spec.JobTemplate.Spec.Template.Spec.Containers[0].Env[0].ValueFrom.SecretKeyRef.Name = "other"
+		}), `reading Secret "other"`},
+		{"cronjob secret volume", cronJob(func(c *batchv1.CronJob) {
+			c.Spec.JobTemplate.Spec.Template.Spec.Volumes = append(c.Spec.JobTemplate.Spec.Template.Spec.Volumes,
+				corev1.Volume{Name: "s", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "sh.helm.release.v1.store.v1"}}})
+		}), `secret volume "s"`},
+		{"cronjob node", cronJob(func(c *batchv1.CronJob) { c.Spec.JobTemplate.Spec.Template.Spec.NodeName = "control-plane" }), `bound to node "control-plane"`},
+		{"cronjob job template label", cronJob(func(c *batchv1.CronJob) { c.Spec.JobTemplate.Labels = map[string]string{"urumi.io/store": "other"} }),
+			"job template: has label urumi.io/store"},
+		{"cronjob pod annotation", cronJob(func(c *batchv1.CronJob) {
+			c.Spec.JobTemplate.Spec.Template.Annotations = map[string]string{"helm.sh/hook": "pre-install"}
+		}), "pod template: has Helm annotation helm.sh/hook"},
 		{"job pod", "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: setup\nspec:\n  template:\n    spec:\n      restartPolicy: Never\n      containers: [{name: c, image: busybox}]\n", `Job "setup" has a pod`},
 
 		// Services.
@@ -534,7 +572,7 @@ func TestHelmInstallRefusesInjectedRender(t *testing.T) {
 	}
 	k.RenderHook = appendDocs(injectedDeployment +
 		"\n---\napiVersion: v1\nkind: Service\nmetadata: {name: lb, namespace: default}\nspec: {type: LoadBalancer, ports: [{port: 80}]}\n")
-	err = k.helmInstall(ctx, ns, storeHost(name, o), vals, 30*time.Second)
+	_, err = k.helmInstall(ctx, ns, storeHost(name, o), vals, 30*time.Second)
 	if err == nil {
 		t.Fatal("install with injected documents succeeded")
 	}

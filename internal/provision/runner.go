@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	release "helm.sh/helm/v4/pkg/release/v1"
+
 	"github.com/urumi/urumi/internal/store"
 )
 
@@ -110,6 +112,10 @@ func (r *Runner) RunJob(ctx context.Context, job store.Job, events Events) error
 		runErr = r.create(jobCtx, job, s, events)
 	case store.JobDelete:
 		runErr = r.delete(jobCtx, job, s, events)
+	case store.JobUpgrade:
+		runErr = r.upgrade(jobCtx, job, s, events)
+	case store.JobRollback:
+		runErr = r.rollback(jobCtx, job, s, events)
 	default:
 		runErr = fmt.Errorf("unknown job kind %q", job.Kind)
 	}
@@ -208,6 +214,7 @@ func (r *Runner) create(ctx context.Context, job store.Job, s store.Store, event
 		return fmt.Errorf("mark %s provisioning: %w", s.Name, err)
 	}
 	ns, k := s.Namespace, r.Kube
+	var installed *release.Release
 	steps := []step{
 		{"namespace", func(ctx context.Context) error { return k.ensureNamespace(ctx, s.Name, s.Owner) }},
 		{"quota", func(ctx context.Context) error { return k.ensureQuota(ctx, s.Name, s.Owner, plan) }},
@@ -215,7 +222,9 @@ func (r *Runner) create(ctx context.Context, job store.Job, s store.Store, event
 		{"credentials", func(ctx context.Context) error { return k.ensureCredentials(ctx, s.Name, s.Owner) }},
 		{"helm-install", func(ctx context.Context) error {
 			remaining := time.Until(deadlineOf(ctx, timeout))
-			return k.helmInstall(ctx, ns, storeHost(s.Name, opts), vals, remaining)
+			var err error
+			installed, err = k.helmInstall(ctx, ns, storeHost(s.Name, opts), vals, remaining)
+			return err
 		}},
 	}
 	if err := r.runSteps(deadlineCtx, job, &s, steps, events); err != nil {
@@ -228,11 +237,34 @@ func (r *Runner) create(ctx context.Context, job store.Job, s store.Store, event
 		return r.fail(ctx, job, s, start, err)
 	}
 	s.Status, s.URL, s.Error = store.StatusReady, storeURL(s.Name, opts), ""
+	versions, err := releaseVersions(installed)
+	if err != nil {
+		return r.fail(ctx, job, s, start, err)
+	}
+	rev := installed.Version
+	rel := store.Release{Revision: rev, Versions: versions, LastChange: &store.Change{
+		Kind: store.JobCreate, Outcome: store.ChangeSucceeded, To: rev, Actor: job.Actor, At: time.Now().UTC(),
+	}}
+	encoded, err := encodeOptions(opts)
+	if err != nil {
+		return r.fail(ctx, job, s, start, err)
+	}
+	record := store.Revision{
+		Store: s.Name, Revision: rev, Kind: store.JobCreate, JobID: job.ID, Actor: job.Actor, Plan: s.Plan,
+		Versions: versions, Status: string(installed.Info.Status), Description: installed.Info.Description,
+		Options: encoded, At: installed.Info.LastDeployed.UTC(),
+	}
 	return r.outcome(ctx, job, store.JobSucceeded, "", func(tx store.DB) error {
 		if err := tx.UpdateStore(ctx, s); err != nil {
 			return fmt.Errorf("mark %s ready: %w", s.Name, err)
 		}
-		return r.audit(ctx, tx, job, "create", s.Name, "succeeded", "", time.Since(start))
+		if err := tx.SetRelease(ctx, s.Name, rel); err != nil {
+			return err
+		}
+		if err := tx.AddRevision(ctx, record); err != nil {
+			return err
+		}
+		return r.audit(ctx, tx, job, "create", s.Name, "succeeded", describeVersions(rev, versions), time.Since(start))
 	})
 }
 

@@ -177,6 +177,7 @@ func (s *Service) Get(ctx context.Context, c Caller, name string) (store.Store, 
 	if err != nil {
 		return store.Store{}, fmt.Errorf("get store %s: %w", name, err)
 	}
+	s.decorate(&st)
 	return st, nil
 }
 
@@ -202,6 +203,9 @@ func (s *Service) List(ctx context.Context, c Caller, owner string, all bool) ([
 	if err != nil {
 		return nil, fmt.Errorf("list stores: %w", err)
 	}
+	for i := range list {
+		s.decorate(&list[i])
+	}
 	return list, nil
 }
 
@@ -216,13 +220,16 @@ func (s *Service) Delete(ctx context.Context, c Caller, name string) (store.Stor
 	}
 	var job store.Job
 	err = s.record(ctx, c, "delete", name, "requested", "", start, func(tx store.DB) error {
-		if active, err := tx.ActiveJob(ctx, name); err == nil && active.Kind == store.JobCreate {
+		// A create, upgrade or rollback in flight is superseded: its
+		// worker stops at its next lease renewal, and the delete removes
+		// whatever it left.
+		if active, err := tx.ActiveJob(ctx, name); err == nil && active.Kind != store.JobDelete {
 			if err := tx.CancelJob(ctx, active.ID); err != nil {
-				return fmt.Errorf("cancel the create job of %s: %w", name, err)
+				return fmt.Errorf("cancel the %s job of %s: %w", active.Kind, name, err)
 			}
 		}
 		var err error
-		job, err = tx.EnqueueJob(ctx, name, store.JobDelete, c.Name)
+		job, err = tx.EnqueueJob(ctx, name, store.JobDelete, c.Name, nil)
 		if err != nil && !errors.Is(err, store.ErrJobActive) {
 			return fmt.Errorf("queue delete of %s: %w", name, err)
 		}
@@ -315,7 +322,7 @@ func (s *Service) Retry(ctx context.Context, c Caller, name string, req RetryReq
 			kind = store.JobDelete
 		}
 		var err error
-		job, err = tx.EnqueueJob(ctx, name, kind, c.Name)
+		job, err = tx.EnqueueJob(ctx, name, kind, c.Name, nil)
 		if err != nil && !errors.Is(err, store.ErrJobActive) {
 			return fmt.Errorf("queue retry of %s: %w", name, err)
 		}

@@ -389,6 +389,19 @@ func checkOverrides(ch *chart.Chart, c Caller, name string, plan Plan, o Options
 	return vals, nil
 }
 
+// lookupValue is the value at path in vals, nil when there is none.
+func lookupValue(vals map[string]any, path ...string) any {
+	var cur any = vals
+	for _, p := range path {
+		m, ok := cur.(map[string]any)
+		if !ok {
+			return nil
+		}
+		cur = m[p]
+	}
+	return cur
+}
+
 // schemaMessage makes a schema validation error one readable line.
 func schemaMessage(err error) string {
 	lines := strings.Split(strings.TrimSpace(err.Error()), "\n")
@@ -476,19 +489,13 @@ func checkRule(r ValueRule) error {
 }
 
 // fitsQuota checks that the chart's containers fit the plan's namespace
-// quota together (WordPress, MariaDB and the setup Job run at once), that
-// each asks for no more than its limit, and that the volumes fit the
-// storage quota. vals are the chart's values.
+// quota together (WordPress, MariaDB, the setup Job and, unless it is
+// turned off, one run of the cron job may all run at once), that each asks
+// for no more than its limit, and that the volumes fit the storage quota.
+// vals are the chart's values.
 func fitsQuota(q PlanQuota, vals map[string]any) error {
 	get := func(path ...string) (resource.Quantity, bool, error) {
-		var cur any = vals
-		for _, p := range path {
-			m, ok := cur.(map[string]any)
-			if !ok {
-				return resource.Quantity{}, false, nil
-			}
-			cur = m[p]
-		}
+		cur := lookupValue(vals, path...)
 		if cur == nil {
 			return resource.Quantity{}, false, nil
 		}
@@ -498,9 +505,14 @@ func fitsQuota(q PlanQuota, vals map[string]any) error {
 		}
 		return qty, true, nil
 	}
+	containers := []string{"wordpress", "mariadb", "setup"}
+	if on, set := lookupValue(vals, "cron", "enabled").(bool); on || !set {
+		containers = append(containers, "cron")
+	}
 	for _, r := range []struct{ name, max string }{{"cpu", q.CPU}, {"memory", q.Memory}} {
 		var limSum resource.Quantity
-		for _, c := range []string{"wordpress", "mariadb", "setup"} {
+		var parts []string
+		for _, c := range containers {
 			req, hasReq, err := get("resources", c, "requests", r.name)
 			if err != nil {
 				return err
@@ -516,10 +528,12 @@ func fitsQuota(q PlanQuota, vals map[string]any) error {
 				return fmt.Errorf("resources.%s.requests.%s (%s) is more than its limit (%s)", c, r.name, req.String(), lim.String())
 			}
 			limSum.Add(lim)
+			parts = append(parts, c+" "+lim.String())
 		}
 		max := resource.MustParse(r.max)
 		if limSum.Cmp(max) > 0 {
-			return fmt.Errorf("the containers' %s limits add up to %s, more than the plan's %s", r.name, limSum.String(), r.max)
+			return fmt.Errorf("the containers' %s limits add up to %s (%s), more than the plan's %s: lower a limit or raise the quota",
+				r.name, limSum.String(), strings.Join(parts, ", "), r.max)
 		}
 	}
 	var storage resource.Quantity

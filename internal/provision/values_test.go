@@ -2,10 +2,12 @@ package provision
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
 	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/urumi/urumi/charts"
 	"github.com/urumi/urumi/internal/provision/hostiletest"
@@ -141,6 +143,11 @@ func TestNewPlans(t *testing.T) {
 		"owner host":        func(p *Plan) { p.OwnerValues = []ValueRule{{Key: "host"}} },
 		"owner bad key":     func(p *Plan) { p.OwnerValues = []ValueRule{{Key: "a[0]"}} },
 		"too few pods":      func(p *Plan) { p.Quota.Pods = 1 },
+		"no pod for cron":   func(p *Plan) { p.Quota.Pods = 3 },
+		"cron too large":    func(p *Plan) { p.Cron.LimitMemory = "1Gi" },
+		"cron bad quantity": func(p *Plan) { p.Cron.LimitCPU = "x" },
+		// The chart's default cron job counts in a plan that sizes none.
+		"full without cron": func(p *Plan) { p.Cron, p.Quota.Memory = Resources{}, "3584Mi" },
 	} {
 		if err := bad(mut); !errors.Is(err, ErrInvalid) {
 			t.Errorf("%s: %v, want ErrInvalid", name, err)
@@ -212,5 +219,68 @@ func TestWithoutAddresses(t *testing.T) {
 	}
 	if !strings.Contains(out, "i/o timeout") || !strings.Contains(out, "0/3 nodes are available") {
 		t.Errorf("the reason itself was lost: %q", out)
+	}
+}
+
+// TestCronFitsQuota: one run of the cron job counts against the plan's
+// quota beside WordPress, MariaDB and the setup Job, unless the cron job is
+// turned off; a plan that sizes no cron job gets the chart's default.
+func TestCronFitsQuota(t *testing.T) {
+	ch, err := charts.Store()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The default is the chart's.
+	def := DefaultCronResources().values()
+	chartCron := ch.Values["resources"].(map[string]any)["cron"].(map[string]any)
+	for _, kind := range []string{"requests", "limits"} {
+		for _, r := range []string{"cpu", "memory"} {
+			want := resource.MustParse(fmt.Sprint(chartCron[kind].(map[string]any)[r]))
+			got := resource.MustParse(def[kind].(map[string]any)[r].(string))
+			if got.Cmp(want) != 0 {
+				t.Errorf("DefaultCronResources %s.%s = %s, the chart's resources.cron says %s", kind, r, got.String(), want.String())
+			}
+		}
+	}
+
+	// A plan of 2 CPU and 2Gi filled by the others but for the cron job.
+	p := Plan{
+		Name: "snug", Quota: PlanQuota{CPU: "2", Memory: "2Gi", Storage: "10Gi", Pods: 10, Claims: 4},
+		WordPress:        Resources{"250m", "256Mi", "1", "768Mi"},
+		MariaDB:          Resources{"100m", "256Mi", "500m", "768Mi"},
+		Setup:            Resources{"50m", "128Mi", "250m", "256Mi"},
+		WordPressStorage: "2Gi", MariaDBStorage: "2Gi",
+	}
+	if err := p.check(); err != nil {
+		t.Fatalf("plan with room for the default cron job: %v", err)
+	}
+	vals := p.ChartValues()
+	if got := vals["resources"].(map[string]any)["cron"]; got == nil {
+		t.Error("a plan without cron resources gives the chart none: the chart's default would not be what the plan counted")
+	}
+	p.Cron = Resources{"50m", "128Mi", "250m", "257Mi"}
+	err = p.check()
+	if err == nil || !strings.Contains(err.Error(), "cron 257Mi") || !strings.Contains(err.Error(), "memory limits add up to") {
+		t.Errorf("plan whose cron job does not fit: %v, want the memory sum with cron named", err)
+	}
+
+	// Over the chart's values: the cron job counts unless it is off.
+	full := func(set ...string) map[string]any {
+		t.Helper()
+		p.Cron = Resources{}
+		vals, err := chartValues("shop", p, Options{BaseDomain: "example.com", Set: set})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return vals
+	}
+	if err := fitsQuota(p.Quota, full("resources.wordpress.limits.memory=1Gi")); err == nil {
+		t.Error("WordPress raised into the cron job's room fits the quota")
+	}
+	if err := fitsQuota(p.Quota, full("resources.wordpress.limits.memory=1Gi", "cron.enabled=false")); err != nil {
+		t.Errorf("with the cron job off, its room is WordPress': %v", err)
+	}
+	if err := fitsQuota(p.Quota, full("resources.cron.limits.cpu=500m")); err == nil || !strings.Contains(err.Error(), "cpu limits") {
+		t.Errorf("cron raised beyond the quota: %v", err)
 	}
 }

@@ -150,7 +150,7 @@ func handleRetryStore(svc *provision.Service, creates *sharedLimiter, limit int6
 			writeError(w, r, err)
 			return
 		}
-		if err := allowCreate(r, creates, "create or retry"); err != nil {
+		if err := allowCreate(r, creates, "create, retry, upgrade or roll back"); err != nil {
 			writeError(w, r, err)
 			return
 		}
@@ -166,6 +166,76 @@ func handleRetryStore(svc *provision.Service, creates *sharedLimiter, limit int6
 		}
 		wake()
 		encode(w, http.StatusAccepted, st)
+	})
+}
+
+// handleUpgradeStore and handleRollbackStore count against the token's
+// create limit: each runs a store's Helm release and its setup Job again.
+func handleUpgradeStore(svc *provision.Service, creates *sharedLimiter, limit int64, wake func()) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		name := r.PathValue("name")
+		if err := provision.ValidateName(name); err != nil {
+			writeError(w, r, err)
+			return
+		}
+		if err := allowCreate(r, creates, "create, retry, upgrade or roll back"); err != nil {
+			writeError(w, r, err)
+			return
+		}
+		req, err := decode[provision.UpgradeRequest](w, r, limit, true)
+		if err != nil {
+			writeError(w, r, err)
+			return
+		}
+		st, _, err := svc.Upgrade(r.Context(), principalFrom(r.Context()).caller, name, req)
+		if err != nil {
+			writeError(w, r, err)
+			return
+		}
+		wake()
+		encode(w, http.StatusAccepted, st)
+	})
+}
+
+func handleRollbackStore(svc *provision.Service, creates *sharedLimiter, limit int64, wake func()) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		name := r.PathValue("name")
+		if err := provision.ValidateName(name); err != nil {
+			writeError(w, r, err)
+			return
+		}
+		if err := allowCreate(r, creates, "create, retry, upgrade or roll back"); err != nil {
+			writeError(w, r, err)
+			return
+		}
+		req, err := decode[provision.RollbackRequest](w, r, limit, true)
+		if err != nil {
+			writeError(w, r, err)
+			return
+		}
+		st, _, err := svc.Rollback(r.Context(), principalFrom(r.Context()).caller, name, req)
+		if err != nil {
+			writeError(w, r, err)
+			return
+		}
+		wake()
+		encode(w, http.StatusAccepted, st)
+	})
+}
+
+func handleStoreHistory(svc *provision.Service) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		name := r.PathValue("name")
+		if err := provision.ValidateName(name); err != nil {
+			writeError(w, r, err)
+			return
+		}
+		revs, err := svc.History(r.Context(), principalFrom(r.Context()).caller, name)
+		if err != nil {
+			writeError(w, r, err)
+			return
+		}
+		encode(w, http.StatusOK, revs)
 	})
 }
 

@@ -216,6 +216,8 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 	now := time.Date(2026, 1, 2, 3, 4, 5, 6000, time.UTC)
 	set := []string{"a=b"}
 	maxStores := 3
+	versions := store.Versions{Chart: "0.2.0", WordPress: "7.1.2-php8.3-apache", MariaDB: "11.8.9", WPCLI: "cli-2.12.0-php8.3", WooCommerce: "latest"}
+	change := store.Change{Kind: store.JobUpgrade, Outcome: store.ChangeRolledBack, From: 1, To: 3, Reason: "quota", Actor: "alice", At: now}
 	cases := []struct {
 		schema string
 		full   any
@@ -224,7 +226,8 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 		{"Store", store.Store{
 			Name: "shop", Owner: "alice", Plan: "medium", Status: store.StatusFailed, Namespace: "store-shop",
 			URL: "http://shop.example", CreatedAt: now, UpdatedAt: now, Error: "boom", Options: []byte(`{"x":1}`),
-			Phases: []store.Phase{{Name: "namespace", StartedAt: now, DurationMS: 12}},
+			Phases:  []store.Phase{{Name: "namespace", StartedAt: now, DurationMS: 12}},
+			Release: store.Release{Revision: 1, Versions: versions},
 		}, store.Store{Name: "shop", Status: store.StatusQueued}},
 		{"Phase", store.Phase{Name: "quota", StartedAt: now, DurationMS: 1}, store.Phase{}},
 		{"Quota", store.Quota{Owner: "alice", MaxStores: 5, Used: 2, Default: true}, store.Quota{}},
@@ -234,6 +237,13 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 		{"CreateStoreRequest", provision.CreateRequest{Name: "shop", Owner: "bob", Plan: "small", Set: set}, provision.CreateRequest{Name: "shop"}},
 		{"RetryRequest", provision.RetryRequest{Set: &set}, provision.RetryRequest{}},
 		{"SetQuotaRequest", setQuotaRequest{MaxStores: &maxStores}, nil},
+		{"UpgradeRequest", provision.UpgradeRequest{Plan: "large", Set: set, Timeout: "10m"}, provision.UpgradeRequest{}},
+		{"RollbackRequest", provision.RollbackRequest{Revision: 1, Timeout: "10m"}, provision.RollbackRequest{}},
+		{"Release", store.Release{Revision: 2, Versions: versions, LastChange: &change, UpgradeAvailable: "0.3.0"}, store.Release{}},
+		{"Versions", versions, store.Versions{}},
+		{"Change", change, nil},
+		{"Revision", store.Revision{Store: "shop", Revision: 2, Kind: store.JobUpgrade, JobID: 4, Actor: "alice", Plan: "small",
+			Versions: versions, Status: "deployed", Description: "Upgrade complete", Options: []byte(`{}`), At: now}, store.Revision{Store: "shop"}},
 		{"Health", health{Status: "ok"}, nil},
 		{"CheckReport", provision.CheckReport{Status: provision.CheckFail, CheckedAt: now,
 			Stores:  []provision.StoreCheck{{Store: "shop", Namespace: "store-shop", Status: provision.CheckFail, Findings: []provision.Finding{}}},

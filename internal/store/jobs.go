@@ -3,13 +3,14 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
 )
 
 const jobColumns = `j.id, s.name, j.kind, j.state, j.lease_owner, j.lease_expires_at, j.attempts,
-	j.last_error, j.actor, j.created_at, j.updated_at
+	j.last_error, j.actor, j.created_at, j.updated_at, j.params
 	FROM jobs j JOIN stores s ON s.id = j.store_id`
 
 // claimable is the condition under which a job may be claimed at $1 (now).
@@ -24,10 +25,14 @@ func scanJob(row scanner) (Job, error) {
 		j                    Job
 		leaseExpiresAt       sql.NullInt64
 		createdAt, updatedAt int64
+		params               sql.NullString
 	)
 	if err := row.Scan(&j.ID, &j.Store, &j.Kind, &j.State, &j.LeaseOwner, &leaseExpiresAt, &j.Attempts,
-		&j.LastError, &j.Actor, &createdAt, &updatedAt); err != nil {
+		&j.LastError, &j.Actor, &createdAt, &updatedAt, &params); err != nil {
 		return Job{}, err
+	}
+	if params.Valid {
+		j.Params = []byte(params.String)
 	}
 	j.LeaseExpiresAt = fromNullMicros(leaseExpiresAt)
 	j.CreatedAt, j.UpdatedAt = fromMicros(createdAt), fromMicros(updatedAt)
@@ -86,12 +91,21 @@ func activeJob(ctx context.Context, q querier, storeID int64) (Job, error) {
 		WHERE j.store_id = $1 AND j.state IN ('queued', 'running')`, storeID))
 }
 
-func (d *sqlDB) EnqueueJob(ctx context.Context, store string, kind JobKind, actor string) (Job, error) {
-	if kind != JobCreate && kind != JobDelete {
+func (d *sqlDB) EnqueueJob(ctx context.Context, store string, kind JobKind, actor string, params []byte) (Job, error) {
+	switch kind {
+	case JobCreate, JobDelete, JobUpgrade, JobRollback:
+	default:
 		return Job{}, fmt.Errorf("enqueue job for store %q: unknown kind %q", store, kind)
 	}
+	var p sql.NullString
+	if len(params) > 0 {
+		if !json.Valid(params) {
+			return Job{}, fmt.Errorf("enqueue %s job for store %q: params are not valid JSON", kind, store)
+		}
+		p = sql.NullString{String: string(params), Valid: true}
+	}
 	t := now()
-	job := Job{Store: store, Kind: kind, State: JobQueued, Actor: actor, CreatedAt: t, UpdatedAt: t}
+	job := Job{Store: store, Kind: kind, State: JobQueued, Actor: actor, CreatedAt: t, UpdatedAt: t, Params: params}
 	var active Job
 	err := d.inTx(ctx, func(tx *sql.Tx) error {
 		storeID, err := liveStoreID(ctx, tx, store)
@@ -100,11 +114,11 @@ func (d *sqlDB) EnqueueJob(ctx context.Context, store string, kind JobKind, acto
 		}
 		// The partial unique index allows one active job per store; a
 		// conflict means there is one already.
-		err = tx.QueryRowContext(ctx, `INSERT INTO jobs (store_id, kind, state, actor, created_at, updated_at)
-			VALUES ($1, $2, $3, $4, $5, $5)
+		err = tx.QueryRowContext(ctx, `INSERT INTO jobs (store_id, kind, state, actor, created_at, updated_at, params)
+			VALUES ($1, $2, $3, $4, $5, $5, $6)
 			ON CONFLICT (store_id) WHERE state IN ('queued', 'running') DO NOTHING
 			RETURNING id`,
-			storeID, kind, JobQueued, actor, toMicros(t)).Scan(&job.ID)
+			storeID, kind, JobQueued, actor, toMicros(t), p).Scan(&job.ID)
 		if errors.Is(err, sql.ErrNoRows) {
 			active, err = activeJob(ctx, tx, storeID)
 			if err != nil {

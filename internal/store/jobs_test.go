@@ -29,11 +29,11 @@ func TestJobLifecycle(t *testing.T) {
 		}
 
 		// One active job per store.
-		active, err := db.EnqueueJob(ctx, "shop", JobDelete, "alice")
+		active, err := db.EnqueueJob(ctx, "shop", JobDelete, "alice", nil)
 		if !errors.Is(err, ErrJobActive) || active.ID != createJob.ID {
 			t.Errorf("EnqueueJob with a queued job: %+v, %v; want job %d and ErrJobActive", active, err, createJob.ID)
 		}
-		if _, err := db.EnqueueJob(ctx, "nope", JobDelete, "alice"); !errors.Is(err, ErrNotFound) {
+		if _, err := db.EnqueueJob(ctx, "nope", JobDelete, "alice", nil); !errors.Is(err, ErrNotFound) {
 			t.Errorf("EnqueueJob for a missing store: err = %v, want ErrNotFound", err)
 		}
 
@@ -116,7 +116,7 @@ func TestJobLifecycle(t *testing.T) {
 		}
 
 		// A retry is a new job on the same store.
-		retry, err := db.EnqueueJob(ctx, "shop", JobCreate, "admin")
+		retry, err := db.EnqueueJob(ctx, "shop", JobCreate, "admin", nil)
 		if err != nil || retry.State != JobQueued || retry.Actor != "admin" || retry.Store != "shop" {
 			t.Fatalf("EnqueueJob = %+v, %v", retry, err)
 		}
@@ -238,7 +238,7 @@ func TestCancelJob(t *testing.T) {
 			t.Errorf("CancelJob of a missing job: err = %v, want ErrNotFound", err)
 		}
 		// A canceled job no longer blocks new ones.
-		if _, err := db.EnqueueJob(ctx, "running", JobDelete, "alice"); err != nil {
+		if _, err := db.EnqueueJob(ctx, "running", JobDelete, "alice", nil); err != nil {
 			t.Errorf("EnqueueJob after cancel: %v", err)
 		}
 	})

@@ -20,6 +20,10 @@ const (
 	StatusReady        Status = "READY"
 	StatusFailed       Status = "FAILED"
 	StatusDeleting     Status = "DELETING"
+	// StatusUpgrading is a store being upgraded or rolled back: it serves
+	// on its old version until the change is ready, and returns to READY
+	// (on the new version, or rolled back to the old one) when it ends.
+	StatusUpgrading Status = "UPGRADING"
 )
 
 // Phase is one timed step of provisioning or deletion.
@@ -42,9 +46,75 @@ type Store struct {
 	UpdatedAt time.Time `json:"updatedAt"`
 	Error     string    `json:"error,omitempty"`
 	Phases    []Phase   `json:"phases,omitempty"`
+	// Release is what the store runs, as of its last change. UpdateStore
+	// leaves it alone; SetRelease writes it.
+	Release Release `json:"release"`
 	// Options are non-secret provisioning settings fixed at create time
 	// (base domain, ingress class, chart value overrides), as JSON.
 	Options []byte `json:"-"`
+}
+
+// Release is what a store runs: its Helm revision, the versions of its
+// chart and applications, and how its last change ended.
+type Release struct {
+	// Revision is the store's Helm release revision; 0 before its first
+	// install completes (or for a store made before urumi recorded it).
+	Revision int      `json:"revision"`
+	Versions Versions `json:"versions"`
+	// LastChange is the store's last create, upgrade or rollback.
+	LastChange *Change `json:"lastChange,omitempty"`
+	// UpgradeAvailable is the chart version built into the urumi that
+	// answers, when it is newer than the store's. It is not stored.
+	UpgradeAvailable string `json:"upgradeAvailable,omitempty"`
+}
+
+// Versions are the chart and application versions a store runs.
+type Versions struct {
+	Chart       string `json:"chart,omitempty"`
+	WordPress   string `json:"wordpress,omitempty"` // image tags
+	MariaDB     string `json:"mariadb,omitempty"`
+	WPCLI       string `json:"wpcli,omitempty"`
+	WooCommerce string `json:"woocommerce,omitempty"` // "latest": the newest when installed
+}
+
+// Change is how a store's last create, upgrade or rollback ended.
+type Change struct {
+	Kind JobKind `json:"kind"`
+	// Outcome is succeeded, rolled-back (an upgrade that failed and was
+	// undone: the store runs what it ran before) or failed.
+	Outcome string `json:"outcome"`
+	// From and To are the revisions before and after, 0 when there was none.
+	From   int       `json:"from,omitempty"`
+	To     int       `json:"to,omitempty"`
+	Reason string    `json:"reason,omitempty"`
+	Actor  string    `json:"actor"`
+	At     time.Time `json:"at"`
+}
+
+// Change outcomes.
+const (
+	ChangeSucceeded  = "succeeded"
+	ChangeRolledBack = "rolled-back"
+	ChangeFailed     = "failed"
+)
+
+// Revision is urumi's record of one Helm revision of a store: its status
+// and versions as Helm has them, and who made it, by which job, with which
+// plan and options, so that history can say who and rollback can restore
+// the plan's namespace objects along with the chart values.
+type Revision struct {
+	Store    string   `json:"store"`
+	Revision int      `json:"revision"`
+	Kind     JobKind  `json:"kind,omitempty"` // empty: not made by urumi's jobs
+	JobID    int64    `json:"jobId,omitempty"`
+	Actor    string   `json:"actor,omitempty"`
+	Plan     string   `json:"plan,omitempty"`
+	Versions Versions `json:"versions"`
+	// Status is Helm's: deployed, superseded, failed, pending-upgrade, ...
+	Status      string    `json:"status"`
+	Description string    `json:"description,omitempty"`
+	Options     []byte    `json:"-"`
+	At          time.Time `json:"at"`
 }
 
 // JobKind is what a job does to its store.
@@ -52,8 +122,10 @@ type JobKind string
 
 // Job kinds.
 const (
-	JobCreate JobKind = "create"
-	JobDelete JobKind = "delete"
+	JobCreate   JobKind = "create"
+	JobDelete   JobKind = "delete"
+	JobUpgrade  JobKind = "upgrade"
+	JobRollback JobKind = "rollback"
 )
 
 // JobState is where a durable job is.
@@ -82,6 +154,10 @@ type Job struct {
 	Actor          string    `json:"actor"`
 	CreatedAt      time.Time `json:"createdAt"`
 	UpdatedAt      time.Time `json:"updatedAt"`
+	// Params are what the job was asked to do, as JSON (an upgrade's
+	// target plan and values, a rollback's revision); nil for creates
+	// and deletes. Never a credential.
+	Params []byte `json:"-"`
 }
 
 // Attempt is one claim of a job by one worker: the record that shows no job
@@ -177,17 +253,25 @@ type Stores interface {
 	// ListStores leaves Options out: GetStore has them.
 	ListStores(ctx context.Context, f ListFilter) ([]Store, error)
 	// UpdateStore writes status, url, error and phases of a live store, and
-	// its options when s.Options is not nil.
+	// its options and plan when s.Options is not nil.
 	UpdateStore(ctx context.Context, s Store) error
 	// RemoveStore drops a live store after its resources are gone.
 	RemoveStore(ctx context.Context, name string) error
+	// SetRelease records what a live store runs.
+	SetRelease(ctx context.Context, name string, r Release) error
+	// AddRevision records (or replaces) urumi's record of one revision of
+	// a live store.
+	AddRevision(ctx context.Context, r Revision) error
+	// Revisions lists the live store's recorded revisions, oldest first.
+	Revisions(ctx context.Context, name string) ([]Revision, error)
 }
 
 // Jobs is the durable job queue.
 type Jobs interface {
-	// EnqueueJob adds a job for a live store; if the store already has a
-	// queued or running job it returns that job and ErrJobActive.
-	EnqueueJob(ctx context.Context, store string, kind JobKind, actor string) (Job, error)
+	// EnqueueJob adds a job for a live store, with its params (JSON or
+	// nil); if the store already has a queued or running job it returns
+	// that job and ErrJobActive.
+	EnqueueJob(ctx context.Context, store string, kind JobKind, actor string, params []byte) (Job, error)
 	// ClaimJob takes the oldest queued job, or a running job whose lease has
 	// expired, for worker; it returns ErrNotFound when there is none.
 	ClaimJob(ctx context.Context, worker string, lease time.Duration) (Job, error)

@@ -8,9 +8,9 @@ import (
 	"fmt"
 )
 
-const storeColumns = `name, owner, plan, status, namespace, url, error, phases, options, created_at, updated_at`
+const storeColumns = `name, owner, plan, status, namespace, url, error, phases, options, created_at, updated_at, release`
 
-var statuses = []Status{StatusQueued, StatusProvisioning, StatusReady, StatusFailed, StatusDeleting}
+var statuses = []Status{StatusQueued, StatusProvisioning, StatusReady, StatusFailed, StatusDeleting, StatusUpgrading}
 
 func validStatus(s Status) bool {
 	for _, v := range statuses {
@@ -30,20 +30,26 @@ type scanner interface {
 // Stores themselves.
 type storeScanner struct {
 	status               string
-	phases               sql.NullString
+	phases, release      sql.NullString
 	createdAt, updatedAt int64
 }
 
 // scan reads row into *s.
 func (sc *storeScanner) scan(row scanner, s *Store) error {
 	if err := row.Scan(&s.Name, &s.Owner, &s.Plan, &sc.status, &s.Namespace, &s.URL, &s.Error,
-		&sc.phases, &s.Options, &sc.createdAt, &sc.updatedAt); err != nil {
+		&sc.phases, &s.Options, &sc.createdAt, &sc.updatedAt, &sc.release); err != nil {
 		return err
 	}
 	s.Status, s.CreatedAt, s.UpdatedAt = Status(sc.status), fromMicros(sc.createdAt), fromMicros(sc.updatedAt)
 	var err error
 	if s.Phases, err = decodePhases(sc.phases.String); err != nil {
 		return fmt.Errorf("store %q: decode phases: %w", s.Name, err)
+	}
+	s.Release = Release{}
+	if sc.release.Valid && sc.release.String != "" {
+		if err := json.Unmarshal([]byte(sc.release.String), &s.Release); err != nil {
+			return fmt.Errorf("store %q: decode release: %w", s.Name, err)
+		}
 	}
 	return nil
 }
@@ -147,7 +153,7 @@ func (d *sqlDB) GetStore(ctx context.Context, name string) (Store, error) {
 }
 
 // listColumns are storeColumns without options, which lists never need.
-const listColumns = `name, owner, plan, status, namespace, url, error, phases, NULL, created_at, updated_at`
+const listColumns = `name, owner, plan, status, namespace, url, error, phases, NULL, created_at, updated_at, release`
 
 func (d *sqlDB) ListStores(ctx context.Context, f ListFilter) ([]Store, error) {
 	query := `SELECT ` + listColumns + ` FROM stores WHERE deleted_at IS NULL ORDER BY name`
@@ -189,15 +195,16 @@ func (d *sqlDB) UpdateStore(ctx context.Context, s Store) error {
 		return fmt.Errorf("update store %q: %w", s.Name, err)
 	}
 	return d.inTx(ctx, func(tx *sql.Tx) error {
-		// Options change only when given (retry with new overrides).
-		var opts any
+		// Options (and the plan they hold) change only when given: a
+		// retry with new overrides, an upgrade or rollback that ended.
+		var opts, plan any
 		if s.Options != nil {
-			opts = string(s.Options)
+			opts, plan = string(s.Options), s.Plan
 		}
 		res, err := tx.ExecContext(ctx, `UPDATE stores SET status = $1, url = $2, error = $3, phases = $4, updated_at = $5,
-			options = COALESCE($7, options)
+			options = COALESCE($7, options), plan = COALESCE($8, plan)
 			WHERE name = $6 AND deleted_at IS NULL`,
-			s.Status, s.URL, s.Error, phases, toMicros(now()), s.Name, opts)
+			s.Status, s.URL, s.Error, phases, toMicros(now()), s.Name, opts, plan)
 		if err != nil {
 			return fmt.Errorf("update store %q: %w", s.Name, err)
 		}
@@ -230,4 +237,101 @@ func (d *sqlDB) RemoveStore(ctx context.Context, name string) error {
 		}
 		return nil
 	})
+}
+
+func (d *sqlDB) SetRelease(ctx context.Context, name string, r Release) error {
+	r.UpgradeAvailable = "" // an answer of the moment, not a record
+	b, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("set release of store %q: %w", name, err)
+	}
+	res, err := d.q().ExecContext(ctx, `UPDATE stores SET release = $1, updated_at = $2
+		WHERE name = $3 AND deleted_at IS NULL`, string(b), toMicros(now()), name)
+	if err != nil {
+		return fmt.Errorf("set release of store %q: %w", name, err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return storeNotFound(name)
+	}
+	return nil
+}
+
+func (d *sqlDB) AddRevision(ctx context.Context, r Revision) error {
+	if r.Revision <= 0 {
+		return fmt.Errorf("record revision of store %q: revision %d is not positive", r.Store, r.Revision)
+	}
+	versions, err := json.Marshal(r.Versions)
+	if err != nil {
+		return fmt.Errorf("record revision %d of store %q: %w", r.Revision, r.Store, err)
+	}
+	var options sql.NullString
+	if len(r.Options) > 0 {
+		if !json.Valid(r.Options) {
+			return fmt.Errorf("record revision %d of store %q: options are not valid JSON", r.Revision, r.Store)
+		}
+		options = sql.NullString{String: string(r.Options), Valid: true}
+	}
+	at := r.At
+	if at.IsZero() {
+		at = now()
+	}
+	return d.inTx(ctx, func(tx *sql.Tx) error {
+		id, err := liveStoreID(ctx, tx, r.Store)
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO store_revisions
+			(store_id, revision, kind, job_id, actor, plan, versions, options, status, description, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+			ON CONFLICT (store_id, revision) DO UPDATE SET
+				kind = COALESCE(NULLIF($3, ''), store_revisions.kind),
+				job_id = COALESCE(NULLIF($4, 0), store_revisions.job_id),
+				actor = COALESCE(NULLIF($5, ''), store_revisions.actor),
+				plan = COALESCE(NULLIF($6, ''), store_revisions.plan),
+				versions = $7, options = COALESCE($8, store_revisions.options),
+				status = $9, description = $10, created_at = $11`,
+			id, r.Revision, r.Kind, r.JobID, r.Actor, r.Plan, string(versions), options, r.Status, r.Description, toMicros(at))
+		if err != nil {
+			return fmt.Errorf("record revision %d of store %q: %w", r.Revision, r.Store, err)
+		}
+		return nil
+	})
+}
+
+func (d *sqlDB) Revisions(ctx context.Context, name string) ([]Revision, error) {
+	id, err := liveStoreID(ctx, d.q(), name)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := d.q().QueryContext(ctx, `SELECT revision, kind, job_id, actor, plan, versions, options, status, description, created_at
+		FROM store_revisions WHERE store_id = $1 ORDER BY revision`, id)
+	if err != nil {
+		return nil, fmt.Errorf("list revisions of store %q: %w", name, err)
+	}
+	defer rows.Close()
+	revs := []Revision{}
+	for rows.Next() {
+		var (
+			r                 Revision
+			versions, options sql.NullString
+			at                int64
+		)
+		if err := rows.Scan(&r.Revision, &r.Kind, &r.JobID, &r.Actor, &r.Plan, &versions, &options, &r.Status, &r.Description, &at); err != nil {
+			return nil, fmt.Errorf("list revisions of store %q: %w", name, err)
+		}
+		if versions.Valid && versions.String != "" {
+			if err := json.Unmarshal([]byte(versions.String), &r.Versions); err != nil {
+				return nil, fmt.Errorf("revision %d of store %q: decode versions: %w", r.Revision, name, err)
+			}
+		}
+		if options.Valid {
+			r.Options = []byte(options.String)
+		}
+		r.Store, r.At = name, fromMicros(at)
+		revs = append(revs, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list revisions of store %q: %w", name, err)
+	}
+	return revs, nil
 }

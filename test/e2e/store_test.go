@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -112,10 +113,16 @@ func TestStoreLifecycle(t *testing.T) {
 					t.Errorf("claim %s is %s", p.Name, p.Status.Phase)
 				}
 			}
-			jobs, err := e.client.BatchV1().Jobs(ns).List(ctx, metav1.ListOptions{})
+			jobs, err := e.client.BatchV1().Jobs(ns).List(ctx, metav1.ListOptions{LabelSelector: charts.LabelComponent + "=" + charts.ComponentSetup})
 			must(t, err)
 			if len(jobs.Items) != 1 || jobs.Items[0].Status.Succeeded != 1 {
 				t.Errorf("setup job: %d jobs", len(jobs.Items))
+			}
+			// WP-Cron runs from a CronJob, one run at a time.
+			cj, err := e.client.BatchV1().CronJobs(ns).Get(ctx, "wordpress-cron", metav1.GetOptions{})
+			must(t, err)
+			if cj.Spec.ConcurrencyPolicy != batchv1.ForbidConcurrent || cj.Spec.JobTemplate.Spec.Template.Labels[charts.LabelComponent] != charts.ComponentCron {
+				t.Errorf("cron job: %+v", cj.Spec)
 			}
 
 			// A second create of the name fails cleanly and changes nothing.
@@ -213,7 +220,11 @@ func checkPolicies(t *testing.T, e *env, ns string) {
 			}
 		}
 	}
-	if pod := byName["allow-wordpress-egress"].Spec.PodSelector.MatchLabels[charts.LabelComponent]; pod != charts.ComponentWordPress {
-		t.Errorf("WordPress egress selects %q", pod)
+	// WordPress' egress is also the cron job's, which runs WordPress' code.
+	sel := byName["allow-wordpress-egress"].Spec.PodSelector
+	if len(sel.MatchLabels) != 0 || len(sel.MatchExpressions) != 1 || sel.MatchExpressions[0].Key != charts.LabelComponent ||
+		sel.MatchExpressions[0].Operator != metav1.LabelSelectorOpIn ||
+		!slices.Equal(sel.MatchExpressions[0].Values, []string{charts.ComponentWordPress, charts.ComponentCron}) {
+		t.Errorf("WordPress egress selects %+v, want WordPress and the cron job", sel)
 	}
 }

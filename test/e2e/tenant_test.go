@@ -25,7 +25,8 @@ plans:
     quota: {cpu: "1", memory: 1Gi, storage: 4Gi, pods: 6, persistentVolumeClaims: 2}
     wordpress: {requestCpu: 100m, requestMemory: 128Mi, limitCpu: 500m, limitMemory: 384Mi}
     mariadb: {requestCpu: 100m, requestMemory: 128Mi, limitCpu: 250m, limitMemory: 384Mi}
-    setup: {requestCpu: 50m, requestMemory: 64Mi, limitCpu: 250m, limitMemory: 256Mi}
+    setup: {requestCpu: 50m, requestMemory: 64Mi, limitCpu: 125m, limitMemory: 128Mi}
+    cron: {requestCpu: 50m, requestMemory: 64Mi, limitCpu: 125m, limitMemory: 128Mi}
     wordpressStorage: 1Gi
     mariadbStorage: 1Gi
     egress: {publicHTTPS: false, mailRelay: "203.0.113.10:587"}
@@ -94,6 +95,12 @@ func TestOperatorPlan(t *testing.T) {
 	must(t, err)
 	if cpu, mem := q.Spec.Hard[corev1.ResourceLimitsCPU], q.Spec.Hard[corev1.ResourceLimitsMemory]; cpu.String() != "1" || mem.String() != "1Gi" {
 		t.Errorf("quota %v", q.Spec.Hard)
+	}
+	// The plan sizes the cron job too.
+	cj, err := e.client.BatchV1().CronJobs(ns).Get(ctx, "wordpress-cron", metav1.GetOptions{})
+	must(t, err)
+	if lim := cj.Spec.JobTemplate.Spec.Template.Spec.Containers[0].Resources.Limits; lim.Cpu().String() != "125m" || lim.Memory().String() != "128Mi" {
+		t.Errorf("cron job limits %v, want the plan's 125m and 128Mi", lim)
 	}
 	p, err := e.client.NetworkingV1().NetworkPolicies(ns).Get(ctx, "allow-wordpress-egress", metav1.GetOptions{})
 	must(t, err)

@@ -108,10 +108,16 @@ Call with (dict "ctx" $ "name" "ENV_NAME" "key" "secret-key").
 
 {{/*
 Environment of the official wordpress image's wp-config.php, shared by the
-WordPress container and the setup Job so that both see the same database
-and the same keys and salts.
+WordPress container, the setup Job and the cron job so that all see the
+same database, the same keys and salts and the same settings. With the
+cron job on, page loads no longer run WP-Cron: the image's wp-config.php
+evaluates WORDPRESS_CONFIG_EXTRA, a fixed string here.
 */}}
 {{- define "store.wordpressEnv" -}}
+{{- if .Values.cron.enabled -}}
+- name: WORDPRESS_CONFIG_EXTRA
+  value: "define('DISABLE_WP_CRON', true);"
+{{ end -}}
 - name: WORDPRESS_DB_HOST
   value: mariadb:3306
 - name: WORDPRESS_DB_NAME
@@ -127,4 +133,18 @@ and the same keys and salts.
 {{ include "store.secretEnv" (dict "ctx" . "name" "WORDPRESS_SECURE_AUTH_SALT" "key" "secure-auth-salt") }}
 {{ include "store.secretEnv" (dict "ctx" . "name" "WORDPRESS_LOGGED_IN_SALT" "key" "logged-in-salt") }}
 {{ include "store.secretEnv" (dict "ctx" . "name" "WORDPRESS_NONCE_SALT" "key" "nonce-salt") }}
+{{- end }}
+
+{{/*
+Scheduling of a pod that mounts the WordPress volume besides WordPress:
+the volume is ReadWriteOnce, so the pod must run on the WordPress pod's
+node.
+*/}}
+{{- define "store.wordpressNodeAffinity" -}}
+podAffinity:
+  requiredDuringSchedulingIgnoredDuringExecution:
+    - labelSelector:
+        matchLabels:
+          {{- include "store.selectorLabels" (dict "ctx" . "component" "wordpress") | nindent 10 }}
+      topologyKey: kubernetes.io/hostname
 {{- end }}

@@ -3,7 +3,7 @@
 "use strict";
 
 const tokenKey = "urumi.token";
-const busy = new Set(["QUEUED", "PROVISIONING", "DELETING"]);
+const busy = new Set(["QUEUED", "PROVISIONING", "UPGRADING", "DELETING"]);
 const $ = (id) => document.getElementById(id);
 
 let timer = null;
