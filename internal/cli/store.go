@@ -21,6 +21,7 @@ func newStoreCommand(f *Factory) *cobra.Command {
 		newStoreDeleteCommand(f, nil),
 		newStoreRetryCommand(f, nil),
 		newStoreCheckCommand(f, nil),
+		newStoreRepairCommand(f, nil),
 		newStoreUpgradeCommand(f, nil),
 		newStoreRollbackCommand(f, nil),
 		newStoreHistoryCommand(f, nil),
@@ -144,8 +145,11 @@ func outcomeError(out provision.Outcome) error {
 	switch out.Kind {
 	case provision.OutcomeInterrupted:
 		verb := "retry"
-		if out.Job.Kind == store.JobDelete {
+		switch out.Job.Kind {
+		case store.JobDelete:
 			verb = "delete"
+		case store.JobRepair:
+			verb = "repair"
 		}
 		return fmt.Errorf("interrupted: store %s is left %s and its job was handed back; run `urumi store %s %s` to resume it: %w",
 			name, out.State, verb, name, out.Cause)
@@ -159,6 +163,10 @@ func outcomeError(out provision.Outcome) error {
 			}
 			return fmt.Errorf("store %s %s failed and could not be rolled back: %w\ninspect it with `kubectl -n %s get all,events`, then `urumi store rollback %s` or upgrade it again",
 				name, k, out.Cause, provision.Namespace(name), name)
+		}
+		if out.Job.Kind == store.JobRepair {
+			return fmt.Errorf("store %s repair failed (the store is %s): %w\ninspect it with `urumi store check %s`, fix the cause, then `urumi store repair %s` again",
+				name, out.Store.Status, out.Cause, name, name)
 		}
 		hint := fmt.Sprintf("inspect it with `kubectl -n %s get all,events`, fix the cause, then `urumi store retry %s`", provision.Namespace(name), name)
 		return fmt.Errorf("store %s %s failed: %w\n%s", name, out.Job.Kind, out.Cause, hint)

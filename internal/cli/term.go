@@ -82,7 +82,7 @@ func (t *terminal) statusText(s string) string {
 		return t.green(s)
 	case "FAILED":
 		return t.red(s)
-	case "QUEUED", "PROVISIONING", "UPGRADING", "DELETING":
+	case "QUEUED", "PROVISIONING", "UPGRADING", "DELETING", "DEGRADED":
 		return t.yellow(s)
 	}
 	return s

@@ -232,10 +232,10 @@ func (s *Service) CheckAll(ctx context.Context, c Caller, k *Kube) (CheckReport,
 }
 
 // checkable says whether a store in status st should have its objects:
-// READY and FAILED stores should; a store queued, being created or being
-// deleted is still changing.
+// READY, DEGRADED and FAILED stores should; a store queued, being created
+// or being deleted is still changing.
 func checkable(st store.Status) bool {
-	return st == store.StatusReady || st == store.StatusFailed
+	return st == store.StatusReady || st == store.StatusDegraded || st == store.StatusFailed
 }
 
 // repairHint is how to bring back what urumi made.
@@ -253,7 +253,7 @@ func (k *Kube) judge(ctx context.Context, snap *snapshot, st store.Store) StoreC
 	}
 	sc.Status = CheckPass
 	if !checkable(st.Status) {
-		add(Finding{Kind: FindingState, Status: CheckWarn, Message: fmt.Sprintf("store is %s: it is checked once READY or FAILED", st.Status),
+		add(Finding{Kind: FindingState, Status: CheckWarn, Message: fmt.Sprintf("store is %s: it is checked once READY, DEGRADED or FAILED", st.Status),
 			Fix: fmt.Sprintf("wait for it, or follow it with `urumi store get %s`", st.Name)})
 		return sc
 	}

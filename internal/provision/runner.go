@@ -116,6 +116,8 @@ func (r *Runner) RunJob(ctx context.Context, job store.Job, events Events) error
 		runErr = r.upgrade(jobCtx, job, s, events)
 	case store.JobRollback:
 		runErr = r.rollback(jobCtx, job, s, events)
+	case store.JobRepair:
+		runErr = r.repair(jobCtx, job, s, events)
 	default:
 		runErr = fmt.Errorf("unknown job kind %q", job.Kind)
 	}

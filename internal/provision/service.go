@@ -264,7 +264,7 @@ func (s *Service) Retry(ctx context.Context, c Caller, name string, req RetryReq
 	if activeErr != nil && !errors.Is(activeErr, store.ErrNotFound) {
 		return store.Store{}, store.Job{}, fmt.Errorf("read the jobs of %s: %w", name, activeErr)
 	}
-	if activeErr != nil && st.Status == store.StatusReady {
+	if activeErr != nil && (st.Status == store.StatusReady || st.Status == store.StatusDegraded) {
 		return store.Store{}, store.Job{}, errorf(ErrConflict, "store %q is READY: there is nothing to retry", name)
 	}
 	var details []string

@@ -224,7 +224,7 @@ func (s *Service) queueChange(ctx context.Context, c Caller, st store.Store, kin
 		return store.Store{}, store.Job{}, fmt.Errorf("read the jobs of %s: %w", st.Name, err)
 	}
 	switch {
-	case st.Status == store.StatusReady, st.Status == store.StatusUpgrading:
+	case st.Status == store.StatusReady, st.Status == store.StatusUpgrading, st.Status == store.StatusDegraded:
 	case st.Status == store.StatusFailed && st.Release.Revision > 0:
 		// A change whose rollback failed too: another change may mend it.
 	case st.Status == store.StatusFailed:

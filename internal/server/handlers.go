@@ -223,6 +223,24 @@ func handleRollbackStore(svc *provision.Service, creates *sharedLimiter, limit i
 	})
 }
 
+// handleRepairStore queues a repair of a store (admins only; owners get 403).
+func handleRepairStore(svc *provision.Service, wake func()) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		name := r.PathValue("name")
+		if err := provision.ValidateName(name); err != nil {
+			writeError(w, r, err)
+			return
+		}
+		st, _, err := svc.Repair(r.Context(), principalFrom(r.Context()).caller, name)
+		if err != nil {
+			writeError(w, r, err)
+			return
+		}
+		wake()
+		encode(w, http.StatusAccepted, st)
+	})
+}
+
 func handleStoreHistory(svc *provision.Service) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		name := r.PathValue("name")

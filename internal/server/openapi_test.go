@@ -317,3 +317,17 @@ func TestOpenAPIErrorCodes(t *testing.T) {
 		t.Error("an undocumented error code passes the schema: is the enum checked?")
 	}
 }
+
+// TestOpenAPIStatuses documents every store status, and only those.
+func TestOpenAPIStatuses(t *testing.T) {
+	s := loadSpec(t)
+	for _, st := range store.Statuses() {
+		b, _ := json.Marshal(st)
+		if err := s.validate(t, "/components/schemas/Status", b); err != nil {
+			t.Errorf("status %s: %v", st, err)
+		}
+	}
+	if err := s.validate(t, "/components/schemas/Status", []byte(`"MADE_UP"`)); err == nil {
+		t.Error("an undocumented status passes the schema: is the enum checked?")
+	}
+}

@@ -24,6 +24,10 @@ const (
 	// on its old version until the change is ready, and returns to READY
 	// (on the new version, or rolled back to the old one) when it ends.
 	StatusUpgrading Status = "UPGRADING"
+	// StatusDegraded is a READY store whose objects on the cluster drifted
+	// from what urumi made; Error says what. It serves as before; a repair
+	// (by `urumi store repair` or serve's reconciler) returns it to READY.
+	StatusDegraded Status = "DEGRADED"
 )
 
 // Phase is one timed step of provisioning or deletion.
@@ -126,6 +130,8 @@ const (
 	JobDelete   JobKind = "delete"
 	JobUpgrade  JobKind = "upgrade"
 	JobRollback JobKind = "rollback"
+	// JobRepair brings back what a store check found drifted.
+	JobRepair JobKind = "repair"
 )
 
 // JobState is where a durable job is.

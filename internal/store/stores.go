@@ -6,11 +6,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 )
 
 const storeColumns = `name, owner, plan, status, namespace, url, error, phases, options, created_at, updated_at, release`
 
-var statuses = []Status{StatusQueued, StatusProvisioning, StatusReady, StatusFailed, StatusDeleting, StatusUpgrading}
+var statuses = []Status{StatusQueued, StatusProvisioning, StatusReady, StatusFailed, StatusDeleting, StatusUpgrading, StatusDegraded}
+
+// Statuses lists every store status, in lifecycle order.
+func Statuses() []Status { return slices.Clone(statuses) }
 
 func validStatus(s Status) bool {
 	for _, v := range statuses {
