@@ -552,3 +552,53 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// TestRepairRoute: owners may not repair, admins may once the store is READY
+// or DEGRADED, and a repair in flight is returned again.
+func TestRepairRoute(t *testing.T) {
+	h := newHarness(t, unlimited())
+	h.createStore("alice", "alice-shop")
+	want(t, h.do("POST", "/v1/stores/alice-shop/repair", "alice", nil), http.StatusForbidden, codeForbidden)
+	want(t, h.do("POST", "/v1/stores/no-such-shop/repair", "admin", nil), http.StatusNotFound, codeNotFound)
+	// QUEUED, its create job in flight: not now.
+	want(t, h.do("POST", "/v1/stores/alice-shop/repair", "admin", nil), http.StatusConflict, codeConflict)
+
+	ctx := context.Background()
+	job, err := h.db.ActiveJob(ctx, "alice-shop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.db.ClaimJobByID(ctx, job.ID, "w", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.db.FinishJob(ctx, job.ID, "w", store.JobSucceeded, ""); err != nil {
+		t.Fatal(err)
+	}
+	st, err := h.db.GetStore(ctx, "alice-shop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Status, st.Error, st.Options = store.StatusDegraded, "network-policy NetworkPolicy/default-deny: deleted", nil
+	if err := h.db.UpdateStore(ctx, st); err != nil {
+		t.Fatal(err)
+	}
+	want(t, h.do("POST", "/v1/stores/alice-shop/repair", "admin", nil), http.StatusAccepted, "")
+	repair, err := h.db.ActiveJob(ctx, "alice-shop")
+	if err != nil || repair.Kind != store.JobRepair {
+		t.Fatalf("active job after the repair request: %+v, %v", repair, err)
+	}
+	// Asked again while it is in flight: the same job.
+	want(t, h.do("POST", "/v1/stores/alice-shop/repair", "admin", nil), http.StatusAccepted, "")
+	if again, _ := h.db.ActiveJob(ctx, "alice-shop"); again.ID != repair.ID {
+		t.Errorf("a second repair job %d beside %d", again.ID, repair.ID)
+	}
+	entries, err := h.db.ListAudit(ctx, store.AuditFilter{Store: "alice-shop"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	denied := slices.ContainsFunc(entries, func(a store.AuditEntry) bool { return a.Action == "repair" && a.Outcome == "denied" && a.Actor == "alice" })
+	requested := slices.ContainsFunc(entries, func(a store.AuditEntry) bool { return a.Action == "repair" && a.Outcome == "requested" })
+	if !denied || !requested {
+		t.Errorf("audit lacks the denied or requested repair: %+v", entries)
+	}
+}
