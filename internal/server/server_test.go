@@ -596,7 +596,9 @@ func TestRepairRoute(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	denied := slices.ContainsFunc(entries, func(a store.AuditEntry) bool { return a.Action == "repair" && a.Outcome == "denied" && a.Actor == "alice" })
+	denied := slices.ContainsFunc(entries, func(a store.AuditEntry) bool {
+		return a.Action == "repair" && a.Outcome == "denied" && a.Actor == "alice"
+	})
 	requested := slices.ContainsFunc(entries, func(a store.AuditEntry) bool { return a.Action == "repair" && a.Outcome == "requested" })
 	if !denied || !requested {
 		t.Errorf("audit lacks the denied or requested repair: %+v", entries)
