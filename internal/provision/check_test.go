@@ -44,6 +44,9 @@ func TestSubsetDiff(t *testing.T) {
 		{"number changed", map[string]any{"replicas": float64(1)}, map[string]any{"replicas": int64(0)}, []string{"x.replicas"}},
 		{"string changed", map[string]any{"image": "a:1"}, map[string]any{"image": "a:2"}, []string{"x.image"}},
 		{"empty wanted, missing live", map[string]any{"resources": map[string]any{}, "args": []any{}, "s": ""}, map[string]any{}, nil},
+		{"nothing wanted, something live", map[string]any{"annotations": nil, "labels": map[string]any{}},
+			map[string]any{"annotations": map[string]any{"deployment.kubernetes.io/revision": "1"}, "labels": map[string]any{"a": "b"}}, nil},
+		{"empty list wanted, items live", map[string]any{"args": []any{}}, map[string]any{"args": []any{"x"}}, []string{"x.args"}},
 		{"false is not empty", map[string]any{"automount": false}, map[string]any{}, []string{"x.automount"}},
 		{"false changed to true", map[string]any{"automount": false}, map[string]any{"automount": true}, []string{"x.automount"}},
 		{"list element added", map[string]any{"l": []any{"a"}}, map[string]any{"l": []any{"a", "b"}}, []string{"x.l"}},
@@ -236,7 +239,8 @@ func fakeStore(t *testing.T) (*Kube, *snapshot, store.Store) {
 	var dep appsv1.Deployment
 	decode(1, &dep)
 	dep.Namespace = ns
-	dep.Spec.Template.Spec.Containers[0].TerminationMessagePath = "/dev/termination-log" // defaulted
+	dep.Annotations = map[string]string{"deployment.kubernetes.io/revision": "1", "meta.helm.sh/release-name": "store"} // the server's and Helm's
+	dep.Spec.Template.Spec.Containers[0].TerminationMessagePath = "/dev/termination-log"                                // defaulted
 	dep.Status = appsv1.DeploymentStatus{ReadyReplicas: 1, AvailableReplicas: 1}
 	o.deployments = []appsv1.Deployment{dep}
 	var job batchv1.Job

@@ -63,16 +63,23 @@ func short(v any) string {
 // subsetDiff lists the fields of want whose value live does not have.
 // Maps compare key by key (keys only live has are ignored), lists element
 // by element and must have the same length: a container, port or rule
-// added or removed is a change, not a default. An empty value wanted (an
-// empty map, list or string, or null) is satisfied by a missing field,
-// as the API server drops empty optional fields.
+// added or removed is a change, not a default. A field wanted null sets
+// nothing; an empty value wanted (an empty map, list or string) is
+// satisfied by a missing field, as the API server drops empty optional
+// fields, and an empty map by any map (annotations the server adds).
 func subsetDiff(path string, want, live any) []fieldDiff {
+	if want == nil {
+		return nil // nothing set: whatever the server or others put there
+	}
 	if isEmpty(want) && (live == nil || isEmpty(live)) {
 		return nil
 	}
 	switch w := want.(type) {
 	case map[string]any:
 		l, ok := live.(map[string]any)
+		if !ok && live == nil && len(w) == 0 {
+			return nil
+		}
 		if !ok {
 			return []fieldDiff{{Path: path, Want: want, Got: live}}
 		}
