@@ -71,6 +71,7 @@ type options struct {
 	clusterGOGC   int
 	runs          int
 	audit         bool
+	podStartup    *simcluster.PodStartup
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -89,7 +90,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.clusterGOGC, "cluster-gogc", 0, "GOGC of the simulated control plane's components (0: simcluster's default)")
 	fs.StringVar(&o.profile, "profile", "", "write the API server's metrics around each provisioning run, and its CPU profile during the concurrent one, to this directory")
 	fs.BoolVar(&o.audit, "audit", false, "log the API server's requests (to the -profile directory, if any) and print, per store, which client made which (costs the API server some CPU)")
+	podStartup := fs.String("pod-startup", "off", simcluster.PodStartupUsage+"; both provisioning runs use it")
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var err error
+	if o.podStartup, err = simcluster.ParsePodStartup(*podStartup); err != nil {
 		return err
 	}
 	if o.runs < 1 || o.stores < 1 || o.workers < 1 {
@@ -120,7 +126,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		// Kept with the profiles, if any, for a closer look.
 		b.auditLog = filepath.Join(cmp.Or(o.profile, work), "audit.log")
 	}
-	cl, err := simcluster.Start(ctx, simcluster.Options{BinDir: dir, Nodes: 10, Profiling: o.profile != "", GOGC: o.clusterGOGC, AuditLog: b.auditLog})
+	cl, err := simcluster.Start(ctx, simcluster.Options{BinDir: dir, Nodes: 10, Profiling: o.profile != "", GOGC: o.clusterGOGC, AuditLog: b.auditLog, PodStartup: o.podStartup})
 	if err != nil {
 		return err
 	}
@@ -144,6 +150,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		rows = append(rows, r...)
 	}
+	fmt.Fprintf(stdout, "pod start-up model: %s\n\n", o.podStartup)
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "BENCHMARK\tMEASURED\tBASELINE (same run)\tTARGET")
 	for _, r := range rows {

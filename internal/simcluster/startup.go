@@ -61,6 +61,10 @@ func DefaultPodStartup() *PodStartup {
 	}}
 }
 
+// PodStartupUsage is the help text of the flag commands read a model from
+// (with ParsePodStartup).
+const PodStartupUsage = "pod start-up model of the simulated cluster: off, default (wordpress 20s±5s, mariadb 10s±2.5s, setup and cron 15s±3.75s), one delay for all (3s±1s), or per component (wordpress=20s±5s,mariadb=10s)"
+
 // ParsePodStartup reads a model from its flag form:
 //
 //	""  or "off"                  no model: pods are Ready at once
