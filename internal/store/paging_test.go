@@ -3,9 +3,11 @@ package store
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
+	"time"
 )
 
 func storeNames(stores []Store) []string {
@@ -187,4 +189,39 @@ func TestListAuditBefore(t *testing.T) {
 			t.Errorf("pages of alice's entries: %v, want %v", got, ids)
 		}
 	})
+}
+
+// BenchmarkListStoresPage reads one page of 500 of 10,000 stores, from the
+// start and from deep in the list (keyset paging: no slower).
+func BenchmarkListStoresPage(b *testing.B) {
+	ctx := context.Background()
+	db, err := Open(ctx, filepath.Join(b.TempDir(), "urumi.db"), Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	tx, err := raw(db).Begin()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := range 10000 {
+		if _, err := tx.Exec(`INSERT INTO stores (name, owner, plan, status, namespace, url, created_at, updated_at)
+			VALUES ($1, $2, 'small', 'READY', $3, '', $4, $4)`,
+			fmt.Sprintf("shop-%05d", i), fmt.Sprintf("owner-%02d", i%50), fmt.Sprintf("store-shop-%05d", i), toMicros(time.Now())); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		b.Fatal(err)
+	}
+	for _, after := range []string{"", "shop-09000"} {
+		b.Run("after="+after, func(b *testing.B) {
+			for b.Loop() {
+				page, err := db.ListStores(ctx, ListFilter{After: after, Limit: 501})
+				if err != nil || len(page) == 0 {
+					b.Fatalf("ListStores: %d stores, %v", len(page), err)
+				}
+			}
+		})
+	}
 }
