@@ -111,7 +111,7 @@ func TestListStoresPagingConcurrentCreates(t *testing.T) {
 					return
 				default:
 				}
-				name := fmt.Sprintf("m%03d", (i%60)*2+1)
+				name := fmt.Sprintf("m%03d-%d", (i%60)*2+1, i) // unique, between two lasting names
 				if i%7 == 0 {
 					name = fmt.Sprintf("a%03d", i)
 				}
