@@ -128,6 +128,7 @@ file, then defaults.`,
 		newServeCommand(f, nil),
 		newTokenCommand(f),
 		newRBACCommand(f, nil),
+		newDoctorCommand(f, nil),
 		newVersionCommand(f, nil),
 		newCompletionCommand(f, nil),
 	)
@@ -164,6 +165,7 @@ const (
 	exitNotFound    = 3   // no such store
 	exitConflict    = 4   // name taken, store busy, owner's quota reached
 	exitForbidden   = 5   // not allowed for this caller
+	exitCheckFailed = 6   // store check or doctor found a failed check
 	exitInterrupted = 130 // Ctrl-C
 )
 
@@ -178,6 +180,8 @@ func exitCode(ctx context.Context, err error) int {
 		return exitConflict
 	case errors.Is(err, provision.ErrForbidden):
 		return exitForbidden
+	case errors.As(err, new(checkFailed)):
+		return exitCheckFailed
 	case ctx.Err() != nil && errors.Is(err, context.Canceled):
 		return exitInterrupted
 	default:

@@ -125,6 +125,7 @@ func runServe(ctx context.Context, f *Factory, cfg ServeConfig) error {
 		Metrics: metrics,
 		Limits:  limits,
 		Checks:  []server.Check{server.ClusterCheck(runner.Kube)},
+		Kube:    runner.Kube,
 		Wake:    pool.Wake,
 	})
 	log.Info("starting urumi serve", "version", f.Build.Version, "db", dbKind(f.Config.DB),

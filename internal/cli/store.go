@@ -23,6 +23,7 @@ func newStoreCommand(f *Factory) *cobra.Command {
 		newStoreUpgradeCommand(f, nil),
 		newStoreRollbackCommand(f, nil),
 		newStoreHistoryCommand(f, nil),
+		newStoreCheckCommand(f, nil),
 	)
 	return cmd
 }

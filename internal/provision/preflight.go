@@ -27,7 +27,7 @@ import (
 // A ClusterRole grants in every namespace, and RBAC cannot confine it to
 // namespaces by label, so BoundaryPolicy, printed with it by `urumi rbac`,
 // confines the writes to the stores' namespaces. Reads (Secrets, pods,
-// events, the chart's kinds) stay cluster-wide: admission does not see
+// events, the chart's kinds, what `store check` lists) stay cluster-wide: admission does not see
 // reads. Confining them needs a RoleBinding per store namespace, made by
 // urumi with bind on one ClusterRole only, which the policy would then
 // hold to store namespaces and to urumi's own subject.
@@ -45,6 +45,12 @@ func Rules() []rbacv1.PolicyRule {
 		{APIGroups: []string{"networking.k8s.io"}, Resources: []string{"ingresses"}, Verbs: chart},
 		{APIGroups: []string{"apps"}, Resources: []string{"replicasets"}, Verbs: read},
 		{APIGroups: []string{""}, Resources: []string{"pods", "events"}, Verbs: read},
+		// What `store check` reads besides the above, to judge a store
+		// (and with --all every store) from one LIST per kind.
+		{APIGroups: []string{""}, Resources: []string{"namespaces", "resourcequotas", "limitranges"}, Verbs: read},
+		{APIGroups: []string{"networking.k8s.io"}, Resources: []string{"networkpolicies"}, Verbs: read},
+		{APIGroups: []string{"batch"}, Resources: []string{"cronjobs"}, Verbs: read},
+		{APIGroups: []string{"rbac.authorization.k8s.io"}, Resources: []string{"rolebindings"}, Verbs: read},
 	}
 }
 

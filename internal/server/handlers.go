@@ -102,6 +102,35 @@ func handleGetStore(svc *provision.Service) http.Handler {
 	})
 }
 
+// handleCheckStore compares the store with what urumi made, as `urumi
+// store check` does; owners check their own stores, admins any.
+func handleCheckStore(svc *provision.Service, kube *provision.Kube) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		name := r.PathValue("name")
+		if err := provision.ValidateName(name); err != nil {
+			writeError(w, r, err)
+			return
+		}
+		c := principalFrom(r.Context()).caller
+		if kube == nil {
+			// Who may see the store hears why it cannot be checked;
+			// anyone else gets the 404 a get would give.
+			if _, err := svc.Get(r.Context(), c, name); err != nil {
+				writeError(w, r, err)
+				return
+			}
+			writeError(w, r, errorf(http.StatusServiceUnavailable, codeUnavailable, "this server has no cluster connection to check stores with"))
+			return
+		}
+		report, err := svc.Check(r.Context(), c, kube, name)
+		if err != nil {
+			writeError(w, r, err)
+			return
+		}
+		encode(w, http.StatusOK, report)
+	})
+}
+
 func handleDeleteStore(svc *provision.Service, wake func()) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		name := r.PathValue("name")

@@ -245,6 +245,13 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 		{"Revision", store.Revision{Store: "shop", Revision: 2, Kind: store.JobUpgrade, JobID: 4, Actor: "alice", Plan: "small",
 			Versions: versions, Status: "deployed", Description: "Upgrade complete", Options: []byte(`{}`), At: now}, store.Revision{Store: "shop"}},
 		{"Health", health{Status: "ok"}, nil},
+		{"CheckReport", provision.CheckReport{Status: provision.CheckFail, CheckedAt: now,
+			Stores:  []provision.StoreCheck{{Store: "shop", Namespace: "store-shop", Status: provision.CheckFail, Findings: []provision.Finding{}}},
+			Orphans: []provision.Finding{{Kind: provision.FindingOrphanNS, Status: provision.CheckFail, Message: "m"}}}, nil},
+		{"StoreCheck", provision.StoreCheck{Store: "shop", Namespace: "store-shop", Status: provision.CheckPass, Findings: []provision.Finding{}}, nil},
+		{"Finding", provision.Finding{Kind: provision.FindingIsolation, Status: provision.CheckFail, Object: "NetworkPolicy/x", Message: "m", Fix: "f", Managed: true,
+			Isolation: []provision.IsolationRow{{From: "a", To: "b", Port: "TCP 1", Expected: "denied", Got: "allowed"}}, Table: "t"}, nil},
+		{"IsolationRow", provision.IsolationRow{From: "a", To: "b", Port: "TCP 1", Expected: "allowed", Got: "denied"}, nil},
 		{"Readiness", readiness{Ready: false, Checks: []checkResult{{Name: "database", Error: "down"}}}, readiness{Checks: []checkResult{}}},
 	}
 	schemas := s.raw["components"].(map[string]any)["schemas"].(map[string]any)

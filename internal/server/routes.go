@@ -27,6 +27,7 @@ func addRoutes(rt *router, d Deps) {
 	rt.handle("POST /v1/stores/{name}/upgrade", auth.require(handleUpgradeStore(svc, creates, body, d.Wake)))
 	rt.handle("POST /v1/stores/{name}/rollback", auth.require(handleRollbackStore(svc, creates, body, d.Wake)))
 	rt.handle("GET /v1/stores/{name}/history", auth.require(handleStoreHistory(svc)))
+	rt.handle("GET /v1/stores/{name}/check", auth.require(handleCheckStore(svc, d.Kube)))
 	rt.handle("GET /v1/audit", auth.require(handleListAudit(svc)))
 	rt.handle("GET /v1/quotas/{owner}", auth.require(handleGetQuota(svc)))
 	rt.handle("PUT /v1/quotas/{owner}", auth.require(handleSetQuota(svc, body)))

@@ -29,6 +29,9 @@ type Deps struct {
 	Limits Limits
 	// Checks are readiness checks besides the database's (the cluster's).
 	Checks []Check
+	// Kube is the cluster `GET /v1/stores/{name}/check` reads; without it
+	// the check answers 503.
+	Kube *provision.Kube
 	// Wake, if set, is called after a job was queued so that an idle worker
 	// claims it at once instead of at its next poll.
 	Wake func()

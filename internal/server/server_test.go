@@ -71,7 +71,7 @@ func TestOwnersSeeOnlyTheirStores(t *testing.T) {
 
 	// Bob cannot tell alice's store from one that does not exist.
 	for _, name := range []string{"alice-shop", "no-such-shop"} {
-		for _, req := range [][2]string{{"GET", "/v1/stores/" + name}, {"DELETE", "/v1/stores/" + name}, {"POST", "/v1/stores/" + name + "/retry"}} {
+		for _, req := range [][2]string{{"GET", "/v1/stores/" + name}, {"DELETE", "/v1/stores/" + name}, {"POST", "/v1/stores/" + name + "/retry"}, {"GET", "/v1/stores/" + name + "/check"}} {
 			r := h.do(req[0], req[1], "bob", nil)
 			want(t, r, http.StatusNotFound, codeNotFound)
 			if !strings.Contains(string(r.body), name) {
@@ -96,6 +96,8 @@ func TestOwnersSeeOnlyTheirStores(t *testing.T) {
 		t.Fatalf("alice gets %+v", got)
 	}
 	want(t, h.do("GET", "/v1/stores/alice-shop", "admin", nil), http.StatusOK, "")
+	// This server has no cluster: the owner hears why the check cannot run.
+	want(t, h.do("GET", "/v1/stores/alice-shop/check", "alice", nil), http.StatusServiceUnavailable, codeUnavailable)
 	var all []store.Store
 	h.do("GET", "/v1/stores?all=true", "admin", nil).decode(t, &all)
 	if len(all) != 2 {
