@@ -407,7 +407,7 @@ func (d *RolloutDriver) step(parent context.Context, r store.Rollout) (store.Rol
 	for {
 		cur, err := d.Service.DB.GetRollout(ctx, r.ID)
 		if err != nil {
-			return d.stopped(parent, r, ctx, err)
+			return d.stopped(parent, ctx, r, err)
 		}
 		r = cur
 		if r.State != store.RolloutRunning {
@@ -426,7 +426,7 @@ func (d *RolloutDriver) step(parent context.Context, r store.Rollout) (store.Rol
 				continue
 			}
 			if err := d.queue(ctx, r, rs); err != nil {
-				return d.stopped(parent, r, ctx, err)
+				return d.stopped(parent, ctx, r, err)
 			}
 		}
 		if d.RunJobs != nil {
@@ -447,10 +447,10 @@ func (d *RolloutDriver) step(parent context.Context, r store.Rollout) (store.Rol
 		}
 		stores, err := d.waitWave(ctx, r.ID, wave)
 		if err != nil {
-			return d.stopped(parent, r, ctx, err)
+			return d.stopped(parent, ctx, r, err)
 		}
 		if r, err = d.waveEnded(ctx, r, wave, stores, started); err != nil {
-			return d.stopped(parent, r, ctx, err)
+			return d.stopped(parent, ctx, r, err)
 		}
 		if r.State != store.RolloutRunning {
 			return r, nil
@@ -460,7 +460,7 @@ func (d *RolloutDriver) step(parent context.Context, r store.Rollout) (store.Rol
 
 // stopped explains why driving r stopped: its lease was lost (an abort, or
 // another driver took it over) or ctx ended.
-func (d *RolloutDriver) stopped(parent context.Context, r store.Rollout, ctx context.Context, err error) (store.Rollout, error) {
+func (d *RolloutDriver) stopped(parent, ctx context.Context, r store.Rollout, err error) (store.Rollout, error) {
 	if cause := context.Cause(ctx); errors.Is(cause, store.ErrLeaseLost) && parent.Err() == nil {
 		cur, gerr := d.Service.DB.GetRollout(parent, r.ID)
 		if gerr == nil && cur.State != store.RolloutRunning {
