@@ -453,7 +453,7 @@ func (d *RolloutDriver) step(parent context.Context, r store.Rollout) (store.Rol
 			return d.stopped(parent, ctx, r, err)
 		}
 		if r.State != store.RolloutRunning {
-			return r, nil
+			return d.Service.DB.GetRollout(parent, r.ID) // halted, with its stores
 		}
 	}
 }

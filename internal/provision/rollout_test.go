@@ -156,7 +156,7 @@ func TestRolloutHaltsResumesAndUpgradesEachStoreOnce(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Drive: %v", err)
 	}
-	if got.State != store.RolloutHalted || !strings.Contains(got.Reason, "shop-03") {
+	if got.State != store.RolloutHalted || !strings.Contains(got.Reason, "shop-03") || len(got.Stores) != 12 {
 		t.Fatalf("rollout after a failure in wave 1: %s (%s), want halted naming shop-03", got.State, got.Reason)
 	}
 	for _, rs := range got.Stores {
