@@ -1,9 +1,12 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"os/exec"
 	"strconv"
 	"strings"
 	"syscall"
@@ -25,6 +28,28 @@ func decodeRollout(t *testing.T, r result) store.Rollout {
 		t.Fatalf("decode rollout: %v\n%s", err, r)
 	}
 	return ro
+}
+
+// runLong runs urumi to completion like run, with more time: a rollout's
+// waves take minutes on a loaded machine.
+func (e *env) runLong(args ...string) result {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, e.bin, args...)
+	cmd.Env = e.environ()
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	r := result{stdout: out.String(), stderr: errb.String()}
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		r.code = ee.ExitCode()
+	case err != nil:
+		e.t.Fatalf("run urumi %v: %v", args, err)
+	}
+	return r
 }
 
 // TestFleetRollout is issue 12's rollout: 20 stores, a canary then waves
@@ -80,7 +105,7 @@ func TestFleetRollout(t *testing.T) {
 	_, err := e.client.CoreV1().ResourceQuotas(block.Namespace).Create(ctx, block, metav1.CreateOptions{})
 	must(t, err)
 
-	r := e.run("fleet", "upgrade", "--canary", "1", "--batch-size", "5", "--max-failures", "0",
+	r := e.runLong("fleet", "upgrade", "--canary", "1", "--batch-size", "5", "--max-failures", "0",
 		"--set", "images.wordpress.tag="+tag, "--timeout", "90s", "-o", "json")
 	if r.code == 0 || !strings.Contains(r.stderr, "halted") || !strings.Contains(r.stderr, "fleet resume") {
 		t.Fatalf("a rollout with a failing store should halt and say how to resume: %s", r)
@@ -152,7 +177,10 @@ func TestFleetRollout(t *testing.T) {
 	must(t, resume.Process.Signal(syscall.SIGKILL))
 	_, _ = resume.Process.Wait()
 
-	r = e.ok("fleet", "resume", id, "-o", "json")
+	r = e.runLong("fleet", "resume", id, "-o", "json")
+	if r.code != 0 {
+		t.Fatalf("fleet resume: %s", r)
+	}
 	ro = decodeRollout(t, r)
 	if ro.State != store.RolloutCompleted {
 		t.Fatalf("rollout after the last resume: %s (%s)\n%s", ro.State, ro.Reason, r)
