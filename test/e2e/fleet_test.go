@@ -96,14 +96,26 @@ func TestFleetRollout(t *testing.T) {
 	must(t, serve.Process.Signal(syscall.SIGTERM))
 	_, _ = serve.Process.Wait()
 
-	// fleet-03, of the second wave, cannot start new pods.
+	// fleet-03, of the second wave, cannot make its new revision's setup
+	// Job (its first revision's is there): its upgrade fails, and the
+	// rollback to revision 1, which needs no new Job, succeeds.
 	blocked := name(3)
 	block := &corev1.ResourceQuota{
 		ObjectMeta: metav1.ObjectMeta{Name: "block", Namespace: "store-" + blocked},
-		Spec:       corev1.ResourceQuotaSpec{Hard: corev1.ResourceList{corev1.ResourcePods: resource.MustParse("0")}},
+		Spec:       corev1.ResourceQuotaSpec{Hard: corev1.ResourceList{"count/jobs.batch": resource.MustParse("1")}},
 	}
 	_, err := e.client.CoreV1().ResourceQuotas(block.Namespace).Create(ctx, block, metav1.CreateOptions{})
 	must(t, err)
+	wctx, cancel = context.WithTimeout(ctx, 2*time.Minute)
+	waitFor(wctx, t, "the blocking quota's usage", func() (bool, error) {
+		q, err := e.client.CoreV1().ResourceQuotas(block.Namespace).Get(ctx, "block", metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		used, ok := q.Status.Used["count/jobs.batch"]
+		return ok && used.Value() >= 1, nil
+	})
+	cancel()
 
 	r := e.runLong("fleet", "upgrade", "--canary", "1", "--batch-size", "5", "--max-failures", "0",
 		"--set", "images.wordpress.tag="+tag, "--timeout", "90s", "-o", "json")
