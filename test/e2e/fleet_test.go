@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -167,6 +168,21 @@ func TestFleetRollout(t *testing.T) {
 
 	// The cause fixed, a resume is killed while it upgrades a later wave.
 	must(t, e.client.CoreV1().ResourceQuotas(block.Namespace).Delete(ctx, "block", metav1.DeleteOptions{}))
+	// The API server's quota cache takes a moment to forget the quota: a
+	// dry-run Job passes admission once it has.
+	wctx, cancel = context.WithTimeout(ctx, 2*time.Minute)
+	waitFor(wctx, t, "the quota gone from admission", func() (bool, error) {
+		probe := &batchv1.Job{
+			ObjectMeta: metav1.ObjectMeta{Name: "probe", Namespace: block.Namespace},
+			Spec: batchv1.JobSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
+				RestartPolicy: corev1.RestartPolicyNever,
+				Containers:    []corev1.Container{{Name: "probe", Image: "busybox"}},
+			}}},
+		}
+		_, err := e.client.BatchV1().Jobs(block.Namespace).Create(ctx, probe, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+		return err == nil, nil
+	})
+	cancel()
 	id := strconv.FormatInt(ro.ID, 10)
 	resume, resumeOut := e.start("fleet", "resume", id)
 	wctx, cancel = context.WithTimeout(ctx, 6*time.Minute)
@@ -176,7 +192,7 @@ func TestFleetRollout(t *testing.T) {
 			return false, err
 		}
 		if cur.State != store.RolloutRunning {
-			t.Fatalf("the resumed rollout ended before the kill: %s\n%s", cur.State, resumeOut)
+			t.Fatalf("the resumed rollout ended before the kill: %s (%s)\n%s", cur.State, cur.Reason, resumeOut)
 		}
 		for _, rs := range cur.Stores {
 			if rs.Wave >= 3 && rs.State == store.RolloutStoreRunning {
