@@ -595,7 +595,9 @@ func (d *RolloutDriver) storeResult(ctx context.Context, rs *store.RolloutStore)
 		rs.State, rs.Reason = store.RolloutStoreSucceeded, ""
 	case job.State == store.JobCanceled:
 		rs.State, rs.Reason = store.RolloutStoreFailed, "the upgrade job was cancelled"
-	case st.Release.LastChange != nil && st.Release.LastChange.Outcome == store.ChangeRolledBack:
+	case st.Release.LastChange != nil && st.Release.LastChange.Outcome == store.ChangeRolledBack &&
+		!st.Release.LastChange.At.Before(job.CreatedAt):
+		// This job's own rollback, not an earlier one's.
 		rs.State, rs.Reason = store.RolloutStoreRolledBack, st.Release.LastChange.Reason
 	default:
 		rs.State, rs.Reason = store.RolloutStoreFailed, job.LastError

@@ -74,7 +74,7 @@ func (f *fakeUpgrades) run(ctx context.Context, jobs []store.Job) {
 		}
 		st, _ := f.db.GetStore(ctx, job.Store)
 		rel := st.Release
-		last := &store.Change{Kind: store.JobUpgrade, Outcome: store.ChangeSucceeded, From: rel.Revision, To: rel.Revision + 1, Actor: job.Actor}
+		last := &store.Change{Kind: store.JobUpgrade, Outcome: store.ChangeSucceeded, From: rel.Revision, To: rel.Revision + 1, Actor: job.Actor, At: time.Now().UTC()}
 		state := store.JobSucceeded
 		if fail {
 			last.Outcome, last.To, last.Reason, state = store.ChangeRolledBack, rel.Revision+2, "pods forbidden", store.JobFailed

@@ -192,7 +192,8 @@ func TestFleetRollout(t *testing.T) {
 			return false, err
 		}
 		if cur.State != store.RolloutRunning {
-			t.Fatalf("the resumed rollout ended before the kill: %s (%s)\n%s", cur.State, cur.Reason, resumeOut)
+			jobs, _ := db.ListJobs(ctx, blocked)
+			t.Fatalf("the resumed rollout ended before the kill: %s (%s)\njobs of %s: %+v\n%s", cur.State, cur.Reason, blocked, jobs, resumeOut)
 		}
 		for _, rs := range cur.Stores {
 			if rs.Wave >= 3 && rs.State == store.RolloutStoreRunning {
