@@ -184,12 +184,16 @@ func TestFleetRollout(t *testing.T) {
 	})
 	cancel()
 	id := strconv.FormatInt(ro.ID, 10)
+	resumedAt := time.Now()
 	resume, resumeOut := e.start("fleet", "resume", id)
 	wctx, cancel = context.WithTimeout(ctx, 6*time.Minute)
 	waitFor(wctx, t, "a later wave's upgrades", func() (bool, error) {
 		cur, err := db.GetRollout(ctx, ro.ID)
 		if err != nil {
 			return false, err
+		}
+		if cur.State == store.RolloutHalted && !cur.UpdatedAt.After(resumedAt) {
+			return false, nil // the resume has not started yet
 		}
 		if cur.State != store.RolloutRunning {
 			jobs, _ := db.ListJobs(ctx, blocked)
