@@ -60,13 +60,18 @@ func (e *env) runLong(args ...string) result {
 // mid-rollout, and the next resume completes it with every store upgraded
 // exactly once.
 func TestFleetRollout(t *testing.T) {
-	e := newEnv(t, backends[0].dsn(t))
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) { testFleetRollout(t, newEnv(t, b.dsn(t)), "fleet-"+b.name[:2]) })
+	}
+}
+
+func testFleetRollout(t *testing.T, e *env, prefix string) {
 	ctx := context.Background()
 	const (
 		n   = 20
 		tag = "7.1.3-php8.3-apache"
 	)
-	name := func(i int) string { return fmt.Sprintf("fleet-%02d", i) }
+	name := func(i int) string { return fmt.Sprintf("%s-%02d", prefix, i) }
 	e.ok("quota", "set", "--owner", "tester", "--max-stores", strconv.Itoa(n))
 
 	// The stores, made by a serve's workers side by side.
