@@ -347,6 +347,7 @@ type DB interface {
 	Audit
 	Tokens
 	RateLimits
+	Rollouts
 	// Atomic runs fn in one database transaction: every call fn makes on
 	// tx commits together when fn returns nil, and none does when it
 	// returns an error, which Atomic returns as is (errors.Is still finds
