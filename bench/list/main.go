@@ -2,7 +2,8 @@
 // stores in SQLite (target: under 100 ms for the whole process) and `urumi
 // version` (target: under 50 ms), beside baselines timed in the same run:
 // the Helm CLI's `helm version` (a Go CLI of the same dependencies) and
-// `urumi version` as the process start-up floor under `store list`.
+// `urumi version` as the process start-up floor under `store list`. The
+// CLI reads the list a page at a time (500 stores, or --chunk-size).
 //
 //	make bench-list   # or: go run ./bench/list [-stores 10000] [-runs 30]
 package main
@@ -59,6 +60,9 @@ func run(ctx context.Context) error {
 	cmds := []cmd{
 		{"urumi store list -A (10k stores)", "< 100 ms", bin, []string{"store", "list", "-A"}},
 		{"urumi store list -A -o json", "", bin, []string{"store", "list", "-A", "-o", "json"}},
+		// The list is read in pages (500 stores by default): the same
+		// command in pages of the largest size shows what paging costs.
+		{"urumi store list -A --chunk-size 1000", "", bin, []string{"store", "list", "-A", "--chunk-size", "1000"}},
 		{"urumi version", "< 50 ms", bin, []string{"version"}},
 	}
 	if helmDir, err := simcluster.BinDir(); err == nil {

@@ -36,7 +36,12 @@ func main() {
 
 func run(ctx context.Context) error {
 	runs := flag.Int("runs", 5, "stores created by each tool")
+	podStartup := flag.String("pod-startup", "off", simcluster.PodStartupUsage)
 	flag.Parse()
+	model, err := simcluster.ParsePodStartup(*podStartup)
+	if err != nil {
+		return err
+	}
 
 	binDir, err := simcluster.BinDir()
 	if err != nil {
@@ -59,7 +64,7 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	c, err := simcluster.Start(ctx, simcluster.Options{Logs: os.Stderr})
+	c, err := simcluster.Start(ctx, simcluster.Options{Logs: os.Stderr, PodStartup: model})
 	if err != nil {
 		return err
 	}
@@ -112,7 +117,8 @@ func run(ctx context.Context) error {
 		fmt.Fprintf(os.Stderr, "run %d: urumi %s, helm %s\n", i+1, benchutil.Ms(urumiTimes[i]), benchutil.Ms(d))
 	}
 
-	fmt.Printf("\nTime to READY on the simulated cluster, %d stores each (median of runs)\n\n", *runs)
+	fmt.Printf("\nTime to READY on the simulated cluster, %d stores each (median of runs)\n", *runs)
+	fmt.Printf("pod start-up model: %s\n\n", model)
 	fmt.Printf("%-44s %12s %12s\n", "", "median", "p95")
 	for _, p := range phaseOrder {
 		s := benchutil.Summarise(phaseTimes[p])

@@ -7,7 +7,10 @@
 //   - listing: GET /v1/stores for an owner with 100 stores among 10,000,
 //     at a fixed rate (open loop, so a slow server cannot slow the load
 //     down), against GET /healthz at the same rate (the HTTP floor) and the
-//     database query alone; plus the server's memory;
+//     database query alone (lists come a page at a time: 100 stores fit
+//     one page of the default 500), and the first page of every owner's
+//     stores (GET /v1/stores?all=true) at the same rate; plus the
+//     server's memory;
 //   - where the provisioning runs' time went: CPU seconds per store of the
 //     server, each control-plane component and this process, and how busy
 //     the machine was.
@@ -30,6 +33,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	neturl "net/url"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -71,6 +75,7 @@ type options struct {
 	clusterGOGC   int
 	runs          int
 	audit         bool
+	podStartup    *simcluster.PodStartup
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -89,7 +94,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.clusterGOGC, "cluster-gogc", 0, "GOGC of the simulated control plane's components (0: simcluster's default)")
 	fs.StringVar(&o.profile, "profile", "", "write the API server's metrics around each provisioning run, and its CPU profile during the concurrent one, to this directory")
 	fs.BoolVar(&o.audit, "audit", false, "log the API server's requests (to the -profile directory, if any) and print, per store, which client made which (costs the API server some CPU)")
+	podStartup := fs.String("pod-startup", "off", simcluster.PodStartupUsage+"; both provisioning runs use it")
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var err error
+	if o.podStartup, err = simcluster.ParsePodStartup(*podStartup); err != nil {
 		return err
 	}
 	if o.runs < 1 || o.stores < 1 || o.workers < 1 {
@@ -120,7 +130,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		// Kept with the profiles, if any, for a closer look.
 		b.auditLog = filepath.Join(cmp.Or(o.profile, work), "audit.log")
 	}
-	cl, err := simcluster.Start(ctx, simcluster.Options{BinDir: dir, Nodes: 10, Profiling: o.profile != "", GOGC: o.clusterGOGC, AuditLog: b.auditLog})
+	cl, err := simcluster.Start(ctx, simcluster.Options{BinDir: dir, Nodes: 10, Profiling: o.profile != "", GOGC: o.clusterGOGC, AuditLog: b.auditLog, PodStartup: o.podStartup})
 	if err != nil {
 		return err
 	}
@@ -144,6 +154,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		rows = append(rows, r...)
 	}
+	fmt.Fprintf(stdout, "pod start-up model: %s\n\n", o.podStartup)
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "BENCHMARK\tMEASURED\tBASELINE (same run)\tTARGET")
 	for _, r := range rows {
@@ -358,7 +369,7 @@ func (b *bench) fetch(ctx context.Context, path, file string) {
 func (b *bench) auditKeyPath() string { return filepath.Join(b.work, "audit.key") }
 
 // token issues an API token in db directly.
-func (b *bench) token(ctx context.Context, dsn, owner string) (string, error) {
+func (b *bench) token(ctx context.Context, dsn, owner string, admin bool) (string, error) {
 	key, err := store.LoadAuditKey(b.auditKeyPath(), true)
 	if err != nil {
 		return "", err
@@ -369,8 +380,43 @@ func (b *bench) token(ctx context.Context, dsn, owner string) (string, error) {
 	}
 	defer db.Close()
 	svc := &provision.Service{DB: db}
-	t, err := svc.IssueToken(ctx, provision.Caller{Name: "bench", Admin: true}, owner, false)
+	t, err := svc.IssueToken(ctx, provision.Caller{Name: "bench", Admin: true}, owner, admin)
 	return t.Secret, err
+}
+
+// listAll reads every page of a store list, following its continue token.
+func listAll(ctx context.Context, c *http.Client, url, tok string) ([]store.Store, error) {
+	var all []store.Store
+	next := url
+	for {
+		req, err := http.NewRequestWithContext(ctx, "GET", next, nil)
+		if err != nil {
+			return nil, err
+		}
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := c.Do(req)
+		if err != nil {
+			return nil, err
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			return nil, err
+		}
+		if resp.StatusCode != http.StatusOK {
+			return nil, fmt.Errorf("list: %d %s", resp.StatusCode, body)
+		}
+		var page []store.Store
+		if err := json.Unmarshal(body, &page); err != nil {
+			return nil, err
+		}
+		all = append(all, page...)
+		tok := resp.Header.Get("Urumi-Continue")
+		if tok == "" {
+			return all, nil
+		}
+		next = url + "?continue=" + neturl.QueryEscape(tok)
+	}
 }
 
 func call(ctx context.Context, c *http.Client, method, url, tok string, body any) (int, []byte, error) {
@@ -435,7 +481,7 @@ func (b *bench) provisioning(ctx context.Context) ([][]string, error) {
 
 func (b *bench) provisionRun(ctx context.Context, prefix string, workers int) (time.Duration, error) {
 	db := filepath.Join(b.work, prefix+".db")
-	tok, err := b.token(ctx, db, "bench-"+prefix)
+	tok, err := b.token(ctx, db, "bench-"+prefix, false)
 	if err != nil {
 		return 0, err
 	}
@@ -485,15 +531,8 @@ func (b *bench) provisionRun(ctx context.Context, prefix string, workers int) (t
 	}
 	lastReport := time.Now()
 	for {
-		status, body, err := call(ctx, c, "GET", srv.url+"/v1/stores", tok, nil)
+		list, err := listAll(ctx, c, srv.url+"/v1/stores", tok)
 		if err != nil {
-			return 0, err
-		}
-		if status != http.StatusOK {
-			return 0, fmt.Errorf("list: %d %s", status, body)
-		}
-		var list []store.Store
-		if err := json.Unmarshal(body, &list); err != nil {
 			return 0, err
 		}
 		ready, last := 0, start
@@ -574,15 +613,21 @@ func (b *bench) listing(ctx context.Context) ([][]string, error) {
 	var queryLat []time.Duration
 	for range 1000 {
 		t0 := time.Now()
-		list, err := db.ListStores(ctx, store.ListFilter{Owner: owner})
-		if err != nil || len(list) != b.o.listPerOwner {
+		// As the server asks: a page, and one more store to know whether
+		// there is a next page.
+		list, err := db.ListStores(ctx, store.ListFilter{Owner: owner, Limit: provision.DefaultPageSize + 1})
+		if err != nil || len(list) != min(b.o.listPerOwner, provision.DefaultPageSize+1) {
 			db.Close()
 			return nil, fmt.Errorf("list in process: %d stores, %v", len(list), err)
 		}
 		queryLat = append(queryLat, time.Since(t0))
 	}
 	db.Close()
-	tok, err := b.token(ctx, dsn, owner)
+	tok, err := b.token(ctx, dsn, owner, false)
+	if err != nil {
+		return nil, err
+	}
+	adminTok, err := b.token(ctx, dsn, "bench-admin", true)
 	if err != nil {
 		return nil, err
 	}
@@ -597,14 +642,29 @@ func (b *bench) listing(ctx context.Context) ([][]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	b.log("GET /v1/stores (%d of %d) at %d req/s for %s", b.o.listPerOwner, b.o.listTotal, b.o.rate, b.o.duration)
+	// An owner with more stores than a page gets the first page (the
+	// default size): the figure is then a page's, as the target means.
+	perPage := min(b.o.listPerOwner, provision.DefaultPageSize)
+	b.log("GET /v1/stores (%d of %d, first page %d) at %d req/s for %s", b.o.listPerOwner, b.o.listTotal, perPage, b.o.rate, b.o.duration)
 	check := func(body []byte) error {
-		if n := bytes.Count(body, []byte(`"owner":`)); n != b.o.listPerOwner {
-			return fmt.Errorf("list returned %d stores, want %d", n, b.o.listPerOwner)
+		if n := bytes.Count(body, []byte(`"owner":`)); n != perPage {
+			return fmt.Errorf("list returned %d stores, want %d", n, perPage)
 		}
 		return nil
 	}
 	list, err := load(ctx, srv.url+"/v1/stores", tok, b.o.rate, b.o.duration, check)
+	if err != nil {
+		return nil, err
+	}
+	// Every owner's stores: the first page of the whole list.
+	allPage := min(b.o.listTotal, provision.DefaultPageSize)
+	b.log("GET /v1/stores?all=true (first page %d of %d) at %d req/s for %s", allPage, b.o.listTotal, b.o.rate, b.o.duration)
+	allList, err := load(ctx, srv.url+"/v1/stores?all=true", adminTok, b.o.rate, b.o.duration, func(body []byte) error {
+		if n := bytes.Count(body, []byte(`"owner":`)); n != allPage {
+			return fmt.Errorf("list returned %d stores, want %d", n, allPage)
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -615,10 +675,16 @@ func (b *bench) listing(ctx context.Context) ([][]string, error) {
 	slices.Sort(queryLat)
 	return [][]string{
 		{
-			fmt.Sprintf("GET /v1/stores, %d of %d stores, %d req/s: p99", b.o.listPerOwner, b.o.listTotal, b.o.rate),
+			fmt.Sprintf("GET /v1/stores, %d of %d stores (page of %d), %d req/s: p99", b.o.listPerOwner, b.o.listTotal, perPage, b.o.rate),
 			fmt.Sprintf("%s (p50 %s, max %s, %d req, %d errors)", ms(list.p(0.99)), ms(list.p(0.50)), ms(list.p(1)), list.n, list.errors),
 			fmt.Sprintf("GET /healthz p99 %s; the query alone p99 %s", ms(health.p(0.99)), ms(queryLat[len(queryLat)*99/100])),
 			"< 10ms",
+		},
+		{
+			fmt.Sprintf("GET /v1/stores?all=true, page of %d of %d stores, %d req/s: p99", allPage, b.o.listTotal, b.o.rate),
+			fmt.Sprintf("%s (p50 %s, max %s, %d req, %d errors)", ms(allList.p(0.99)), ms(allList.p(0.50)), ms(allList.p(1)), allList.n, allList.errors),
+			"",
+			"",
 		},
 		{
 			"server memory after the listing load",

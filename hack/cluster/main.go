@@ -31,10 +31,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("cluster", flag.ContinueOnError)
 	nodes := fs.Int("nodes", 3, "number of kwok nodes")
 	kubeconfig := fs.String("kubeconfig-out", "", "also copy the admin kubeconfig to this path")
+	podStartup := fs.String("pod-startup", "off", simcluster.PodStartupUsage)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	c, err := simcluster.Start(ctx, simcluster.Options{Nodes: *nodes, Logs: stderr})
+	model, err := simcluster.ParsePodStartup(*podStartup)
+	if err != nil {
+		return err
+	}
+	c, err := simcluster.Start(ctx, simcluster.Options{Nodes: *nodes, Logs: stderr, PodStartup: model})
 	if err != nil {
 		return err
 	}

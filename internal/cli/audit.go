@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/urumi/urumi/internal/provision"
 	"github.com/urumi/urumi/internal/store"
 )
 
@@ -15,6 +16,8 @@ type auditOptions struct {
 	common
 	out    *outputFlag
 	Filter store.AuditFilter
+	// ChunkSize is the page size the log is read in (kubectl's flag).
+	ChunkSize int
 }
 
 func newAuditCommand(f *Factory, runF func(*auditOptions) error) *cobra.Command {
@@ -32,22 +35,49 @@ func newAuditCommand(f *Factory, runF func(*auditOptions) error) *cobra.Command 
 	cmd.Flags().StringVar(&o.Filter.Store, "store", "", "only entries about this store")
 	cmd.Flags().StringVar(&o.Filter.Actor, "actor", "", "only entries by this actor")
 	cmd.Flags().IntVar(&o.Filter.Limit, "limit", 0, "only the newest N entries (0: all)")
+	cmd.Flags().IntVar(&o.ChunkSize, "chunk-size", provision.DefaultPageSize, "read the log in pages of this many entries")
 	o.out = addOutputFlag(cmd, "")
 	cmd.AddCommand(newAuditVerifyCommand(f, nil))
 	return cmd
 }
 
 func (o *auditOptions) Complete(*Factory, *cobra.Command, []string) error { return nil }
-func (o *auditOptions) Validate() error                                   { return nil }
+
+func (o *auditOptions) Validate() error {
+	if o.Filter.Limit < 0 {
+		return usageError{errUsage(fmt.Sprintf("--limit %d is invalid: use 0 (all) or more", o.Filter.Limit))}
+	}
+	return validChunkSize(o.ChunkSize, provision.MaxAuditPageSize)
+}
 
 func (o *auditOptions) Run(ctx context.Context) error {
 	svc, err := o.Service(ctx)
 	if err != nil {
 		return err
 	}
-	entries, err := svc.Audit(ctx, o.Caller, o.Filter)
-	if err != nil {
-		return err
+	// Pages go back in time, each oldest first; printed oldest first.
+	var pages [][]store.AuditEntry
+	total, cont := 0, ""
+	for {
+		f := o.Filter
+		f.Limit = o.ChunkSize
+		if o.Filter.Limit > 0 {
+			f.Limit = min(o.ChunkSize, o.Filter.Limit-total)
+		}
+		page, err := svc.ListAuditPage(ctx, o.Caller, f, cont)
+		if err != nil {
+			return err
+		}
+		pages = append(pages, page.Entries)
+		total += len(page.Entries)
+		if page.Continue == "" || (o.Filter.Limit > 0 && total >= o.Filter.Limit) {
+			break
+		}
+		cont = page.Continue
+	}
+	entries := make([]store.AuditEntry, 0, total)
+	for i := len(pages) - 1; i >= 0; i-- {
+		entries = append(entries, pages[i]...)
 	}
 	return o.printer(o.out).print(entries, auditTable(entries))
 }

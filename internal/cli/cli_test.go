@@ -213,3 +213,55 @@ func TestUnknownSubcommand(t *testing.T) {
 		}
 	}
 }
+
+// TestListsFollowPages: store list and audit read page after page and
+// print the whole list, the same whatever the page size.
+func TestListsFollowPages(t *testing.T) {
+	r := newRunner(t)
+	if _, errOut, code := r.run("quota", "set", "--owner", "alice", "--max-stores", "20"); code != 0 {
+		t.Fatalf("quota set: %s", errOut)
+	}
+	var want []string
+	for _, name := range []string{"shop-g", "shop-c", "shop-a", "shop-f", "shop-b", "shop-e", "shop-d"} {
+		if _, errOut, code := r.run("store", "create", name, "--wait=false"); code != 0 {
+			t.Fatalf("create %s: %s", name, errOut)
+		}
+	}
+	want = []string{"shop-a", "shop-b", "shop-c", "shop-d", "shop-e", "shop-f", "shop-g"}
+	for _, args := range [][]string{{"store", "list"}, {"store", "list", "--chunk-size", "2"}, {"store", "list", "-A", "--chunk-size", "1"}, {"store", "list", "--chunk-size", "7"}} {
+		out, errOut, code := r.run(args...)
+		if code != 0 {
+			t.Fatalf("%v: %s", args, errOut)
+		}
+		var names []string
+		for line := range strings.SplitSeq(strings.TrimSpace(out), "\n") {
+			names = append(names, strings.Split(line, "\t")[0])
+		}
+		if strings.Join(names, " ") != strings.Join(want, " ") {
+			t.Errorf("%v lists %v, want %v", args, names, want)
+		}
+	}
+	if _, errOut, code := r.run("store", "list", "--chunk-size", "0"); code == 0 || !strings.Contains(errOut, "--chunk-size 0 is invalid") {
+		t.Errorf("--chunk-size 0: exit %d: %s", code, errOut)
+	}
+
+	whole, errOut, code := r.run("audit")
+	if code != 0 {
+		t.Fatalf("audit: %s", errOut)
+	}
+	lines := strings.Split(strings.TrimSpace(whole), "\n")
+	if len(lines) < 8 {
+		t.Fatalf("audit has %d entries, want at least 8:\n%s", len(lines), whole)
+	}
+	for _, chunk := range []string{"1", "3", "100"} {
+		if out, _, _ := r.run("audit", "--chunk-size", chunk); out != whole {
+			t.Errorf("audit in pages of %s:\n%s\nwant\n%s", chunk, out, whole)
+		}
+	}
+	last3 := strings.Join(lines[len(lines)-3:], "\n") + "\n"
+	for _, chunk := range []string{"1", "2", "3", "10"} {
+		if out, _, _ := r.run("audit", "--limit", "3", "--chunk-size", chunk); out != last3 {
+			t.Errorf("audit --limit 3 in pages of %s:\n%s\nwant\n%s", chunk, out, last3)
+		}
+	}
+}

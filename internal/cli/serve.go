@@ -131,6 +131,14 @@ func runServe(ctx context.Context, f *Factory, cfg ServeConfig) error {
 	log.Info("starting urumi serve", "version", f.Build.Version, "db", dbKind(f.Config.DB),
 		"base_domain", f.Config.BaseDomain, "ingress_class", f.Config.IngressClass,
 		"lease", f.Config.Lease, "timeout", f.Config.Timeout, "create_rate_per_min", cfg.CreateRate)
+	if cfg.Workers > 0 {
+		// Rollouts whose driver stopped (or that were started over the
+		// API) are carried on here; their upgrades run on the pool.
+		rollouts := &provision.RolloutDriver{Service: svc, Worker: workerID("serve-rollouts"), Lease: f.Config.Lease, Log: log}
+		loopDone := make(chan struct{})
+		go func() { defer close(loopDone); rollouts.Loop(ctx) }()
+		defer func() { <-loopDone }()
+	}
 	return server.Serve(ctx, server.Options{Addr: cfg.Addr, ShutdownGrace: cfg.ShutdownGrace, Log: log}, handler, pool)
 }
 

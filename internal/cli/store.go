@@ -20,11 +20,11 @@ func newStoreCommand(f *Factory) *cobra.Command {
 		newStoreGetCommand(f, nil),
 		newStoreDeleteCommand(f, nil),
 		newStoreRetryCommand(f, nil),
-		newStoreCheckCommand(f, nil),
-		newStoreRepairCommand(f, nil),
 		newStoreUpgradeCommand(f, nil),
 		newStoreRollbackCommand(f, nil),
 		newStoreHistoryCommand(f, nil),
+		newStoreCheckCommand(f, nil),
+		newStoreRepairCommand(f, nil),
 	)
 	return cmd
 }

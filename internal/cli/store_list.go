@@ -2,8 +2,12 @@ package cli
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/spf13/cobra"
+
+	"github.com/urumi/urumi/internal/provision"
+	"github.com/urumi/urumi/internal/store"
 )
 
 type storeListOptions struct {
@@ -11,6 +15,8 @@ type storeListOptions struct {
 	out   *outputFlag
 	Owner string
 	All   bool
+	// ChunkSize is the page size the list is read in (kubectl's flag).
+	ChunkSize int
 }
 
 func newStoreListCommand(f *Factory, runF func(*storeListOptions) error) *cobra.Command {
@@ -27,6 +33,7 @@ func newStoreListCommand(f *Factory, runF func(*storeListOptions) error) *cobra.
 	cmd.RunE = runE(f, o, runF)
 	cmd.Flags().StringVar(&o.Owner, "owner", "", "list this owner's stores (default: the configured owner)")
 	cmd.Flags().BoolVarP(&o.All, "all-owners", "A", false, "list every owner's stores")
+	cmd.Flags().IntVar(&o.ChunkSize, "chunk-size", provision.DefaultPageSize, "read the list in pages of this many stores")
 	o.out = addOutputFlag(cmd, " (wide adds namespace and error)")
 	return cmd
 }
@@ -42,6 +49,13 @@ func (o *storeListOptions) Validate() error {
 	if o.All && o.Owner != "" {
 		return usageError{errUsage("--owner and --all-owners cannot be used together")}
 	}
+	return validChunkSize(o.ChunkSize, provision.MaxPageSize)
+}
+
+func validChunkSize(n, maxSize int) error {
+	if n < 1 || n > maxSize {
+		return usageError{errUsage(fmt.Sprintf("--chunk-size %d is invalid: use a number from 1 to %d", n, maxSize))}
+	}
 	return nil
 }
 
@@ -50,9 +64,19 @@ func (o *storeListOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	list, err := svc.List(ctx, o.Caller, o.Owner, o.All)
-	if err != nil {
-		return err
+	// Page after page: each is one short query, however many stores.
+	list := []store.Store{}
+	req := provision.ListRequest{Owner: o.Owner, All: o.All, Limit: o.ChunkSize}
+	for {
+		page, err := svc.ListPage(ctx, o.Caller, req)
+		if err != nil {
+			return err
+		}
+		list = append(list, page.Stores...)
+		if page.Continue == "" {
+			break
+		}
+		req.Continue = page.Continue
 	}
 	return o.printer(o.out).print(list, storeTable(list, o.out.isWide()))
 }

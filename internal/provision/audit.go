@@ -3,6 +3,7 @@ package provision
 import (
 	"context"
 	"fmt"
+	"net/url"
 
 	"github.com/urumi/urumi/internal/store"
 )
@@ -21,6 +22,55 @@ func (s *Service) Audit(ctx context.Context, c Caller, f store.AuditFilter) ([]s
 		return nil, fmt.Errorf("list audit entries: %w", err)
 	}
 	return entries, nil
+}
+
+// AuditPage is one page of audit entries, oldest first. Pages go back in
+// time: the first holds the newest entries, Continue asks for the ones
+// before them. Entries appended meanwhile are newer than every page after
+// the first, so they never make a page repeat or skip one.
+type AuditPage struct {
+	Entries  []store.AuditEntry
+	Continue string
+}
+
+// ListAuditPage returns one page of what Audit returns: f.Limit is the page
+// size (0: DefaultAuditPageSize, at most MaxAuditPageSize), cont the
+// previous page's Continue or empty.
+func (s *Service) ListAuditPage(ctx context.Context, c Caller, f store.AuditFilter, cont string) (AuditPage, error) {
+	if !c.Admin {
+		if f.Actor != "" && f.Actor != c.Name {
+			return AuditPage{}, errorf(ErrForbidden, "only an admin may read another actor's audit entries")
+		}
+		f.Actor = c.Name
+	}
+	limit, err := pageSize(f.Limit, DefaultAuditPageSize, MaxAuditPageSize)
+	if err != nil {
+		return AuditPage{}, err
+	}
+	scope := url.Values{"store": {f.Store}, "actor": {f.Actor}}.Encode()
+	f.Before = 0
+	if cont != "" {
+		tok, err := decodePageToken(cont, "audit", scope)
+		if err != nil {
+			return AuditPage{}, err
+		}
+		if tok.Before < 1 {
+			return AuditPage{}, malformedToken()
+		}
+		f.Before = tok.Before
+	}
+	// One more than the page tells whether there is an older one.
+	f.Limit = limit + 1
+	entries, err := s.DB.ListAudit(ctx, f)
+	if err != nil {
+		return AuditPage{}, fmt.Errorf("list audit entries: %w", err)
+	}
+	page := AuditPage{Entries: entries}
+	if len(entries) > limit {
+		page.Entries = entries[1:]
+		page.Continue = pageToken{List: "audit", Scope: scope, Before: page.Entries[0].ID}.encode()
+	}
+	return page, nil
 }
 
 // VerifyAudit checks the audit log's hash chain (admins only). A broken

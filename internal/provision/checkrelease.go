@@ -34,8 +34,7 @@ const helmRecordSelector = "owner=helm,status!=superseded"
 // when it recorded none (a check then asks only that the last revision
 // be deployed).
 func recordedRevision(st store.Store) int {
-	_ = st
-	return 0
+	return st.Release.Revision
 }
 
 // helmRecord is one release revision as its Secret's labels say, with the

@@ -49,7 +49,6 @@ func Rules() []rbacv1.PolicyRule {
 		// (and with --all every store) from one LIST per kind.
 		{APIGroups: []string{""}, Resources: []string{"namespaces", "resourcequotas", "limitranges"}, Verbs: read},
 		{APIGroups: []string{"networking.k8s.io"}, Resources: []string{"networkpolicies"}, Verbs: read},
-		{APIGroups: []string{"batch"}, Resources: []string{"cronjobs"}, Verbs: read},
 		{APIGroups: []string{"rbac.authorization.k8s.io"}, Resources: []string{"rolebindings"}, Verbs: read},
 	}
 }

@@ -182,22 +182,12 @@ func (s *Service) Get(ctx context.Context, c Caller, name string) (store.Store, 
 }
 
 // List returns the caller's stores; an admin may list one owner's or, with
-// owner empty and all set, everyone's.
+// owner empty and all set, everyone's. It reads them all at once:
+// ListPage (list.go) is for lists that may be long.
 func (s *Service) List(ctx context.Context, c Caller, owner string, all bool) ([]store.Store, error) {
-	switch {
-	case all && !c.Admin:
-		return nil, errorf(ErrForbidden, "only an admin may list every owner's stores")
-	case all:
-		owner = ""
-	case owner == "":
-		owner = c.Name
-	case owner != c.Name && !c.Admin:
-		return nil, errorf(ErrForbidden, "only an admin may list another owner's stores")
-	}
-	if owner != "" {
-		if err := ValidateOwner(owner); err != nil {
-			return nil, err
-		}
+	owner, err := listOwner(c, owner, all)
+	if err != nil {
+		return nil, err
 	}
 	list, err := s.DB.ListStores(ctx, store.ListFilter{Owner: owner})
 	if err != nil {

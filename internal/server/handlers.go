@@ -70,12 +70,19 @@ func handleListStores(svc *provision.Service) http.Handler {
 			writeError(w, r, errorf(http.StatusBadRequest, codeInvalid, "owner and all=true cannot be used together"))
 			return
 		}
-		list, err := svc.List(r.Context(), principalFrom(r.Context()).caller, owner, all)
+		limit, err := limitParam(q, provision.MaxPageSize)
 		if err != nil {
 			writeError(w, r, err)
 			return
 		}
-		encode(w, http.StatusOK, list)
+		page, err := svc.ListPage(r.Context(), principalFrom(r.Context()).caller,
+			provision.ListRequest{Owner: owner, All: all, Limit: limit, Continue: q.Get("continue")})
+		if err != nil {
+			writeError(w, r, err)
+			return
+		}
+		setContinue(w, page.Continue)
+		encode(w, http.StatusOK, page.Stores)
 	})
 }
 
@@ -257,36 +264,54 @@ func handleStoreHistory(svc *provision.Service) http.Handler {
 	})
 }
 
-// Audit listing limits: the newest defaultAuditLimit entries unless asked.
-const (
-	defaultAuditLimit = 100
-	maxAuditLimit     = 10000
-)
+// continueHeader carries the token of a list's next page. The lists' JSON
+// is an array, as before paging, so the token cannot be a field of it; a
+// header keeps every client written before paging working (they read the
+// first page: the newest audit entries, or the first stores by name).
+const continueHeader = "Urumi-Continue"
+
+// setContinue sends the next page's token, if there is a next page.
+func setContinue(w http.ResponseWriter, token string) {
+	if token != "" {
+		w.Header().Set(continueHeader, token)
+	}
+}
+
+// limitParam reads the page size, 0 when not given (the list's default).
+func limitParam(q url.Values, maxSize int) (int, error) {
+	s := q.Get("limit")
+	if s == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 || n > maxSize {
+		return 0, errorf(http.StatusBadRequest, codeInvalid, "limit=%q is invalid: use a number from 1 to %d", s, maxSize)
+	}
+	return n, nil
+}
 
 func handleListAudit(svc *provision.Service) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
-		f := store.AuditFilter{Store: q.Get("store"), Actor: q.Get("actor"), Limit: defaultAuditLimit}
+		f := store.AuditFilter{Store: q.Get("store"), Actor: q.Get("actor")}
 		for _, p := range [][2]string{{"store", f.Store}, {"actor", f.Actor}} {
 			if err := checkParam(p[0], p[1]); err != nil {
 				writeError(w, r, err)
 				return
 			}
 		}
-		if s := q.Get("limit"); s != "" {
-			n, err := strconv.Atoi(s)
-			if err != nil || n < 1 || n > maxAuditLimit {
-				writeError(w, r, errorf(http.StatusBadRequest, codeInvalid, "limit=%q is invalid: use a number from 1 to %d", s, maxAuditLimit))
-				return
-			}
-			f.Limit = n
+		var err error
+		if f.Limit, err = limitParam(q, provision.MaxAuditPageSize); err != nil {
+			writeError(w, r, err)
+			return
 		}
-		entries, err := svc.Audit(r.Context(), principalFrom(r.Context()).caller, f)
+		page, err := svc.ListAuditPage(r.Context(), principalFrom(r.Context()).caller, f, q.Get("continue"))
 		if err != nil {
 			writeError(w, r, err)
 			return
 		}
-		encode(w, http.StatusOK, entries)
+		setContinue(w, page.Continue)
+		encode(w, http.StatusOK, page.Entries)
 	})
 }
 

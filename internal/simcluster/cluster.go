@@ -53,6 +53,10 @@ type Options struct {
 	// about a seventh of its CPU under load, at 400 a third as much, for
 	// about twice the memory.
 	GOGC int
+	// PodStartup, if set, holds the store chart's pods un-ready for a
+	// while, as image pulls and first boots do (see PodStartup). Nil makes
+	// every pod Ready as soon as it is placed on a node.
+	PodStartup *PodStartup
 }
 
 // Cluster is a running simulated cluster. Stop it when done.
@@ -261,14 +265,23 @@ func (c *Cluster) boot(ctx context.Context, opts Options) error {
 	); err != nil {
 		return err
 	}
-	if err := c.run("kwok", bin("kwok"),
-		"--kubeconfig="+kubeconfigs["admin"],
+	kwokArgs := []string{
+		"--kubeconfig=" + kubeconfigs["admin"],
 		"--manage-all-nodes=false",
 		"--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
 		"--disregard-status-with-annotation-selector=kwok.x-k8s.io/status=custom",
 		"--cidr=10.244.0.0/16", "--node-ip=10.1.0.1",
 		"--server-address=",
-	); err != nil {
+	}
+	if opts.PodStartup != nil && len(opts.PodStartup.Delays) > 0 {
+		stages, err := opts.PodStartup.writeStages(c.Dir)
+		if err != nil {
+			return err
+		}
+		kwokArgs = append(kwokArgs, "--config="+stages)
+		fmt.Fprintf(c.logs, "simcluster: pod start-up model: %s\n", opts.PodStartup)
+	}
+	if err := c.run("kwok", bin("kwok"), kwokArgs...); err != nil {
 		return err
 	}
 	if err := seed(ctx, client, opts.Nodes); err != nil {

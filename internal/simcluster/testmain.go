@@ -54,9 +54,16 @@ func (s *Shared) Get(t testing.TB) *Cluster {
 			s.skip = fmt.Sprintf("simulated cluster binaries missing (%s); build them once with: make cluster-build", strings.Join(m, ", "))
 			return
 		}
+		// URUMI_SIM_POD_STARTUP runs a package's tests under a pod
+		// start-up model (see PodStartup); unset, pods are Ready at once.
+		model, err := ParsePodStartup(os.Getenv("URUMI_SIM_POD_STARTUP"))
+		if err != nil {
+			s.err = fmt.Errorf("URUMI_SIM_POD_STARTUP: %w", err)
+			return
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
-		s.cluster, s.err = Start(ctx, Options{BinDir: dir, Logs: os.Stderr})
+		s.cluster, s.err = Start(ctx, Options{BinDir: dir, Logs: os.Stderr, PodStartup: model})
 	})
 	if s.skip != "" {
 		t.Skip(s.skip)

@@ -149,7 +149,7 @@ func (d *sqlDB) appendAudit(ctx context.Context, tx querier, e AuditEntry) (Audi
 }
 
 // ListAudit lists matching entries oldest first; with a Limit, the newest
-// Limit of them.
+// Limit of them; with Before, only those older than that ID.
 func (d *sqlDB) ListAudit(ctx context.Context, f AuditFilter) ([]AuditEntry, error) {
 	var (
 		where []string
@@ -162,6 +162,10 @@ func (d *sqlDB) ListAudit(ctx context.Context, f AuditFilter) ([]AuditEntry, err
 	if f.Actor != "" {
 		args = append(args, f.Actor)
 		where = append(where, fmt.Sprintf("actor = $%d", len(args)))
+	}
+	if f.Before > 0 {
+		args = append(args, f.Before)
+		where = append(where, fmt.Sprintf("id < $%d", len(args)))
 	}
 	query := `SELECT ` + auditColumns + ` FROM audit_log`
 	if len(where) > 0 {

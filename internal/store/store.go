@@ -219,16 +219,25 @@ var (
 	ErrJobActive     = errors.New("job already active")
 )
 
-// ListFilter selects stores. An empty Owner lists every owner's stores.
+// ListFilter selects stores, in name order. An empty Owner lists every
+// owner's stores. After and Limit page through them by key: a page holds
+// the first Limit stores whose names sort (bytewise) after After, so
+// stores created or deleted between pages never make a page repeat or skip
+// a store that lived throughout.
 type ListFilter struct {
 	Owner string
+	After string // only names sorting after this one ("" : from the start)
+	Limit int    // 0 means all
 }
 
 // AuditFilter selects audit entries, newest last.
 type AuditFilter struct {
 	Store string
 	Actor string
-	Limit int // 0 means all
+	Limit int // 0 means all; else the newest Limit entries
+	// Before, if not 0, keeps only entries with an ID below it: the page
+	// of older entries after one whose oldest ID was Before.
+	Before int64
 }
 
 // VerifyResult says whether the audit chain is intact and, if not, where it
@@ -344,6 +353,7 @@ type DB interface {
 	Audit
 	Tokens
 	RateLimits
+	Rollouts
 	// Atomic runs fn in one database transaction: every call fn makes on
 	// tx commits together when fn returns nil, and none does when it
 	// returns an error, which Atomic returns as is (errors.Is still finds

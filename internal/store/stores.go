@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 )
 
 const storeColumns = `name, owner, plan, status, namespace, url, error, phases, options, created_at, updated_at, release`
@@ -160,11 +161,22 @@ func (d *sqlDB) GetStore(ctx context.Context, name string) (Store, error) {
 const listColumns = `name, owner, plan, status, namespace, url, error, phases, NULL, created_at, updated_at, release`
 
 func (d *sqlDB) ListStores(ctx context.Context, f ListFilter) ([]Store, error) {
-	query := `SELECT ` + listColumns + ` FROM stores WHERE deleted_at IS NULL ORDER BY name`
+	// Keyset paging over the live-name indexes (stores_live_name and
+	// stores_live_owner): each page is an index range scan, however deep.
+	where := []string{"deleted_at IS NULL"}
 	var args []any
 	if f.Owner != "" {
-		query = `SELECT ` + listColumns + ` FROM stores WHERE owner = $1 AND deleted_at IS NULL ORDER BY name`
 		args = append(args, f.Owner)
+		where = append(where, fmt.Sprintf("owner = $%d", len(args)))
+	}
+	if f.After != "" {
+		args = append(args, f.After)
+		where = append(where, fmt.Sprintf("name > $%d", len(args)))
+	}
+	query := `SELECT ` + listColumns + ` FROM stores WHERE ` + strings.Join(where, " AND ") + ` ORDER BY name`
+	if f.Limit > 0 {
+		args = append(args, f.Limit)
+		query += fmt.Sprintf(" LIMIT $%d", len(args))
 	}
 	rows, err := d.q().QueryContext(ctx, query, args...)
 	if err != nil {

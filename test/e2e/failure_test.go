@@ -398,7 +398,7 @@ current-context: dead
 		want       string
 	}{
 		{dead, 1, "unreachable"},
-		{nobody, 5, "lacks permissions urumi needs: namespaces (get, create, patch, delete); resourcequotas (create, patch)"},
+		{nobody, 5, "lacks permissions urumi needs: namespaces (get, create, patch, delete, list); resourcequotas (create, patch, list)"},
 	} {
 		r := e.run("store", "create", "nowhere", "--kubeconfig", tc.kubeconfig)
 		if r.code != tc.code || !strings.Contains(r.stderr, tc.want) {

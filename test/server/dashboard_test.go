@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -17,6 +18,8 @@ import (
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+
+	"github.com/urumi/urumi/internal/store"
 )
 
 // browser starts Debian's headless Chromium. Without it the test skips,
@@ -178,6 +181,61 @@ func TestDashboard(t *testing.T) {
 	)
 	if _, found := getStore(t, srv.as(t, tok), name); found {
 		t.Errorf("%s still exists after the dashboard deleted it", name)
+	}
+	if p := problems(); len(p) > 0 {
+		t.Errorf("the page reported problems:\n%s", strings.Join(p, "\n"))
+	}
+}
+
+// TestDashboardMore: an owner with more stores than a page sees the first
+// page and a More button that loads the rest, in name order.
+func TestDashboardMore(t *testing.T) {
+	t.Parallel()
+	c := cluster.Get(t)
+	ctx, problems := browser(t)
+	environ := env(t, c)
+	dbPath := filepath.Join(t.TempDir(), "urumi.db")
+	tok := token(t, environ, dbPath, "many-owner", false)
+	db := openDB(t, environ, dbPath)
+	if _, err := db.SetQuota(context.Background(), "many-owner", 200); err != nil {
+		t.Fatal(err)
+	}
+	const total = 130 // a page of 100, then 30
+	for i := range total {
+		name := fmt.Sprintf("many-%03d", total-1-i)
+		s := store.Store{Name: name, Owner: "many-owner", Plan: "small", Namespace: "store-" + name}
+		if _, _, err := db.CreateStore(context.Background(), s, "many-owner"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// No workers: the stores stay QUEUED, which is all the page needs.
+	srv := startServer(t, "dashboard-more", environ, "--db", dbPath, "--workers", "0")
+
+	var first, all []string
+	var moreHidden bool
+	names := func(out *[]string) chromedp.Action {
+		return chromedp.Evaluate(`Array.from(document.querySelectorAll("#store-table tbody tr")).map((r) => r.dataset.store)`, out)
+	}
+	run(t, ctx, 30*time.Second, "sign in: the first page",
+		chromedp.Navigate(srv.url+"/"),
+		chromedp.WaitVisible("#token", chromedp.ByID),
+		chromedp.SendKeys("#token", tok, chromedp.ByID),
+		chromedp.Click("#signin-form button", chromedp.ByQuery),
+		chromedp.WaitVisible("#more", chromedp.ByID),
+		names(&first),
+	)
+	run(t, ctx, 30*time.Second, "press More",
+		chromedp.Click("#more", chromedp.ByID),
+		chromedp.WaitVisible(`tr[data-store="many-129"]`, chromedp.ByQuery),
+		chromedp.WaitNotVisible("#more", chromedp.ByID),
+		names(&all),
+		chromedp.Evaluate(`document.getElementById("more").hidden`, &moreHidden),
+	)
+	if len(first) != 100 || first[0] != "many-000" || first[99] != "many-099" {
+		t.Errorf("first page: %d stores (%v ... %v), want many-000 to many-099", len(first), first[:min(1, len(first))], first[max(0, len(first)-1):])
+	}
+	if len(all) != total || !slices.IsSorted(all) || !moreHidden {
+		t.Errorf("after More: %d stores, sorted %v, More hidden %v; want %d, sorted, hidden", len(all), slices.IsSorted(all), moreHidden, total)
 	}
 	if p := problems(); len(p) > 0 {
 		t.Errorf("the page reported problems:\n%s", strings.Join(p, "\n"))

@@ -7,10 +7,20 @@ const busy = new Set(["QUEUED", "PROVISIONING", "UPGRADING", "DELETING"]);
 const $ = (id) => document.getElementById(id);
 
 let timer = null;
+// The list shows the first page of stores, and one more for each press of
+// More; refreshes reload as many pages as are shown.
+const pageSize = 100;
+let pagesShown = 1;
 
 // api calls the store API with the tab's token. It resolves to the parsed
 // body, or throws an Error carrying the API's own message and status.
 async function api(method, path, body) {
+  return (await call(method, path, body)).data;
+}
+
+// call is api that also returns the next page's token of a list (null on
+// the last page).
+async function call(method, path, body) {
   const headers = { Authorization: "Bearer " + sessionStorage.getItem(tokenKey) };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   let res;
@@ -27,7 +37,7 @@ async function api(method, path, body) {
     err.status = res.status;
     throw err;
   }
-  return data;
+  return { data, next: res.headers.get("Urumi-Continue") };
 }
 
 let fade = null;
@@ -137,15 +147,24 @@ function render(stores) {
 // somewhere, and now and then otherwise.
 async function refresh() {
   clearTimeout(timer);
-  let stores;
+  const stores = [];
+  let next = null;
   try {
-    stores = await api("GET", "/v1/stores");
+    for (let i = 0; i < pagesShown; i++) {
+      let path = "/v1/stores?limit=" + pageSize;
+      if (next) path += "&continue=" + encodeURIComponent(next);
+      const page = await call("GET", path);
+      stores.push(...page.data);
+      next = page.next;
+      if (!next) break;
+    }
   } catch (e) {
     failed(e);
     if (e.status !== 401) timer = setTimeout(refresh, 5000);
     return false;
   }
   render(stores);
+  $("more").hidden = !next;
   timer = setTimeout(refresh, stores.some((s) => busy.has(s.status)) ? 2000 : 15000);
   return true;
 }
@@ -158,7 +177,12 @@ document.addEventListener("DOMContentLoaded", () => {
     show("");
     if (await refresh()) signedIn(true);
   });
-  $("signout").addEventListener("click", () => { signedIn(false); show("Signed out.", "info"); });
+  $("signout").addEventListener("click", () => { signedIn(false); pagesShown = 1; show("Signed out.", "info"); });
+  $("more").addEventListener("click", async () => {
+    $("more").disabled = true;
+    pagesShown++;
+    try { await refresh(); } finally { $("more").disabled = false; }
+  });
   $("create-form").addEventListener("submit", async (ev) => {
     ev.preventDefault();
     const submit = ev.target.querySelector("button");
