@@ -97,7 +97,7 @@ func (s *Service) StartRollout(ctx context.Context, c Caller, req RolloutRequest
 	}
 	var names []string
 	for _, st := range list {
-		if st.Status == store.StatusReady && (req.Plan == "" || st.Plan == req.Plan) {
+		if (st.Status == store.StatusReady || st.Status == store.StatusDegraded) && (req.Plan == "" || st.Plan == req.Plan) {
 			names = append(names, st.Name)
 		}
 	}
