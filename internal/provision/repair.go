@@ -218,9 +218,29 @@ func (r *Runner) repair(ctx context.Context, job store.Job, s store.Store, event
 		}
 		return r.repairFailed(ctx, job, before, start, err)
 	}
-	after, err := k.checkStore(ctx, before)
+	checked := before
+	if reapplied != nil && reapplied.Release != nil {
+		// The release urumi records at the end is the one judged now.
+		checked.Release.Revision = reapplied.Release.Version
+	}
+	after, err := k.checkStore(ctx, checked)
 	if err != nil {
 		return r.repairFailed(ctx, job, before, start, err)
+	}
+	// A re-applied release's workloads settle (their status catches up) a
+	// moment after Helm returns: look again for a while before judging.
+	settle := time.Now().Add(min(time.Minute, max(time.Until(deadlineOf(deadlineCtx, timeout)), 0)))
+	for reapplied != nil && time.Now().Before(settle) && slices.ContainsFunc(failing(after), func(f Finding) bool {
+		return slices.Contains(releaseKinds, f.Kind)
+	}) {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(2 * time.Second):
+		}
+		if after, err = k.checkStore(ctx, checked); err != nil {
+			return r.repairFailed(ctx, job, before, start, err)
+		}
 	}
 	still := map[string]bool{}
 	for _, f := range failing(after) {
