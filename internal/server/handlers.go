@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -148,9 +149,13 @@ func handleDeleteStore(svc *provision.Service, wake func()) http.Handler {
 	})
 }
 
-// handleRetryStore counts a retry against the token's create limit: it
-// runs a store's provisioning again, as a create does.
-func handleRetryStore(svc *provision.Service, creates *sharedLimiter, limit int64, wake func()) http.Handler {
+// handleStoreJob is a POST that queues a job running a store's Helm
+// release and its setup Job again (retry, upgrade, rollback): counted
+// against the token's create limit, as a create is, with an optional JSON
+// body req. Every such route calls the provision function its CLI command
+// calls.
+func handleStoreJob[T any](creates *sharedLimiter, limit int64, wake func(),
+	queue func(ctx context.Context, c provision.Caller, name string, req T) (store.Store, store.Job, error)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		name := r.PathValue("name")
 		if err := provision.ValidateName(name); err != nil {
@@ -161,66 +166,12 @@ func handleRetryStore(svc *provision.Service, creates *sharedLimiter, limit int6
 			writeError(w, r, err)
 			return
 		}
-		req, err := decode[provision.RetryRequest](w, r, limit, true)
+		req, err := decode[T](w, r, limit, true)
 		if err != nil {
 			writeError(w, r, err)
 			return
 		}
-		st, _, err := svc.Retry(r.Context(), principalFrom(r.Context()).caller, name, req)
-		if err != nil {
-			writeError(w, r, err)
-			return
-		}
-		wake()
-		encode(w, http.StatusAccepted, st)
-	})
-}
-
-// handleUpgradeStore and handleRollbackStore count against the token's
-// create limit: each runs a store's Helm release and its setup Job again.
-func handleUpgradeStore(svc *provision.Service, creates *sharedLimiter, limit int64, wake func()) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		name := r.PathValue("name")
-		if err := provision.ValidateName(name); err != nil {
-			writeError(w, r, err)
-			return
-		}
-		if err := allowCreate(r, creates, "create, retry, upgrade or roll back"); err != nil {
-			writeError(w, r, err)
-			return
-		}
-		req, err := decode[provision.UpgradeRequest](w, r, limit, true)
-		if err != nil {
-			writeError(w, r, err)
-			return
-		}
-		st, _, err := svc.Upgrade(r.Context(), principalFrom(r.Context()).caller, name, req)
-		if err != nil {
-			writeError(w, r, err)
-			return
-		}
-		wake()
-		encode(w, http.StatusAccepted, st)
-	})
-}
-
-func handleRollbackStore(svc *provision.Service, creates *sharedLimiter, limit int64, wake func()) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		name := r.PathValue("name")
-		if err := provision.ValidateName(name); err != nil {
-			writeError(w, r, err)
-			return
-		}
-		if err := allowCreate(r, creates, "create, retry, upgrade or roll back"); err != nil {
-			writeError(w, r, err)
-			return
-		}
-		req, err := decode[provision.RollbackRequest](w, r, limit, true)
-		if err != nil {
-			writeError(w, r, err)
-			return
-		}
-		st, _, err := svc.Rollback(r.Context(), principalFrom(r.Context()).caller, name, req)
+		st, _, err := queue(r.Context(), principalFrom(r.Context()).caller, name, req)
 		if err != nil {
 			writeError(w, r, err)
 			return
