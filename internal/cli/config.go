@@ -47,6 +47,7 @@ type ServeConfig struct {
 	ShutdownGrace time.Duration
 	LogFormat     string
 	LogLevel      string
+	Drift         string
 }
 
 // field is a setting's key and where its resolved value goes.
@@ -69,6 +70,7 @@ func (c *Config) fields() []field {
 		{"addr", &c.Serve.Addr, true}, {"workers", &c.Serve.Workers, true},
 		{"create-rate", &c.Serve.CreateRate, true}, {"shutdown-grace", &c.Serve.ShutdownGrace, true},
 		{"log-format", &c.Serve.LogFormat, true}, {"log-level", &c.Serve.LogLevel, true},
+		{"drift", &c.Serve.Drift, true},
 	}
 }
 

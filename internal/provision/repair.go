@@ -250,6 +250,9 @@ func (r *Runner) repair(ctx context.Context, job store.Job, s store.Store, event
 	for _, f := range failing(found) {
 		if !still[findingName(f)] {
 			fixed = append(fixed, findingName(f))
+			if r.Drift != nil {
+				r.Drift.DriftRepaired(f.Kind)
+			}
 		}
 	}
 	for _, f := range failing(after) {
