@@ -185,7 +185,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	log("starting serve with its drift reconciler")
 	serveLog := filepath.Join(work, "serve-drift.log")
-	stopServe, err := startServe(ctx, bin, env, serveLog, "--workers", "2", "--drift", "repair")
+	stopServe, servePID, err := startServe(ctx, bin, env, serveLog, "--workers", "2", "--drift", "repair")
 	if err != nil {
 		return err
 	}
@@ -199,7 +199,27 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	cpu0, err := simcluster.ProcessCPUTime(servePID)
+	if err != nil {
+		return err
+	}
+	ctl0, err := cl.CPUTime()
+	if err != nil {
+		return err
+	}
 	time.Sleep(*rest)
+	cpu1, err := simcluster.ProcessCPUTime(servePID)
+	if err != nil {
+		return err
+	}
+	ctl1, err := cl.CPUTime()
+	if err != nil {
+		return err
+	}
+	var ctlRest time.Duration
+	for c, d := range ctl1 {
+		ctlRest += d - ctl0[c]
+	}
 	time.Sleep(2 * time.Second)
 	atRest, err := countRequests(auditLog, from, "urumi")
 	if err != nil {
@@ -226,6 +246,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		requests, float64(requests)/float64(*stores), scriptRequests, float64(scriptRequests)/float64(*stores))
 	fmt.Fprintf(tw, "serve's reconciler at rest, %d stores: API requests\t%.1f per minute (beyond its open watches)\t%d per pass of the kubectl script (a poller)\n",
 		*stores, float64(atRest)/rest.Minutes(), scriptRequests)
+	fmt.Fprintf(tw, "serve's CPU at rest (the cron pods' events judged from memory)\t%.2f CPU-s per minute\t%.2f CPU-s per minute: the simulated control plane meanwhile\n",
+		(cpu1-cpu0).Seconds()/rest.Minutes(), ctlRest.Seconds()/rest.Minutes())
 	h, b := benchutil.Summarise(healed), benchutil.Summarise(byHand)
 	fmt.Fprintf(tw, "deleted policy to READY again\t%s median of %d (max %s), serve on its own\t%s median (max %s): `urumi store repair` run by hand\n",
 		benchutil.Ms(h.Median), h.N, benchutil.Ms(h.Max), benchutil.Ms(b.Median), benchutil.Ms(b.Max))
@@ -264,17 +286,17 @@ func timeRepair(ctx context.Context, client kubernetes.Interface, env []string, 
 }
 
 // startServe starts `urumi serve` logging to path; stop ends it.
-func startServe(ctx context.Context, bin string, env []string, path string, args ...string) (stop func(), err error) {
+func startServe(ctx context.Context, bin string, env []string, path string, args ...string) (stop func(), pid int, err error) {
 	cmd := exec.CommandContext(ctx, bin, append([]string{"serve", "--addr", "127.0.0.1:0", "--create-rate", "0"}, args...)...)
 	cmd.Env = append(os.Environ(), env...)
 	logf, err := os.Create(path)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		logf.Close()
-		return nil, err
+		return nil, 0, err
 	}
 	return func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
@@ -287,7 +309,7 @@ func startServe(ctx context.Context, bin string, env []string, path string, args
 			<-done
 		}
 		logf.Close()
-	}, nil
+	}, cmd.Process.Pid, nil
 }
 
 // waitLog waits for text in the log at path.
@@ -324,7 +346,7 @@ func firstFailure(r provision.CheckReport) string {
 
 // provisionAll runs `urumi serve` workers until every store is READY.
 func provisionAll(ctx context.Context, bin string, env []string, work string, n, workers int, log func(string, ...any)) error {
-	stop, err := startServe(ctx, bin, env, filepath.Join(work, "serve.log"), "--workers", fmt.Sprint(workers), "--drift", "off")
+	stop, _, err := startServe(ctx, bin, env, filepath.Join(work, "serve.log"), "--workers", fmt.Sprint(workers), "--drift", "off")
 	if err != nil {
 		return err
 	}
