@@ -232,7 +232,7 @@ func (r *Reconciler) reconcile(ctx context.Context, name string) (time.Duration,
 	case len(failed) == 0 && st.Status == store.StatusReady:
 		r.forgetHealth(name)
 		return 0, nil
-	case len(failed) > 0 && st.Status == store.StatusDegraded:
+	case len(failed) > 0 && st.Status == store.StatusDegraded && !newDrift(failed, st.Error):
 		return 0, nil // known: a repair or a person has it
 	case len(failed) > 0 && healthOnly(failed):
 		if wait := r.healthWait(name); wait > 0 {
@@ -251,10 +251,21 @@ func (r *Reconciler) reconcile(ctx context.Context, name string) (time.Duration,
 	switch failed := failing(sc); {
 	case len(failed) == 0 && st.Status == store.StatusDegraded:
 		return 0, r.mended(ctx, st)
-	case len(failed) > 0 && st.Status == store.StatusReady:
+	case len(failed) > 0 && (st.Status == store.StatusReady || newDrift(failed, st.Error)):
 		return 0, r.drifted(ctx, st, sc)
 	}
 	return 0, nil
+}
+
+// newDrift says whether a DEGRADED store whose error is reason fails a
+// check its reason does not name: drift beside the drift already known.
+// (A repair that leaves something names it in the store's error, so what
+// it could not mend is not drift anew.)
+func newDrift(failed []Finding, reason string) bool {
+	if strings.HasPrefix(reason, repairFailedPrefix) {
+		return false // a person has it: repairing again would fail again
+	}
+	return slices.ContainsFunc(failed, func(f Finding) bool { return !strings.Contains(reason, findingName(f)) })
 }
 
 // healthOnly says whether every failure is a workload or claim not ready
@@ -282,16 +293,17 @@ func (r *Reconciler) forgetHealth(name string) {
 	delete(r.unhealthy, name)
 }
 
-// drifted marks a READY store DEGRADED with what failed, audits it, and
-// in repair mode queues its repair in the same transaction. Another
-// replica that got there first leaves nothing to do.
+// drifted marks a READY store DEGRADED with what failed (or gives a
+// DEGRADED one its new reason), audits it, and in repair mode queues its
+// repair in the same transaction when urumi made something that failed.
+// Another replica that got there first leaves nothing to do.
 func (r *Reconciler) drifted(ctx context.Context, st store.Store, sc StoreCheck) error {
 	reason := DriftReason(sc)
 	repair := r.Mode == DriftRepair && slices.ContainsFunc(failing(sc), func(f Finding) bool { return f.Managed })
 	var job store.Job
 	marked := false
 	err := r.Service.DB.Atomic(ctx, func(tx store.DB) error {
-		ok, err := tx.MarkStore(ctx, st.Name, store.StatusReady, store.StatusDegraded, reason)
+		ok, err := tx.MarkStore(ctx, st.Name, st.Status, store.StatusDegraded, reason)
 		if err != nil || !ok {
 			return err
 		}

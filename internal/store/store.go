@@ -273,7 +273,8 @@ type Stores interface {
 	// MarkStore moves a live store from status from to status to with
 	// reason as its error, and says whether it did: false when the store
 	// is in another status (a job changed it meanwhile, or another
-	// process marked it first). Its phases and options stay.
+	// process marked it first) or already has that reason. Its phases and
+	// options stay.
 	MarkStore(ctx context.Context, name string, from, to Status, reason string) (bool, error)
 	// RemoveStore drops a live store after its resources are gone.
 	RemoveStore(ctx context.Context, name string) error

@@ -281,8 +281,9 @@ func TestCheckOrphans(t *testing.T) {
 
 	// A record made READY without its namespace (as if someone deleted it).
 	db := e.openDB()
-	st, _, err := db.CreateStore(ctx, store.Store{Name: "lost-ns", Owner: "tester", Plan: "medium", Namespace: "store-lost-ns"}, "tester")
+	st, job, err := db.CreateStore(ctx, store.Store{Name: "lost-ns", Owner: "tester", Plan: "medium", Namespace: "store-lost-ns"}, "tester")
 	must(t, err)
+	must(t, db.CancelJob(ctx, job.ID))
 	st.Status = store.StatusReady
 	must(t, db.UpdateStore(ctx, st))
 	// A queued store is still being made: not an orphan.

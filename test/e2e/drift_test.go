@@ -130,14 +130,16 @@ func TestDriftReconciler(t *testing.T) {
 		healed("a Deployment scaled to 0", "Deployment/wordpress")
 	})
 	t.Run("release object edited", func(t *testing.T) {
+		// (Making the chart's Service a NodePort is refused by the
+		// store's quota: services.nodeports is 0.)
 		_, err := c.CoreV1().Services(ns).Patch(ctx, "wordpress", types.MergePatchType,
-			[]byte(`{"spec":{"type":"NodePort"}}`), metav1.PatchOptions{})
+			[]byte(`{"spec":{"selector":{"app.kubernetes.io/component":"mariadb"}}}`), metav1.PatchOptions{})
 		must(t, err)
-		healed("the chart's Service made NodePort", "Service/wordpress")
+		healed("the chart's Service pointed at MariaDB", "Service/wordpress")
 		svc, err := c.CoreV1().Services(ns).Get(ctx, "wordpress", metav1.GetOptions{})
 		must(t, err)
-		if svc.Spec.Type != corev1.ServiceTypeClusterIP {
-			t.Errorf("the chart's Service is %s after the repair", svc.Spec.Type)
+		if got := svc.Spec.Selector[charts.LabelComponent]; got != charts.ComponentWordPress {
+			t.Errorf("the chart's Service selects %q after the repair", got)
 		}
 	})
 
@@ -215,6 +217,21 @@ func TestDriftReconciler(t *testing.T) {
 			st, _ := e.getStore(name)
 			return st.Status == store.StatusDegraded && strings.Contains(st.Error, "NetworkPolicy/default-deny"), nil
 		})
+		// More drift while DEGRADED: the reason grows to name it.
+		setQuota(ctx, t, e, ns, corev1.ResourceServicesNodePorts, "1")
+		waitFor(ctx, t, "a NodePort Service", func() (bool, error) {
+			_, err := c.CoreV1().Services(ns).Create(ctx, &corev1.Service{
+				ObjectMeta: metav1.ObjectMeta{Name: "open"},
+				Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeNodePort, Selector: map[string]string{charts.LabelComponent: charts.ComponentMariaDB},
+					Ports: []corev1.ServicePort{{Port: 3306}}},
+			}, metav1.CreateOptions{})
+			return err == nil, nil
+		})
+		waitFor(ctx, t, "the reason to name the NodePort Service", func() (bool, error) {
+			st, _ := e.getStore(name)
+			return st.Status == store.StatusDegraded && strings.Contains(st.Error, "Service/open") &&
+				strings.Contains(st.Error, "NetworkPolicy/default-deny"), nil
+		})
 		time.Sleep(5 * time.Second) // long enough for a repair to have started, were one queued
 		if _, err := c.NetworkingV1().NetworkPolicies(ns).Get(ctx, "default-deny", metav1.GetOptions{}); err == nil {
 			t.Error("--drift=report put the policy back")
@@ -229,6 +246,7 @@ func TestDriftReconciler(t *testing.T) {
 		if last := entries[len(entries)-1]; last.Action != "drift" || !strings.Contains(last.Detail, "reported only") {
 			t.Errorf("last audit entry %+v, want the drift reported only", last)
 		}
+		must(t, c.CoreV1().Services(ns).Delete(ctx, "open", metav1.DeleteOptions{}))
 		e.ok("store", "repair", name)
 		if st, _ := e.getStore(name); st.Status != store.StatusReady {
 			t.Errorf("after a person's repair: %s (%q)", st.Status, st.Error)
