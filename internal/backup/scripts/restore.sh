@@ -1,0 +1,84 @@
+# restore: puts backup BACKUP_ID of store BACKUP_STORE back into this store
+# (the same one, or a new one), replacing what is there. WordPress must be
+# scaled down while it runs.
+#
+# 1. The dump is loaded into a scratch database beside DB_NAME; a dump that
+#    does not load, or loads fewer tables than were backed up, stops the
+#    restore before anything of the store is touched.
+# 2. For a restore into another store (OLD_URL and NEW_URL set, e.g.
+#    https://shop.example.com and https://staging.example.com), the site's
+#    URL (the options siteurl and home) is rewritten in the scratch copy:
+#    the OLD_URL prefix becomes NEW_URL. Links inside posts and serialized
+#    options still name the old host; rewriting those safely is wp-cli's
+#    `search-replace`, run by WordPress' own image, not here.
+# 3. The files are restored into WP_DIR: changed files overwritten, files
+#    the backup does not hold deleted.
+# 4. DB_NAME's tables are dropped and the scratch tables renamed into it in
+#    one RENAME TABLE, which is atomic. Views and triggers cannot be renamed
+#    across databases; a backup holding them is refused in step 1.
+#
+# Environment: STORE, BACKUP_STORE, BACKUP_ID, DB_NAME, WP_DIR,
+# RESTIC_REPOSITORY, RESTIC_PASSWORD_FILE, DB_*; optional OLD_URL, NEW_URL,
+# TABLE_PREFIX (default wp_).
+need STORE BACKUP_STORE BACKUP_ID DB_NAME WP_DIR RESTIC_REPOSITORY RESTIC_PASSWORD_FILE
+check STORE "$store_re"
+check BACKUP_STORE "$store_re"
+check BACKUP_ID "$id_re"
+check DB_NAME "$db_re"
+TABLE_PREFIX=${TABLE_PREFIX:-wp_}
+check TABLE_PREFIX '[A-Za-z0-9_]{1,20}'
+url_re='https?://[a-z0-9]([-a-z0-9.]*[a-z0-9])?(:[0-9]{1,5})?(/[-A-Za-z0-9._~/]*)?'
+if [ -n "${OLD_URL:-}${NEW_URL:-}" ]; then
+	need OLD_URL NEW_URL
+	check OLD_URL "$url_re"
+	check NEW_URL "$url_re"
+fi
+[ -d "$WP_DIR" ] || die "WP_DIR is not a directory"
+db_options
+
+find_part "$BACKUP_STORE" "$BACKUP_ID" db
+db_snap=$snap
+want_tables=$snap_tables
+find_part "$BACKUP_STORE" "$BACKUP_ID" files
+files_snap=$snap
+files_path=$snap_path
+
+scratch=${DB_NAME}__urumi_restore
+cleanup_sql="DROP DATABASE IF EXISTS \`$scratch\`"
+log "loading the database dump of snapshot $db_snap into a scratch database"
+load_dump "$db_snap" "$scratch"
+tables=$(count_tables "$scratch")
+[ "$tables" -gt 0 ] || die "the database dump holds no tables: the store was not touched"
+if [ -n "$want_tables" ] && [ "$tables" -ne "$want_tables" ]; then
+	die "the dump loaded $tables tables where the backup counted $want_tables: the store was not touched"
+fi
+[ "$(count_moveless "$scratch")" -eq 0 ] || die "the backup holds views or triggers, which this restore cannot move: the store was not touched"
+
+if [ -n "${NEW_URL:-}" ]; then
+	opts="\`$scratch\`.\`${TABLE_PREFIX}options\`"
+	log "rewriting the site URL $OLD_URL to $NEW_URL"
+	sql -e "UPDATE $opts SET option_value = CONCAT('$NEW_URL', SUBSTRING(option_value, CHAR_LENGTH('$OLD_URL') + 1)) WHERE option_name IN ('siteurl', 'home') AND LEFT(option_value, CHAR_LENGTH('$OLD_URL')) = '$OLD_URL'"
+	off=$(sql -e "SELECT COUNT(*) FROM $opts WHERE option_name IN ('siteurl', 'home') AND LEFT(option_value, CHAR_LENGTH('$NEW_URL')) <> '$NEW_URL'")
+	[ "$off" -eq 0 ] || die "the backup's site URL does not start with $OLD_URL: the store was not touched"
+fi
+
+log "restoring the files of snapshot $files_snap into $WP_DIR"
+"$restic" restore --json "$files_snap:$files_path" --target "$WP_DIR" --overwrite always --delete \
+	>"$work/files.json" || die "restoring the files failed: run the restore again"
+summary=$(grep '"message_type":"summary"' "$work/files.json" || true)
+files=$(printf '%s\n' "$summary" | json_num total_files)
+files_bytes=$(printf '%s\n' "$summary" | json_num total_bytes)
+
+log "replacing the tables of database $DB_NAME"
+drop=$(sql -e "SELECT GROUP_CONCAT(CONCAT('\`', REPLACE(table_name, '\`', '\`\`'), '\`')) FROM information_schema.tables WHERE table_schema = '$DB_NAME' AND table_type = 'BASE TABLE'")
+views=$(sql -e "SELECT GROUP_CONCAT(CONCAT('\`', REPLACE(table_name, '\`', '\`\`'), '\`')) FROM information_schema.tables WHERE table_schema = '$DB_NAME' AND table_type = 'VIEW'")
+rename=$(sql -e "SELECT GROUP_CONCAT(CONCAT('\`$scratch\`.\`', t, '\` TO \`$DB_NAME\`.\`', t, '\`') SEPARATOR ', ') FROM (SELECT REPLACE(table_name, '\`', '\`\`') AS t FROM information_schema.tables WHERE table_schema = '$scratch') AS s")
+stmt="CREATE DATABASE IF NOT EXISTS \`$DB_NAME\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci; USE \`$DB_NAME\`; SET FOREIGN_KEY_CHECKS = 0;"
+[ "$views" = NULL ] || stmt="$stmt DROP VIEW IF EXISTS $views;"
+[ "$drop" = NULL ] || stmt="$stmt DROP TABLE IF EXISTS $drop;"
+stmt="$stmt RENAME TABLE $rename;"
+sql -e "$stmt" || die "replacing the tables of $DB_NAME failed: run the restore again"
+rows=$(count_rows "$DB_NAME")
+
+printf '{"operation":"restore","store":"%s","backup_store":"%s","backup_id":"%s","db_snapshot":"%s","files_snapshot":"%s","tables":%s,"rows":%s,"files":%s,"files_bytes":%s}\n' \
+	"$STORE" "$BACKUP_STORE" "$BACKUP_ID" "$db_snap" "$files_snap" "$tables" "$rows" "${files:-0}" "${files_bytes:-0}"
