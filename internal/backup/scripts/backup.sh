@@ -24,7 +24,7 @@ left=$(snapshot_ids "$tags")
 if [ -n "$left" ]; then
 	log "forgetting what an earlier, interrupted run of backup $BACKUP_ID left"
 	# shellcheck disable=SC2086 # one ID a word
-	"$restic" forget $left >&2 || die "forgetting the snapshots of an interrupted run failed"
+	rst forget $left >&2 || die "forgetting the snapshots of an interrupted run failed"
 fi
 
 tables=$(count_tables "$DB_NAME") || die "cannot read database $DB_NAME: check that MariaDB is up and the credentials"
@@ -33,7 +33,7 @@ tables=$(count_tables "$DB_NAME") || die "cannot read database $DB_NAME: check t
 log "dumping database $DB_NAME ($tables tables)"
 # --stdin-from-command makes the snapshot fail when mariadb-dump does, which
 # a shell pipe into --stdin would hide (POSIX sh has no pipefail).
-"$restic" backup --json --host "$STORE" --tag "$tags,part=db,tables=$tables" \
+rst backup --json --host "$STORE" --tag "$tags,part=db,tables=$tables" \
 	--stdin-from-command --stdin-filename db.sql -- \
 	mariadb-dump --defaults-extra-file="$work/client.cnf" --single-transaction --quick \
 	--hex-blob --default-character-set=utf8mb4 --skip-dump-date "$DB_NAME" \
@@ -44,13 +44,13 @@ db_bytes=$(grep '"message_type":"summary"' "$work/db.json" | json_num total_byte
 
 log "backing up the files of $WP_DIR"
 rc=0
-"$restic" backup --json --host "$STORE" --tag "$tags,part=files" "$WP_DIR" >"$work/files.json" || rc=$?
+rst backup --json --host "$STORE" --tag "$tags,part=files" "$WP_DIR" >"$work/files.json" || rc=$?
 files_snap=$(grep '"message_type":"summary"' "$work/files.json" | json_str snapshot_id || true)
 if [ "$rc" -ne 0 ]; then
 	# Exit status 3: some files could not be read; restic kept a snapshot
 	# without them. Neither half is a backup a store owner can trust.
 	log "backing up the files failed (restic exit status $rc): forgetting this backup's snapshots"
-	"$restic" forget "$db_snap" $files_snap >&2 || log "forgetting snapshot $db_snap failed"
+	rst forget "$db_snap" $files_snap >&2 || log "forgetting snapshot $db_snap failed"
 	die "backing up the files of $WP_DIR failed"
 fi
 [ -n "$files_snap" ] || die "restic reported no snapshot for the files"

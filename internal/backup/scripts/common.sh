@@ -14,6 +14,10 @@ export LC_ALL=C
 
 restic=${RESTIC:-restic}
 
+# restic waits for another job's lock on the repository (another store's
+# backup, a prune) rather than failing at once.
+rst() { "$restic" --retry-lock "${RESTIC_RETRY_LOCK:-30m}" "$@"; }
+
 log() { printf 'urumi: %s\n' "$*" >&2; }
 die() {
 	log "error: $*"
@@ -85,7 +89,7 @@ backup_tags() { printf 'urumi,store=%s,backup=%s' "$1" "$2"; }
 
 # snapshot_ids TAGS: the IDs of the snapshots carrying every tag, oldest first.
 snapshot_ids() {
-	"$restic" snapshots --json --tag "$1" >"$work/snapshots.json" || die "listing snapshots failed"
+	rst snapshots --json --tag "$1" >"$work/snapshots.json" || die "listing snapshots failed"
 	grep -o '"id":"[0-9a-f]*"' "$work/snapshots.json" | sed 's/.*:"\(.*\)"/\1/'
 }
 
@@ -94,7 +98,7 @@ snapshot_ids() {
 find_part() {
 	snap=$(snapshot_ids "$(backup_tags "$1" "$2"),part=$3" | tail -n 1)
 	[ -n "$snap" ] || die "backup $2 of store $1 has no $3 snapshot in the repository"
-	"$restic" snapshots --json "$snap" >"$work/snapshot.json" || die "reading snapshot $snap failed"
+	rst snapshots --json "$snap" >"$work/snapshot.json" || die "reading snapshot $snap failed"
 	snap_path=$(sed -n 's/.*"paths":\["\([^"]*\)"[],].*/\1/p' "$work/snapshot.json")
 	[ -n "$snap_path" ] || die "snapshot $snap lists no path"
 	snap_tables=$(grep -o '"tables=[0-9]*"' "$work/snapshot.json" | sed 's/[^0-9]//g' | head -n 1)
@@ -106,7 +110,7 @@ load_dump() {
 	sql -e "DROP DATABASE IF EXISTS \`$2\`; CREATE DATABASE \`$2\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
 	rm -f "$work/dump.rc"
 	# A pipeline's status is its last command's: restic's goes by a file.
-	if ! { "$restic" dump "$1" /db.sql || echo $? >"$work/dump.rc"; } | sql --binary-mode --database="$2"; then
+	if ! { rst dump "$1" /db.sql || echo $? >"$work/dump.rc"; } | sql --binary-mode --database="$2"; then
 		die "loading the database dump into $2 failed"
 	fi
 	[ ! -s "$work/dump.rc" ] || die "reading the database dump from snapshot $1 failed"
@@ -129,8 +133,8 @@ count_rows() {
 
 # The repository exists, or is made: init refuses to touch an existing one.
 ensure_repository() {
-	if ! "$restic" cat config >/dev/null 2>&1; then
+	if ! rst cat config >/dev/null 2>&1; then
 		log "initialising the repository"
-		"$restic" init >&2 || die "the repository can neither be read nor initialised: check its URL, password and credentials"
+		rst init >&2 || die "the repository can neither be read nor initialised: check its URL, password and credentials"
 	fi
 }

@@ -21,22 +21,22 @@ done
 
 # backups: the distinct backup IDs of the store, with their snapshot counts.
 backups() {
-	"$restic" snapshots --json --tag "urumi,store=$STORE" >"$work/snapshots.json" || die "listing snapshots failed"
+	rst snapshots --json --tag "urumi,store=$STORE" >"$work/snapshots.json" || die "listing snapshots failed"
 	grep -o '"backup=[^"]*"' "$work/snapshots.json" | sort | uniq -c
 }
 
 # Locks left by killed runs; restic removes only stale ones.
-"$restic" unlock >&2 || die "removing stale locks failed"
+rst unlock >&2 || die "removing stale locks failed"
 before=$(backups | wc -l)
 for id in $(backups | awk '$1 == 1 { print $2 }' | sed 's/"backup=\(.*\)"/\1/'); do
 	log "forgetting incomplete backup $id"
 	# shellcheck disable=SC2046 # one ID a word
-	"$restic" forget $(snapshot_ids "urumi,store=$STORE,backup=$id") >&2 || die "forgetting incomplete backup $id failed"
+	rst forget $(snapshot_ids "urumi,store=$STORE,backup=$id") >&2 || die "forgetting incomplete backup $id failed"
 done
 
 log "applying the retention:$policy"
 # shellcheck disable=SC2086 # the policy's words
-"$restic" forget --tag "urumi,store=$STORE" --group-by host,paths $policy --prune >&2 ||
+rst forget --tag "urumi,store=$STORE" --group-by host,paths $policy --prune >&2 ||
 	die "applying the retention failed"
 after=$(backups | wc -l)
 

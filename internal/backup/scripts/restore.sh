@@ -63,7 +63,7 @@ if [ -n "${NEW_URL:-}" ]; then
 fi
 
 log "restoring the files of snapshot $files_snap into $WP_DIR"
-"$restic" restore --json "$files_snap:$files_path" --target "$WP_DIR" --overwrite always --delete \
+rst restore --json "$files_snap:$files_path" --target "$WP_DIR" --overwrite always --delete \
 	>"$work/files.json" || die "restoring the files failed: run the restore again"
 summary=$(grep '"message_type":"summary"' "$work/files.json" || true)
 files=$(printf '%s\n' "$summary" | json_num total_files)

@@ -24,11 +24,11 @@ files_snap=$snap
 files_path=$snap_path
 
 log "checking the repository"
-"$restic" check --read-data-subset "$VERIFY_READ_DATA_SUBSET" >&2 || die "the repository check failed: the repository is damaged"
+rst check --read-data-subset "$VERIFY_READ_DATA_SUBSET" >&2 || die "the repository check failed: the repository is damaged"
 
 log "reading the files of snapshot $files_snap"
 rm -f "$work/dump.rc"
-{ "$restic" dump --archive tar "$files_snap" "$files_path" || echo $? >"$work/dump.rc"; } |
+{ rst dump --archive tar "$files_snap" "$files_path" || echo $? >"$work/dump.rc"; } |
 	tar -tvf - >"$work/files.txt" || die "reading the files of snapshot $files_snap failed"
 [ ! -s "$work/dump.rc" ] || die "reading the files of snapshot $files_snap failed: the backup is damaged"
 files=$(awk 'substr($1, 1, 1) == "-" { n++ } END { print n + 0 }' "$work/files.txt")
