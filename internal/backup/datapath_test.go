@@ -50,6 +50,9 @@ func unavailable(t *testing.T, format string, args ...any) {
 func resticPath(t *testing.T) string {
 	t.Helper()
 	if p := os.Getenv("URUMI_RESTIC"); p != "" {
+		if _, err := exec.LookPath(p); err != nil {
+			unavailable(t, "URUMI_RESTIC names no restic binary: %v", err)
+		}
 		return p
 	}
 	env, err := os.ReadFile(filepath.Join("..", "..", "hack", "tools.env"))
@@ -156,23 +159,9 @@ func (d *dataPath) root(t *testing.T, query string) string {
 	return out.String()
 }
 
-// result is the JSON line a script ends with.
-type result struct {
-	Operation     string `json:"operation"`
-	DBSnapshot    string `json:"db_snapshot"`
-	FilesSnapshot string `json:"files_snapshot"`
-	Tables        int    `json:"tables"`
-	Rows          int    `json:"rows"`
-	Files         int    `json:"files"`
-	FilesBytes    int64  `json:"files_bytes"`
-	Size          int64  `json:"size"`
-	Kept          int    `json:"kept"`
-	Removed       int    `json:"removed"`
-}
-
 // run runs an operation's script as its Job does (sh -c SCRIPT), with the
 // given shell, only the environment the Job would give it, and vars.
-func (d *dataPath) run(t *testing.T, shell string, op Operation, repo repository, vars map[string]string) (result, string, error) {
+func (d *dataPath) run(t *testing.T, shell string, op Operation, repo repository, vars map[string]string) (Result, string, error) {
 	t.Helper()
 	script, err := Script(op)
 	if err != nil {
@@ -210,17 +199,16 @@ func (d *dataPath) run(t *testing.T, shell string, op Operation, repo repository
 		}
 	}
 	if err != nil {
-		return result{}, all, fmt.Errorf("%s under %s: %w\n%s", op, shell, err, all)
+		return Result{}, all, fmt.Errorf("%s under %s: %w\n%s", op, shell, err, all)
 	}
-	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
-	var r result
-	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &r); err != nil || r.Operation != string(op) {
-		return result{}, all, fmt.Errorf("%s printed no result line (%v):\n%s", op, err, all)
+	r, err := ParseResult(op, stdout.Bytes())
+	if err != nil {
+		return Result{}, all, fmt.Errorf("%w:\n%s", err, all)
 	}
 	return r, all, nil
 }
 
-func (d *dataPath) mustRun(t *testing.T, shell string, op Operation, repo repository, vars map[string]string) result {
+func (d *dataPath) mustRun(t *testing.T, shell string, op Operation, repo repository, vars map[string]string) Result {
 	t.Helper()
 	r, _, err := d.run(t, shell, op, repo, vars)
 	if err != nil {
@@ -519,6 +507,23 @@ func (d *dataPath) scenario(t *testing.T, shell string, repo repository, tag str
 	if b1.DBSnapshot == "" || b1.FilesSnapshot == "" || b1.Tables != 3 || b1.Files != 8 || b1.Size < 380_000 {
 		t.Fatalf("backup result %+v: want two snapshots, 3 tables, 8 files, at least 380 kB", b1)
 	}
+
+	t.Run("a failed dump leaves no snapshot", func(t *testing.T) {
+		// mariadb-dump fails on a view whose table is gone, after the
+		// tables were counted: restic must keep no snapshot of it.
+		d.root(t, fmt.Sprintf("USE `%s`; CREATE TABLE gone (id int); CREATE VIEW broken AS SELECT id FROM gone; DROP TABLE gone;", db))
+		_, out, err := d.run(t, shell, OpBackup, repo, vars("failed"))
+		d.root(t, fmt.Sprintf("DROP VIEW `%s`.broken", db))
+		if err == nil {
+			t.Fatalf("a backup whose dump failed succeeded:\n%s", out)
+		}
+		if !strings.Contains(out, "dumping database") || !strings.Contains(out, "failed") {
+			t.Errorf("the backup did not fail in the dump:\n%s", out)
+		}
+		if got := d.backups(t, repo, store); !slices.Equal(got, []string{"b1", "b1"}) {
+			t.Errorf("snapshots after a failed backup: %v, want b1's only", got)
+		}
+	})
 
 	// Damage: rows deleted, changed and added, a column added, a table
 	// dropped and one made; files deleted, changed in place and added.

@@ -443,3 +443,31 @@ func smallResources() corev1.ResourceRequirements {
 		Limits:   corev1.ResourceList{corev1.ResourceCPU: q("100m"), corev1.ResourceMemory: q("64Mi")},
 	}
 }
+
+// RepositorySecret is the copy of the operator's repository Secret that a
+// store's namespace gets: named repo.Secret, holding only the password
+// and the credential keys the Jobs read, so that nothing else of the
+// operator's Secret reaches a store.
+func RepositorySecret(operator *corev1.Secret, repo Repository, namespace string, labels map[string]string) (*corev1.Secret, error) {
+	if repo.Secret == "" {
+		return nil, fmt.Errorf("the backup repository has no Secret for its password: configure one")
+	}
+	passwordKey := repo.PasswordKey
+	if passwordKey == "" {
+		passwordKey = defaultPassword
+	}
+	data := map[string][]byte{}
+	for _, k := range append([]string{passwordKey}, repo.CredentialKeys...) {
+		v, ok := operator.Data[k]
+		if !ok || len(v) == 0 {
+			return nil, fmt.Errorf("the backup repository's Secret %s/%s has no key %q: add it or change the repository's configuration", operator.Namespace, operator.Name, k)
+		}
+		data[k] = v
+	}
+	return &corev1.Secret{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
+		ObjectMeta: metav1.ObjectMeta{Name: repo.Secret, Namespace: namespace, Labels: labels},
+		Type:       corev1.SecretTypeOpaque,
+		Data:       data,
+	}, nil
+}

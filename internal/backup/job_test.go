@@ -279,3 +279,38 @@ func TestNetworkPolicies(t *testing.T) {
 		t.Error("policies without a repository endpoint were made")
 	}
 }
+
+func TestRepositorySecret(t *testing.T) {
+	repo := testSpec(OpBackup).Repository
+	operator := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: "backup-repository", Namespace: "urumi"},
+		Data: map[string][]byte{
+			"password": []byte("pw"), "RESTIC_REST_USERNAME": []byte("u"), "RESTIC_REST_PASSWORD": []byte("p"),
+			"admin-token": []byte("not for stores"),
+		},
+	}
+	s, err := RepositorySecret(operator, repo, "store-shop", map[string]string{"urumi.io/store": "shop"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Name != repo.Secret || s.Namespace != "store-shop" || len(s.Data) != 3 || s.Data["admin-token"] != nil || string(s.Data["password"]) != "pw" {
+		t.Errorf("copied secret %s/%s with keys %d", s.Namespace, s.Name, len(s.Data))
+	}
+	delete(operator.Data, "RESTIC_REST_PASSWORD")
+	if _, err := RepositorySecret(operator, repo, "store-shop", nil); err == nil || !strings.Contains(err.Error(), "RESTIC_REST_PASSWORD") {
+		t.Errorf("a Secret missing a credential was copied: %v", err)
+	}
+}
+
+func TestParseResult(t *testing.T) {
+	out := []byte("urumi: dumping\n{\"operation\":\"backup\",\"store\":\"shop\",\"backup_id\":\"b1\",\"db_snapshot\":\"aa\",\"files_snapshot\":\"bb\",\"tables\":3,\"files\":8,\"size\":12345}\n\n")
+	r, err := ParseResult(OpBackup, out)
+	if err != nil || r.DBSnapshot != "aa" || r.FilesSnapshot != "bb" || r.Size != 12345 || r.Tables != 3 {
+		t.Errorf("ParseResult = %+v, %v", r, err)
+	}
+	for _, bad := range []string{"", "urumi: error: dumping failed\n", `{"operation":"restore"}`, `{"operation":"backup","db_snapshot":"aa"}`} {
+		if r, err := ParseResult(OpBackup, []byte(bad)); err == nil {
+			t.Errorf("ParseResult(%q) = %+v, want an error", bad, r)
+		}
+	}
+}
