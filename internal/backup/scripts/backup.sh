@@ -44,7 +44,10 @@ db_bytes=$(grep '"message_type":"summary"' "$work/db.json" | json_num total_byte
 
 log "backing up the files of $WP_DIR"
 rc=0
-rst backup --json --host "$STORE" --tag "$tags,part=files" "$WP_DIR" >"$work/files.json" || rc=$?
+# lost+found, at the root of an ext4 volume, belongs to root and is no
+# WordPress file: left out, or reading it would fail the backup.
+rst backup --json --host "$STORE" --tag "$tags,part=files" --exclude "$WP_DIR/lost+found" "$WP_DIR" \
+	>"$work/files.json" || rc=$?
 files_snap=$(grep '"message_type":"summary"' "$work/files.json" | json_str snapshot_id || true)
 if [ "$rc" -ne 0 ]; then
 	# Exit status 3: some files could not be read; restic kept a snapshot

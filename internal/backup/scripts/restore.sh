@@ -12,7 +12,7 @@
 #    options still name the old host; rewriting those safely is wp-cli's
 #    `search-replace`, run by WordPress' own image, not here.
 # 3. The files are restored into WP_DIR: changed files overwritten, files
-#    the backup does not hold deleted.
+#    the backup does not hold deleted (except the volume's lost+found).
 # 4. DB_NAME's tables are dropped and the scratch tables renamed into it in
 #    one RENAME TABLE, which is atomic. Views and triggers cannot be renamed
 #    across databases; a backup holding them is refused in step 1.
@@ -63,7 +63,8 @@ if [ -n "${NEW_URL:-}" ]; then
 fi
 
 log "restoring the files of snapshot $files_snap into $WP_DIR"
-rst restore --json "$files_snap:$files_path" --target "$WP_DIR" --overwrite always --delete \
+# lost+found is not in the backup, and not WordPress': it stays.
+rst restore --json "$files_snap:$files_path" --target "$WP_DIR" --overwrite always --delete --exclude /lost+found \
 	>"$work/files.json" || die "restoring the files failed: run the restore again"
 summary=$(grep '"message_type":"summary"' "$work/files.json" || true)
 files=$(printf '%s\n' "$summary" | json_num total_files)
