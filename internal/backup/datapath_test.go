@@ -223,7 +223,12 @@ type repository struct {
 	dir string // where its files lie, to corrupt them
 }
 
-const orders = 300
+// The seeded rows: orders, their meta, 30 download permissions and log
+// entries, and 5 options.
+const (
+	orders = 300
+	rows   = 2*orders + 30 + 5
+)
 
 // seed makes a WooCommerce-shaped database: HPOS orders (wp_wc_orders'
 // columns, with unicode, NULLs and a binary blob), order meta, and
@@ -270,6 +275,27 @@ CREATE TABLE wp_options (
   PRIMARY KEY (option_id),
   UNIQUE KEY option_name (option_name)
 ) ENGINE=InnoDB;
+CREATE TABLE wp_woocommerce_downloadable_product_permissions (
+  permission_id bigint(20) unsigned NOT NULL AUTO_INCREMENT,
+  download_id varchar(36) NOT NULL,
+  product_id bigint(20) unsigned NOT NULL,
+  order_id bigint(20) unsigned NOT NULL DEFAULT 0,
+  PRIMARY KEY (permission_id)
+) ENGINE=InnoDB;
+CREATE TABLE wp_wc_download_log (
+  download_log_id bigint(20) unsigned NOT NULL AUTO_INCREMENT,
+  timestamp datetime NOT NULL,
+  permission_id bigint(20) unsigned NOT NULL,
+  user_ip_address varchar(100) DEFAULT '',
+  PRIMARY KEY (download_log_id),
+  KEY permission_id (permission_id),
+  CONSTRAINT fk_wp_wc_download_log_permission_id FOREIGN KEY (permission_id)
+    REFERENCES wp_woocommerce_downloadable_product_permissions (permission_id) ON DELETE CASCADE
+) ENGINE=InnoDB;
+INSERT INTO wp_woocommerce_downloadable_product_permissions (download_id, product_id, order_id)
+  SELECT UUID(), seq, seq * 3 FROM seq_1_to_10;
+INSERT INTO wp_wc_download_log (timestamp, permission_id, user_ip_address)
+  SELECT '2026-11-30 12:00:00' + INTERVAL seq MINUTE, 1 + seq % 10, '2001:db8::1' FROM seq_1_to_20;
 INSERT INTO wp_options (option_name, option_value) VALUES
   ('siteurl', 'https://old-shop.example.com'), ('home', 'https://old-shop.example.com'),
   ('blogname', 'Zoë''s Bäckerei — 日本語 🍰'),
@@ -520,8 +546,8 @@ func (d *dataPath) scenario(t *testing.T, shell string, repo repository, tag str
 	}
 
 	b1 := d.mustRun(t, shell, OpBackup, repo, vars("b1"))
-	if b1.DBSnapshot == "" || b1.FilesSnapshot == "" || b1.Tables != 3 || b1.Files != 8 || b1.Size < 380_000 {
-		t.Fatalf("backup result %+v: want two snapshots, 3 tables, 8 files, at least 380 kB", b1)
+	if b1.DBSnapshot == "" || b1.FilesSnapshot == "" || b1.Tables != 5 || b1.Files != 8 || b1.Size < 380_000 {
+		t.Fatalf("backup result %+v: want two snapshots, 5 tables, 8 files, at least 380 kB", b1)
 	}
 
 	logic("a failed dump leaves no snapshot", func(t *testing.T) {
@@ -545,7 +571,8 @@ func (d *dataPath) scenario(t *testing.T, shell string, repo repository, tag str
 	// dropped and one made; files deleted, changed in place and added.
 	d.root(t, fmt.Sprintf("USE `%s`; DELETE FROM wp_wc_orders WHERE id %% 3 = 0; UPDATE wp_wc_orders SET total_amount = 0, customer_note = 'x' WHERE id %% 5 = 1;"+
 		"INSERT INTO wp_wc_orders (id, status) VALUES (9999, 'wc-pending'); ALTER TABLE wp_wc_orders ADD COLUMN junk int;"+
-		"DROP TABLE wp_options; CREATE TABLE wp_junk (id int primary key);", db))
+		"DROP TABLE wp_options; CREATE TABLE wp_junk (id int primary key);"+
+		"DELETE FROM wp_woocommerce_downloadable_product_permissions WHERE permission_id > 5;", db))
 	if err := os.Remove(filepath.Join(wp, "wp-content/uploads/2026/12/invoice 42 – Zoë.pdf")); err != nil {
 		t.Fatal(err)
 	}
@@ -570,8 +597,8 @@ func (d *dataPath) scenario(t *testing.T, shell string, repo repository, tag str
 
 	t.Run("restore in place", func(t *testing.T) {
 		r := d.mustRun(t, shell, OpRestore, repo, vars("b1"))
-		if r.Tables != 3 || r.Rows != 2*orders+5 {
-			t.Errorf("restore result %+v: want 3 tables, %d rows", r, 2*orders+5)
+		if r.Tables != 5 || r.Rows != rows {
+			t.Errorf("restore result %+v: want 5 tables, %d rows", r, rows)
 		}
 		compareDB(t, "restored database", d.snapshotDB(t, db), wantDB)
 		compareTree(t, "restored files", tree(t, wp), wantFiles)
@@ -589,8 +616,8 @@ func (d *dataPath) scenario(t *testing.T, shell string, repo repository, tag str
 			"STORE": "staging-" + tag, "BACKUP_STORE": store, "BACKUP_ID": "b1", "DB_NAME": newDB, "WP_DIR": newWP,
 			"OLD_URL": "https://old-shop.example.com", "NEW_URL": "https://staging.example.com",
 		})
-		if r.Tables != 3 {
-			t.Errorf("restore result %+v", r)
+		if r.Tables != 5 || r.Rows != rows {
+			t.Errorf("restore result %+v: want 5 tables, %d rows", r, rows)
 		}
 		got := d.snapshotDB(t, newDB)
 		want := map[string]string{}
@@ -630,8 +657,8 @@ func (d *dataPath) scenario(t *testing.T, shell string, repo repository, tag str
 
 	t.Run("verify", func(t *testing.T) {
 		r := d.mustRun(t, shell, OpVerify, repo, vars("b1", "VERIFY_READ_DATA_SUBSET", "100%"))
-		if r.Tables != 3 || r.Rows != 2*orders+5 || r.Files != 8 {
-			t.Errorf("verify result %+v: want 3 tables, %d rows, 8 regular files", r, 2*orders+5)
+		if r.Tables != 5 || r.Rows != rows || r.Files != 8 {
+			t.Errorf("verify result %+v: want 5 tables, %d rows, 8 regular files", r, rows)
 		}
 		if left := d.root(t, "SHOW DATABASES LIKE '"+db+"\\_\\_urumi%'"); left != "" {
 			t.Errorf("verify left its scratch database: %s", left)

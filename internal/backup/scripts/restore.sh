@@ -13,9 +13,9 @@
 #    `search-replace`, run by WordPress' own image, not here.
 # 3. The files are restored into WP_DIR: changed files overwritten, files
 #    the backup does not hold deleted (except the volume's lost+found).
-# 4. DB_NAME's tables are dropped and the scratch tables renamed into it in
-#    one RENAME TABLE, which is atomic. Views and triggers cannot be renamed
-#    across databases; a backup holding them is refused in step 1.
+# 4. DB_NAME's tables are swapped for the scratch ones in one RENAME TABLE,
+#    which is atomic. Views and triggers cannot be renamed across
+#    databases; a backup holding them is refused in step 1.
 #
 # Environment: STORE, BACKUP_STORE, BACKUP_ID, DB_NAME, WP_DIR,
 # RESTIC_REPOSITORY, RESTIC_PASSWORD_FILE, DB_*; optional OLD_URL, NEW_URL,
@@ -71,13 +71,24 @@ files=$(printf '%s\n' "$summary" | json_num total_files)
 files_bytes=$(printf '%s\n' "$summary" | json_num total_bytes)
 
 log "replacing the tables of database $DB_NAME"
-drop=$(sql -e "SELECT GROUP_CONCAT(CONCAT('\`', REPLACE(table_name, '\`', '\`\`'), '\`')) FROM information_schema.tables WHERE table_schema = '$DB_NAME' AND table_type = 'BASE TABLE'")
-views=$(sql -e "SELECT GROUP_CONCAT(CONCAT('\`', REPLACE(table_name, '\`', '\`\`'), '\`')) FROM information_schema.tables WHERE table_schema = '$DB_NAME' AND table_type = 'VIEW'")
-rename=$(sql -e "SELECT GROUP_CONCAT(CONCAT('\`$scratch\`.\`', t, '\` TO \`$DB_NAME\`.\`', t, '\`') SEPARATOR ', ') FROM (SELECT REPLACE(table_name, '\`', '\`\`') AS t FROM information_schema.tables WHERE table_schema = '$scratch') AS s")
-stmt="CREATE DATABASE IF NOT EXISTS \`$DB_NAME\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci; USE \`$DB_NAME\`; SET FOREIGN_KEY_CHECKS = 0;"
-[ "$views" = NULL ] || stmt="$stmt DROP VIEW IF EXISTS $views;"
-[ "$drop" = NULL ] || stmt="$stmt DROP TABLE IF EXISTS $drop;"
-stmt="$stmt RENAME TABLE $rename;"
+# One RENAME TABLE moves the store's tables out to a second scratch database
+# and the restored ones in: atomic, so it happens whole or not at all.
+# Views and triggers cannot move between databases: the store's are dropped
+# first (the backup holds none, as checked above).
+old=${DB_NAME}__urumi_old
+cleanup_sql="DROP DATABASE IF EXISTS \`$scratch\`; DROP DATABASE IF EXISTS \`$old\`"
+# moves FROM TO: "FROM.t TO TO.t, ..." for each table of FROM, or NULL.
+moves() {
+	sql -e "SELECT GROUP_CONCAT(CONCAT('\`$1\`.\`', t, '\` TO \`$2\`.\`', t, '\`') SEPARATOR ', ') FROM (SELECT REPLACE(table_name, '\`', '\`\`') AS t FROM information_schema.tables WHERE table_schema = '$1' AND table_type = 'BASE TABLE') AS s"
+}
+drops=$(sql -e "SELECT GROUP_CONCAT(s SEPARATOR ' ') FROM (SELECT CONCAT('DROP VIEW \`', REPLACE(table_name, '\`', '\`\`'), '\`;') AS s FROM information_schema.tables WHERE table_schema = '$DB_NAME' AND table_type = 'VIEW' UNION ALL SELECT CONCAT('DROP TRIGGER \`', REPLACE(trigger_name, '\`', '\`\`'), '\`;') FROM information_schema.triggers WHERE trigger_schema = '$DB_NAME') AS d")
+out=$(moves "$DB_NAME" "$old")
+in=$(moves "$scratch" "$DB_NAME")
+pairs=$in
+[ "$out" = NULL ] || pairs="$out, $in"
+stmt="CREATE DATABASE IF NOT EXISTS \`$DB_NAME\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci; USE \`$DB_NAME\`;"
+[ "$drops" = NULL ] || stmt="$stmt $drops"
+stmt="$stmt DROP DATABASE IF EXISTS \`$old\`; CREATE DATABASE \`$old\`; RENAME TABLE $pairs; DROP DATABASE \`$old\`;"
 sql -e "$stmt" || die "replacing the tables of $DB_NAME failed: run the restore again"
 rows=$(count_rows "$DB_NAME")
 
