@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -84,6 +85,9 @@ func resticPath(t *testing.T) string {
 }
 
 type dataPath struct {
+	// asJob runs the scripts and restic as the Job's user, www-data, when
+	// the test runs as root: what only root may do is not tested then.
+	asJob   *syscall.Credential
 	restic  string
 	dbUser  string
 	pwFile  string // the MariaDB user's password
@@ -105,7 +109,32 @@ func newDataPath(t *testing.T) *dataPath {
 		unavailable(t, "MariaDB is not running on %s", mariaDBAddr)
 	}
 	c.Close()
-	d := &dataPath{restic: restic, tmp: t.TempDir()}
+	d := &dataPath{restic: restic}
+	if os.Geteuid() == 0 {
+		d.asJob = &syscall.Credential{Uid: storeUID, Gid: storeUID}
+	}
+	// Not t.TempDir(): its parents are root's alone, which www-data could
+	// not walk through.
+	tmp, err := os.MkdirTemp("", "urumi-backup-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(tmp) })
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	d.tmp = tmp
+	// The binary copied beside the test's files, as the Job's init
+	// container copies it, where www-data can run it.
+	bin, err := os.ReadFile(restic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.restic = filepath.Join(tmp, "restic")
+	if err := os.WriteFile(d.restic, bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	d.own(t, tmp)
 	// A user of its own with a password full of what an option file and a
 	// shell treat specially: the scripts must carry it through untouched.
 	d.dbUser = "urumi_bt_" + randomHex(t, 4)
@@ -120,6 +149,8 @@ func newDataPath(t *testing.T) *dataPath {
 	if err := os.WriteFile(d.repoPW, []byte(repoPassword), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	d.own(t, d.pwFile)
+	d.own(t, d.repoPW)
 	lit := sqlString(dbPassword)
 	pattern := strings.ReplaceAll(d.dbUser, "_", `\_`) + "%"
 	d.root(t, fmt.Sprintf("CREATE USER '%[1]s'@'127.0.0.1' IDENTIFIED BY %[2]s; CREATE USER '%[1]s'@'localhost' IDENTIFIED BY %[2]s;"+
@@ -132,6 +163,49 @@ func newDataPath(t *testing.T) *dataPath {
 		d.root(t, fmt.Sprintf("DROP USER '%[1]s'@'127.0.0.1', '%[1]s'@'localhost'", d.dbUser))
 	})
 	return d
+}
+
+// own gives path, and what is under it, to the Job's user.
+func (d *dataPath) own(t *testing.T, path string) {
+	t.Helper()
+	if d.asJob == nil {
+		return
+	}
+	err := filepath.WalkDir(path, func(p string, e fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if e.Name() == "lost+found" {
+			return fs.SkipDir // root's, as on a real volume
+		}
+		return os.Lchown(p, int(d.asJob.Uid), int(d.asJob.Gid))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// dir makes a directory of the Job's user.
+func (d *dataPath) dir(t *testing.T, name string) string {
+	t.Helper()
+	p, err := os.MkdirTemp(d.tmp, name+"-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.own(t, p)
+	return p
+}
+
+// restic runs restic on the repository as the scripts do.
+func (d *dataPath) resticCmd(repo repository, args ...string) *exec.Cmd {
+	cmd := exec.Command(d.restic, args...)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + d.tmp, "TMPDIR=" + d.tmp,
+		"RESTIC_REPOSITORY=" + repo.url, "RESTIC_PASSWORD_FILE=" + d.repoPW, "RESTIC_CACHE_DIR=" + filepath.Join(d.tmp, "cache")}
+	for k, v := range repo.env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: d.asJob}
+	return cmd
 }
 
 func randomHex(t *testing.T, n int) string {
@@ -170,6 +244,7 @@ func (d *dataPath) run(t *testing.T, shell string, op Operation, repo repository
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, shell, "-c", script, "urumi-"+string(op))
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: d.asJob}
 	cmd.Env = []string{
 		"PATH=" + os.Getenv("PATH"),
 		"HOME=" + d.tmp,
@@ -509,7 +584,7 @@ func (d *dataPath) rcloneRepository(t *testing.T, dir string) repository {
 func TestDataPath(t *testing.T) {
 	d := newDataPath(t)
 	t.Run("local repository, dash", func(t *testing.T) {
-		dir := filepath.Join(t.TempDir(), "repo")
+		dir := filepath.Join(d.dir(t, "repo"), "repo")
 		d.scenario(t, "dash", repository{url: dir, dir: dir}, "l", true)
 	})
 	t.Run("REST repository, bash", func(t *testing.T) {
@@ -529,9 +604,10 @@ func (d *dataPath) scenario(t *testing.T, shell string, repo repository, tag str
 		}
 	}
 	db := d.dbUser + "_" + tag
-	wp := filepath.Join(t.TempDir(), "wordpress")
+	wp := d.dir(t, "wordpress")
 	d.seed(t, db)
 	seedFiles(t, wp)
+	d.own(t, wp)
 	wantDB, wantFiles := d.snapshotDB(t, db), tree(t, wp)
 	if !strings.Contains(wantDB["wp_wc_orders rows"], "NULL") || !strings.Contains(wantDB["wp_wc_orders rows"], "配達") {
 		t.Fatal("the seeded orders hold no NULLs or no unicode")
@@ -608,10 +684,7 @@ func (d *dataPath) scenario(t *testing.T, shell string, repo repository, tag str
 	})
 
 	logic("restore into another store", func(t *testing.T) {
-		newDB, newWP := db+"_new", filepath.Join(t.TempDir(), "wordpress")
-		if err := os.MkdirAll(newWP, 0o755); err != nil {
-			t.Fatal(err)
-		}
+		newDB, newWP := db+"_new", d.dir(t, "new-wordpress")
 		r := d.mustRun(t, shell, OpRestore, repo, map[string]string{
 			"STORE": "staging-" + tag, "BACKUP_STORE": store, "BACKUP_ID": "b1", "DB_NAME": newDB, "WP_DIR": newWP,
 			"OLD_URL": "https://old-shop.example.com", "NEW_URL": "https://staging.example.com",
@@ -673,12 +746,8 @@ func (d *dataPath) scenario(t *testing.T, shell string, repo repository, tag str
 		d.root(t, fmt.Sprintf("UPDATE `%s`.wp_wc_orders SET status = 'wc-completed'", db))
 		d.mustRun(t, shell, OpBackup, repo, vars("b3"))
 		// An interrupted run: a database snapshot without its files.
-		interrupted := exec.Command(d.restic, "backup", "--host", store, "--tag", "urumi,store="+store+",backup=b4,part=db", "--stdin-filename", "db.sql", "--stdin")
+		interrupted := d.resticCmd(repo, "backup", "--host", store, "--tag", "urumi,store="+store+",backup=b4,part=db", "--stdin-filename", "db.sql", "--stdin")
 		interrupted.Stdin = strings.NewReader("-- half\n")
-		interrupted.Env = append(os.Environ(), "RESTIC_REPOSITORY="+repo.url, "RESTIC_PASSWORD_FILE="+d.repoPW, "RESTIC_CACHE_DIR="+filepath.Join(d.tmp, "cache"))
-		for k, v := range repo.env {
-			interrupted.Env = append(interrupted.Env, k+"="+v)
-		}
 		if out, err := interrupted.CombinedOutput(); err != nil {
 			t.Fatalf("restic backup: %v\n%s", err, out)
 		}
@@ -744,11 +813,7 @@ func (d *dataPath) scenario(t *testing.T, shell string, repo repository, tag str
 // backups lists the backup tag of each of the store's snapshots, sorted.
 func (d *dataPath) backups(t *testing.T, repo repository, store string) []string {
 	t.Helper()
-	cmd := exec.Command(d.restic, "snapshots", "--json", "--tag", "store="+store)
-	cmd.Env = append(os.Environ(), "RESTIC_REPOSITORY="+repo.url, "RESTIC_PASSWORD_FILE="+d.repoPW, "RESTIC_CACHE_DIR="+filepath.Join(d.tmp, "cache"))
-	for k, v := range repo.env {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
+	cmd := d.resticCmd(repo, "snapshots", "--json", "--tag", "store="+store)
 	out, err := cmd.Output()
 	if err != nil {
 		t.Fatalf("restic snapshots: %v", err)
