@@ -118,6 +118,10 @@ type JobSpec struct {
 	Resources *corev1.ResourceRequirements
 	// ActiveDeadlineSeconds bounds the Job; default 6 hours.
 	ActiveDeadlineSeconds int64
+	// TTLSecondsAfterFinished is how long the finished Job and its pod's
+	// log stay for the runner to read the result; default one hour.
+	// Finished Jobs count against the namespace's quota of Jobs.
+	TTLSecondsAfterFinished int32
 }
 
 // Where the pod mounts what the scripts read.
@@ -132,7 +136,7 @@ const (
 	defaultClaim     = "wordpress"
 	defaultPassword  = "password"
 	defaultDeadline  = 6 * 60 * 60
-	jobTTL           = 24 * 60 * 60
+	defaultTTL       = 60 * 60
 	mariaDBService   = "mariadb"
 	storeDatabase    = "wordpress"
 	maxLabelValueLen = 63
@@ -412,7 +416,10 @@ func Job(s JobSpec) (*batchv1.Job, error) {
 	}
 
 	backoff := int32(0) // the durable job decides whether to run it again
-	ttl := int32(jobTTL)
+	ttl := s.TTLSecondsAfterFinished
+	if ttl == 0 {
+		ttl = defaultTTL
+	}
 	return &batchv1.Job{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "batch/v1", Kind: "Job"},
 		ObjectMeta: metav1.ObjectMeta{Name: s.JobName(), Namespace: s.Namespace, Labels: labels},

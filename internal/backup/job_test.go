@@ -314,3 +314,17 @@ func TestParseResult(t *testing.T) {
 		}
 	}
 }
+
+// The scripts check names with the rules the Job builder does.
+func TestScriptNameRules(t *testing.T) {
+	common, err := scriptFS.ReadFile("scripts/common.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, re := range map[string]string{"store_re": storeNameRE.String(), "id_re": backupIDRE.String()} {
+		want := name + "='" + strings.TrimSuffix(strings.TrimPrefix(re, "^"), "$") + "'"
+		if !strings.Contains(string(common), want) {
+			t.Errorf("common.sh does not set %s", want)
+		}
+	}
+}

@@ -1,9 +1,38 @@
 // Package backup is the data path of a store's backups: the POSIX sh
 // scripts that back up, restore, verify and prune a store with restic and
 // mariadb-dump, the Kubernetes Jobs that run them in the store's namespace,
-// and the NetworkPolicy that lets those Jobs, and nothing else, reach the
-// backup repository. The orchestration (durable jobs, the CLI, the API)
-// builds on it; nothing here talks to a cluster.
+// and the NetworkPolicies that let those Jobs, and nothing else, reach the
+// backup repository. Nothing here talks to a cluster: the orchestration
+// (durable jobs, the CLI, the API) creates what these functions build.
+//
+// For one operation on one store the orchestration
+//   - copies the repository's Secret into the store's namespace
+//     (RepositorySecret: only the keys the Jobs read) and applies
+//     NetworkPolicies beside the store's default deny;
+//   - creates Job(JobSpec{...}), waits for it, and reads the result from
+//     the pod's log with ParseResult (snapshot IDs, counts, sizes);
+//   - for a restore, scales WordPress down first and up after.
+//
+// A backup is two restic snapshots sharing the tags store=STORE and
+// backup=ID: the database dump (part=db, the file /db.sql) and the
+// WordPress volume's files (part=files). The dump streams from
+// mariadb-dump --single-transaction into restic --stdin-from-command, so it
+// never lands on a disk and a failed dump leaves no snapshot; restic cannot
+// put stdin and files in one snapshot, and a half backup is forgotten by
+// the script (or by the next forget). Restore loads the dump into a
+// scratch database first and swaps the tables in one RENAME TABLE, so a
+// bad dump never touches the store; it rewrites the siteurl and home
+// options for a restore into another store, and leaves links inside posts
+// and serialized options to wp-cli's search-replace. Verify reads every
+// byte of the backup back (restic authenticates each blob) and loads the
+// dump into a scratch database. The scratch databases live on the store's
+// MariaDB: its volume needs room for a second copy of the database.
+//
+// One repository for every store means one password for all: a store's
+// namespace holding it could read every store's backups, and restic's
+// check and prune lock the whole repository. A repository per store (the
+// operator's URL with the store's name appended, initialised by the first
+// backup) with a password of its own keeps both to the store.
 package backup
 
 import (

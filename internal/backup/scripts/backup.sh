@@ -53,6 +53,7 @@ if [ "$rc" -ne 0 ]; then
 	# Exit status 3: some files could not be read; restic kept a snapshot
 	# without them. Neither half is a backup a store owner can trust.
 	log "backing up the files failed (restic exit status $rc): forgetting this backup's snapshots"
+	# shellcheck disable=SC2086 # no word when restic kept no files snapshot
 	rst forget "$db_snap" $files_snap >&2 || log "forgetting snapshot $db_snap failed"
 	die "backing up the files of $WP_DIR failed"
 fi

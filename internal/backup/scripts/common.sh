@@ -43,9 +43,12 @@ check() {
 }
 
 # Name rules shared with the Job builder (internal/backup/job.go).
-store_re='[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?'
-id_re='[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?'
-db_re='[A-Za-z0-9_]{1,40}'
+# shellcheck disable=SC2034 # each operation uses some
+{
+	store_re='[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?'
+	id_re='[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?'
+	db_re='[A-Za-z0-9_]{1,40}'
+}
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/urumi.XXXXXX")
 cleanup_sql=
@@ -101,6 +104,7 @@ find_part() {
 	rst snapshots --json "$snap" >"$work/snapshot.json" || die "reading snapshot $snap failed"
 	snap_path=$(sed -n 's/.*"paths":\["\([^"]*\)"[],].*/\1/p' "$work/snapshot.json")
 	[ -n "$snap_path" ] || die "snapshot $snap lists no path"
+	# shellcheck disable=SC2034 # read by restore and verify
 	snap_tables=$(grep -o '"tables=[0-9]*"' "$work/snapshot.json" | sed 's/[^0-9]//g' | head -n 1)
 }
 

@@ -15,7 +15,7 @@ for _k in LAST DAILY WEEKLY MONTHLY; do
 	eval "_v=\${KEEP_$_k:-}"
 	[ -n "$_v" ] || continue
 	check "KEEP_$_k" '[1-9][0-9]{0,3}'
-	policy="$policy --keep-$(printf '%s' "$_k" | tr 'A-Z' 'a-z') $_v"
+	policy="$policy --keep-$(printf '%s' "$_k" | tr '[:upper:]' '[:lower:]') $_v"
 done
 [ -n "$policy" ] || die "no retention: set KEEP_LAST, KEEP_DAILY, KEEP_WEEKLY or KEEP_MONTHLY"
 
