@@ -4,11 +4,17 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io/fs"
+	"math/big"
 	mathrand "math/rand/v2"
 	"net"
 	"os"
@@ -535,8 +541,10 @@ func compareTree(t *testing.T, what string, got, want map[string]string) {
 	}
 }
 
-// rcloneRepository serves dir over HTTP with rclone's restic REST server,
-// with a user and password restic reads from its environment.
+// rcloneRepository serves dir over HTTPS with rclone's restic REST server,
+// with a certificate of a private CA restic trusts through RESTIC_CACERT
+// (as the Jobs do), and a user and password restic reads from its
+// environment.
 func (d *dataPath) rcloneRepository(t *testing.T, dir string) repository {
 	rclone, err := exec.LookPath("rclone")
 	if err != nil {
@@ -551,7 +559,9 @@ func (d *dataPath) rcloneRepository(t *testing.T, dir string) repository {
 	user, pass := "urumi", "rest "+randomHex(t, 8)
 	d.secrets = append(d.secrets, pass)
 	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, rclone, "serve", "restic", "--addr", addr, "--user", user, "--pass", pass, dir)
+	certFile, keyFile := d.certificate(t)
+	cmd := exec.CommandContext(ctx, rclone, "serve", "restic", "--addr", addr, "--user", user, "--pass", pass,
+		"--cert", certFile, "--key", keyFile, dir)
 	cmd.Env = append(os.Environ(), "RCLONE_CONFIG="+filepath.Join(d.tmp, "rclone.conf"))
 	var log bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &log, &log
@@ -575,10 +585,46 @@ func (d *dataPath) rcloneRepository(t *testing.T, dir string) repository {
 		time.Sleep(100 * time.Millisecond)
 	}
 	return repository{
-		url: "rest:http://" + addr + "/",
-		env: map[string]string{"RESTIC_REST_USERNAME": user, "RESTIC_REST_PASSWORD": pass},
+		url: "rest:https://" + addr + "/",
+		env: map[string]string{"RESTIC_REST_USERNAME": user, "RESTIC_REST_PASSWORD": pass, "RESTIC_CACERT": certFile},
 		dir: dir,
 	}
+}
+
+// certificate makes a self-signed certificate for 127.0.0.1, its own CA.
+func (d *dataPath) certificate(t *testing.T) (certFile, keyFile string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "urumi backup test repository"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(time.Hour),
+		IPAddresses:           []net.IP{net.ParseIP("127.0.0.1")},
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tpl, tpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile = filepath.Join(d.tmp, "repository.crt"), filepath.Join(t.TempDir(), "repository.key")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return certFile, keyFile
 }
 
 func TestDataPath(t *testing.T) {

@@ -64,6 +64,9 @@ type Repository struct {
 	Secret string
 	// PasswordKey is the key of the repository password; default "password".
 	PasswordKey string
+	// CACertKey, when set, is the key of a PEM bundle restic trusts for
+	// the repository's TLS (a private CA's), besides the system's.
+	CACertKey string
 	// CredentialKeys are keys of Secret given to restic as environment
 	// variables of the same name: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
 	// RESTIC_REST_USERNAME, RESTIC_REST_PASSWORD and the like.
@@ -315,6 +318,11 @@ func Job(s JobSpec) (*batchv1.Job, error) {
 		}
 	}
 
+	repoItems := []corev1.KeyToPath{{Key: passwordKey, Path: "password"}}
+	if k := s.Repository.CACertKey; k != "" {
+		repoItems = append(repoItems, corev1.KeyToPath{Key: k, Path: "ca.pem"})
+		env = append(env, corev1.EnvVar{Name: "RESTIC_CACERT", Value: mountRepoSecret + "/ca.pem"})
+	}
 	// Secret files readable by the pod's group only.
 	secretMode := int32(0o440)
 	emptyDir := func(name, size string) corev1.Volume {
@@ -328,7 +336,7 @@ func Job(s JobSpec) (*batchv1.Job, error) {
 		emptyDir("cache", "2Gi"),
 		{Name: "repository", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
 			SecretName: s.Repository.Secret, DefaultMode: &secretMode,
-			Items: []corev1.KeyToPath{{Key: passwordKey, Path: "password"}},
+			Items: repoItems,
 		}}},
 	}
 	mounts := []corev1.VolumeMount{
@@ -464,7 +472,11 @@ func RepositorySecret(operator *corev1.Secret, repo Repository, namespace string
 		passwordKey = defaultPassword
 	}
 	data := map[string][]byte{}
-	for _, k := range append([]string{passwordKey}, repo.CredentialKeys...) {
+	keys := append([]string{passwordKey}, repo.CredentialKeys...)
+	if repo.CACertKey != "" {
+		keys = append(keys, repo.CACertKey)
+	}
+	for _, k := range keys {
 		v, ok := operator.Data[k]
 		if !ok || len(v) == 0 {
 			return nil, fmt.Errorf("the backup repository's Secret %s/%s has no key %q: add it or change the repository's configuration", operator.Namespace, operator.Name, k)

@@ -24,6 +24,7 @@ func testSpec(op Operation) JobSpec {
 		Repository: Repository{
 			URL:            "rest:https://backup.example.com:8000/shop",
 			Secret:         "urumi-backup-repository",
+			CACertKey:      "ca.crt",
 			CredentialKeys: []string{"RESTIC_REST_USERNAME", "RESTIC_REST_PASSWORD"},
 			Endpoints:      []Endpoint{{CIDR: netip.MustParsePrefix("192.0.2.10/32"), Port: 8000}},
 		},
@@ -121,8 +122,8 @@ func TestJobManifest(t *testing.T) {
 					t.Errorf("%s has a literal value", e.Name)
 				}
 			}
-			if env["RESTIC_PASSWORD_FILE"].Value == "" {
-				t.Error("restic gets no password file")
+			if env["RESTIC_PASSWORD_FILE"].Value == "" || env["RESTIC_CACERT"].Value != "/run/secrets/urumi-repository/ca.pem" {
+				t.Errorf("restic gets no password file or CA bundle: %v %v", env["RESTIC_PASSWORD_FILE"], env["RESTIC_CACERT"])
 			}
 			mounts := map[string]corev1.VolumeMount{}
 			for _, m := range c.VolumeMounts {
@@ -286,14 +287,14 @@ func TestRepositorySecret(t *testing.T) {
 		ObjectMeta: metav1.ObjectMeta{Name: "backup-repository", Namespace: "urumi"},
 		Data: map[string][]byte{
 			"password": []byte("pw"), "RESTIC_REST_USERNAME": []byte("u"), "RESTIC_REST_PASSWORD": []byte("p"),
-			"admin-token": []byte("not for stores"),
+			"ca.crt": []byte("PEM"), "admin-token": []byte("not for stores"),
 		},
 	}
 	s, err := RepositorySecret(operator, repo, "store-shop", map[string]string{"urumi.io/store": "shop"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.Name != repo.Secret || s.Namespace != "store-shop" || len(s.Data) != 3 || s.Data["admin-token"] != nil || string(s.Data["password"]) != "pw" {
+	if s.Name != repo.Secret || s.Namespace != "store-shop" || len(s.Data) != 4 || s.Data["admin-token"] != nil || string(s.Data["password"]) != "pw" {
 		t.Errorf("copied secret %s/%s with keys %d", s.Namespace, s.Name, len(s.Data))
 	}
 	delete(operator.Data, "RESTIC_REST_PASSWORD")

@@ -22,8 +22,9 @@ type Result struct {
 	// exactly; backup counts tables only).
 	Tables int   `json:"tables,omitempty"`
 	Rows   int64 `json:"rows,omitempty"`
-	// Files are the regular files backed up, restored or read back, and
-	// FilesBytes their size.
+	// Files are the files backed up or read back by verify (regular files
+	// only), or restored (directories and links too); FilesBytes their
+	// size.
 	Files      int64 `json:"files,omitempty"`
 	FilesBytes int64 `json:"files_bytes,omitempty"`
 	// DBBytes is the dump's size and Size the backup's (dump and files);
