@@ -775,7 +775,15 @@ func (d *dataPath) scenario(t *testing.T, shell string, repo repository, tag str
 	})
 
 	t.Run("verify", func(t *testing.T) {
-		r := d.mustRun(t, shell, OpVerify, repo, vars("b1", "VERIFY_READ_DATA_SUBSET", "100%"))
+		resultFile := filepath.Join(d.dir(t, "result"), "termination-log")
+		r := d.mustRun(t, shell, OpVerify, repo, vars("b1", "VERIFY_READ_DATA_SUBSET", "100%", "RESULT_FILE", resultFile))
+		message, err := os.ReadFile(resultFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fromFile, err := ParseResult(OpVerify, message); err != nil || fromFile != r {
+			t.Errorf("the result file holds %+v (%v), stdout %+v", fromFile, err, r)
+		}
 		if r.Tables != 5 || r.Rows != rows || r.Files != 8 {
 			t.Errorf("verify result %+v: want 5 tables, %d rows, 8 regular files", r, rows)
 		}

@@ -286,6 +286,7 @@ func Job(s JobSpec) (*batchv1.Job, error) {
 		{Name: "HOME", Value: mountTmp},
 		{Name: "TMPDIR", Value: mountTmp},
 		{Name: "STORE", Value: s.Store},
+		{Name: "RESULT_FILE", Value: corev1.TerminationMessagePathDefault},
 	}
 	for _, k := range s.Repository.CredentialKeys {
 		env = append(env, corev1.EnvVar{Name: k, ValueFrom: &corev1.EnvVarSource{
@@ -404,11 +405,17 @@ func Job(s JobSpec) (*batchv1.Job, error) {
 			ImagePullPolicy: s.Images.PullPolicy,
 			// The script is the Job's own, so what ran is what the Job
 			// says; "$0" names it in sh's messages.
-			Command:         []string{"sh", "-c", script, "urumi-" + string(s.Operation)},
-			Env:             env,
-			SecurityContext: containerSecurity(),
-			Resources:       resources,
-			VolumeMounts:    mounts,
+			Command: []string{"sh", "-c", script, "urumi-" + string(s.Operation)},
+			Env:     env,
+			// The result is the termination message, which the runner
+			// reads from the pod's status (ParseResult); a failed script
+			// writes none, and its last lines of output (never a
+			// credential) say why.
+			TerminationMessagePath:   corev1.TerminationMessagePathDefault,
+			TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
+			SecurityContext:          containerSecurity(),
+			Resources:                resources,
+			VolumeMounts:             mounts,
 		}},
 		Volumes: volumes,
 	}

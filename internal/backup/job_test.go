@@ -122,6 +122,9 @@ func TestJobManifest(t *testing.T) {
 					t.Errorf("%s has a literal value", e.Name)
 				}
 			}
+			if env["RESULT_FILE"].Value != c.TerminationMessagePath || c.TerminationMessagePolicy != corev1.TerminationMessageFallbackToLogsOnError {
+				t.Errorf("the result goes to %q, the termination message is %q (%s)", env["RESULT_FILE"].Value, c.TerminationMessagePath, c.TerminationMessagePolicy)
+			}
 			if env["RESTIC_PASSWORD_FILE"].Value == "" || env["RESTIC_CACERT"].Value != "/run/secrets/urumi-repository/ca.pem" {
 				t.Errorf("restic gets no password file or CA bundle: %v %v", env["RESTIC_PASSWORD_FILE"], env["RESTIC_CACERT"])
 			}

@@ -6,9 +6,10 @@ import (
 	"fmt"
 )
 
-// Result is what a backup Job's script reports on the last line of its
-// output (the pod's log): the snapshots, counts and sizes the runner
-// records. Fields an operation does not report are zero.
+// Result is what a backup Job's script reports, as the last line of its
+// output and as its container's termination message: the snapshots,
+// counts and sizes the runner records. Fields an operation does not report
+// are zero.
 type Result struct {
 	Operation   Operation `json:"operation"`
 	Store       string    `json:"store,omitempty"`
@@ -38,15 +39,16 @@ type Result struct {
 	Removed int `json:"removed,omitempty"`
 }
 
-// ParseResult reads the result of an operation from its script's output:
-// the last non-empty line, which must be the operation's JSON object. A
-// script that failed prints none.
+// ParseResult reads the result of an operation from its script's output
+// or its container's termination message: the last non-empty line, which
+// must be the operation's JSON object. A script that failed reports none;
+// the message is then its last lines of output, which the error quotes.
 func ParseResult(op Operation, output []byte) (Result, error) {
 	lines := bytes.Split(bytes.TrimSpace(output), []byte("\n"))
 	last := lines[len(lines)-1]
 	var r Result
 	if err := json.Unmarshal(last, &r); err != nil {
-		return Result{}, fmt.Errorf("the %s job reported no result: its last line is not one: %w", op, err)
+		return Result{}, fmt.Errorf("the %s job reported no result (%w); its output ends: %s", op, err, tail(output))
 	}
 	if r.Operation != op {
 		return Result{}, fmt.Errorf("the %s job reported the result of a %q", op, r.Operation)
@@ -55,4 +57,15 @@ func ParseResult(op Operation, output []byte) (Result, error) {
 		return Result{}, fmt.Errorf("the backup job reported no snapshot IDs")
 	}
 	return r, nil
+}
+
+// tail is the end of a failed job's output, for its error: what its
+// script said last.
+func tail(output []byte) string {
+	const max = 600
+	out := bytes.TrimSpace(output)
+	if len(out) > max {
+		out = out[len(out)-max:]
+	}
+	return string(out)
 }

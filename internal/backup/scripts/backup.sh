@@ -62,5 +62,5 @@ files_bytes=$(grep '"message_type":"summary"' "$work/files.json" | json_num tota
 files=$(grep '"message_type":"summary"' "$work/files.json" | json_num total_files_processed)
 added=$(($(grep '"message_type":"summary"' "$work/db.json" | json_num data_added) + $(grep '"message_type":"summary"' "$work/files.json" | json_num data_added)))
 
-printf '{"operation":"backup","store":"%s","backup_id":"%s","db_snapshot":"%s","files_snapshot":"%s","tables":%s,"files":%s,"db_bytes":%s,"files_bytes":%s,"size":%s,"data_added":%s}\n' \
+result '{"operation":"backup","store":"%s","backup_id":"%s","db_snapshot":"%s","files_snapshot":"%s","tables":%s,"files":%s,"db_bytes":%s,"files_bytes":%s,"size":%s,"data_added":%s}' \
 	"$STORE" "$BACKUP_ID" "$db_snap" "$files_snap" "$tables" "$files" "$db_bytes" "$files_bytes" $((db_bytes + files_bytes)) "$added"

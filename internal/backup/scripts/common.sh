@@ -81,6 +81,20 @@ db_options() {
 
 sql() { mariadb --defaults-extra-file="$work/client.cnf" --batch --skip-column-names "$@"; }
 
+# result FORMAT ARG...: the operation's result, one JSON object, as the
+# last line on stdout and in RESULT_FILE when set (the Job's termination
+# message, which the runner reads from the pod's status).
+result() {
+	_fmt=$1
+	shift
+	# shellcheck disable=SC2059 # the format is the caller's, the values are checked
+	_r=$(printf "$_fmt" "$@")
+	printf '%s\n' "$_r"
+	if [ -n "${RESULT_FILE:-}" ]; then
+		printf '%s\n' "$_r" >"$RESULT_FILE" || log "writing the result to $RESULT_FILE failed"
+	fi
+}
+
 # The first value of a JSON string or number field on stdin's lines.
 json_str() { sed -n "s/.*\"$1\":\"\\([^\"]*\\)\".*/\\1/p" | tail -n 1; }
 json_num() { sed -n "s/.*\"$1\":\\([0-9][0-9]*\\).*/\\1/p" | tail -n 1; }

@@ -40,4 +40,4 @@ rst forget --tag "urumi,store=$STORE" --group-by host,paths $policy --prune >&2 
 	die "applying the retention failed"
 after=$(backups | wc -l)
 
-printf '{"operation":"forget","store":"%s","kept":%s,"removed":%s}\n' "$STORE" "$after" $((before - after))
+result '{"operation":"forget","store":"%s","kept":%s,"removed":%s}' "$STORE" "$after" $((before - after))

@@ -92,5 +92,5 @@ stmt="$stmt DROP DATABASE IF EXISTS \`$old\`; CREATE DATABASE \`$old\`; RENAME T
 sql -e "$stmt" || die "replacing the tables of $DB_NAME failed: run the restore again"
 rows=$(count_rows "$DB_NAME")
 
-printf '{"operation":"restore","store":"%s","backup_store":"%s","backup_id":"%s","db_snapshot":"%s","files_snapshot":"%s","tables":%s,"rows":%s,"files":%s,"files_bytes":%s}\n' \
+result '{"operation":"restore","store":"%s","backup_store":"%s","backup_id":"%s","db_snapshot":"%s","files_snapshot":"%s","tables":%s,"rows":%s,"files":%s,"files_bytes":%s}' \
 	"$STORE" "$BACKUP_STORE" "$BACKUP_ID" "$db_snap" "$files_snap" "$tables" "$rows" "${files:-0}" "${files_bytes:-0}"

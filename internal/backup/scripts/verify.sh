@@ -46,5 +46,5 @@ fi
 [ "$(count_moveless "$scratch")" -eq 0 ] || die "the backup holds views or triggers, which a restore cannot move"
 rows=$(count_rows "$scratch")
 
-printf '{"operation":"verify","backup_store":"%s","backup_id":"%s","db_snapshot":"%s","files_snapshot":"%s","tables":%s,"rows":%s,"files":%s,"files_bytes":%s}\n' \
+result '{"operation":"verify","backup_store":"%s","backup_id":"%s","db_snapshot":"%s","files_snapshot":"%s","tables":%s,"rows":%s,"files":%s,"files_bytes":%s}' \
 	"$BACKUP_STORE" "$BACKUP_ID" "$db_snap" "$files_snap" "$tables" "$rows" "$files" "$files_bytes"
