@@ -819,6 +819,20 @@ func (d *dataPath) scenario(t *testing.T, shell string, repo repository, tag str
 		d.mustRun(t, shell, OpVerify, repo, vars("b3"))
 	})
 
+	t.Run("delete removes one backup", func(t *testing.T) {
+		r := d.mustRun(t, shell, OpDelete, repo, map[string]string{"BACKUP_STORE": store, "BACKUP_ID": "b2"})
+		if r.Removed != 1 {
+			t.Errorf("delete result %+v: want 1 backup removed", r)
+		}
+		if got := d.backups(t, repo, store); !slices.Equal(got, []string{"b3", "b3"}) {
+			t.Errorf("snapshots after deleting b2: %v, want b3's", got)
+		}
+		// Run again, as after an interruption: nothing left to do.
+		if r := d.mustRun(t, shell, OpDelete, repo, map[string]string{"BACKUP_STORE": store, "BACKUP_ID": "b2"}); r.Removed != 0 {
+			t.Errorf("deleting b2 again: %+v", r)
+		}
+	})
+
 	t.Run("verify fails on a corrupted repository", func(t *testing.T) {
 		packs := 0
 		err := filepath.WalkDir(filepath.Join(repo.dir, "data"), func(p string, e fs.DirEntry, err error) error {

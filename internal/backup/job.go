@@ -90,10 +90,11 @@ type JobSpec struct {
 	Operation Operation
 	// Store is the store the Job works on and Namespace its namespace.
 	Store, Namespace string
-	// BackupID names the backup (backup, restore, verify): the Job's
+	// BackupID names the backup (backup, restore, verify, delete): its
 	// snapshots carry it as a tag.
 	BackupID string
-	// BackupStore is the store the backup was taken of (restore, verify);
+	// BackupStore is the store the backup was taken of (restore, verify,
+	// delete);
 	// default Store. A restore into a new store names the old one here.
 	BackupStore string
 	// OldURL and NewURL rewrite the site's URL for a restore into another
@@ -155,9 +156,9 @@ var (
 // Validate says what is wrong with the spec, in the operator's words.
 func (s JobSpec) Validate() error {
 	switch s.Operation {
-	case OpBackup, OpRestore, OpVerify, OpForget:
+	case OpBackup, OpRestore, OpVerify, OpForget, OpDelete:
 	default:
-		return fmt.Errorf("backup operation %q is unknown: use one of backup, restore, verify, forget", s.Operation)
+		return fmt.Errorf("backup operation %q is unknown: use one of backup, restore, verify, forget, delete", s.Operation)
 	}
 	if !storeNameRE.MatchString(s.Store) {
 		return fmt.Errorf("store name %q is invalid for a backup job", s.Store)
@@ -210,13 +211,18 @@ func (s JobSpec) Validate() error {
 	if len(repo.Endpoints) == 0 {
 		return fmt.Errorf("the backup repository has no endpoint: say which address and port the backup jobs may reach")
 	}
-	if s.Operation != OpForget && s.CredentialsSecret == "" {
+	if s.needsDatabase() && s.CredentialsSecret == "" {
 		return fmt.Errorf("the backup job of store %s needs the store's credentials Secret", s.Store)
 	}
 	if s.Images.MariaDB == "" || s.Images.Restic == "" {
 		return fmt.Errorf("the backup jobs' images are not set: use DefaultImages or mirrors of them")
 	}
 	return nil
+}
+
+// needsDatabase tells whether the operation reaches the store's MariaDB.
+func (s JobSpec) needsDatabase() bool {
+	return s.Operation == OpBackup || s.Operation == OpRestore || s.Operation == OpVerify
 }
 
 // JobName is the default name of the spec's Job.
@@ -296,7 +302,10 @@ func Job(s JobSpec) (*batchv1.Job, error) {
 	if s.Operation != OpForget {
 		env = append(env,
 			corev1.EnvVar{Name: "BACKUP_ID", Value: s.BackupID},
-			corev1.EnvVar{Name: "BACKUP_STORE", Value: backupStore},
+			corev1.EnvVar{Name: "BACKUP_STORE", Value: backupStore})
+	}
+	if s.needsDatabase() {
+		env = append(env,
 			corev1.EnvVar{Name: "DB_HOST", Value: mariaDBService},
 			corev1.EnvVar{Name: "DB_PORT", Value: strconv.Itoa(charts.MariaDBPort)},
 			corev1.EnvVar{Name: "DB_USER", Value: "root"},
@@ -346,7 +355,7 @@ func Job(s JobSpec) (*batchv1.Job, error) {
 		{Name: "cache", MountPath: mountCache},
 		{Name: "repository", MountPath: mountRepoSecret, ReadOnly: true},
 	}
-	if s.Operation != OpForget {
+	if s.needsDatabase() {
 		volumes = append(volumes, corev1.Volume{Name: "mariadb", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
 			SecretName: s.CredentialsSecret, DefaultMode: &secretMode,
 			Items: []corev1.KeyToPath{{Key: charts.SecretKeyMariaDBRootPassword, Path: "password"}},

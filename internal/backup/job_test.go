@@ -150,7 +150,11 @@ func TestJobManifest(t *testing.T) {
 					t.Errorf("%s mounts the WordPress volume", op)
 				}
 			}
-			if op == OpForget {
+			if op == OpDelete {
+				if _, ok := mounts["mariadb"]; ok || env["BACKUP_ID"].Value != s.BackupID {
+					t.Error("delete mounts the database password it does not need, or gets no backup ID")
+				}
+			} else if op == OpForget {
 				if env["KEEP_LAST"].Value != "3" || env["KEEP_DAILY"].Value != "7" || env["KEEP_WEEKLY"].Name != "" {
 					t.Errorf("forget's retention: %v %v %v", env["KEEP_LAST"], env["KEEP_DAILY"], env["KEEP_WEEKLY"])
 				}

@@ -34,7 +34,8 @@ type Result struct {
 	DBBytes   int64 `json:"db_bytes,omitempty"`
 	Size      int64 `json:"size,omitempty"`
 	DataAdded int64 `json:"data_added,omitempty"`
-	// Kept and Removed count the store's backups after forget.
+	// Kept and Removed count the store's backups after forget, Removed
+	// the backup delete removed (0 when it was not there).
 	Kept    int `json:"kept,omitempty"`
 	Removed int `json:"removed,omitempty"`
 }

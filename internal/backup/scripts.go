@@ -1,5 +1,6 @@
 // Package backup is the data path of a store's backups: the POSIX sh
-// scripts that back up, restore, verify and prune a store with restic and
+// scripts that back up, restore, verify, delete and prune a store's
+// backups with restic and
 // mariadb-dump, the Kubernetes Jobs that run them in the store's namespace,
 // and the NetworkPolicies that let those Jobs, and nothing else, reach the
 // backup repository. Nothing here talks to a cluster: the orchestration
@@ -59,10 +60,12 @@ const (
 	OpVerify Operation = "verify"
 	// OpForget applies a retention to the store's backups and prunes.
 	OpForget Operation = "forget"
+	// OpDelete removes one backup from the repository and prunes.
+	OpDelete Operation = "delete"
 )
 
 // Operations lists every operation.
-func Operations() []Operation { return []Operation{OpBackup, OpRestore, OpVerify, OpForget} }
+func Operations() []Operation { return []Operation{OpBackup, OpRestore, OpVerify, OpForget, OpDelete} }
 
 // Script returns the program a Job of the operation runs with sh -c: the
 // shared functions followed by the operation's script. Its environment is
@@ -73,9 +76,9 @@ func Script(op Operation) (string, error) {
 		return "", fmt.Errorf("read the shared backup script: %w", err)
 	}
 	switch op {
-	case OpBackup, OpRestore, OpVerify, OpForget:
+	case OpBackup, OpRestore, OpVerify, OpForget, OpDelete:
 	default:
-		return "", fmt.Errorf("backup operation %q is unknown: use one of backup, restore, verify, forget", op)
+		return "", fmt.Errorf("backup operation %q is unknown: use one of backup, restore, verify, forget, delete", op)
 	}
 	body, err := scriptFS.ReadFile("scripts/" + string(op) + ".sh")
 	if err != nil {
