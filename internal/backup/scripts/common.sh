@@ -1,13 +1,14 @@
 # urumi backup scripts: what every operation shares. A Job runs this file
 # followed by one operation's script (backup.sh, restore.sh, verify.sh,
-# forget.sh) as one POSIX sh program (dash or bash).
+# forget.sh, delete.sh) as one POSIX sh program (dash or bash).
 #
 # Credentials come only from files and the environment the Job fills from
 # Secrets: RESTIC_PASSWORD_FILE (restic reads it itself), DB_PASSWORD_FILE
 # (copied into a client option file only this process can read), and
 # restic's backend variables (AWS_*, RESTIC_REST_*). None is ever passed as
 # an argument or printed. Progress goes to stderr; the last line on stdout is
-# one JSON object, the result the runner records.
+# one JSON object, the result the runner records (also written to
+# RESULT_FILE, the container's termination message).
 set -eu
 umask 077
 export LC_ALL=C
