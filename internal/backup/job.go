@@ -151,6 +151,8 @@ var (
 	backupIDRE  = regexp.MustCompile(`^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$`)
 	urlRE       = regexp.MustCompile(`^https?://[a-z0-9]([-a-z0-9.]*[a-z0-9])?(:[0-9]{1,5})?(/[-A-Za-z0-9._~/]*)?$`)
 	envKeyRE    = regexp.MustCompile(`^(AWS|RESTIC_REST|B2|AZURE|GOOGLE|OS|ST)_[A-Z0-9_]+$`)
+	// user[:password]@ in a URL's authority.
+	credentialsInURL = regexp.MustCompile(`://[^/]*@`)
 )
 
 // Validate says what is wrong with the spec, in the operator's words.
@@ -199,6 +201,9 @@ func (s JobSpec) Validate() error {
 	repo := s.Repository
 	if repo.URL == "" || strings.ContainsAny(repo.URL, "\n\r") {
 		return fmt.Errorf("the backup repository has no URL: configure one")
+	}
+	if credentialsInURL.MatchString(repo.URL) {
+		return fmt.Errorf("the backup repository's URL holds credentials, which would show in every backup job: put them in the repository's Secret (RESTIC_REST_USERNAME and RESTIC_REST_PASSWORD, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)")
 	}
 	if repo.Secret == "" {
 		return fmt.Errorf("the backup repository has no Secret for its password: configure one")

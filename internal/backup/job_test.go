@@ -175,6 +175,7 @@ func TestJobSpecRefused(t *testing.T) {
 		"backup ID":             func(s *JobSpec) { s.BackupID = "a b" },
 		"backup ID shell":       func(s *JobSpec) { s.BackupID = "x$(id)" },
 		"no repository":         func(s *JobSpec) { s.Repository.URL = "" },
+		"password in the URL":   func(s *JobSpec) { s.Repository.URL = "rest:https://user:secret@backup.example.com/" },
 		"no repository secret":  func(s *JobSpec) { s.Repository.Secret = "" },
 		"no endpoint":           func(s *JobSpec) { s.Repository.Endpoints = nil },
 		"credential key":        func(s *JobSpec) { s.Repository.CredentialKeys = []string{"DB_PASSWORD_FILE"} },
