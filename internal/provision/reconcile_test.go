@@ -11,6 +11,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/fake"
@@ -197,14 +198,30 @@ func TestReconcilerReportOnly(t *testing.T) {
 	if job, err := f.db.ActiveJob(ctx, f.st.Name); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("report mode queued %+v (%v)", job, err)
 	}
+	// More drift while DEGRADED: the reason comes to name it too.
+	rb := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "someone", Namespace: Namespace(f.st.Name)},
+		RoleRef: rbacv1.RoleRef{Kind: "ClusterRole", Name: "admin"}}
+	if _, err := f.k.Client.RbacV1().RoleBindings(rb.Namespace).Create(ctx, rb, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for st := f.waitStatus(t, store.StatusDegraded); !strings.Contains(st.Error, "RoleBinding/someone"); st = f.waitStatus(t, store.StatusDegraded) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the reason does not come to name the RoleBinding: %q", st.Error)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := f.k.Client.RbacV1().RoleBindings(rb.Namespace).Delete(ctx, rb.Name, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
 	p.ResourceVersion = ""
 	if _, err := policies.Create(ctx, p, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	f.waitStatus(t, store.StatusReady)
 	entries := f.driftEntries(t)
-	if len(entries) != 2 || !strings.Contains(entries[0].Detail+entries[1].Detail, "reported only") {
-		t.Errorf("drift audit entries: %+v, want found (reported only) and resolved", entries)
+	if len(entries) != 3 || !strings.Contains(entries[0].Detail, "reported only") || entries[2].Outcome != "resolved" {
+		t.Errorf("drift audit entries: %+v, want found (reported only) twice, then resolved", entries)
 	}
 }
 
