@@ -3,6 +3,7 @@ package provision
 import (
 	"context"
 	"fmt"
+	"maps"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -10,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -47,15 +49,53 @@ type driftCache struct {
 	roleBindings cache.Indexer
 }
 
-// watchedKind is one informer and what its events mean for the
-// reconciler.
+// watchedKind is one informer and which of its events may be drift.
 type watchedKind struct {
 	name     string
 	informer cache.SharedIndexInformer
-	// updates says whether an update (not only an add or delete) may be
-	// drift. Pods come and go with the chart's workloads and cron; their
-	// updates are their workloads' status, which those report.
-	updates bool
+	// updates says which updates (not only adds and deletes) may be
+	// drift; nil: every update.
+	updates func(old, obj any) bool
+	// routine says which objects come and go on their own every minute
+	// and need no judging: the chart's cron runs (a Job its CronJob made,
+	// and that Job's pods). Whether they belong to the chart is judged
+	// when anything else changes, and at every resync.
+	routine func(obj any) bool
+}
+
+// never: a pod's updates are its workload's status, which the workload
+// reports.
+func never(_, _ any) bool { return false }
+
+// specChanged: an update that changed what the object asks for (its
+// generation) or its labels, not only its status.
+func specChanged(old, obj any) bool {
+	o, err1 := meta.Accessor(old)
+	n, err2 := meta.Accessor(obj)
+	if err1 != nil || err2 != nil {
+		return true
+	}
+	return o.GetGeneration() != n.GetGeneration() || !maps.Equal(o.GetLabels(), n.GetLabels())
+}
+
+// quotaChanged: an update of a quota's spec or labels; its status (what
+// is used) changes with every pod.
+func quotaChanged(old, obj any) bool {
+	o, ok1 := old.(*corev1.ResourceQuota)
+	n, ok2 := obj.(*corev1.ResourceQuota)
+	return !ok1 || !ok2 || !equality.Semantic.DeepEqual(o.Spec, n.Spec) || !maps.Equal(o.Labels, n.Labels)
+}
+
+// controlledBy says whether obj's controller is of kind.
+func controlledBy(kind string) func(obj any) bool {
+	return func(obj any) bool {
+		m, err := meta.Accessor(obj)
+		if err != nil {
+			return false
+		}
+		ref := metav1.GetControllerOfNoCopy(m)
+		return ref != nil && ref.Kind == kind
+	}
 }
 
 // newDriftCache sets up the informers; start them with run.
@@ -68,23 +108,23 @@ func newDriftCache(k *Kube, resync time.Duration) (*driftCache, []watchedKind) {
 	all := informers.NewSharedInformerFactoryWithOptions(k.Client, resync)
 	c := &driftCache{k: k, factories: []informers.SharedInformerFactory{mine, helm, all}}
 	kinds := []watchedKind{
-		{"namespace", mine.Core().V1().Namespaces().Informer(), true},
-		{"secret", mine.Core().V1().Secrets().Informer(), true},
-		{"release", helm.Core().V1().Secrets().Informer(), true},
-		{"quota", all.Core().V1().ResourceQuotas().Informer(), true},
-		{"limit-range", all.Core().V1().LimitRanges().Informer(), true},
-		{"network-policy", all.Networking().V1().NetworkPolicies().Informer(), true},
-		{"configmap", all.Core().V1().ConfigMaps().Informer(), true},
-		{"service", all.Core().V1().Services().Informer(), true},
-		{"claim", all.Core().V1().PersistentVolumeClaims().Informer(), true},
-		{"pod", all.Core().V1().Pods().Informer(), false},
-		{"deployment", all.Apps().V1().Deployments().Informer(), true},
-		{"statefulset", all.Apps().V1().StatefulSets().Informer(), true},
-		{"replicaset", all.Apps().V1().ReplicaSets().Informer(), false},
-		{"job", all.Batch().V1().Jobs().Informer(), true},
-		{"cronjob", all.Batch().V1().CronJobs().Informer(), true},
-		{"ingress", all.Networking().V1().Ingresses().Informer(), true},
-		{"role-binding", all.Rbac().V1().RoleBindings().Informer(), true},
+		{name: "namespace", informer: mine.Core().V1().Namespaces().Informer()},
+		{name: "secret", informer: mine.Core().V1().Secrets().Informer()},
+		{name: "release", informer: helm.Core().V1().Secrets().Informer()},
+		{name: "quota", informer: all.Core().V1().ResourceQuotas().Informer(), updates: quotaChanged},
+		{name: "limit-range", informer: all.Core().V1().LimitRanges().Informer()},
+		{name: "network-policy", informer: all.Networking().V1().NetworkPolicies().Informer()},
+		{name: "configmap", informer: all.Core().V1().ConfigMaps().Informer()},
+		{name: "service", informer: all.Core().V1().Services().Informer()},
+		{name: "claim", informer: all.Core().V1().PersistentVolumeClaims().Informer()},
+		{name: "pod", informer: all.Core().V1().Pods().Informer(), updates: never, routine: controlledBy("Job")},
+		{name: "deployment", informer: all.Apps().V1().Deployments().Informer()},
+		{name: "statefulset", informer: all.Apps().V1().StatefulSets().Informer()},
+		{name: "replicaset", informer: all.Apps().V1().ReplicaSets().Informer(), updates: never},
+		{name: "job", informer: all.Batch().V1().Jobs().Informer(), routine: controlledBy("CronJob")},
+		{name: "cronjob", informer: all.Batch().V1().CronJobs().Informer(), updates: specChanged},
+		{name: "ingress", informer: all.Networking().V1().Ingresses().Informer()},
+		{name: "role-binding", informer: all.Rbac().V1().RoleBindings().Informer()},
 	}
 	idx := []*cache.Indexer{&c.namespaces, &c.secrets, &c.helm, &c.quotas, &c.limitRanges, &c.policies, &c.configMaps,
 		&c.services, &c.claims, &c.pods, &c.deployments, &c.statefulSets, &c.replicaSets, &c.jobs, &c.cronJobs,

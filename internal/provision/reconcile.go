@@ -116,14 +116,23 @@ func (r *Reconciler) Run(ctx context.Context) error {
 		workqueue.TypedRateLimitingQueueConfig[string]{Name: "urumi-drift"})
 	defer r.queue.ShutDown()
 	for _, w := range kinds {
+		routine := func(obj any) bool { return w.routine != nil && w.routine(obj) }
 		_, err := w.informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
-			AddFunc: func(obj any) { r.notice(obj) },
-			UpdateFunc: func(old, obj any) {
-				if w.updates || resynced(old, obj) {
+			AddFunc: func(obj any) {
+				if !routine(obj) {
 					r.notice(obj)
 				}
 			},
-			DeleteFunc: func(obj any) { r.notice(obj) },
+			UpdateFunc: func(old, obj any) {
+				if resynced(old, obj) || !routine(obj) && (w.updates == nil || w.updates(old, obj)) {
+					r.notice(obj)
+				}
+			},
+			DeleteFunc: func(obj any) {
+				if t, ok := obj.(cache.DeletedFinalStateUnknown); !ok && !routine(obj) || ok && !routine(t.Obj) {
+					r.notice(obj)
+				}
+			},
 		})
 		if err != nil {
 			return fmt.Errorf("watch %ss: %w", w.name, err)

@@ -301,3 +301,19 @@ func TestReconcilerOrphans(t *testing.T) {
 		t.Errorf("the orphan namespace: %v", err)
 	}
 }
+
+// BenchmarkJudge is what the reconciler spends judging one store from
+// memory.
+func BenchmarkJudge(b *testing.B) {
+	t := &testing.T{}
+	k, snap, st := fakeStore(t)
+	ctx := context.Background()
+	for b.Loop() {
+		// A fresh copy of the records, as the cache hands out.
+		for i := range snap.byNS[Namespace(st.Name)].helm {
+			h := &snap.byNS[Namespace(st.Name)].helm[i]
+			h.decoded, h.decodeEr = nil, nil
+		}
+		k.judge(ctx, snap, st)
+	}
+}
