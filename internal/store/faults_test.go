@@ -7,7 +7,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/urumi/urumi/internal/store/storetest"
 )
@@ -65,6 +67,87 @@ func TestDiskFullMidTransaction(t *testing.T) {
 		t.Fatalf("write once the disk is writable again: %v", err)
 	}
 	if _, err := os.Stat(path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestPostgresRestart: PostgreSQL restarted under a handle that is in use.
+// While it is down every error says the database is unavailable (so that
+// job runners wait instead of failing stores); once it is back the handle
+// reconnects by itself.
+func TestPostgresRestart(t *testing.T) {
+	ctx := context.Background()
+	pg := storetest.StartPostgres(t)
+	db := testDB{dsn: pg.DSN(), dialect: dialectPostgres, key: storetest.AuditKey(t)}.open(t, Options{})
+	if _, _, err := db.CreateStore(ctx, Store{Name: "shop", Owner: "alice", Plan: "small"}, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	job, err := db.ClaimJob(ctx, "w1", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Four users of the handle, as a serve's workers are.
+	var (
+		mu       sync.Mutex
+		failures []error
+		stop     = make(chan struct{})
+		wg       sync.WaitGroup
+	)
+	for range 4 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				err := db.RenewLease(ctx, job.ID, "w1", time.Minute)
+				if err == nil {
+					_, err = db.GetStore(ctx, "shop")
+				}
+				if err != nil {
+					mu.Lock()
+					failures = append(failures, err)
+					mu.Unlock()
+					time.Sleep(20 * time.Millisecond)
+				}
+			}
+		})
+	}
+	time.Sleep(300 * time.Millisecond)
+	pg.Restart(2 * time.Second)
+	// Back: every operation succeeds again, soon.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		err := db.RenewLease(ctx, job.ID, "w1", time.Minute)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the handle did not reconnect within 30 seconds of the restart: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	mu.Lock()
+	n := len(failures)
+	mu.Unlock()
+	for range 50 {
+		if err := db.RenewLease(ctx, job.ID, "w1", time.Minute); err != nil {
+			t.Fatalf("after reconnecting: %v", err)
+		}
+	}
+	close(stop)
+	wg.Wait()
+	if n == 0 {
+		t.Fatal("no operation failed while PostgreSQL was down: the restart did not happen under load")
+	}
+	for _, err := range failures[:n] {
+		if !Unavailable(err) {
+			t.Errorf("an error while PostgreSQL restarted does not say the database is unavailable: %v", err)
+		}
+	}
+	t.Logf("%d operations failed during the restart, e.g. %v", n, failures[0])
+	if err := db.FinishJob(ctx, job.ID, "w1", JobSucceeded, ""); err != nil {
 		t.Fatal(err)
 	}
 }
