@@ -314,7 +314,13 @@ func (r *Runner) fail(ctx context.Context, job store.Job, s store.Store, start t
 	if err := r.DB.RenewLease(dctx, job.ID, r.Worker, r.Lease); errors.Is(err, store.ErrLeaseLost) {
 		return fmt.Errorf("%w (%s)", ErrLeaseLost, reason)
 	}
-	if s.Namespace != "" {
+	switch {
+	case job.Kind == store.JobDelete:
+		// What blocks a delete is what is left, not why pods did not start.
+		if d := r.Kube.leftBehind(dctx, Namespace(s.Name)); d != "" {
+			reason += "; left in the namespace: " + withoutAddresses(d)
+		}
+	case s.Namespace != "":
 		if d := r.Kube.diagnose(dctx, s.Namespace); d != "" {
 			reason = withoutAddresses(d) + " (" + reason + ")"
 		}
