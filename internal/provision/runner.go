@@ -10,6 +10,8 @@ import (
 	"time"
 
 	release "helm.sh/helm/v4/pkg/release/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	utilnet "k8s.io/apimachinery/pkg/util/net"
 
 	"github.com/urumi/urumi/internal/store"
 )
@@ -180,7 +182,7 @@ func (r *Runner) runSteps(ctx context.Context, job store.Job, s *store.Store, st
 	for _, st := range steps {
 		r.emit(events, Event{Store: s.Name, Job: job.ID, Kind: job.Kind, Phase: st.name, State: PhaseStarted})
 		start := time.Now()
-		err := st.run(ctx)
+		err := r.runStep(ctx, s.Name, st)
 		elapsed := time.Since(start)
 		if err != nil {
 			r.emit(events, Event{Store: s.Name, Job: job.ID, Kind: job.Kind, Phase: st.name, State: PhaseFailed, Elapsed: elapsed, Err: err})
@@ -193,6 +195,37 @@ func (r *Runner) runSteps(ctx context.Context, job store.Job, s *store.Store, st
 		r.emit(events, Event{Store: s.Name, Job: job.ID, Kind: job.Kind, Phase: st.name, State: PhaseDone, Elapsed: elapsed})
 	}
 	return nil
+}
+
+// runStep runs a step, and runs it again while the cluster is unreachable
+// or overloaded (an API server restarting): steps are idempotent, so an
+// outage costs the store a wait within its deadline, not its creation.
+func (r *Runner) runStep(ctx context.Context, name string, st step) error {
+	wait := 500 * time.Millisecond
+	for {
+		err := st.run(ctx)
+		if err == nil || ctx.Err() != nil || !clusterUnavailable(err) {
+			return err
+		}
+		r.Log.Warn("cluster unavailable; the step runs again", "store", name, "phase", st.name,
+			"retry_in", wait, "err", err)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+		wait = min(2*wait, 5*time.Second)
+	}
+}
+
+// clusterUnavailable says whether err means the API server could not be
+// reached or asked to be tried again, rather than refusing the request.
+func clusterUnavailable(err error) bool {
+	return isUnreachable(err) || apierrors.IsServiceUnavailable(err) || apierrors.IsServerTimeout(err) ||
+		apierrors.IsTooManyRequests(err) || apierrors.IsTimeout(err) ||
+		utilnet.IsConnectionReset(err) || utilnet.IsProbableEOF(err)
 }
 
 func (r *Runner) create(ctx context.Context, job store.Job, s store.Store, events Events) error {
