@@ -2,9 +2,14 @@ package server
 
 import (
 	"encoding/json"
+	"fmt"
+	"net/http"
 	"reflect"
 	"strings"
+	"syscall"
 	"testing"
+
+	"github.com/urumi/urumi/internal/store"
 )
 
 // TestCheckFieldNames: keys must be exactly the target's JSON names and
@@ -53,6 +58,28 @@ func TestCheckFieldNames(t *testing.T) {
 			t.Errorf("%s: %v, want %q", tc.body, err, tc.refuse)
 		case err != nil && apiErrorOf(err).code != codeMalformed:
 			t.Errorf("%s: code %s, want %s", tc.body, apiErrorOf(err).code, codeMalformed)
+		}
+	}
+}
+
+// TestStateDatabaseFaultsAre503: a state database that is unreachable, or
+// cannot be written, is the server's passing trouble (503), not a fault of
+// the request or an internal error; the unreachable one says when to retry.
+func TestStateDatabaseFaultsAre503(t *testing.T) {
+	for _, tc := range []struct {
+		err        error
+		retryAfter bool
+	}{
+		{fmt.Errorf("create store: %w", syscall.ECONNREFUSED), true},
+		{fmt.Errorf("create store: %w", store.ErrDiskFull), false},
+		{fmt.Errorf("create store: %w", store.ErrReadOnly), false},
+	} {
+		ae := apiErrorOf(tc.err)
+		if ae.status != http.StatusServiceUnavailable || ae.code != codeUnavailable || (ae.retryAfter > 0) != tc.retryAfter {
+			t.Errorf("%v: %d %s (retry after %s)", tc.err, ae.status, ae.code, ae.retryAfter)
+		}
+		if strings.Contains(ae.msg, "/") {
+			t.Errorf("%v: the message shows the server's paths: %s", tc.err, ae.msg)
 		}
 	}
 }
