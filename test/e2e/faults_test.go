@@ -285,10 +285,11 @@ func TestPostgresRestartMidJobs(t *testing.T) {
 	pg.Restart(3 * time.Second)
 	waitSettled(t, db, names, 5*time.Minute, logs)
 	allReady(t, checkInvariants(t, e, "pgr-"), len(names))
-	if !strings.Contains(logs.String(), "57P01") && !strings.Contains(logs.String(), "connect") {
+	lost := strings.Count(logs.String(), "SQLSTATE 57P01") + strings.Count(logs.String(), "connection refused")
+	if lost == 0 {
 		t.Errorf("serve's log shows no lost connection: did the restart land?\n%s", logs)
 	}
-	t.Logf("took %s", time.Since(start).Round(time.Second))
+	t.Logf("%d database errors in serve's log; took %s", lost, time.Since(start).Round(time.Second))
 }
 
 // TestAPIServerRestartMidInstalls: kube-apiserver is restarted while a
@@ -310,7 +311,8 @@ func TestAPIServerRestartMidInstalls(t *testing.T) {
 	waitSettled(t, db, names, 5*time.Minute, logs)
 	stores := checkInvariants(t, e, "apir-")
 	allReady(t, stores, len(names))
-	t.Logf("took %s", time.Since(start).Round(time.Second))
+	t.Logf("%d steps ran again after meeting the restarting API server; took %s",
+		strings.Count(logs.String(), "cluster unavailable; the step runs again"), time.Since(start).Round(time.Second))
 }
 
 // TestServeReplicasKilled: three serve replicas on PostgreSQL run 30
