@@ -222,10 +222,13 @@ func (r *Runner) runStep(ctx context.Context, name string, st step) error {
 
 // clusterUnavailable says whether err means the API server could not be
 // reached or asked to be tried again, rather than refusing the request.
+// Helm's wait reports a watch the API server's restart cut as a resource
+// whose status is Unknown (only its message says so).
 func clusterUnavailable(err error) bool {
 	return isUnreachable(err) || apierrors.IsServiceUnavailable(err) || apierrors.IsServerTimeout(err) ||
 		apierrors.IsTooManyRequests(err) || apierrors.IsTimeout(err) ||
-		utilnet.IsConnectionReset(err) || utilnet.IsProbableEOF(err)
+		utilnet.IsConnectionReset(err) || utilnet.IsProbableEOF(err) ||
+		strings.Contains(err.Error(), "status: Unknown")
 }
 
 func (r *Runner) create(ctx context.Context, job store.Job, s store.Store, events Events) error {
