@@ -3,11 +3,14 @@ package server
 import (
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"reflect"
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/urumi/urumi/internal/store"
 )
@@ -70,7 +73,7 @@ func TestStateDatabaseFaultsAre503(t *testing.T) {
 		err        error
 		retryAfter bool
 	}{
-		{fmt.Errorf("create store: %w", syscall.ECONNREFUSED), true},
+		{fmt.Errorf("create store: %w", &pgconn.PgError{Code: "57P01", Message: "terminating connection due to administrator command"}), true},
 		{fmt.Errorf("create store: %w", store.ErrDiskFull), false},
 		{fmt.Errorf("create store: %w", store.ErrReadOnly), false},
 	} {
@@ -81,5 +84,14 @@ func TestStateDatabaseFaultsAre503(t *testing.T) {
 		if strings.Contains(ae.msg, "/") {
 			t.Errorf("%v: the message shows the server's paths: %s", tc.err, ae.msg)
 		}
+	}
+}
+
+// TestClusterErrorIsNotDatabaseError: a network error of the cluster is
+// not reported as the state database's.
+func TestClusterErrorIsNotDatabaseError(t *testing.T) {
+	err := fmt.Errorf("check store: %w", &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED})
+	if ae := apiErrorOf(err); strings.Contains(ae.msg, "database") {
+		t.Errorf("%v answered as %q", err, ae.msg)
 	}
 }

@@ -102,10 +102,12 @@ func explainDisk(path string, err error) error {
 	return err
 }
 
-// Unavailable reports whether err means the database could not be reached
-// or its connection was lost (PostgreSQL restarting, a network cut): the
-// operation did not happen, or a transaction rolled back, and trying again
-// later can succeed. Errors of the request itself are not.
+// Unavailable reports whether err means PostgreSQL could not be reached or
+// the connection to it was lost (a restart, a fail-over, a network cut):
+// the operation did not happen, or its transaction rolled back, and trying
+// again later can succeed. Errors of the request itself are not, and
+// neither are network errors of anything else (the cluster's), even when
+// they pass through the same call.
 func Unavailable(err error) bool {
 	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return false // the caller's own deadline or cancellation
@@ -120,17 +122,17 @@ func Unavailable(err error) bool {
 		return len(pgErr.Code) == 5 && pgErr.Code[:2] == "08"
 	}
 	var connectErr *pgconn.ConnectError
+	if errors.As(err, &connectErr) || errors.Is(err, driver.ErrBadConn) {
+		return true
+	}
+	// pgconn's other errors (all of which say whether they are safe to
+	// retry) wrap what the connection met: a statement on a connection
+	// an earlier failure closed, or the network failing under one.
+	var conn interface{ SafeToRetry() bool }
+	if !errors.As(err, &conn) {
+		return false
+	}
 	var netErr net.Error
-	return errors.As(err, &connectErr) || errors.As(err, &netErr) ||
-		errors.Is(err, driver.ErrBadConn) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
-		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
-		safeToRetry(err)
-}
-
-// safeToRetry is pgx's mark on an error that happened before anything
-// reached the server (a statement on a connection an earlier failure
-// closed, say).
-func safeToRetry(err error) bool {
-	var r interface{ SafeToRetry() bool }
-	return errors.As(err, &r) && r.SafeToRetry()
+	return conn.SafeToRetry() || errors.As(err, &netErr) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }

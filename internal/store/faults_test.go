@@ -2,14 +2,21 @@ package store
 
 import (
 	"context"
+	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/urumi/urumi/internal/store/storetest"
 )
@@ -149,5 +156,27 @@ func TestPostgresRestart(t *testing.T) {
 	t.Logf("%d operations failed during the restart, e.g. %v", n, failures[0])
 	if err := db.FinishJob(ctx, job.ID, "w1", JobSucceeded, ""); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestUnavailableIsPostgresOnly: only PostgreSQL's lost or refused
+// connections count; a network error of anything else (the cluster) that
+// travels through the same call does not, nor does a refused request.
+func TestUnavailableIsPostgresOnly(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want bool
+	}{
+		{&pgconn.PgError{Code: "57P01"}, true},
+		{fmt.Errorf("renew lease: %w", &pgconn.PgError{Code: "08006"}), true},
+		{fmt.Errorf("begin: %w", driver.ErrBadConn), true},
+		{&pgconn.PgError{Code: "23505"}, false}, // unique violation
+		{fmt.Errorf("helm install: %w", &url.Error{Op: "Get", URL: "https://10.0.0.1", Err: &net.OpError{Op: "dial", Err: syscall.ECONNREFUSED}}), false},
+		{fmt.Errorf("read: %w", io.ErrUnexpectedEOF), false},
+		{context.DeadlineExceeded, false},
+	} {
+		if got := Unavailable(tc.err); got != tc.want {
+			t.Errorf("Unavailable(%v) = %v, want %v", tc.err, got, tc.want)
+		}
 	}
 }
