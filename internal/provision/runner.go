@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"regexp"
 	"strings"
 	"time"
@@ -225,7 +226,9 @@ func (r *Runner) runStep(ctx context.Context, name string, st step) error {
 // Helm's wait reports a watch the API server's restart cut as a resource
 // whose status is Unknown (only its message says so).
 func clusterUnavailable(err error) bool {
-	return isUnreachable(err) || apierrors.IsServiceUnavailable(err) || apierrors.IsServerTimeout(err) ||
+	var netErr net.Error
+	return isUnreachable(err) || (errors.As(err, &netErr) && netErr.Timeout()) ||
+		strings.Contains(err.Error(), "TLS handshake timeout") || apierrors.IsServiceUnavailable(err) || apierrors.IsServerTimeout(err) ||
 		apierrors.IsTooManyRequests(err) || apierrors.IsTimeout(err) ||
 		utilnet.IsConnectionReset(err) || utilnet.IsProbableEOF(err) ||
 		strings.Contains(err.Error(), "status: Unknown")

@@ -21,6 +21,7 @@ func TestClusterUnavailable(t *testing.T) {
 		{fmt.Errorf("create namespace: %w", &netOpError{syscall.ECONNREFUSED}), true},
 		{errors.New(`Get "https://127.0.0.1:6443/api/v1/namespaces/x": dial tcp 127.0.0.1:6443: connect: connection refused`), true},
 		{apierrors.NewServiceUnavailable("etcd is away"), true},
+		{errors.New(`create namespace store-x: Post "https://127.0.0.1:6443/api/v1/namespaces": net/http: TLS handshake timeout`), true},
 		{apierrors.NewTooManyRequests("slow down", 1), true},
 		{errors.New("helm install: resource ConfigMap/store-x/wordpress-cron not ready. status: Unknown, message: "), true},
 		{apierrors.NewForbidden(pods, "x", errors.New("no")), false},

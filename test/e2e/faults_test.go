@@ -117,8 +117,14 @@ func checkInvariants(t *testing.T, e *env, prefix string) []store.Store {
 		pols, pErr := e.client.NetworkingV1().NetworkPolicies(ns).List(ctx, metav1.ListOptions{})
 		if len(deployed.Items) != 1 || depErr != nil || stsErr != nil || secErr != nil || qErr != nil || pErr != nil ||
 			len(quotas.Items) == 0 || len(pols.Items) == 0 {
-			t.Errorf("READY store %s lacks objects: %d deployed releases, wordpress %v, mariadb %v, credentials %v, %d quotas, %d policies",
-				s.Name, len(deployed.Items), depErr, stsErr, secErr, len(quotas.Items), len(pols.Items))
+			var revisions []string
+			if all, err := e.client.CoreV1().Secrets(ns).List(ctx, metav1.ListOptions{LabelSelector: "owner=helm"}); err == nil {
+				for _, r := range all.Items {
+					revisions = append(revisions, r.Labels["version"]+":"+r.Labels["status"])
+				}
+			}
+			t.Errorf("READY store %s (revision %d) lacks objects: %d deployed releases (revisions %v), wordpress %v, mariadb %v, credentials %v, %d quotas, %d policies",
+				s.Name, s.Release.Revision, len(deployed.Items), revisions, depErr, stsErr, secErr, len(quotas.Items), len(pols.Items))
 		}
 	}
 
