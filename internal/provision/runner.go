@@ -223,15 +223,25 @@ func (r *Runner) runStep(ctx context.Context, name string, st step) error {
 
 // clusterUnavailable says whether err means the API server could not be
 // reached or asked to be tried again, rather than refusing the request.
-// Helm's wait reports a watch the API server's restart cut as a resource
-// whose status is Unknown (only its message says so).
+// Helm flattens some of its errors (it joins those of several objects), so
+// the transport's failures are also recognised by their words; its wait
+// reports a watch the API server's restart cut as a resource whose status
+// is Unknown.
 func clusterUnavailable(err error) bool {
 	var netErr net.Error
-	return isUnreachable(err) || (errors.As(err, &netErr) && netErr.Timeout()) ||
-		strings.Contains(err.Error(), "TLS handshake timeout") || apierrors.IsServiceUnavailable(err) || apierrors.IsServerTimeout(err) ||
-		apierrors.IsTooManyRequests(err) || apierrors.IsTimeout(err) ||
-		utilnet.IsConnectionReset(err) || utilnet.IsProbableEOF(err) ||
-		strings.Contains(err.Error(), "status: Unknown")
+	if apierrors.IsServiceUnavailable(err) || apierrors.IsServerTimeout(err) || apierrors.IsTooManyRequests(err) ||
+		apierrors.IsTimeout(err) || utilnet.IsConnectionReset(err) || utilnet.IsProbableEOF(err) ||
+		(errors.As(err, &netErr) && netErr.Timeout()) || isUnreachable(err) {
+		return true
+	}
+	msg := err.Error()
+	for _, s := range []string{"connection refused", "connection reset by peer", "TLS handshake timeout",
+		"i/o timeout", "http2: client connection lost", "unexpected EOF", "status: Unknown"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
 }
 
 func (r *Runner) create(ctx context.Context, job store.Job, s store.Store, events Events) error {

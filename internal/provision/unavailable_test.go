@@ -24,6 +24,8 @@ func TestClusterUnavailable(t *testing.T) {
 		{errors.New(`create namespace store-x: Post "https://127.0.0.1:6443/api/v1/namespaces": net/http: TLS handshake timeout`), true},
 		{apierrors.NewTooManyRequests("slow down", 1), true},
 		{errors.New("helm install: resource ConfigMap/store-x/wordpress-cron not ready. status: Unknown, message: "), true},
+		{errors.Join(apierrors.NewConflict(pods, "x", errors.New("changed")),
+			errors.New(`server-side apply failed for object store-x/wordpress networking.k8s.io/v1, Kind=Ingress: Put "https://127.0.0.1:6443/x": dial tcp 127.0.0.1:6443: connect: connection refused`)), true},
 		{apierrors.NewForbidden(pods, "x", errors.New("no")), false},
 		{apierrors.NewInvalid(schema.GroupKind{Kind: "Pod"}, "x", nil), false},
 		{errors.New("exceeded quota: compute, requested: cpu=8"), false},
