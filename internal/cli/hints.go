@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/urumi/urumi/internal/provision"
+	"github.com/urumi/urumi/internal/store"
 )
 
 // hint is the CLI's advice for an error of the core: which command shows
@@ -38,6 +39,8 @@ func hint(cmd *cobra.Command, owner string, err error) string {
 			owner = "OWNER"
 		}
 		return fmt.Sprintf("an admin can raise the limit with `%s quota set --owner %s --max-stores N`", urumi, owner)
+	case errors.Is(err, store.ErrReadOnly), errors.Is(err, store.ErrDiskFull):
+		return "another database is chosen with --db, URUMI_DB or the config file's `db`"
 	}
 	return ""
 }

@@ -150,3 +150,48 @@ func (k *Kube) diagnose(ctx context.Context, namespace string) string {
 	}
 	return strings.Join(found, "; ")
 }
+
+// leftBehind explains why a store's namespace is not gone yet: what the
+// namespace controller says remains, and the objects in it held by a
+// finalizer. It returns "" when the namespace is gone or nothing is known.
+func (k *Kube) leftBehind(ctx context.Context, namespace string) string {
+	c := k.Client
+	ns, err := c.CoreV1().Namespaces().Get(ctx, namespace, metaGet)
+	if err != nil {
+		return ""
+	}
+	var found []string
+	if pvcs, err := c.CoreV1().PersistentVolumeClaims(namespace).List(ctx, metav1.ListOptions{}); err == nil {
+		for _, p := range pvcs.Items {
+			if p.DeletionTimestamp != nil && len(p.Finalizers) > 0 {
+				found = append(found, fmt.Sprintf("PersistentVolumeClaim %s is terminating, held by %s (a pod still uses it)",
+					p.Name, strings.Join(p.Finalizers, ", ")))
+			}
+		}
+	}
+	if pods, err := c.CoreV1().Pods(namespace).List(ctx, metav1.ListOptions{}); err == nil {
+		n := 0
+		for _, p := range pods.Items {
+			if p.DeletionTimestamp != nil {
+				n++
+			}
+		}
+		switch {
+		case n == 1:
+			found = append(found, "1 pod is still terminating")
+		case n > 1:
+			found = append(found, fmt.Sprintf("%d pods are still terminating", n))
+		}
+	}
+	if len(found) == 0 {
+		for _, cond := range ns.Status.Conditions {
+			if cond.Status == corev1.ConditionTrue && cond.Message != "" {
+				found = append(found, cond.Message)
+			}
+		}
+	}
+	if len(found) > 4 {
+		found = found[:4]
+	}
+	return strings.Join(found, "; ")
+}

@@ -5,11 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"regexp"
 	"strings"
 	"time"
 
 	release "helm.sh/helm/v4/pkg/release/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	utilnet "k8s.io/apimachinery/pkg/util/net"
 
 	"github.com/urumi/urumi/internal/store"
 )
@@ -98,7 +101,11 @@ func (r *Runner) RunJob(ctx context.Context, job store.Job, events Events) error
 
 	log := r.Log.With("job", job.ID, "store", job.Store, "kind", job.Kind, "attempt", job.Attempts)
 	log.Info("job started")
-	s, err := r.DB.GetStore(ctx, job.Store)
+	var s store.Store
+	err := r.write(ctx, func(ctx context.Context) (err error) {
+		s, err = r.DB.GetStore(ctx, job.Store)
+		return err
+	})
 	if errors.Is(err, store.ErrNotFound) {
 		// The store is gone: a delete that finished its work but not its
 		// bookkeeping, or a create overtaken by a delete.
@@ -178,19 +185,65 @@ func (r *Runner) runSteps(ctx context.Context, job store.Job, s *store.Store, st
 	for _, st := range steps {
 		r.emit(events, Event{Store: s.Name, Job: job.ID, Kind: job.Kind, Phase: st.name, State: PhaseStarted})
 		start := time.Now()
-		err := st.run(ctx)
+		err := r.runStep(ctx, s.Name, st)
 		elapsed := time.Since(start)
 		if err != nil {
 			r.emit(events, Event{Store: s.Name, Job: job.ID, Kind: job.Kind, Phase: st.name, State: PhaseFailed, Elapsed: elapsed, Err: err})
 			return fmt.Errorf("%s: %w", st.name, err)
 		}
 		s.Phases = append(s.Phases, store.Phase{Name: st.name, StartedAt: start.UTC(), DurationMS: elapsed.Milliseconds()})
-		if err := r.DB.UpdateStore(ctx, *s); err != nil {
+		if err := r.write(ctx, func(ctx context.Context) error { return r.DB.UpdateStore(ctx, *s) }); err != nil {
 			return fmt.Errorf("record phase %s: %w", st.name, err)
 		}
 		r.emit(events, Event{Store: s.Name, Job: job.ID, Kind: job.Kind, Phase: st.name, State: PhaseDone, Elapsed: elapsed})
 	}
 	return nil
+}
+
+// runStep runs a step, and runs it again while the cluster is unreachable
+// or overloaded (an API server restarting): steps are idempotent, so an
+// outage costs the store a wait within its deadline, not its creation.
+func (r *Runner) runStep(ctx context.Context, name string, st step) error {
+	wait := 500 * time.Millisecond
+	for {
+		err := st.run(ctx)
+		if err == nil || ctx.Err() != nil || !clusterUnavailable(err) {
+			return err
+		}
+		r.Log.Warn("cluster unavailable; the step runs again", "store", name, "phase", st.name,
+			"retry_in", wait, "err", err)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+		wait = min(2*wait, 5*time.Second)
+	}
+}
+
+// clusterUnavailable says whether err means the API server could not be
+// reached or asked to be tried again, rather than refusing the request.
+// Helm flattens some of its errors (it joins those of several objects), so
+// the transport's failures are also recognised by their words; its wait
+// reports a watch the API server's restart cut as a resource whose status
+// is Unknown.
+func clusterUnavailable(err error) bool {
+	var netErr net.Error
+	if apierrors.IsServiceUnavailable(err) || apierrors.IsServerTimeout(err) || apierrors.IsTooManyRequests(err) ||
+		apierrors.IsTimeout(err) || utilnet.IsConnectionReset(err) || utilnet.IsProbableEOF(err) ||
+		(errors.As(err, &netErr) && netErr.Timeout()) || isUnreachable(err) {
+		return true
+	}
+	msg := err.Error()
+	for _, s := range []string{"connection refused", "connection reset by peer", "TLS handshake timeout",
+		"i/o timeout", "http2: client connection lost", "unexpected EOF", "status: Unknown"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
 }
 
 func (r *Runner) create(ctx context.Context, job store.Job, s store.Store, events Events) error {
@@ -214,7 +267,7 @@ func (r *Runner) create(ctx context.Context, job store.Job, s store.Store, event
 
 	s.Status, s.Error, s.Phases = store.StatusProvisioning, "", nil
 	s.Namespace = Namespace(s.Name)
-	if err := r.DB.UpdateStore(ctx, s); err != nil {
+	if err := r.write(ctx, func(ctx context.Context) error { return r.DB.UpdateStore(ctx, s) }); err != nil {
 		return fmt.Errorf("mark %s provisioning: %w", s.Name, err)
 	}
 	ns, k := s.Namespace, r.Kube
@@ -295,6 +348,12 @@ func storeHost(name string, o Options) string {
 // fail records a failed create with the cluster's explanation and keeps
 // every resource for inspection; `urumi store retry` resumes it.
 func (r *Runner) fail(ctx context.Context, job store.Job, s store.Store, start time.Time, cause error) error {
+	if store.Unavailable(cause) {
+		// urumi's own database failed, not the store: the job stays
+		// claimed until its lease runs out, then resumes.
+		r.Log.Warn("state database unreachable; the job resumes when its lease runs out", "store", s.Name, "job", job.ID, "err", cause)
+		return fmt.Errorf("store %s: the state database is unreachable, so the job stopped and resumes once it is back: %w", s.Name, cause)
+	}
 	r.Log.Warn("store failed", "store", s.Name, "job", job.ID, "err", cause)
 	// Store owners read the reason: it keeps what went wrong and drops
 	// the cluster's internal addresses, which the log above still has.
@@ -306,7 +365,13 @@ func (r *Runner) fail(ctx context.Context, job store.Job, s store.Store, start t
 	if err := r.DB.RenewLease(dctx, job.ID, r.Worker, r.Lease); errors.Is(err, store.ErrLeaseLost) {
 		return fmt.Errorf("%w (%s)", ErrLeaseLost, reason)
 	}
-	if s.Namespace != "" {
+	switch {
+	case job.Kind == store.JobDelete:
+		// What blocks a delete is what is left, not why pods did not start.
+		if d := r.Kube.leftBehind(dctx, Namespace(s.Name)); d != "" {
+			reason += "; left in the namespace: " + withoutAddresses(d)
+		}
+	case s.Namespace != "":
 		if d := r.Kube.diagnose(dctx, s.Namespace); d != "" {
 			reason = withoutAddresses(d) + " (" + reason + ")"
 		}
@@ -329,7 +394,7 @@ func (r *Runner) delete(ctx context.Context, job store.Job, s store.Store, event
 	deadlineCtx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	s.Status, s.Error, s.Phases = store.StatusDeleting, "", nil
-	if err := r.DB.UpdateStore(ctx, s); err != nil {
+	if err := r.write(ctx, func(ctx context.Context) error { return r.DB.UpdateStore(ctx, s) }); err != nil {
 		return fmt.Errorf("mark %s deleting: %w", s.Name, err)
 	}
 	ns, k := Namespace(s.Name), r.Kube
@@ -376,12 +441,40 @@ func (r *Runner) finishIn(ctx context.Context, db store.DB, job store.Job, state
 // job goes first, which checks the lease before anything else, and the
 // audit entry last: it locks the log's head until commit.
 func (r *Runner) outcome(ctx context.Context, job store.Job, state store.JobState, lastErr string, record func(tx store.DB) error) error {
-	return r.DB.Atomic(ctx, func(tx store.DB) error {
-		if err := r.finishIn(ctx, tx, job, state, lastErr); err != nil {
+	return r.write(ctx, func(ctx context.Context) error {
+		return r.DB.Atomic(ctx, func(tx store.DB) error {
+			if err := r.finishIn(ctx, tx, job, state, lastErr); err != nil {
+				return err
+			}
+			return record(tx)
+		})
+	})
+}
+
+// write runs a database operation of a job again while the database is
+// unreachable (PostgreSQL restarting or failing over), for up to a lease
+// or 15 seconds, whichever is longer: an outage that short costs the job a
+// pause, not its store. Any other error, or a longer outage, it returns.
+// A transaction that failed this way rolled back, so it is safe to run
+// again; one whose commit was lost on the way back and had in fact
+// committed fails again on the lease it no longer holds.
+func (r *Runner) write(ctx context.Context, op func(ctx context.Context) error) error {
+	deadline := time.Now().Add(max(r.Lease, 15*time.Second))
+	wait := 100 * time.Millisecond
+	for {
+		err := op(ctx)
+		if err == nil || !store.Unavailable(err) || time.Now().After(deadline) {
 			return err
 		}
-		return record(tx)
-	})
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+		wait = min(2*wait, 2*time.Second)
+	}
 }
 
 func (r *Runner) audit(ctx context.Context, db store.DB, job store.Job, action, name, outcome, detail string, d time.Duration) error {

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/urumi/urumi/internal/provision"
+	"github.com/urumi/urumi/internal/store"
 )
 
 // Error codes of the API, one per kind of failure a client handles.
@@ -79,6 +80,12 @@ func apiErrorOf(err error) *apiError {
 		return errorf(http.StatusConflict, codeConflict, "%s", err)
 	case errors.Is(err, provision.ErrForbidden):
 		return errorf(http.StatusForbidden, codeForbidden, "%s", err)
+	case store.Unavailable(err):
+		return &apiError{status: http.StatusServiceUnavailable, code: codeUnavailable, retryAfter: 5 * time.Second,
+			msg: "the server's state database is unreachable for the moment: try again shortly"}
+	case errors.Is(err, store.ErrReadOnly), errors.Is(err, store.ErrDiskFull):
+		return errorf(http.StatusServiceUnavailable, codeUnavailable,
+			"the server cannot save changes: its state database is read-only or its disk is full (an operator must fix it; the server's log has the details)")
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return errorf(http.StatusServiceUnavailable, codeUnavailable, "the request was interrupted: try again")
 	default:

@@ -2,9 +2,17 @@ package server
 
 import (
 	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
 	"reflect"
 	"strings"
+	"syscall"
 	"testing"
+
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/urumi/urumi/internal/store"
 )
 
 // TestCheckFieldNames: keys must be exactly the target's JSON names and
@@ -54,5 +62,36 @@ func TestCheckFieldNames(t *testing.T) {
 		case err != nil && apiErrorOf(err).code != codeMalformed:
 			t.Errorf("%s: code %s, want %s", tc.body, apiErrorOf(err).code, codeMalformed)
 		}
+	}
+}
+
+// TestStateDatabaseFaultsAre503: a state database that is unreachable, or
+// cannot be written, is the server's passing trouble (503), not a fault of
+// the request or an internal error; the unreachable one says when to retry.
+func TestStateDatabaseFaultsAre503(t *testing.T) {
+	for _, tc := range []struct {
+		err        error
+		retryAfter bool
+	}{
+		{fmt.Errorf("create store: %w", &pgconn.PgError{Code: "57P01", Message: "terminating connection due to administrator command"}), true},
+		{fmt.Errorf("create store: %w", store.ErrDiskFull), false},
+		{fmt.Errorf("create store: %w", store.ErrReadOnly), false},
+	} {
+		ae := apiErrorOf(tc.err)
+		if ae.status != http.StatusServiceUnavailable || ae.code != codeUnavailable || (ae.retryAfter > 0) != tc.retryAfter {
+			t.Errorf("%v: %d %s (retry after %s)", tc.err, ae.status, ae.code, ae.retryAfter)
+		}
+		if strings.Contains(ae.msg, "/") {
+			t.Errorf("%v: the message shows the server's paths: %s", tc.err, ae.msg)
+		}
+	}
+}
+
+// TestClusterErrorIsNotDatabaseError: a network error of the cluster is
+// not reported as the state database's.
+func TestClusterErrorIsNotDatabaseError(t *testing.T) {
+	err := fmt.Errorf("check store: %w", &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED})
+	if ae := apiErrorOf(err); strings.Contains(ae.msg, "database") {
+		t.Errorf("%v answered as %q", err, ae.msg)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -83,6 +84,8 @@ type Cluster struct {
 
 type process struct {
 	name string
+	path string
+	args []string
 	cmd  *exec.Cmd
 	done chan struct{}
 	err  error
@@ -298,10 +301,23 @@ func (c *Cluster) boot(ctx context.Context, opts Options) error {
 
 // run starts a component in its own process group, logging to a file.
 func (c *Cluster) run(name, path string, args ...string) error {
-	logPath := filepath.Join(c.Dir, name+".log")
-	logFile, err := os.Create(logPath)
+	p, err := c.start(name, path, args, os.O_TRUNC)
 	if err != nil {
-		return fmt.Errorf("create %s log: %w", name, err)
+		return err
+	}
+	c.mu.Lock()
+	c.procs = append(c.procs, p)
+	c.mu.Unlock()
+	return nil
+}
+
+// start starts a component; logMode is os.O_TRUNC for a new log or
+// os.O_APPEND to keep the one of an earlier run.
+func (c *Cluster) start(name, path string, args []string, logMode int) (*process, error) {
+	logPath := filepath.Join(c.Dir, name+".log")
+	logFile, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|logMode, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("create %s log: %w", name, err)
 	}
 	cmd := exec.Command(path, args...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
@@ -312,18 +328,57 @@ func (c *Cluster) run(name, path string, args ...string) error {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		logFile.Close()
-		return fmt.Errorf("start %s: %w", name, err)
+		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
-	p := &process{name: name, cmd: cmd, done: make(chan struct{}), log: logPath}
+	p := &process{name: name, path: path, args: args, cmd: cmd, done: make(chan struct{}), log: logPath}
 	go func() {
 		p.err = cmd.Wait()
 		logFile.Close()
 		close(p.done)
 	}()
+	return p, nil
+}
+
+// RestartAPIServer stops kube-apiserver (SIGTERM, as a control plane's
+// upgrade does) and starts it again with the same flags on the same port,
+// returning once it is ready. Until then clients' connections are refused;
+// the other components reconnect by themselves.
+func (c *Cluster) RestartAPIServer(ctx context.Context) error {
 	c.mu.Lock()
-	c.procs = append(c.procs, p)
+	i := slices.IndexFunc(c.procs, func(p *process) bool { return p.name == "kube-apiserver" })
+	if i < 0 || c.stopped {
+		c.mu.Unlock()
+		return errors.New("restart kube-apiserver: the cluster is not running")
+	}
+	old := c.procs[i]
 	c.mu.Unlock()
-	return nil
+	stopProcess(old)
+	p, err := c.start(old.name, old.path, old.args, os.O_APPEND)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.procs[i] = p
+	c.mu.Unlock()
+	client, err := kubernetes.NewForConfig(c.Config)
+	if err != nil {
+		return fmt.Errorf("admin client: %w", err)
+	}
+	return c.waitReady(ctx, client)
+}
+
+// stopProcess ends a component's process group: SIGTERM, then SIGKILL after
+// 5 seconds.
+func stopProcess(p *process) {
+	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(5 * time.Second):
+		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+		<-p.done
+	}
+	// Anything left in the group (there should be nothing) goes too.
+	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
 }
 
 // exited reports a component that died, with the tail of its log.
@@ -389,16 +444,7 @@ func (c *Cluster) Stop() error {
 	}
 	// Reverse order: kwok and controllers first, etcd last.
 	for i := len(procs) - 1; i >= 0; i-- {
-		p := procs[i]
-		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-p.done:
-		case <-time.After(5 * time.Second):
-			_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-			<-p.done
-		}
-		// Anything left in the group (there should be nothing) goes too.
-		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+		stopProcess(procs[i])
 	}
 	if err := os.RemoveAll(c.Dir); err != nil {
 		return fmt.Errorf("remove %s: %w", c.Dir, err)

@@ -78,6 +78,9 @@ func isPostgres(dsn string) bool {
 
 func openSQLite(ctx context.Context, path string, d *sqlDB) (DB, error) {
 	openErr := func(err error) error {
+		if explained := explainDisk(path, err); explained != err {
+			return explained
+		}
 		return fmt.Errorf("open database %s: %w: check --db or URUMI_DB", path, err)
 	}
 	if path == "" {
@@ -257,14 +260,14 @@ func (d *sqlDB) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
 	}
 	tx, err := d.db.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("begin transaction on %s: %w", d.name, err)
+		return d.explain(fmt.Errorf("begin transaction on %s: %w", d.name, err))
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
 	if err := fn(tx); err != nil {
-		return err
+		return d.explain(err)
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit transaction on %s: %w", d.name, err)
+		return d.explain(fmt.Errorf("commit transaction on %s: %w", d.name, err))
 	}
 	return nil
 }
@@ -307,16 +310,16 @@ func (d *sqlDB) Atomic(ctx context.Context, fn func(tx DB) error) error {
 	}
 	tx, err := d.db.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("begin transaction on %s: %w", d.name, err)
+		return d.explain(fmt.Errorf("begin transaction on %s: %w", d.name, err))
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
 	td := *d
 	td.tx = &txState{tx: tx}
 	if err := fn(&td); err != nil {
-		return err
+		return d.explain(err)
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit transaction on %s: %w", d.name, err)
+		return d.explain(fmt.Errorf("commit transaction on %s: %w", d.name, err))
 	}
 	return nil
 }

@@ -392,7 +392,7 @@ func (d *sqlDB) UpdateRolloutStore(ctx context.Context, id int64, s RolloutStore
 		to_revision = $4, reason = $5, updated_at = $6 WHERE rollout_id = $7 AND store = $8`,
 		s.State, s.JobID, s.FromRevision, s.ToRevision, s.Reason, toMicros(now()), id, s.Store)
 	if err != nil {
-		return fmt.Errorf("update store %q of rollout %d: %w", s.Store, id, err)
+		return d.explain(fmt.Errorf("update store %q of rollout %d: %w", s.Store, id, err))
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
 		return fmt.Errorf("store %q is not part of rollout %d: %w", s.Store, id, ErrNotFound)

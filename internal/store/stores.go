@@ -285,7 +285,7 @@ func (d *sqlDB) SetRelease(ctx context.Context, name string, r Release) error {
 	res, err := d.q().ExecContext(ctx, `UPDATE stores SET release = $1, updated_at = $2
 		WHERE name = $3 AND deleted_at IS NULL`, string(b), toMicros(now()), name)
 	if err != nil {
-		return fmt.Errorf("set release of store %q: %w", name, err)
+		return d.explain(fmt.Errorf("set release of store %q: %w", name, err))
 	}
 	if n, err := res.RowsAffected(); err != nil || n == 0 {
 		return storeNotFound(name)
