@@ -47,6 +47,9 @@ type ServeConfig struct {
 	ShutdownGrace time.Duration
 	LogFormat     string
 	LogLevel      string
+	// BootstrapTokenFile names a file holding an admin token to register
+	// at start (mounted from a Secret in a cluster).
+	BootstrapTokenFile string
 }
 
 // field is a setting's key and where its resolved value goes.
@@ -69,6 +72,7 @@ func (c *Config) fields() []field {
 		{"addr", &c.Serve.Addr, true}, {"workers", &c.Serve.Workers, true},
 		{"create-rate", &c.Serve.CreateRate, true}, {"shutdown-grace", &c.Serve.ShutdownGrace, true},
 		{"log-format", &c.Serve.LogFormat, true}, {"log-level", &c.Serve.LogLevel, true},
+		{"bootstrap-token-file", &c.Serve.BootstrapTokenFile, true},
 	}
 }
 
