@@ -117,6 +117,11 @@ config:
   ingressClass: traefik
   ingressNamespace: traefik
   tlsIssuer: letsencrypt-prod
+  route: gateway
+  gateway:
+    name: public
+    namespace: gateways
+    sectionName: https
   timeout: 10m
   defaultMaxStores: 20
   lease: 1m
@@ -618,7 +623,8 @@ var knownEnv = map[string]bool{
 	"URUMI_INGRESS_NAMESPACE": true, "URUMI_TLS_ISSUER": true, "URUMI_TIMEOUT": true,
 	"URUMI_DEFAULT_MAX_STORES": true, "URUMI_LEASE": true, "URUMI_DEFAULT_PLAN": true,
 	"URUMI_ADDR": true, "URUMI_WORKERS": true, "URUMI_CREATE_RATE": true, "URUMI_SHUTDOWN_GRACE": true,
-	"URUMI_LOG_FORMAT": true, "URUMI_LOG_LEVEL": true, "URUMI_BOOTSTRAP_TOKEN_FILE": true, "HOME": true,
+	"URUMI_LOG_FORMAT": true, "URUMI_LOG_LEVEL": true, "URUMI_BOOTSTRAP_TOKEN_FILE": true,
+	"URUMI_ROUTE": true, "URUMI_GATEWAY_NAME": true, "URUMI_GATEWAY_NAMESPACE": true, "URUMI_GATEWAY_SECTION": true, "HOME": true,
 }
 
 // TestUrumiRefusesHostileValues: values that would break out of a YAML

@@ -86,7 +86,11 @@ func (f *Factory) settings() provision.Settings {
 		IngressClass:     f.Config.IngressClass,
 		IngressNamespace: f.Config.IngressNamespace,
 		TLSIssuer:        f.Config.TLSIssuer,
-		Timeout:          f.Config.Timeout,
+		Route:            f.Config.Route,
+		Gateway: provision.GatewayRef{
+			Name: f.Config.GatewayName, Namespace: f.Config.GatewayNamespace, SectionName: f.Config.GatewaySection,
+		},
+		Timeout: f.Config.Timeout,
 	}
 }
 

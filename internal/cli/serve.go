@@ -134,7 +134,7 @@ func runServe(ctx context.Context, f *Factory, cfg ServeConfig) error {
 		Wake:    pool.Wake,
 	})
 	log.Info("starting urumi serve", "version", f.Build.Version, "db", dbKind(f.Config.DB),
-		"base_domain", f.Config.BaseDomain, "ingress_class", f.Config.IngressClass,
+		"base_domain", f.Config.BaseDomain, "route", f.Config.Route, "ingress_class", f.Config.IngressClass,
 		"lease", f.Config.Lease, "timeout", f.Config.Timeout, "create_rate_per_min", cfg.CreateRate)
 	if cfg.Workers > 0 {
 		// Rollouts whose driver stopped (or that were started over the
