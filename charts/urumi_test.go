@@ -700,6 +700,7 @@ func TestUrumiInstall(t *testing.T) {
 		kinds    []string
 		replicas int
 		monitor  bool // the cluster gets the Prometheus operator's ServiceMonitor kind first
+		gateway  bool // the cluster gets the Gateway API's CRDs first
 	}{
 		{
 			tc: urumiCases[0],
@@ -712,17 +713,18 @@ func TestUrumiInstall(t *testing.T) {
 			replicas: 2,
 		},
 		{
-			// Everything the simulated cluster has the kinds for: it has
-			// neither the Gateway API's nor the Prometheus operator's CRDs.
-			tc:       urumiCases[1],
-			override: "httpRoute: {enabled: false}",
+			// Everything but the ServiceMonitor, with the Gateway API's
+			// CRDs installed for the HTTPRoute.
+			tc: urumiCases[1],
 			secrets: map[string]map[string]string{
-				"pg-app":      {"uri": "postgres://urumi@postgres.databases:5432/urumi"},
-				"urumi-audit": {"key.hex": strings.Repeat("cd", 32)},
+				"pg-app":            {"uri": "postgres://urumi@postgres.databases:5432/urumi"},
+				"urumi-audit":       {"key.hex": strings.Repeat("cd", 32)},
+				"urumi-first-admin": {"admin-token": "urumi_0123456789ab_" + strings.Repeat("s", 43)},
 			},
-			kinds: []string{"ClusterRole", "ClusterRoleBinding", "Deployment", "Ingress", "NetworkPolicy", "PodDisruptionBudget", "Service",
+			kinds: []string{"ClusterRole", "ClusterRoleBinding", "Deployment", "HTTPRoute", "Ingress", "NetworkPolicy", "PodDisruptionBudget", "Service",
 				"ServiceAccount", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"},
 			replicas: 3,
+			gateway:  true,
 		},
 		{
 			// With the ServiceMonitor kind served, Helm's capabilities (from
@@ -742,6 +744,11 @@ func TestUrumiInstall(t *testing.T) {
 		t.Run(ic.tc.name, func(t *testing.T) {
 			if ic.monitor {
 				serveServiceMonitors(t, c)
+			}
+			if ic.gateway {
+				if err := c.InstallGatewayAPI(context.Background()); err != nil {
+					t.Fatal(err)
+				}
 			}
 			values := chartutil.CoalesceTables(parseValues(t, ic.override), parseValues(t, ic.tc.values))
 			installOnCluster(t, c, client, ic.tc, values, ic.secrets, ic.kinds, ic.replicas)
