@@ -52,8 +52,8 @@ func canUnshare() bool {
 // account's token where a pod has it and the KUBERNETES_SERVICE_* variables,
 // runs on that identity. The service account holds what `urumi rbac
 // --service-account` prints (the chart's RBAC and admission policy, which
-// the charts tests hold equal): enough to provision and delete a store
-// through the API, and nothing outside store namespaces.
+// the charts tests hold equal): enough to provision, upgrade and delete a
+// store through the API, and nothing outside store namespaces.
 func TestInClusterIdentity(t *testing.T) {
 	if !canUnshare() {
 		t.Skip("needs root and unshare(1) to give urumi a pod's /var/run/secrets")
@@ -61,6 +61,14 @@ func TestInClusterIdentity(t *testing.T) {
 	e := newEnv(t, storeDSN(t))
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
+
+	// Neither a kubeconfig nor a pod's token: urumi says so, rather than
+	// trying client-go's last resort, localhost:8080.
+	bare := exec.Command(e.bin, "doctor")
+	bare.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + e.home, "URUMI_DB=" + e.db, "URUMI_AUDIT_KEY=" + e.auditKeyPath()}
+	if b, err := bare.CombinedOutput(); err == nil || !strings.Contains(string(b), "no kubeconfig was found") || strings.Contains(string(b), "8080") {
+		t.Errorf("urumi doctor with no cluster configured: %v\n%s", err, b)
+	}
 
 	const saNS, saName, rbacName = "urumi-identity", "urumi", "urumi-identity"
 	_, err := e.client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: saNS}}, metav1.CreateOptions{})
@@ -124,8 +132,10 @@ func TestInClusterIdentity(t *testing.T) {
 			return false, nil
 		}
 	})
+	// The preflight runs before serve listens: on no identity, or one
+	// short of a permission, it says so in the log.
 	if !strings.Contains(out.String(), "cluster preflight passed") {
-		t.Errorf("the service account's preflight did not pass:\n%s", out.String())
+		t.Fatalf("the service account's preflight did not pass:\n%s", out.String())
 	}
 	if strings.Contains(out.String(), admin) {
 		t.Errorf("the bootstrap token was logged")
@@ -171,6 +181,21 @@ func TestInClusterIdentity(t *testing.T) {
 			return false, fmt.Errorf("store failed: %s\nserve:\n%s", s.Error, out.String())
 		}
 		return s.Status == store.StatusReady, nil
+	})
+	// An upgrade (a new Helm revision with changed values) on that identity.
+	if code, b := call("POST", "/v1/stores/"+name+"/upgrade", map[string]any{"set": []string{"resources.wordpress.limits.cpu=750m"}}); code != http.StatusAccepted {
+		t.Fatalf("upgrade through the API: %d %s", code, b)
+	}
+	waitFor(ctx, t, "the upgraded store READY at revision 2", func() (bool, error) {
+		code, b := call("GET", "/v1/stores/"+name, nil)
+		var s store.Store
+		if code != http.StatusOK || json.Unmarshal(b, &s) != nil {
+			return false, fmt.Errorf("get store: %d %s", code, b)
+		}
+		if s.Status == store.StatusFailed || s.Release.LastChange != nil && s.Release.LastChange.Outcome != "" && s.Release.LastChange.Outcome != store.ChangeSucceeded {
+			return false, fmt.Errorf("upgrade failed: %s\nserve:\n%s", b, out.String())
+		}
+		return s.Status == store.StatusReady && s.Release.Revision == 2, nil
 	})
 	if code, b := call("DELETE", "/v1/stores/"+name, nil); code != http.StatusAccepted && code != http.StatusOK {
 		t.Fatalf("delete through the API: %d %s", code, b)
