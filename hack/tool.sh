@@ -6,6 +6,7 @@
 #   hack/tool.sh goreleaser
 #   hack/tool.sh validate-krew-manifest
 #   hack/tool.sh krew
+#   hack/tool.sh restic     (the backup tests run the Jobs' scripts with it)
 set -euo pipefail
 
 hack=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -16,7 +17,8 @@ case "${1:-}" in
   goreleaser) pkg=github.com/goreleaser/goreleaser/v2; version=$GORELEASER_VERSION ;;
   validate-krew-manifest) pkg=sigs.k8s.io/krew/cmd/validate-krew-manifest; version=$KREW_VERSION ;;
   krew) pkg=sigs.k8s.io/krew/cmd/krew; version=$KREW_VERSION ;;
-  *) echo "usage: $0 goreleaser|validate-krew-manifest|krew" >&2; exit 2 ;;
+  restic) pkg=github.com/restic/restic/cmd/restic; version=$RESTIC_VERSION ;;
+  *) echo "usage: $0 goreleaser|validate-krew-manifest|krew|restic" >&2; exit 2 ;;
 esac
 name=$1
 dir="${URUMI_CACHE_DIR:-$HOME/.cache/urumi}/tools/$name/$version"

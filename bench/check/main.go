@@ -4,6 +4,12 @@
 // would do with kubectl: per store, one `kubectl get` of the namespace and
 // one of every kind check reads in it, timed and counted the same way.
 //
+// Then serve's drift reconciler over the same stores: the API requests it
+// makes in a minute at rest (beside what one pass of the kubectl script
+// makes, a poller's cost per pass), and the time from deleting a store's
+// default-deny policy to the policy back and the store READY again,
+// beside the same drift mended by a person running `urumi store repair`.
+//
 //	go run ./bench/check               # 200 stores (provisioning them takes minutes)
 //	go run ./bench/check -stores 20    # a quick look
 package main
@@ -24,6 +30,9 @@ import (
 	"syscall"
 	"text/tabwriter"
 	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/urumi/urumi/bench/internal/benchutil"
 	"github.com/urumi/urumi/internal/provision"
@@ -49,6 +58,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	stores := fs.Int("stores", 200, "stores to provision and check")
 	runs := fs.Int("runs", 5, "timed runs of `store check --all`")
+	drifts := fs.Int("drifts", 5, "policies deleted, one at a time, for serve to repair")
+	rest := fs.Duration("rest", time.Minute, "how long serve's requests at rest are counted")
 	workers := fs.Int("workers", 8, "provisioning workers")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -154,6 +165,78 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 
+	client, err := kubernetes.NewForConfig(cl.Config)
+	if err != nil {
+		return err
+	}
+	log("by hand: deleting a policy and running `urumi store repair`, %d times", *drifts)
+	var byHand []time.Duration
+	for i := range *drifts {
+		ns := provision.Namespace(names[i%len(names)])
+		if err := client.NetworkingV1().NetworkPolicies(ns).Delete(ctx, "default-deny", metav1.DeleteOptions{}); err != nil {
+			return fmt.Errorf("delete the policy: %w", err)
+		}
+		d, out, err := benchutil.Run(ctx, env, bin, "store", "repair", names[i%len(names)])
+		if err != nil {
+			return fmt.Errorf("store repair: %w\n%s", err, out)
+		}
+		byHand = append(byHand, d)
+	}
+
+	log("starting serve with its drift reconciler")
+	serveLog := filepath.Join(work, "serve-drift.log")
+	stopServe, servePID, err := startServe(ctx, bin, env, serveLog, "--workers", "2", "--drift", "repair")
+	if err != nil {
+		return err
+	}
+	defer stopServe()
+	if err := waitLog(ctx, serveLog, "drift reconciler watching", time.Minute); err != nil {
+		return err
+	}
+	time.Sleep(10 * time.Second) // the first judgement of every store
+	log("counting serve's API requests at rest for %s", *rest)
+	from, err = offset(auditLog)
+	if err != nil {
+		return err
+	}
+	cpu0, err := simcluster.ProcessCPUTime(servePID)
+	if err != nil {
+		return err
+	}
+	ctl0, err := cl.CPUTime()
+	if err != nil {
+		return err
+	}
+	time.Sleep(*rest)
+	cpu1, err := simcluster.ProcessCPUTime(servePID)
+	if err != nil {
+		return err
+	}
+	ctl1, err := cl.CPUTime()
+	if err != nil {
+		return err
+	}
+	var ctlRest time.Duration
+	for c, d := range ctl1 {
+		ctlRest += d - ctl0[c]
+	}
+	time.Sleep(2 * time.Second)
+	atRest, err := countRequests(auditLog, from, "urumi")
+	if err != nil {
+		return err
+	}
+
+	log("deleting a policy %d times, one at a time, for serve to repair", *drifts)
+	var healed []time.Duration
+	for i := range *drifts {
+		name := names[(i+*drifts)%len(names)]
+		d, err := timeRepair(ctx, client, env, bin, name)
+		if err != nil {
+			return err
+		}
+		healed = append(healed, d)
+	}
+
 	st := benchutil.Summarise(times)
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "BENCHMARK\tMEASURED\tBASELINE (same run)")
@@ -161,7 +244,90 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		*stores, benchutil.Ms(st.Median), st.N, benchutil.Ms(st.Min), benchutil.Ms(st.Max), benchutil.Ms(script), 2**stores)
 	fmt.Fprintf(tw, "API requests\t%d (%.2f per store)\t%d (%.1f per store)\n",
 		requests, float64(requests)/float64(*stores), scriptRequests, float64(scriptRequests)/float64(*stores))
+	fmt.Fprintf(tw, "serve's reconciler at rest, %d stores: API requests\t%.1f per minute (beyond its open watches)\t%d per pass of the kubectl script (a poller)\n",
+		*stores, float64(atRest)/rest.Minutes(), scriptRequests)
+	fmt.Fprintf(tw, "serve's CPU at rest (the cron pods' events judged from memory)\t%.2f CPU-s per minute\t%.2f CPU-s per minute: the simulated control plane meanwhile\n",
+		(cpu1-cpu0).Seconds()/rest.Minutes(), ctlRest.Seconds()/rest.Minutes())
+	h, b := benchutil.Summarise(healed), benchutil.Summarise(byHand)
+	fmt.Fprintf(tw, "deleted policy to READY again\t%s median of %d (max %s), serve on its own\t%s median (max %s): `urumi store repair` run by hand\n",
+		benchutil.Ms(h.Median), h.N, benchutil.Ms(h.Max), benchutil.Ms(b.Median), benchutil.Ms(b.Max))
 	return tw.Flush()
+}
+
+// timeRepair deletes a store's default-deny policy and times until serve
+// has put it back and the store is READY again.
+func timeRepair(ctx context.Context, client kubernetes.Interface, env []string, bin, name string) (time.Duration, error) {
+	ns := provision.Namespace(name)
+	start := time.Now()
+	if err := client.NetworkingV1().NetworkPolicies(ns).Delete(ctx, "default-deny", metav1.DeleteOptions{}); err != nil {
+		return 0, fmt.Errorf("delete the policy: %w", err)
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	back := false
+	for time.Now().Before(deadline) {
+		if !back {
+			_, err := client.NetworkingV1().NetworkPolicies(ns).Get(ctx, "default-deny", metav1.GetOptions{})
+			back = err == nil
+		}
+		if back {
+			_, out, err := benchutil.Run(ctx, env, bin, "store", "get", name, "-o", "json")
+			var st store.Store
+			if err == nil && json.Unmarshal(out, &st) == nil && st.Status == store.StatusReady {
+				return time.Since(start), nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return 0, fmt.Errorf("store %s: the deleted policy was not repaired within 2 minutes", name)
+}
+
+// startServe starts `urumi serve` logging to path; stop ends it.
+func startServe(ctx context.Context, bin string, env []string, path string, args ...string) (stop func(), pid int, err error) {
+	cmd := exec.CommandContext(ctx, bin, append([]string{"serve", "--addr", "127.0.0.1:0", "--create-rate", "0"}, args...)...)
+	cmd.Env = append(os.Environ(), env...)
+	logf, err := os.Create(path)
+	if err != nil {
+		return nil, 0, err
+	}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return nil, 0, err
+	}
+	return func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+		logf.Close()
+	}, cmd.Process.Pid, nil
+}
+
+// waitLog waits for text in the log at path.
+func waitLog(ctx context.Context, path, text string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		b, err := os.ReadFile(path)
+		if err == nil && strings.Contains(string(b), text) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	b, _ := os.ReadFile(path)
+	return fmt.Errorf("serve did not log %q within %s:\n%s", text, timeout, b)
 }
 
 func firstFailure(r provision.CheckReport) string {
@@ -180,28 +346,11 @@ func firstFailure(r provision.CheckReport) string {
 
 // provisionAll runs `urumi serve` workers until every store is READY.
 func provisionAll(ctx context.Context, bin string, env []string, work string, n, workers int, log func(string, ...any)) error {
-	cmd := exec.CommandContext(ctx, bin, "serve", "--addr", "127.0.0.1:0", "--workers", fmt.Sprint(workers), "--create-rate", "0")
-	cmd.Env = append(os.Environ(), env...)
-	logf, err := os.Create(filepath.Join(work, "serve.log"))
+	stop, _, err := startServe(ctx, bin, env, filepath.Join(work, "serve.log"), "--workers", fmt.Sprint(workers), "--drift", "off")
 	if err != nil {
 		return err
 	}
-	defer logf.Close()
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	defer func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-	}()
+	defer stop()
 	start, last := time.Now(), time.Now()
 	for {
 		_, out, err := benchutil.Run(ctx, env, bin, "store", "list", "-A", "-o", "json")

@@ -51,6 +51,7 @@ type ServeConfig struct {
 	ShutdownGrace time.Duration
 	LogFormat     string
 	LogLevel      string
+	Drift         string
 	// BootstrapTokenFile names a file holding an admin token to register
 	// at start (mounted from a Secret in a cluster).
 	BootstrapTokenFile string
@@ -78,7 +79,7 @@ func (c *Config) fields() []field {
 		{"addr", &c.Serve.Addr, true}, {"workers", &c.Serve.Workers, true},
 		{"create-rate", &c.Serve.CreateRate, true}, {"shutdown-grace", &c.Serve.ShutdownGrace, true},
 		{"log-format", &c.Serve.LogFormat, true}, {"log-level", &c.Serve.LogLevel, true},
-		{"bootstrap-token-file", &c.Serve.BootstrapTokenFile, true},
+		{"drift", &c.Serve.Drift, true}, {"bootstrap-token-file", &c.Serve.BootstrapTokenFile, true},
 	}
 }
 

@@ -36,6 +36,12 @@ Clients authenticate with tokens from "urumi token create". Several replicas
 may share one PostgreSQL database (--db postgres://...): they share its job
 queue and quotas. With SQLite (the default), run a single process.
 
+A drift reconciler watches the store namespaces (one watch per kind, not a
+request per store): a READY store whose objects no longer match what urumi
+made is marked DEGRADED with the reason and audited, and with --drift=repair
+(the default) given a repair job; --drift=report only marks it; --drift=off
+does neither. A store a person mends goes back to READY on its own.
+
 Also served: a dashboard for store owners at /, /healthz, /readyz (database
 and cluster reachable) and /metrics (Prometheus). SIGTERM or SIGINT stops
 accepting requests and claiming jobs, lets running jobs finish within
@@ -55,10 +61,12 @@ flags, URUMI_* variables (URUMI_ADDR, URUMI_WORKERS, ...) or the config file.`,
 	fl.Duration("shutdown-grace", 30*time.Second, "on SIGTERM, how long running jobs may take before they are released")
 	fl.String("log-format", "text", "log format: text|json")
 	fl.String("log-level", "info", "log level: debug|info|warn|error")
+	fl.String("drift", string(provision.DriftRepair), "what to do when a store drifts from what urumi made: repair|report|off")
 	fl.String("bootstrap-token-file", "", "file holding an admin API token to register at start if it is not known yet (in a cluster: mounted from a Secret)")
 	_ = cmd.RegisterFlagCompletionFunc("log-format", cobra.FixedCompletions([]string{"text", "json"}, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("drift", cobra.FixedCompletions([]string{"repair", "report", "off"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("log-level", cobra.FixedCompletions([]string{"debug", "info", "warn", "error"}, cobra.ShellCompDirectiveNoFileComp))
-	f.bindLocal("addr", "workers", "create-rate", "shutdown-grace", "log-format", "log-level", "bootstrap-token-file")
+	f.bindLocal("addr", "workers", "create-rate", "shutdown-grace", "log-format", "log-level", "drift", "bootstrap-token-file")
 	return cmd
 }
 
@@ -80,6 +88,8 @@ func (o *serveOptions) Validate() error {
 		return usageError{fmt.Errorf("--shutdown-grace %s is invalid: use 0 or more", c.ShutdownGrace)}
 	case c.LogFormat != "text" && c.LogFormat != "json":
 		return usageError{fmt.Errorf("--log-format %q is invalid: use text or json", c.LogFormat)}
+	case c.Drift != string(provision.DriftRepair) && c.Drift != string(provision.DriftReport) && c.Drift != string(provision.DriftOff):
+		return usageError{fmt.Errorf("--drift %q is invalid: use repair, report or off", c.Drift)}
 	case o.Lease < time.Second:
 		return usageError{fmt.Errorf("--lease %s is too short: use 1s or more (workers renew it every third of it)", o.Lease)}
 	}
@@ -108,7 +118,7 @@ func runServe(ctx context.Context, f *Factory, cfg ServeConfig) error {
 		return err
 	}
 	metrics := server.NewMetrics(svc.DB, log)
-	runner.Events = metrics
+	runner.Events, runner.Drift = metrics, metrics
 	pool := &provision.Pool{
 		DB:    svc.DB,
 		Size:  cfg.Workers,
@@ -135,7 +145,18 @@ func runServe(ctx context.Context, f *Factory, cfg ServeConfig) error {
 	})
 	log.Info("starting urumi serve", "version", f.Build.Version, "db", dbKind(f.Config.DB),
 		"base_domain", f.Config.BaseDomain, "route", f.Config.Route, "ingress_class", f.Config.IngressClass,
-		"lease", f.Config.Lease, "timeout", f.Config.Timeout, "create_rate_per_min", cfg.CreateRate)
+		"lease", f.Config.Lease, "timeout", f.Config.Timeout, "create_rate_per_min", cfg.CreateRate, "drift", cfg.Drift)
+	if mode := provision.DriftMode(cfg.Drift); mode != provision.DriftOff {
+		drift := &provision.Reconciler{Service: svc, Kube: runner.Kube, Mode: mode, Log: log.With("component", "drift"), Metrics: metrics, Wake: pool.Wake}
+		driftDone := make(chan struct{})
+		go func() {
+			defer close(driftDone)
+			if err := drift.Run(ctx); err != nil {
+				log.Error("drift reconciler stopped: drift is not noticed until serve restarts", "err", err)
+			}
+		}()
+		defer func() { <-driftDone }()
+	}
 	if cfg.Workers > 0 {
 		// Rollouts whose driver stopped (or that were started over the
 		// API) are carried on here; their upgrades run on the pool.

@@ -25,6 +25,8 @@ func newStoreCommand(f *Factory) *cobra.Command {
 		newStoreHistoryCommand(f, nil),
 		newStoreCheckCommand(f, nil),
 		newStoreRepairCommand(f, nil),
+		newStoreAdoptCommand(f, nil),
+		newStoreForgetCommand(f, nil),
 	)
 	return cmd
 }

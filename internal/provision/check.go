@@ -83,6 +83,10 @@ type Finding struct {
 	// truth table as text, when the isolation self-test fails.
 	Isolation []IsolationRow `json:"isolation,omitempty"`
 	Table     string         `json:"table,omitempty"`
+	// health marks a failure of health alone (a workload not ready, a
+	// claim not bound) with nothing changed: what a pod restart looks
+	// like, which the reconciler gives time before calling it drift.
+	health bool
 }
 
 // IsolationRow is one connection the live policies answer otherwise than
@@ -201,11 +205,7 @@ func (s *Service) CheckAll(ctx context.Context, c Caller, k *Kube) (CheckReport,
 				return CheckReport{}, err
 			}
 			if len(one.namespaces) == 0 {
-				r.Orphans = append(r.Orphans, Finding{
-					Kind: FindingOrphanRecord, Status: CheckFail, Object: "Namespace/" + ns, Managed: true,
-					Message: fmt.Sprintf("store %s is %s but its namespace %s is gone", st.Name, st.Status, ns),
-					Fix:     fmt.Sprintf("if the store is meant to be gone, `urumi store delete %s` closes its record; to make it anew (empty), %s", st.Name, repairHint(st.Name)),
-				})
+				r.Orphans = append(r.Orphans, orphanRecord(st))
 				continue
 			}
 			r.Stores = append(r.Stores, k.judge(ctx, one, st))
@@ -221,14 +221,35 @@ func (s *Service) CheckAll(ctx context.Context, c Caller, k *Kube) (CheckReport,
 	}
 	sort.Strings(orphans)
 	for _, ns := range orphans {
-		r.Orphans = append(r.Orphans, Finding{
-			Kind: FindingOrphanNS, Status: CheckFail, Object: "Namespace/" + ns, Managed: true,
-			Message: fmt.Sprintf("namespace %s is labelled as urumi's (store %q) but urumi has no store of that name", ns, snap.namespaces[ns].Labels[LabelStore]),
-			Fix:     "if it belongs to another urumi database, check it there; otherwise delete it once its data is saved: `kubectl delete namespace " + ns + "`",
-		})
+		r.Orphans = append(r.Orphans, orphanNamespace(snap.namespaces[ns]))
 	}
 	r.finish()
 	return r, nil
+}
+
+// orphanRecord is the finding of a store whose namespace is gone.
+func orphanRecord(st store.Store) Finding {
+	ns := Namespace(st.Name)
+	return Finding{
+		Kind: FindingOrphanRecord, Status: CheckFail, Object: "Namespace/" + ns, Managed: true,
+		Message: fmt.Sprintf("store %s is %s but its namespace %s is gone", st.Name, st.Status, ns),
+		Fix:     fmt.Sprintf("if the store is meant to be gone, `urumi store forget %s` closes its record; to make it anew (empty), %s", st.Name, repairHint(st.Name)),
+	}
+}
+
+// orphanNamespace is the finding of a namespace labelled urumi's whose
+// store urumi has no record of.
+func orphanNamespace(n *corev1.Namespace) Finding {
+	name := n.Labels[LabelStore]
+	if name == "" {
+		name, _ = strings.CutPrefix(n.Name, Namespace(""))
+	}
+	return Finding{
+		Kind: FindingOrphanNS, Status: CheckFail, Object: "Namespace/" + n.Name, Managed: true,
+		Message: fmt.Sprintf("namespace %s is labelled as urumi's (store %q) but urumi has no store of that name", n.Name, n.Labels[LabelStore]),
+		Fix: fmt.Sprintf("if it belongs to another urumi database, check it there; `urumi store adopt %s --owner OWNER` makes it a store of this one again; "+
+			"or delete it once its data is saved: `kubectl delete namespace %s`", name, n.Name),
+	}
 }
 
 // checkable says whether a store in status st should have its objects:

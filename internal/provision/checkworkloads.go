@@ -145,9 +145,9 @@ func (j *judgement) workloads(objs []*unstructured.Unstructured) {
 				continue // reported as missing above
 			}
 			d := j.objs.deployments[i]
-			if msg := replicasProblem(wantReplicas(o), d.Spec.Replicas, d.Status.ReadyReplicas, d.Status.AvailableReplicas); msg != "" {
+			if msg, health := replicasProblem(wantReplicas(o), d.Spec.Replicas, d.Status.ReadyReplicas, d.Status.AvailableReplicas); msg != "" {
 				bad++
-				j.add(Finding{Kind: FindingWorkload, Status: CheckFail, Object: "Deployment/" + name, Managed: true, Message: msg, Fix: j.workloadFix()})
+				j.add(Finding{Kind: FindingWorkload, Status: CheckFail, Object: "Deployment/" + name, Managed: true, Message: msg, Fix: j.workloadFix(), health: health})
 			}
 		case schema.GroupKind{Group: "apps", Kind: "StatefulSet"}:
 			checked++
@@ -156,9 +156,9 @@ func (j *judgement) workloads(objs []*unstructured.Unstructured) {
 				continue
 			}
 			s := j.objs.statefulSets[i]
-			if msg := replicasProblem(wantReplicas(o), s.Spec.Replicas, s.Status.ReadyReplicas, s.Status.AvailableReplicas); msg != "" {
+			if msg, health := replicasProblem(wantReplicas(o), s.Spec.Replicas, s.Status.ReadyReplicas, s.Status.AvailableReplicas); msg != "" {
 				bad++
-				j.add(Finding{Kind: FindingWorkload, Status: CheckFail, Object: "StatefulSet/" + name, Managed: true, Message: msg, Fix: j.workloadFix()})
+				j.add(Finding{Kind: FindingWorkload, Status: CheckFail, Object: "StatefulSet/" + name, Managed: true, Message: msg, Fix: j.workloadFix(), health: health})
 			}
 		case schema.GroupKind{Group: "batch", Kind: "Job"}:
 			i := slices.IndexFunc(j.objs.jobs, func(x batchv1.Job) bool { return x.Name == name })
@@ -186,7 +186,7 @@ func (j *judgement) workloads(objs []*unstructured.Unstructured) {
 			pending++
 			j.add(Finding{Kind: FindingClaim, Status: CheckFail, Object: "PersistentVolumeClaim/" + c.Name, Managed: true,
 				Message: fmt.Sprintf("the claim is %s, not Bound", c.Status.Phase),
-				Fix:     "check the storage class and its provisioner (`urumi doctor`)"})
+				Fix:     "check the storage class and its provisioner (`urumi doctor`)", health: true})
 		}
 	}
 	if pending == 0 && len(j.objs.claims) > 0 {
@@ -199,19 +199,20 @@ func (j *judgement) workloadFix() string {
 }
 
 // replicasProblem says what is wrong with a workload the chart wants
-// with want replicas, or "".
-func replicasProblem(want int64, spec *int32, ready, available int32) string {
+// with want replicas, or "", and whether it is health alone (replicas
+// not ready) rather than a change.
+func replicasProblem(want int64, spec *int32, ready, available int32) (string, bool) {
 	live := int64(1)
 	if spec != nil {
 		live = int64(*spec)
 	}
 	switch {
 	case live != want:
-		return fmt.Sprintf("scaled to %d, the chart wants %d", live, want)
+		return fmt.Sprintf("scaled to %d, the chart wants %d", live, want), false
 	case int64(ready) < want || int64(available) < want:
-		return fmt.Sprintf("%d of %d replicas ready", min(ready, available), want)
+		return fmt.Sprintf("%d of %d replicas ready", min(ready, available), want), true
 	}
-	return ""
+	return "", false
 }
 
 func jobState(j *batchv1.Job) string {

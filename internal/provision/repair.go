@@ -252,6 +252,9 @@ func (r *Runner) repair(ctx context.Context, job store.Job, s store.Store, event
 	for _, f := range failing(found) {
 		if !still[findingName(f)] {
 			fixed = append(fixed, findingName(f))
+			if r.Drift != nil {
+				r.Drift.DriftRepaired(f.Kind)
+			}
 		}
 	}
 	for _, f := range failing(after) {
@@ -302,6 +305,10 @@ func (r *Runner) repair(ctx context.Context, job store.Job, s store.Store, event
 	})
 }
 
+// repairFailedPrefix starts the error of a store whose repair failed: the
+// reconciler leaves such a store to a person rather than repair it again.
+const repairFailedPrefix = "repair failed: "
+
 // repairFailed records a repair that could not run its steps: the store
 // keeps its status (DEGRADED when it was READY: something is wrong) and
 // the reason goes in its error and the audit log.
@@ -317,7 +324,7 @@ func (r *Runner) repairFailed(ctx context.Context, job store.Job, s store.Store,
 		s.Status = store.StatusDegraded
 	}
 	s.Options = nil
-	s.Error = "repair failed: " + reason
+	s.Error = repairFailedPrefix + reason
 	if err := r.outcome(dctx, job, store.JobFailed, reason, func(tx store.DB) error {
 		if err := tx.UpdateStore(dctx, s); err != nil {
 			return fmt.Errorf("record the failed repair of %s: %w (after: %s)", s.Name, err, reason)

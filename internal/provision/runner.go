@@ -60,6 +60,8 @@ type Runner struct {
 	Log   *slog.Logger
 	// Events, if set, sees every job's progress.
 	Events Events
+	// Drift, if set, counts what repairs mend.
+	Drift DriftMetrics
 }
 
 // ErrLeaseLost ends a run whose job was taken over by another worker or

@@ -199,6 +199,55 @@ func handleRepairStore(svc *provision.Service, wake func()) http.Handler {
 	})
 }
 
+// adoptBody is an adopt request's body; the name is the path's.
+type adoptBody struct {
+	Owner string   `json:"owner,omitempty"`
+	Plan  string   `json:"plan,omitempty"`
+	Set   []string `json:"set,omitempty"`
+}
+
+// handleAdoptStore records a store for an orphan namespace (admins only).
+func handleAdoptStore(svc *provision.Service, k *provision.Kube, limit int64, wake func()) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		name := r.PathValue("name")
+		if err := provision.ValidateName(name); err != nil {
+			writeError(w, r, err)
+			return
+		}
+		req, err := decode[adoptBody](w, r, limit, true)
+		if err != nil {
+			writeError(w, r, err)
+			return
+		}
+		st, _, err := svc.Adopt(r.Context(), principalFrom(r.Context()).caller, k,
+			provision.AdoptRequest{Name: name, Owner: req.Owner, Plan: req.Plan, Set: req.Set})
+		if err != nil {
+			writeError(w, r, err)
+			return
+		}
+		wake()
+		encode(w, http.StatusAccepted, st)
+	})
+}
+
+// handleForgetStore closes the record of a store whose namespace is gone
+// (admins only).
+func handleForgetStore(svc *provision.Service, k *provision.Kube) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		name := r.PathValue("name")
+		if err := provision.ValidateName(name); err != nil {
+			writeError(w, r, err)
+			return
+		}
+		st, err := svc.Forget(r.Context(), principalFrom(r.Context()).caller, k, name)
+		if err != nil {
+			writeError(w, r, err)
+			return
+		}
+		encode(w, http.StatusOK, st)
+	})
+}
+
 func handleStoreHistory(svc *provision.Service) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		name := r.PathValue("name")

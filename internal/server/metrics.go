@@ -26,6 +26,9 @@ type Metrics struct {
 	jobs         *prometheus.CounterVec
 	workers      prometheus.Gauge
 	busy         prometheus.Gauge
+	driftFound   *prometheus.CounterVec
+	driftFixed   *prometheus.CounterVec
+	orphans      *prometheus.GaugeVec
 }
 
 // NewMetrics registers the server's metrics, the queue collector on db, and
@@ -62,8 +65,20 @@ func NewMetrics(db store.Jobs, log *slog.Logger) *Metrics {
 			Name: "urumi_workers_busy",
 			Help: "Workers of this process running a job now.",
 		}),
+		driftFound: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "urumi_drift_found_total",
+			Help: "Failed checks on stores this process's drift reconciler marked DEGRADED, by kind of finding.",
+		}, []string{"kind"}),
+		driftFixed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "urumi_drift_repaired_total",
+			Help: "Failed checks this process's repair jobs mended, by kind of finding.",
+		}, []string{"kind"}),
+		orphans: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "urumi_orphans",
+			Help: "Orphans the drift reconciler sees: namespaces labelled urumi's without a store (orphan-namespace), stores whose namespace is gone (orphan-record).",
+		}, []string{"kind"}),
 	}
-	m.reg.MustRegister(m.httpRequests, m.httpDuration, m.phases, m.jobs, m.workers, m.busy,
+	m.reg.MustRegister(m.httpRequests, m.httpDuration, m.phases, m.jobs, m.workers, m.busy, m.driftFound, m.driftFixed, m.orphans,
 		&queueCollector{db: db, log: log},
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -106,6 +121,15 @@ func (m *Metrics) Event(e provision.Event) {
 		m.jobs.WithLabelValues(kind, "lease_lost").Inc()
 	}
 }
+
+// DriftFound counts drift the reconciler found (provision.DriftMetrics).
+func (m *Metrics) DriftFound(kind string) { m.driftFound.WithLabelValues(kind).Inc() }
+
+// DriftRepaired counts drift a repair mended.
+func (m *Metrics) DriftRepaired(kind string) { m.driftFixed.WithLabelValues(kind).Inc() }
+
+// SetOrphans sets the orphans of a kind the reconciler sees.
+func (m *Metrics) SetOrphans(kind string, n int) { m.orphans.WithLabelValues(kind).Set(float64(n)) }
 
 // queueCollector reads the job queue and store counts at scrape time.
 type queueCollector struct {

@@ -27,6 +27,8 @@ func addRoutes(rt *router, d Deps) {
 	rt.handle("POST /v1/stores/{name}/upgrade", auth.require(handleStoreJob(creates, body, d.Wake, svc.Upgrade)))
 	rt.handle("POST /v1/stores/{name}/rollback", auth.require(handleStoreJob(creates, body, d.Wake, svc.Rollback)))
 	rt.handle("POST /v1/stores/{name}/repair", auth.require(handleRepairStore(svc, d.Wake)))
+	rt.handle("POST /v1/stores/{name}/adopt", auth.require(handleAdoptStore(svc, d.Kube, body, d.Wake)))
+	rt.handle("POST /v1/stores/{name}/forget", auth.require(handleForgetStore(svc, d.Kube)))
 	rt.handle("GET /v1/stores/{name}/history", auth.require(handleStoreHistory(svc)))
 	rt.handle("GET /v1/stores/{name}/check", auth.require(handleCheckStore(svc, d.Kube)))
 	rt.handle("POST /v1/rollouts", auth.require(handleStartRollout(svc, body)))

@@ -270,6 +270,12 @@ type Stores interface {
 	// UpdateStore writes status, url, error and phases of a live store, and
 	// its options and plan when s.Options is not nil.
 	UpdateStore(ctx context.Context, s Store) error
+	// MarkStore moves a live store from status from to status to with
+	// reason as its error, and says whether it did: false when the store
+	// is in another status (a job changed it meanwhile, or another
+	// process marked it first) or already has that reason. Its phases and
+	// options stay.
+	MarkStore(ctx context.Context, name string, from, to Status, reason string) (bool, error)
 	// RemoveStore drops a live store after its resources are gone.
 	RemoveStore(ctx context.Context, name string) error
 	// SetRelease records what a live store runs.

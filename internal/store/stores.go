@@ -231,6 +231,27 @@ func (d *sqlDB) UpdateStore(ctx context.Context, s Store) error {
 	})
 }
 
+// MarkStore changes status and error in one conditional UPDATE: of two
+// processes marking the same store, the second (which waits for the
+// first's row lock on PostgreSQL, or for the database on SQLite) finds
+// the status (or, DEGRADED to DEGRADED, the reason) changed and marks
+// nothing.
+func (d *sqlDB) MarkStore(ctx context.Context, name string, from, to Status, reason string) (bool, error) {
+	if !validStatus(to) {
+		return false, fmt.Errorf("mark store %q: unknown status %q", name, to)
+	}
+	res, err := d.q().ExecContext(ctx, `UPDATE stores SET status = $1, error = $2, updated_at = $3
+		WHERE name = $4 AND status = $5 AND error <> $2 AND deleted_at IS NULL`, to, reason, toMicros(now()), name, from)
+	if err != nil {
+		return false, fmt.Errorf("mark store %q %s: %w", name, to, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("mark store %q %s: %w", name, to, err)
+	}
+	return n > 0, nil
+}
+
 // RemoveStore soft-deletes the store, freeing its name, and cancels its
 // queued jobs. A running job (usually the delete job calling this) is left
 // to its worker to finish.

@@ -457,3 +457,62 @@ func BenchmarkListStores(b *testing.B) {
 		db.Close()
 	}
 }
+
+// TestMarkStoreOnce: of several processes marking one store DEGRADED at
+// once, exactly one does; a store in another status is left alone.
+func TestMarkStoreOnce(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, tdb testDB) {
+		ctx := context.Background()
+		const handles = 4
+		dbs := make([]DB, handles)
+		for i := range dbs {
+			dbs[i] = tdb.open(t, Options{})
+		}
+		st, _, err := dbs[0].CreateStore(ctx, newStore("shop", "alice"), "alice")
+		if err != nil {
+			t.Fatal(err)
+		}
+		st.Status = StatusReady
+		st.Phases = []Phase{{Name: "helm", StartedAt: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), DurationMS: 7}}
+		if err := dbs[0].UpdateStore(ctx, st); err != nil {
+			t.Fatal(err)
+		}
+		if ok, err := dbs[0].MarkStore(ctx, "shop", StatusDegraded, StatusReady, ""); err != nil || ok {
+			t.Errorf("MarkStore from a status the store is not in = %v, %v; want false", ok, err)
+		}
+		marked := make([]bool, 3*handles)
+		errs := make([]error, len(marked))
+		var wg sync.WaitGroup
+		for i := range marked {
+			wg.Go(func() {
+				marked[i], errs[i] = dbs[i%handles].MarkStore(ctx, "shop", StatusReady, StatusDegraded, fmt.Sprintf("drift %d", i))
+			})
+		}
+		wg.Wait()
+		n, winner := 0, -1
+		for i, ok := range marked {
+			if errs[i] != nil {
+				t.Errorf("MarkStore: %v", errs[i])
+			}
+			if ok {
+				n, winner = n+1, i
+			}
+		}
+		if n != 1 {
+			t.Fatalf("%d of %d MarkStore calls marked the store, want 1", n, len(marked))
+		}
+		got, err := dbs[0].GetStore(ctx, "shop")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Status != StatusDegraded || got.Error != fmt.Sprintf("drift %d", winner) || !reflect.DeepEqual(got.Phases, st.Phases) {
+			t.Errorf("after MarkStore: status %s, error %q, phases %v", got.Status, got.Error, got.Phases)
+		}
+		if _, err := dbs[0].MarkStore(ctx, "shop", StatusDegraded, Status("BROKEN"), ""); err == nil {
+			t.Error("MarkStore to an unknown status: no error")
+		}
+		if ok, err := dbs[0].MarkStore(ctx, "nope", StatusReady, StatusDegraded, ""); err != nil || ok {
+			t.Errorf("MarkStore of a missing store = %v, %v; want false, nil", ok, err)
+		}
+	})
+}

@@ -281,8 +281,9 @@ func TestCheckOrphans(t *testing.T) {
 
 	// A record made READY without its namespace (as if someone deleted it).
 	db := e.openDB()
-	st, _, err := db.CreateStore(ctx, store.Store{Name: "lost-ns", Owner: "tester", Plan: "medium", Namespace: "store-lost-ns"}, "tester")
+	st, job, err := db.CreateStore(ctx, store.Store{Name: "lost-ns", Owner: "tester", Plan: "medium", Namespace: "store-lost-ns"}, "tester")
 	must(t, err)
+	must(t, db.CancelJob(ctx, job.ID))
 	st.Status = store.StatusReady
 	must(t, db.UpdateStore(ctx, st))
 	// A queued store is still being made: not an orphan.
@@ -309,6 +310,52 @@ func TestCheckOrphans(t *testing.T) {
 	if r := e.run("store", "check", "no-such-store"); r.code != 3 {
 		t.Errorf("check of a missing store: %s", r)
 	}
+
+	// Each side resolved: the record forgotten, and a store whose record
+	// was lost (its namespace holding its release, credentials and data)
+	// adopted back, keeping them.
+	if r := e.run("store", "forget", "queued-ns"); r.code == 0 {
+		t.Errorf("forget of a store being made: %s", r)
+	}
+	e.ok("store", "forget", "lost-ns")
+	e.ok("store", "create", "adoptee", "--owner", "tester")
+	before := credentials(t, e, "adoptee")
+	must(t, db.RemoveStore(ctx, "adoptee"))
+	rep, r = e.check("--all")
+	if _, ok := failedFinding(rep, provision.FindingOrphanNS, "Namespace/store-adoptee"); !ok {
+		t.Errorf("the store whose record was lost is not reported: %s", r.stdout)
+	}
+	if r := e.run("store", "adopt", "adoptee", "--owner", "bad owner"); r.code != 2 {
+		t.Errorf("adopt with an invalid owner: %s", r)
+	}
+	e.ok("store", "adopt", "adoptee")
+	st, ok := e.getStore("adoptee")
+	if !ok || st.Status != store.StatusReady || st.Owner != "tester" || st.Release.Revision != 2 {
+		t.Errorf("adopted store: %+v, want READY, owner tester (from the namespace), revision 2", st)
+	}
+	if after := credentials(t, e, "adoptee"); string(after[charts.SecretKeyMariaDBPassword]) != string(before[charts.SecretKeyMariaDBPassword]) {
+		t.Error("adopt changed the database password")
+	}
+	if rep, r := e.check("adoptee"); r.code != 0 {
+		t.Errorf("the adopted store does not pass its check: %s", rep.Status)
+	}
+	rep, r = e.check("--all")
+	for _, ns := range []string{"store-lost-ns", "store-adoptee"} {
+		if f, ok := failedFinding(rep, provision.FindingOrphanRecord, "Namespace/"+ns); ok {
+			t.Errorf("still an orphan after forget/adopt: %+v", f)
+		}
+		if f, ok := failedFinding(rep, provision.FindingOrphanNS, "Namespace/"+ns); ok {
+			t.Errorf("still an orphan after forget/adopt: %+v", f)
+		}
+	}
+	entries, err := db.ListAudit(ctx, store.AuditFilter{})
+	must(t, err)
+	for _, action := range []string{"forget", "adopt"} {
+		if !slices.ContainsFunc(entries, func(a store.AuditEntry) bool { return a.Action == action }) {
+			t.Errorf("no %s audit entry", action)
+		}
+	}
+	e.ok("audit", "verify")
 }
 
 func (e *env) doctor(args ...string) (provision.DoctorReport, result) {

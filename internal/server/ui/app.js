@@ -115,7 +115,7 @@ function render(stores) {
       st.append(e);
     }
     const addr = cell(row, undefined);
-    if (s.url && s.status === "READY") {
+    if (s.url && (s.status === "READY" || s.status === "DEGRADED")) { // a DEGRADED store still serves
       const a = document.createElement("a");
       a.href = s.url;
       a.textContent = s.url;

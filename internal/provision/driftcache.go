@@ -1,0 +1,186 @@
+package provision
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/tools/cache"
+)
+
+// driftCache is the reconciler's view of the cluster: one informer per
+// kind that `store check` reads (a LIST, then a WATCH, each), kept in
+// memory, so that a store is judged from memory and the API server sees
+// no request at rest beyond the watches. It takes the same snapshot a
+// check takes with its LISTs, so the reconciler and `store check` judge
+// alike.
+type driftCache struct {
+	k         *Kube
+	factories []informers.SharedInformerFactory
+
+	namespaces   cache.Indexer // labelled urumi's
+	secrets      cache.Indexer // labelled urumi's
+	helm         cache.Indexer // Helm's release records, but superseded ones
+	quotas       cache.Indexer
+	limitRanges  cache.Indexer
+	policies     cache.Indexer
+	configMaps   cache.Indexer
+	services     cache.Indexer
+	claims       cache.Indexer
+	pods         cache.Indexer
+	deployments  cache.Indexer
+	statefulSets cache.Indexer
+	replicaSets  cache.Indexer
+	jobs         cache.Indexer
+	cronJobs     cache.Indexer
+	ingresses    cache.Indexer
+	roleBindings cache.Indexer
+}
+
+// watchedKind is one informer and what its events mean for the
+// reconciler.
+type watchedKind struct {
+	name     string
+	informer cache.SharedIndexInformer
+	// updates says whether an update (not only an add or delete) may be
+	// drift. Pods come and go with the chart's workloads and cron; their
+	// updates are their workloads' status, which those report.
+	updates bool
+}
+
+// newDriftCache sets up the informers; start them with run.
+func newDriftCache(k *Kube, resync time.Duration) (*driftCache, []watchedKind) {
+	selected := func(sel string) informers.SharedInformerOption {
+		return informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = sel })
+	}
+	mine := informers.NewSharedInformerFactoryWithOptions(k.Client, resync, selected(LabelManagedBy+"="+ManagedBy))
+	helm := informers.NewSharedInformerFactoryWithOptions(k.Client, resync, selected(helmRecordSelector))
+	all := informers.NewSharedInformerFactoryWithOptions(k.Client, resync)
+	c := &driftCache{k: k, factories: []informers.SharedInformerFactory{mine, helm, all}}
+	kinds := []watchedKind{
+		{"namespace", mine.Core().V1().Namespaces().Informer(), true},
+		{"secret", mine.Core().V1().Secrets().Informer(), true},
+		{"release", helm.Core().V1().Secrets().Informer(), true},
+		{"quota", all.Core().V1().ResourceQuotas().Informer(), true},
+		{"limit-range", all.Core().V1().LimitRanges().Informer(), true},
+		{"network-policy", all.Networking().V1().NetworkPolicies().Informer(), true},
+		{"configmap", all.Core().V1().ConfigMaps().Informer(), true},
+		{"service", all.Core().V1().Services().Informer(), true},
+		{"claim", all.Core().V1().PersistentVolumeClaims().Informer(), true},
+		{"pod", all.Core().V1().Pods().Informer(), false},
+		{"deployment", all.Apps().V1().Deployments().Informer(), true},
+		{"statefulset", all.Apps().V1().StatefulSets().Informer(), true},
+		{"replicaset", all.Apps().V1().ReplicaSets().Informer(), false},
+		{"job", all.Batch().V1().Jobs().Informer(), true},
+		{"cronjob", all.Batch().V1().CronJobs().Informer(), true},
+		{"ingress", all.Networking().V1().Ingresses().Informer(), true},
+		{"role-binding", all.Rbac().V1().RoleBindings().Informer(), true},
+	}
+	idx := []*cache.Indexer{&c.namespaces, &c.secrets, &c.helm, &c.quotas, &c.limitRanges, &c.policies, &c.configMaps,
+		&c.services, &c.claims, &c.pods, &c.deployments, &c.statefulSets, &c.replicaSets, &c.jobs, &c.cronJobs,
+		&c.ingresses, &c.roleBindings}
+	for i, w := range kinds {
+		// What no check reads is not kept: managed fields are often half
+		// an object's size.
+		_ = w.informer.SetTransform(func(obj any) (any, error) {
+			if m, err := meta.Accessor(obj); err == nil {
+				m.SetManagedFields(nil)
+			}
+			return obj, nil
+		})
+		*idx[i] = w.informer.GetIndexer()
+	}
+	return c, kinds
+}
+
+// start starts every informer and waits for their first lists.
+func (c *driftCache) start(ctx context.Context) error {
+	for _, f := range c.factories {
+		f.Start(ctx.Done())
+	}
+	for _, f := range c.factories {
+		for typ, ok := range f.WaitForCacheSync(ctx.Done()) {
+			if !ok {
+				return fmt.Errorf("watch %v: the cluster did not answer the first list: %w", typ, context.Cause(ctx))
+			}
+		}
+	}
+	return nil
+}
+
+// stop waits for the informers' goroutines once ctx is done.
+func (c *driftCache) stop() {
+	for _, f := range c.factories {
+		f.Shutdown()
+	}
+}
+
+// namespace is the cached store namespace ns, or nil.
+func (c *driftCache) namespace(ns string) *corev1.Namespace {
+	obj, ok, _ := c.namespaces.GetByKey(ns)
+	if !ok {
+		return nil
+	}
+	return obj.(*corev1.Namespace)
+}
+
+// namespaceNames are the cached namespaces labelled urumi's.
+func (c *driftCache) namespaceNames() []string {
+	return c.namespaces.ListKeys()
+}
+
+// snapshot is the snapshot `store check` would take of namespace ns, read
+// from memory.
+func (c *driftCache) snapshot(ns string) *snapshot {
+	s := &snapshot{k: c.k, scope: ns, namespaces: map[string]*corev1.Namespace{}, byNS: map[string]*nsObjects{},
+		extra: map[schema.GroupKind]map[string][]map[string]any{}}
+	n := c.namespace(ns)
+	if n == nil {
+		return s
+	}
+	s.namespaces[ns] = n
+	o := s.in(ns)
+	o.quotas = cached[corev1.ResourceQuota](c.quotas, ns)
+	o.limitRanges = cached[corev1.LimitRange](c.limitRanges, ns)
+	o.policies = cached[networkingv1.NetworkPolicy](c.policies, ns)
+	o.secrets = cached[corev1.Secret](c.secrets, ns)
+	for _, sec := range cached[corev1.Secret](c.helm, ns) {
+		if r, ok := newHelmRecord(&sec); ok {
+			o.helm = append(o.helm, r)
+		}
+	}
+	o.configMaps = cached[corev1.ConfigMap](c.configMaps, ns)
+	o.services = cached[corev1.Service](c.services, ns)
+	o.claims = cached[corev1.PersistentVolumeClaim](c.claims, ns)
+	o.pods = cached[corev1.Pod](c.pods, ns)
+	o.deployments = cached[appsv1.Deployment](c.deployments, ns)
+	o.statefulSets = cached[appsv1.StatefulSet](c.statefulSets, ns)
+	o.replicaSets = cached[appsv1.ReplicaSet](c.replicaSets, ns)
+	o.jobs = cached[batchv1.Job](c.jobs, ns)
+	o.cronJobs = cached[batchv1.CronJob](c.cronJobs, ns)
+	o.ingresses = cached[networkingv1.Ingress](c.ingresses, ns)
+	o.roleBindings = cached[rbacv1.RoleBinding](c.roleBindings, ns)
+	return s
+}
+
+// cached copies namespace ns's objects out of an informer's index (the
+// judge may not change what the cache shares).
+func cached[T any](idx cache.Indexer, ns string) []T {
+	var out []T
+	_ = cache.ListAllByNamespace(idx, ns, labels.Everything(), func(obj any) {
+		if p, ok := obj.(*T); ok {
+			out = append(out, *p)
+		}
+	})
+	return out
+}
