@@ -29,6 +29,7 @@ import (
 	psaapi "k8s.io/pod-security-admission/api"
 	psapolicy "k8s.io/pod-security-admission/policy"
 	"k8s.io/utils/ptr"
+	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 	"sigs.k8s.io/yaml"
 
 	"helm.sh/helm/v4/pkg/action"
@@ -99,6 +100,21 @@ admin:
   email: owner+shop@example.co.uk
 woocommerce:
   version: 10.1.2-beta.1
+`,
+	},
+	{
+		// Routed through a Gateway API Gateway instead of an Ingress.
+		name: "gateway",
+		values: `
+credentialsSecret: shop-credentials
+host: shop.stores.example.com
+ingress:
+  enabled: false
+gateway:
+  enabled: true
+  name: public
+  namespace: gateways
+  sectionName: https
 `,
 	},
 	{
@@ -315,6 +331,7 @@ type manifests struct {
 	claims       []corev1.PersistentVolumeClaim
 	configMaps   []corev1.ConfigMap
 	ingresses    []networkingv1.Ingress
+	httpRoutes   []gwapiv1.HTTPRoute
 	all          []metav1.ObjectMeta
 }
 
@@ -369,6 +386,9 @@ func decode(t *testing.T, out map[string]string) manifests {
 			case "networking.k8s.io/v1/Ingress":
 				m.ingresses = append(m.ingresses, networkingv1.Ingress{})
 				obj = &m.ingresses[len(m.ingresses)-1]
+			case "gateway.networking.k8s.io/v1/HTTPRoute":
+				m.httpRoutes = append(m.httpRoutes, gwapiv1.HTTPRoute{})
+				obj = &m.httpRoutes[len(m.httpRoutes)-1]
 			default:
 				t.Fatalf("%s: unexpected object %s %s (a chart that renders Secrets or other kinds needs review)", name, tm.APIVersion, tm.Kind)
 			}
@@ -471,6 +491,7 @@ func TestRenderedManifests(t *testing.T) {
 			checkSetup(t, m, values)
 			checkCron(t, m, values)
 			checkIngress(t, m, values)
+			checkHTTPRoute(t, m, values)
 		})
 	}
 }
@@ -992,6 +1013,41 @@ func checkIngress(t *testing.T, m manifests, values map[string]any) {
 	}
 }
 
+// checkHTTPRoute: with gateway.enabled, one HTTPRoute for the store's host
+// only, attached to the named Gateway (and listener), routed to wordpress.
+func checkHTTPRoute(t *testing.T, m manifests, values map[string]any) {
+	t.Helper()
+	if lookup(values, "gateway", "enabled") != "true" {
+		if len(m.httpRoutes) != 0 {
+			t.Error("an HTTPRoute rendered without gateway.enabled")
+		}
+		return
+	}
+	if len(m.httpRoutes) != 1 || len(m.ingresses) != 0 {
+		t.Fatalf("want one HTTPRoute and no Ingress, got %d and %d", len(m.httpRoutes), len(m.ingresses))
+	}
+	rt := m.httpRoutes[0]
+	if len(rt.Spec.ParentRefs) != 1 {
+		t.Fatalf("parentRefs = %+v, want one", rt.Spec.ParentRefs)
+	}
+	p := rt.Spec.ParentRefs[0]
+	if string(p.Name) != lookup(values, "gateway", "name") || p.Namespace == nil || string(*p.Namespace) != lookup(values, "gateway", "namespace") ||
+		ptr.Deref(p.Kind, "") != "Gateway" || ptr.Deref(p.Group, "") != gwapiv1.GroupName ||
+		string(ptr.Deref(p.SectionName, "")) != lookup(values, "gateway", "sectionName") || p.Port != nil {
+		t.Errorf("parentRef = %+v, want the Gateway of the values", p)
+	}
+	if host := lookup(values, "host"); len(rt.Spec.Hostnames) != 1 || string(rt.Spec.Hostnames[0]) != host {
+		t.Errorf("hostnames = %v, want [%s]", rt.Spec.Hostnames, host)
+	}
+	if len(rt.Spec.Rules) != 1 || len(rt.Spec.Rules[0].BackendRefs) != 1 || len(rt.Spec.Rules[0].Filters) != 0 {
+		t.Fatalf("rules = %+v, want one rule with one backend and no filters", rt.Spec.Rules)
+	}
+	b := rt.Spec.Rules[0].BackendRefs[0]
+	if b.Name != "wordpress" || ptr.Deref(b.Port, 0) != 80 || b.Namespace != nil || b.Kind != nil || b.Group != nil {
+		t.Errorf("backendRef = %+v, want the wordpress Service on port 80", b)
+	}
+}
+
 // lookup returns the value at path in values as a string ("" when absent).
 func lookup(values map[string]any, path ...string) string {
 	var v any = values
@@ -1020,6 +1076,9 @@ func TestRequiredValues(t *testing.T) {
 		{"invalid credentialsSecret", "credentialsSecret: Shop_Creds\nhost: shop.example.com", "/credentialsSecret"},
 		{"unknown value", "credentialsSecret: c\nhost: shop.example.com\ningress: {classname: traefik}", "classname"},
 		{"credential as value", "credentialsSecret: c\nhost: shop.example.com\nmariadbPassword: hunter2", "mariadbPassword"},
+		{"ingress and gateway", "credentialsSecret: c\nhost: shop.example.com\ngateway: {enabled: true, name: g, namespace: gw}", "not both"},
+		{"gateway without name", "credentialsSecret: c\nhost: shop.example.com\ningress: {enabled: false}\ngateway: {enabled: true, namespace: gw}", "gateway.name is required"},
+		{"gateway namespace invalid", "credentialsSecret: c\nhost: shop.example.com\ngateway: {namespace: a.b}", "/gateway/namespace"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := render(t, readValues(t, tc.values))

@@ -117,6 +117,11 @@ config:
   ingressClass: traefik
   ingressNamespace: traefik
   tlsIssuer: letsencrypt-prod
+  route: gateway
+  gateway:
+    name: public
+    namespace: gateways
+    sectionName: https
   timeout: 10m
   defaultMaxStores: 20
   lease: 1m
@@ -132,6 +137,9 @@ database:
 auditKey:
   secretName: urumi-audit
   secretKey: key.hex
+bootstrapToken:
+  secretName: urumi-first-admin
+  secretKey: admin-token
 service:
   port: 80
 ingress:
@@ -533,23 +541,43 @@ func TestUrumiRenderedManifests(t *testing.T) {
 			if db.Value != "" || db.ValueFrom == nil || db.ValueFrom.SecretKeyRef == nil {
 				t.Errorf("URUMI_DB = %+v: want it from a secretKeyRef", db)
 			}
-			var keyVolume *corev1.Volume
-			for i, v := range pod.Spec.Volumes {
-				if v.Secret != nil {
-					keyVolume = &pod.Spec.Volumes[i]
+			// Each Secret mounted is a 0400 file named by its variable: the
+			// audit key always, the bootstrap token when it is set.
+			fileEnv := map[string]string{"audit-key": "URUMI_AUDIT_KEY", "bootstrap-token": "URUMI_BOOTSTRAP_TOKEN_FILE"}
+			mounted := map[string]bool{}
+			for _, v := range pod.Spec.Volumes {
+				if v.Secret == nil {
+					continue
+				}
+				name, ok := fileEnv[v.Name]
+				if !ok {
+					t.Errorf("Secret volume %s is none of urumi's files", v.Name)
+					continue
+				}
+				mounted[name] = true
+				if v.Secret.DefaultMode == nil || *v.Secret.DefaultMode != 0o400 || len(v.Secret.Items) != 1 {
+					t.Errorf("volume %s %+v: want one key of a Secret with defaultMode 0400", v.Name, v.Secret)
+					continue
+				}
+				var path string
+				for _, m := range ctr.VolumeMounts {
+					if m.Name == v.Name && m.ReadOnly {
+						path = m.MountPath + "/" + v.Secret.Items[0].Path
+					}
+				}
+				if path == "" || env[name].Value != path {
+					t.Errorf("%s = %q, want the mounted file %q", name, env[name].Value, path)
 				}
 			}
-			if keyVolume == nil || keyVolume.Secret.DefaultMode == nil || *keyVolume.Secret.DefaultMode != 0o400 {
-				t.Fatalf("audit key volume %+v: want a Secret volume with defaultMode 0400", keyVolume)
+			if !mounted["URUMI_AUDIT_KEY"] {
+				t.Error("the audit key is not mounted")
 			}
-			var keyPath string
-			for _, m := range ctr.VolumeMounts {
-				if m.Name == keyVolume.Name && m.ReadOnly {
-					keyPath = m.MountPath + "/" + keyVolume.Secret.Items[0].Path
-				}
+			bootstrap, _ := values["bootstrapToken"].(map[string]any)
+			if wantBoot := bootstrap["secretName"] != nil && bootstrap["secretName"] != ""; mounted["URUMI_BOOTSTRAP_TOKEN_FILE"] != wantBoot {
+				t.Errorf("bootstrap token mounted: %v, want %v", mounted["URUMI_BOOTSTRAP_TOKEN_FILE"], wantBoot)
 			}
-			if keyPath == "" || env["URUMI_AUDIT_KEY"].Value != keyPath {
-				t.Errorf("URUMI_AUDIT_KEY = %q, want the mounted key file %q", env["URUMI_AUDIT_KEY"].Value, keyPath)
+			if _, ok := env["URUMI_BOOTSTRAP_TOKEN_FILE"]; ok != mounted["URUMI_BOOTSTRAP_TOKEN_FILE"] {
+				t.Error("URUMI_BOOTSTRAP_TOKEN_FILE set without its file mounted")
 			}
 			// Every setting of urumi's is an environment variable; a
 			// variable urumi does not read would be a typo.
@@ -595,7 +623,8 @@ var knownEnv = map[string]bool{
 	"URUMI_INGRESS_NAMESPACE": true, "URUMI_TLS_ISSUER": true, "URUMI_TIMEOUT": true,
 	"URUMI_DEFAULT_MAX_STORES": true, "URUMI_LEASE": true, "URUMI_DEFAULT_PLAN": true,
 	"URUMI_ADDR": true, "URUMI_WORKERS": true, "URUMI_CREATE_RATE": true, "URUMI_SHUTDOWN_GRACE": true,
-	"URUMI_LOG_FORMAT": true, "URUMI_LOG_LEVEL": true, "HOME": true,
+	"URUMI_LOG_FORMAT": true, "URUMI_LOG_LEVEL": true, "URUMI_BOOTSTRAP_TOKEN_FILE": true,
+	"URUMI_ROUTE": true, "URUMI_GATEWAY_NAME": true, "URUMI_GATEWAY_NAMESPACE": true, "URUMI_GATEWAY_SECTION": true, "HOME": true,
 }
 
 // TestUrumiRefusesHostileValues: values that would break out of a YAML
@@ -671,6 +700,7 @@ func TestUrumiInstall(t *testing.T) {
 		kinds    []string
 		replicas int
 		monitor  bool // the cluster gets the Prometheus operator's ServiceMonitor kind first
+		gateway  bool // the cluster gets the Gateway API's CRDs first
 	}{
 		{
 			tc: urumiCases[0],
@@ -683,17 +713,18 @@ func TestUrumiInstall(t *testing.T) {
 			replicas: 2,
 		},
 		{
-			// Everything the simulated cluster has the kinds for: it has
-			// neither the Gateway API's nor the Prometheus operator's CRDs.
-			tc:       urumiCases[1],
-			override: "httpRoute: {enabled: false}",
+			// Everything but the ServiceMonitor, with the Gateway API's
+			// CRDs installed for the HTTPRoute.
+			tc: urumiCases[1],
 			secrets: map[string]map[string]string{
-				"pg-app":      {"uri": "postgres://urumi@postgres.databases:5432/urumi"},
-				"urumi-audit": {"key.hex": strings.Repeat("cd", 32)},
+				"pg-app":            {"uri": "postgres://urumi@postgres.databases:5432/urumi"},
+				"urumi-audit":       {"key.hex": strings.Repeat("cd", 32)},
+				"urumi-first-admin": {"admin-token": "urumi_0123456789ab_" + strings.Repeat("s", 43)},
 			},
-			kinds: []string{"ClusterRole", "ClusterRoleBinding", "Deployment", "Ingress", "NetworkPolicy", "PodDisruptionBudget", "Service",
+			kinds: []string{"ClusterRole", "ClusterRoleBinding", "Deployment", "HTTPRoute", "Ingress", "NetworkPolicy", "PodDisruptionBudget", "Service",
 				"ServiceAccount", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"},
 			replicas: 3,
+			gateway:  true,
 		},
 		{
 			// With the ServiceMonitor kind served, Helm's capabilities (from
@@ -713,6 +744,11 @@ func TestUrumiInstall(t *testing.T) {
 		t.Run(ic.tc.name, func(t *testing.T) {
 			if ic.monitor {
 				serveServiceMonitors(t, c)
+			}
+			if ic.gateway {
+				if err := c.InstallGatewayAPI(context.Background()); err != nil {
+					t.Fatal(err)
+				}
 			}
 			values := chartutil.CoalesceTables(parseValues(t, ic.override), parseValues(t, ic.tc.values))
 			installOnCluster(t, c, client, ic.tc, values, ic.secrets, ic.kinds, ic.replicas)

@@ -31,6 +31,10 @@ type Config struct {
 	IngressClass     string        `mapstructure:"ingress-class"`
 	IngressNamespace string        `mapstructure:"ingress-namespace"`
 	TLSIssuer        string        `mapstructure:"tls-issuer"`
+	Route            string        `mapstructure:"route"`
+	GatewayName      string        `mapstructure:"gateway-name"`
+	GatewayNamespace string        `mapstructure:"gateway-namespace"`
+	GatewaySection   string        `mapstructure:"gateway-section"`
 	Timeout          time.Duration `mapstructure:"timeout"`
 	DefaultMaxStores int           `mapstructure:"default-max-stores"`
 	Lease            time.Duration `mapstructure:"lease"`
@@ -48,6 +52,9 @@ type ServeConfig struct {
 	LogFormat     string
 	LogLevel      string
 	Drift         string
+	// BootstrapTokenFile names a file holding an admin token to register
+	// at start (mounted from a Secret in a cluster).
+	BootstrapTokenFile string
 }
 
 // field is a setting's key and where its resolved value goes.
@@ -65,12 +72,14 @@ func (c *Config) fields() []field {
 		{"db", &c.DB, false}, {"audit-key", &c.AuditKey, false}, {"owner", &c.Owner, false},
 		{"base-domain", &c.BaseDomain, false}, {"ingress-class", &c.IngressClass, false},
 		{"ingress-namespace", &c.IngressNamespace, false}, {"tls-issuer", &c.TLSIssuer, false},
+		{"route", &c.Route, false}, {"gateway-name", &c.GatewayName, false},
+		{"gateway-namespace", &c.GatewayNamespace, false}, {"gateway-section", &c.GatewaySection, false},
 		{"timeout", &c.Timeout, false}, {"default-max-stores", &c.DefaultMaxStores, false},
 		{"lease", &c.Lease, false}, {"default-plan", &c.DefaultPlan, false},
 		{"addr", &c.Serve.Addr, true}, {"workers", &c.Serve.Workers, true},
 		{"create-rate", &c.Serve.CreateRate, true}, {"shutdown-grace", &c.Serve.ShutdownGrace, true},
 		{"log-format", &c.Serve.LogFormat, true}, {"log-level", &c.Serve.LogLevel, true},
-		{"drift", &c.Serve.Drift, true},
+		{"drift", &c.Serve.Drift, true}, {"bootstrap-token-file", &c.Serve.BootstrapTokenFile, true},
 	}
 }
 
@@ -92,6 +101,10 @@ func settings(getenv func(string) string) []setting {
 		{"ingress-class", "nginx", "IngressClass of the stores' Ingress"},
 		{"ingress-namespace", "ingress-nginx", "namespace of the ingress controller allowed to reach stores"},
 		{"tls-issuer", "", "cert-manager ClusterIssuer for the stores' TLS certificates (empty: no TLS)"},
+		{"route", provision.RouteIngress, "how stores are reached: ingress (an Ingress of --ingress-class) or gateway (a Gateway API HTTPRoute attached to --gateway-name)"},
+		{"gateway-name", "", "with --route gateway: the Gateway the stores' HTTPRoutes attach to"},
+		{"gateway-namespace", "", "with --route gateway: the Gateway's namespace, which the stores' NetworkPolicies admit"},
+		{"gateway-section", "", "with --route gateway: the Gateway listener to attach to (empty: any that admits the routes)"},
 		{"timeout", 5 * time.Minute, "how long provisioning may take before the store is FAILED"},
 		{"default-max-stores", 5, `active stores an owner may have unless "urumi quota set" says otherwise`},
 		{"lease", 30 * time.Second, "how long a job stays claimed by a worker that stopped renewing it"},

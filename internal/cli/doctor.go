@@ -28,6 +28,8 @@ missing, with the fix:
   - the API server's version, within one minor version of urumi's client;
   - the configured IngressClass, and the ingress controller's namespace
     (the ingress-namespace setting) that stores admit traffic from;
+    with --route gateway, the Gateway instead: that it exists, has the
+    --gateway-section listener, and admits routes from other namespaces;
   - a default StorageClass for the stores' volumes;
   - cert-manager's ClusterIssuer, when TLS is configured;
   - Pod Security admission enforced: a privileged pod is refused, in a dry

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -86,7 +87,11 @@ func (f *Factory) settings() provision.Settings {
 		IngressClass:     f.Config.IngressClass,
 		IngressNamespace: f.Config.IngressNamespace,
 		TLSIssuer:        f.Config.TLSIssuer,
-		Timeout:          f.Config.Timeout,
+		Route:            f.Config.Route,
+		Gateway: provision.GatewayRef{
+			Name: f.Config.GatewayName, Namespace: f.Config.GatewayNamespace, SectionName: f.Config.GatewaySection,
+		},
+		Timeout: f.Config.Timeout,
 	}
 }
 
@@ -99,7 +104,8 @@ func (f *Factory) Service(ctx context.Context) (*provision.Service, error) {
 	return &provision.Service{DB: db, Settings: f.settings(), Plans: f.Plans}, nil
 }
 
-// Kube connects to the kubeconfig's cluster, once per process.
+// Kube connects to the kubeconfig's cluster, once per process; with no
+// kubeconfig, in a pod, to the pod's cluster as its service account.
 func (f *Factory) Kube(log *slog.Logger) (*provision.Kube, error) {
 	if f.kube != nil {
 		return f.kube, nil
@@ -107,6 +113,14 @@ func (f *Factory) Kube(log *slog.Logger) (*provision.Kube, error) {
 	cfg, err := f.KubeFlags.ToRESTConfig()
 	if err != nil {
 		return nil, fmt.Errorf("load kubeconfig: %w (set --kubeconfig or KUBECONFIG, or pick a --context)", err)
+	}
+	// Without a kubeconfig or a pod's service account, client-go falls
+	// back to http://localhost:8080, which is never the cluster meant.
+	// (In a pod the config reads the service account's token file.)
+	if cfg.BearerTokenFile == "" && (f.KubeFlags.APIServer == nil || *f.KubeFlags.APIServer == "") {
+		if raw, err := f.KubeFlags.ToRawKubeConfigLoader().RawConfig(); err == nil && len(raw.Clusters) == 0 {
+			return nil, errors.New("no cluster to talk to: no kubeconfig was found (--kubeconfig, KUBECONFIG or ~/.kube/config) and urumi is not running in a pod with a service account token; point --kubeconfig at one")
+		}
 	}
 	cfg.UserAgent = "urumi/" + f.Build.Version
 	k, err := provision.NewKube(cfg, f.settings(), log)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"strings"
 	"time"
 
@@ -61,10 +62,11 @@ flags, URUMI_* variables (URUMI_ADDR, URUMI_WORKERS, ...) or the config file.`,
 	fl.String("log-format", "text", "log format: text|json")
 	fl.String("log-level", "info", "log level: debug|info|warn|error")
 	fl.String("drift", string(provision.DriftRepair), "what to do when a store drifts from what urumi made: repair|report|off")
+	fl.String("bootstrap-token-file", "", "file holding an admin API token to register at start if it is not known yet (in a cluster: mounted from a Secret)")
 	_ = cmd.RegisterFlagCompletionFunc("log-format", cobra.FixedCompletions([]string{"text", "json"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("drift", cobra.FixedCompletions([]string{"repair", "report", "off"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("log-level", cobra.FixedCompletions([]string{"debug", "info", "warn", "error"}, cobra.ShellCompDirectiveNoFileComp))
-	f.bindLocal("addr", "workers", "create-rate", "shutdown-grace", "log-format", "log-level", "drift")
+	f.bindLocal("addr", "workers", "create-rate", "shutdown-grace", "log-format", "log-level", "drift", "bootstrap-token-file")
 	return cmd
 }
 
@@ -105,6 +107,9 @@ func runServe(ctx context.Context, f *Factory, cfg ServeConfig) error {
 	if err != nil {
 		return err
 	}
+	if err := bootstrapToken(ctx, svc, cfg.BootstrapTokenFile, log); err != nil {
+		return err
+	}
 	runner, err := f.Runner(ctx, log)
 	if err != nil {
 		return err
@@ -139,7 +144,7 @@ func runServe(ctx context.Context, f *Factory, cfg ServeConfig) error {
 		Wake:    pool.Wake,
 	})
 	log.Info("starting urumi serve", "version", f.Build.Version, "db", dbKind(f.Config.DB),
-		"base_domain", f.Config.BaseDomain, "ingress_class", f.Config.IngressClass,
+		"base_domain", f.Config.BaseDomain, "route", f.Config.Route, "ingress_class", f.Config.IngressClass,
 		"lease", f.Config.Lease, "timeout", f.Config.Timeout, "create_rate_per_min", cfg.CreateRate, "drift", cfg.Drift)
 	if mode := provision.DriftMode(cfg.Drift); mode != provision.DriftOff {
 		drift := &provision.Reconciler{Service: svc, Kube: runner.Kube, Mode: mode, Log: log.With("component", "drift"), Metrics: metrics, Wake: pool.Wake}
@@ -161,6 +166,46 @@ func runServe(ctx context.Context, f *Factory, cfg ServeConfig) error {
 		defer func() { <-loopDone }()
 	}
 	return server.Serve(ctx, server.Options{Addr: cfg.Addr, ShutdownGrace: cfg.ShutdownGrace, Log: log}, handler, pool)
+}
+
+// BootstrapTokenOwner is the owner a bootstrap token acts as.
+const BootstrapTokenOwner = "admin"
+
+// maxTokenFile bounds what is read of a bootstrap token file: a token is
+// far shorter, and a wrong path should not read a large file into memory.
+const maxTokenFile = 4096
+
+// bootstrapToken registers the admin token in path, if any, unless it is
+// known already. The token is never logged; its id is, as in token list.
+func bootstrapToken(ctx context.Context, svc *provision.Service, path string, log *slog.Logger) error {
+	if path == "" {
+		return nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("read the bootstrap token: %w (fix --bootstrap-token-file or URUMI_BOOTSTRAP_TOKEN_FILE)", err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxTokenFile+1))
+	if err != nil {
+		return fmt.Errorf("read the bootstrap token from %s: %w", path, err)
+	}
+	if len(b) > maxTokenFile {
+		return fmt.Errorf("bootstrap token file %s is larger than %d bytes: it should hold one token", path, maxTokenFile)
+	}
+	t, outcome, err := svc.BootstrapToken(ctx, string(b), BootstrapTokenOwner)
+	if err != nil {
+		return fmt.Errorf("bootstrap token in %s: %w", path, err)
+	}
+	switch outcome {
+	case provision.BootstrapRegistered:
+		log.Info("registered the bootstrap admin token", "token_id", t.ID, "owner", t.Owner)
+	case provision.BootstrapRevoked:
+		log.Warn("the bootstrap admin token was revoked and stays revoked: replace it in its Secret to bootstrap another", "token_id", t.ID)
+	default:
+		log.Debug("the bootstrap admin token is registered already", "token_id", t.ID)
+	}
+	return nil
 }
 
 // startupPreflight checks, when this process runs workers, that the

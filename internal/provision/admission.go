@@ -37,7 +37,8 @@ const storeNamespaceRE = `^store-[a-z]([-a-z0-9]*[a-z0-9])?$`
 //   - Ingresses only for the store's own host, <name>.<baseDomain>, with no
 //     default backend and no ingress-nginx annotation that reaches beyond
 //     the store (configuration snippets, server-alias, auth-url, another
-//     namespace's Secret);
+//     namespace's Secret); Gateway API HTTPRoutes likewise only for that
+//     host, attached to Gateways, with backends in their own namespace;
 //   - the chart's kinds only as part of the Helm release of the namespace
 //     they are in, so one store's release cannot write into another's;
 //   - Opaque Secrets and Helm's release records only (a service account
@@ -161,6 +162,7 @@ func label(obj, key string) string {
 var chartResources = []string{
 	"/configmaps", "/services", "/persistentvolumeclaims",
 	"apps/deployments", "apps/statefulsets", "batch/jobs", "batch/cronjobs", "networking.k8s.io/ingresses",
+	"gateway.networking.k8s.io/httproutes",
 }
 
 func boundaryVariables(domain string) []admissionv1.Variable {
@@ -185,6 +187,7 @@ func boundaryVariables(domain string) []admissionv1.Variable {
 		{Name: "isClaim", Expression: is("", "persistentvolumeclaims")},
 		{Name: "isStatefulSet", Expression: is("apps", "statefulsets")},
 		{Name: "isIngress", Expression: is("networking.k8s.io", "ingresses")},
+		{Name: "isHTTPRoute", Expression: is("gateway.networking.k8s.io", "httproutes")},
 		{Name: "isChartKind", Expression: `variables.group + "/" + request.resource.resource in [` + strings.Join(quoted, ", ") + `]`},
 		// What the request is, for messages: "Deployment web (create)".
 		{Name: "what", Expression: `request.kind.kind + (variables.subResource != "" ? "/" + variables.subResource : "") + (variables.requestName != "" ? " " + variables.requestName : "") + " (" + request.operation.lowerAscii() + ")"`},
@@ -249,6 +252,16 @@ func boundaryValidations() []admissionv1.Validation {
 				`object.?spec.?rules.orValue([]).all(r, r.?host.orValue("") == variables.storeHost) && ` +
 				`object.?spec.?tls.orValue([]).all(t, t.?hosts.orValue([]).all(h, h == variables.storeHost)))`,
 			MessageExpression: `"an Ingress in namespace " + variables.requestNamespace + " may serve only the store's host " + variables.storeHost + ", without a default backend: Ingress " + variables.requestName + " refused"`,
+		},
+		{
+			// A route without host names serves every host of its
+			// listener; a Service as parent (a mesh route) or a backend in
+			// another namespace reaches past the store.
+			Expression: `!variables.isHTTPRoute || object == null || (` +
+				`size(object.?spec.?hostnames.orValue([])) > 0 && object.spec.hostnames.all(h, h == variables.storeHost) && ` +
+				`object.?spec.?parentRefs.orValue([]).all(p, p.?kind.orValue("Gateway") == "Gateway" && p.?group.orValue("gateway.networking.k8s.io") == "gateway.networking.k8s.io") && ` +
+				`object.?spec.?rules.orValue([]).all(r, r.?backendRefs.orValue([]).all(b, b.?namespace.orValue(variables.requestNamespace) == variables.requestNamespace)))`,
+			MessageExpression: `"an HTTPRoute in namespace " + variables.requestNamespace + " may serve only the store's host " + variables.storeHost + ", attached to Gateways, with backends in its own namespace: HTTPRoute " + variables.requestName + " refused"`,
 		},
 		{
 			Expression:        `size(variables.reachingAnnotations) == 0`,

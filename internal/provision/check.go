@@ -289,7 +289,7 @@ func (k *Kube) judge(ctx context.Context, snap *snapshot, st store.Store) StoreC
 		var plan Plan
 		plan, err = storePlan(st.Plan, opts)
 		if err == nil {
-			j := judgement{k: k, snap: snap, st: st, ns: ns, plan: plan, objs: snap.byNS[ns], add: add}
+			j := judgement{k: k, snap: snap, st: st, ns: ns, plan: plan, opts: opts, objs: snap.byNS[ns], add: add}
 			if j.objs == nil {
 				j.objs = &nsObjects{}
 			}
@@ -315,6 +315,7 @@ type judgement struct {
 	st   store.Store
 	ns   string
 	plan Plan
+	opts Options
 	objs *nsObjects
 	add  func(Finding)
 	// chart is the release's objects, "Kind/name", once read.
@@ -433,7 +434,7 @@ func describeDiffs(diffs []fieldDiff, hide bool) string {
 }
 
 func (j *judgement) policies() {
-	want, err := networkPolicies(j.st.Name, j.st.Owner, j.k.Settings.IngressNamespace, j.plan.Egress)
+	want, err := networkPolicies(j.st.Name, j.st.Owner, j.k.routerNamespace(j.opts), j.plan.Egress)
 	if err != nil {
 		j.add(Finding{Kind: FindingNetworkPolicy, Status: CheckFail, Message: "cannot build urumi's policies: " + err.Error()})
 		return
@@ -475,7 +476,7 @@ func (j *judgement) policies() {
 	}
 
 	// The self-test runs on every live policy, urumi's and any others.
-	table, err := StoreIsolationTable(j.st.Name, j.k.Settings.IngressNamespace, j.plan.Egress)
+	table, err := StoreIsolationTable(j.st.Name, j.k.routerNamespace(j.opts), j.plan.Egress)
 	var res IsolationResult
 	if err == nil {
 		res, err = CheckIsolation(j.objs.policies, table)

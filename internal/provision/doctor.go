@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -15,8 +16,10 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/utils/ptr"
+	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 )
 
 // `urumi doctor`: whether a cluster is fit for stores, before the first
@@ -28,6 +31,7 @@ const (
 	DoctorServerVersion  = "server-version"
 	DoctorIngressClass   = "ingress-class"
 	DoctorIngressNS      = "ingress-namespace"
+	DoctorGateway        = "gateway"
 	DoctorStorageClass   = "storage-class"
 	DoctorTLSIssuer      = "tls-issuer"
 	DoctorPodSecurity    = "pod-security"
@@ -53,7 +57,8 @@ func (r DoctorReport) Failed() []string {
 }
 
 // Doctor looks at the cluster: the API server's version against urumi's
-// client, the IngressClass and the ingress controller's namespace, a
+// client, the IngressClass and the ingress controller's namespace (or,
+// with route gateway, the Gateway and its listener), a
 // default StorageClass, cert-manager's ClusterIssuer when TLS is
 // configured, whether Pod Security admission refuses what `restricted`
 // forbids, urumi's own permissions; and says plainly what it cannot
@@ -66,8 +71,12 @@ func (k *Kube) Doctor(ctx context.Context) DoctorReport {
 	}
 	r.Status = CheckPass
 	add(k.doctorVersion())
-	for _, f := range k.doctorIngress(ctx) {
-		add(f)
+	if k.Settings.Route == RouteGateway {
+		add(k.doctorGateway(ctx))
+	} else {
+		for _, f := range k.doctorIngress(ctx) {
+			add(f)
+		}
 	}
 	add(k.doctorStorage(ctx))
 	add(k.doctorTLS(ctx))
@@ -327,6 +336,67 @@ func (k *Kube) doctorPodSecurity(ctx context.Context) Finding {
 	default:
 		f.Status = CheckWarn
 		f.Message = "could not test Pod Security admission: " + describeAPIError(err).Error()
+	}
+	return f
+}
+
+// gvrGateway is the Gateway API's Gateway resource.
+var gvrGateway = schema.GroupVersionResource{Group: gwapiv1.GroupName, Version: "v1", Resource: "gateways"}
+
+// doctorGateway checks that the Gateway stores attach to exists, has the
+// configured listener, and that its listeners admit routes from the
+// stores' namespaces: a Gateway's listeners admit only routes of its own
+// namespace unless they say otherwise.
+func (k *Kube) doctorGateway(ctx context.Context) Finding {
+	gw := k.Settings.Gateway
+	f := Finding{Kind: DoctorGateway, Object: "Gateway/" + gw.Namespace + "/" + gw.Name}
+	if err := k.Settings.checkRoute(); err != nil {
+		f.Status, f.Message = CheckFail, err.Error()
+		f.Fix = "set --gateway-name and --gateway-namespace (or gateway-name and gateway-namespace in the config file) to the Gateway stores attach to"
+		return f
+	}
+	if _, err := k.mapper.RESTMapping(schema.GroupKind{Group: gwapiv1.GroupName, Kind: "HTTPRoute"}, "v1"); meta.IsNoMatchError(err) {
+		f.Status, f.Message = CheckFail, "the cluster does not serve the Gateway API's HTTPRoute (gateway.networking.k8s.io/v1): stores would get no route"
+		f.Fix = "install the Gateway API CRDs (standard channel) and a Gateway implementation, or use --route ingress"
+		return f
+	}
+	u, err := k.Dynamic.Resource(gvrGateway).Namespace(gw.Namespace).Get(ctx, gw.Name, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		f.Status, f.Message = CheckFail, fmt.Sprintf("Gateway %s does not exist: stores would get no route", gw)
+		f.Fix = "create the Gateway, or set --gateway-name and --gateway-namespace to an existing one (`kubectl get gateways -A`)"
+		return f
+	case err != nil:
+		f.Status, f.Message = CheckFail, "cannot read Gateway "+gw.Namespace+"/"+gw.Name+": "+describeAPIError(err).Error()
+		return f
+	}
+	var g gwapiv1.Gateway
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &g); err != nil {
+		f.Status, f.Message = CheckFail, "cannot read Gateway "+gw.Namespace+"/"+gw.Name+": "+err.Error()
+		return f
+	}
+	var admitting []string
+	for _, l := range g.Spec.Listeners {
+		if gw.SectionName != "" && string(l.Name) != gw.SectionName {
+			continue
+		}
+		from := gwapiv1.NamespacesFromSame
+		if l.AllowedRoutes != nil && l.AllowedRoutes.Namespaces != nil && l.AllowedRoutes.Namespaces.From != nil {
+			from = *l.AllowedRoutes.Namespaces.From
+		}
+		if from == gwapiv1.NamespacesFromAll || from == gwapiv1.NamespacesFromSelector {
+			admitting = append(admitting, string(l.Name))
+		}
+	}
+	switch {
+	case gw.SectionName != "" && !slices.ContainsFunc(g.Spec.Listeners, func(l gwapiv1.Listener) bool { return string(l.Name) == gw.SectionName }):
+		f.Status, f.Message = CheckFail, fmt.Sprintf("Gateway %s/%s has no listener %s", gw.Namespace, gw.Name, gw.SectionName)
+		f.Fix = "set --gateway-section to one of its listeners (`kubectl get gateway -n " + gw.Namespace + " " + gw.Name + " -o yaml`), or to none"
+	case len(admitting) == 0:
+		f.Status, f.Message = CheckFail, fmt.Sprintf("Gateway %s admits routes from its own namespace only: the stores' HTTPRoutes, each in its store's namespace, would not attach", gw)
+		f.Fix = "set the listener's allowedRoutes.namespaces to from: Selector matching app.kubernetes.io/managed-by=urumi (or from: All)"
+	default:
+		f.Status, f.Message = CheckPass, fmt.Sprintf("Gateway %s exists (class %s) and admits routes from other namespaces on listener %s", gw, g.Spec.GatewayClassName, strings.Join(admitting, ", "))
 	}
 	return f
 }

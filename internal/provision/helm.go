@@ -79,7 +79,7 @@ func (k *Kube) recoverPending(cfg *action.Configuration, namespace string) (*rel
 // Job included, is ready. It is safe to run again after any failure: a
 // release left pending by a killed process (whose job lease this worker now
 // holds, so nobody else is working on it) is marked failed and upgraded.
-func (k *Kube) helmInstall(ctx context.Context, namespace, host string, vals map[string]any, timeout time.Duration) (*release.Release, error) {
+func (k *Kube) helmInstall(ctx context.Context, namespace string, route storeRoute, vals map[string]any, timeout time.Duration) (*release.Release, error) {
 	ch, err := k.storeChart()
 	if err != nil {
 		return nil, err
@@ -106,7 +106,7 @@ func (k *Kube) helmInstall(ctx context.Context, namespace, host string, vals map
 		// validates every object anyway; fetching and parsing the server's
 		// OpenAPI schema on every install was half of urumi's CPU per store.
 		in.DisableOpenAPIValidation = true
-		in.PostRenderer = k.postRenderer(namespace, host)
+		in.PostRenderer = k.postRenderer(namespace, route)
 		// Hooks too pass through the render check (Helm's default, spelt out).
 		in.PostRenderStrategy = action.PostRenderStrategyCombined
 		r, err := in.RunWithContext(ctx, ch, vals)
@@ -115,7 +115,7 @@ func (k *Kube) helmInstall(ctx context.Context, namespace, host string, vals map
 		}
 		return asRelease(r)
 	}
-	up := k.newUpgrade(ctx, cfg, namespace, host, timeout)
+	up := k.newUpgrade(ctx, cfg, namespace, route, timeout)
 	r, err := up.RunWithContext(ctx, releaseName, ch, vals)
 	if err != nil {
 		return nil, fmt.Errorf("helm upgrade: %w", describeAPIError(err))

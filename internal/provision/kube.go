@@ -32,6 +32,11 @@ type Settings struct {
 	IngressClass     string
 	IngressNamespace string
 	TLSIssuer        string
+	// Route is how stores are reached: RouteIngress (also when empty), an
+	// Ingress of IngressClass, or RouteGateway, a Gateway API HTTPRoute
+	// attached to Gateway.
+	Route   string
+	Gateway GatewayRef
 	// Timeout bounds one provisioning or deletion run.
 	Timeout time.Duration
 }

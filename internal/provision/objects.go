@@ -280,10 +280,10 @@ func networkPolicies(name, owner, ingressNamespace string, egress Egress) ([]*ne
 	return policies, nil
 }
 
-// ensureNetworkPolicies applies the store's network policies.
-func (k *Kube) ensureNetworkPolicies(ctx context.Context, name, owner string, egress Egress) error {
+// ensureNetworkPolicies applies the policies of a store with options o.
+func (k *Kube) ensureNetworkPolicies(ctx context.Context, name, owner string, o Options, egress Egress) error {
 	policies := k.Client.NetworkingV1().NetworkPolicies(Namespace(name))
-	want, err := networkPolicies(name, owner, k.Settings.IngressNamespace, egress)
+	want, err := networkPolicies(name, owner, k.routerNamespace(o), egress)
 	if err != nil {
 		return err
 	}

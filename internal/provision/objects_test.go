@@ -43,7 +43,7 @@ func TestNamespaceStepsConverge(t *testing.T) {
 		if err := k.ensureQuota(ctx, name, owner, plan); err != nil {
 			t.Fatal(err)
 		}
-		if err := k.ensureNetworkPolicies(ctx, name, owner, plan.Egress); err != nil {
+		if err := k.ensureNetworkPolicies(ctx, name, owner, Options{}, plan.Egress); err != nil {
 			t.Fatal(err)
 		}
 	}

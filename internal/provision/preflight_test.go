@@ -15,7 +15,7 @@ func TestRulesStayNarrow(t *testing.T) {
 	namespaced := []string{
 		"/resourcequotas", "/limitranges", "networking.k8s.io/networkpolicies", "/secrets",
 		"/configmaps", "/services", "/persistentvolumeclaims", "apps/deployments", "apps/statefulsets",
-		"batch/jobs", "batch/cronjobs", "networking.k8s.io/ingresses",
+		"batch/jobs", "batch/cronjobs", "networking.k8s.io/ingresses", "gateway.networking.k8s.io/httproutes",
 	}
 	readOnly := []string{"apps/replicasets", "/pods", "/events", "batch/cronjobs", "rbac.authorization.k8s.io/rolebindings"}
 	verbs := []string{"get", "list", "watch", "create", "patch", "update", "delete"}

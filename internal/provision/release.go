@@ -24,7 +24,7 @@ const maxHistory = 10
 // newUpgrade is a Helm upgrade of the store's release as urumi runs every
 // one: waiting with the watcher for every resource, the setup Job included,
 // and passing the rendered manifests through urumi's render check.
-func (k *Kube) newUpgrade(ctx context.Context, cfg *action.Configuration, namespace, host string, timeout time.Duration) *action.Upgrade {
+func (k *Kube) newUpgrade(ctx context.Context, cfg *action.Configuration, namespace string, route storeRoute, timeout time.Duration) *action.Upgrade {
 	up := action.NewUpgrade(cfg)
 	up.Namespace = namespace
 	up.WaitStrategy, up.WaitForJobs, up.Timeout = kube.StatusWatcherStrategy, true, timeout
@@ -36,7 +36,7 @@ func (k *Kube) newUpgrade(ctx context.Context, cfg *action.Configuration, namesp
 	// field manager belong to the binary's name, "kubectl-urumi" say).
 	up.ForceConflicts = true
 	up.DisableOpenAPIValidation = true // as for install
-	up.PostRenderer = k.postRenderer(namespace, host)
+	up.PostRenderer = k.postRenderer(namespace, route)
 	up.PostRenderStrategy = action.PostRenderStrategyCombined // as for install
 	return up
 }
@@ -60,7 +60,7 @@ type changeResult struct {
 // waiting up to timeout again. Before the upgrade's wait runs out, the
 // cluster's explanation of what is not ready is taken, so that the failure
 // can say which object failed and why once the rollback has healed it.
-func (k *Kube) helmUpgrade(ctx context.Context, namespace, host string, vals map[string]any, timeout time.Duration) (changeResult, error) {
+func (k *Kube) helmUpgrade(ctx context.Context, namespace string, route storeRoute, vals map[string]any, timeout time.Duration) (changeResult, error) {
 	ch, err := k.storeChart()
 	if err != nil {
 		return changeResult{}, err
@@ -79,7 +79,7 @@ func (k *Kube) helmUpgrade(ctx context.Context, namespace, host string, vals map
 	if vals, err = k.valuesFor(ch, vals); err != nil {
 		return changeResult{}, err
 	}
-	up := k.newUpgrade(ctx, cfg, namespace, host, timeout)
+	up := k.newUpgrade(ctx, cfg, namespace, route, timeout)
 	up.RollbackOnFailure = true
 	diagnosis := k.diagnoseBefore(ctx, namespace, timeout)
 	r, upErr := up.RunWithContext(ctx, releaseName, ch, vals)

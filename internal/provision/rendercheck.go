@@ -17,6 +17,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	psaapi "k8s.io/pod-security-admission/api"
 	psapolicy "k8s.io/pod-security-admission/policy"
+	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 	kjson "sigs.k8s.io/json"
 	sigsyaml "sigs.k8s.io/yaml"
 
@@ -28,8 +29,8 @@ import (
 // postRenderer is what Helm runs on the store chart's rendered manifests
 // before anything reaches the API server: the test hook, if any, then
 // urumi's render check.
-func (k *Kube) postRenderer(namespace, host string) postrenderer.PostRenderer {
-	return chain{k.RenderHook, checkIf(!k.SkipRenderCheck, renderCheck{namespace: namespace, host: host})}
+func (k *Kube) postRenderer(namespace string, route storeRoute) postrenderer.PostRenderer {
+	return chain{k.RenderHook, checkIf(!k.SkipRenderCheck, renderCheck{namespace: namespace, host: route.host, gateway: route.gateway})}
 }
 
 // chain runs post-renderers in order, skipping nil ones.
@@ -61,8 +62,8 @@ func checkIf(on bool, pr postrenderer.PostRenderer) postrenderer.PostRenderer {
 // (cluster-scoped ones included), Helm hooks, pods that leave the
 // restricted Pod Security profile or reach for the node, the scheduler or
 // service account tokens, Services reachable from outside the cluster,
-// Ingresses for another host or backend, and claims bound to existing
-// volumes.
+// Ingresses for another host or backend, HTTPRoutes for another host,
+// backend or Gateway, and claims bound to existing volumes.
 //
 // It is the last check before the API server, behind the values schema and
 // the quoting in the templates, so it assumes nothing about its input: it
@@ -71,6 +72,8 @@ func checkIf(on bool, pr postrenderer.PostRenderer) postrenderer.PostRenderer {
 // can reach the cluster.
 type renderCheck struct {
 	namespace, host string
+	// gateway is the one Gateway an HTTPRoute may attach to; nil: none may.
+	gateway *GatewayRef
 }
 
 // The error lists at most maxRefused objects, with at most maxReasons
@@ -171,6 +174,8 @@ func newAllowedObject(apiVersion, kind string) (any, bool) {
 		return &batchv1.CronJob{}, true
 	case "networking.k8s.io/v1/Ingress":
 		return &networkingv1.Ingress{}, true
+	case "gateway.networking.k8s.io/v1/HTTPRoute":
+		return &gwapiv1.HTTPRoute{}, true
 	}
 	return nil, false
 }
@@ -241,6 +246,8 @@ func (c renderCheck) checkObject(psa psapolicy.Evaluator, doc []byte) (string, [
 		checkClaim(&r, "its spec", o.Spec)
 	case *networkingv1.Ingress:
 		c.checkIngress(&r, o)
+	case *gwapiv1.HTTPRoute:
+		c.checkHTTPRoute(&r, o)
 	}
 	return what, r.reasons, nil
 }
@@ -483,6 +490,83 @@ func (c renderCheck) checkIngress(r *refusal, ing *networkingv1.Ingress) {
 					r.add("uses Traefik middleware %q from another namespace", m)
 				}
 			}
+		}
+	}
+}
+
+// checkHTTPRoute refuses an HTTPRoute that attaches to anything but the
+// store's Gateway, serves another host than the store's (or every host of
+// the listener, which a route without host names does), or sends requests
+// anywhere but the chart's wordpress Service.
+func (c renderCheck) checkHTTPRoute(r *refusal, rt *gwapiv1.HTTPRoute) {
+	if c.gateway == nil {
+		r.add("is an HTTPRoute, but the store is not routed through a Gateway")
+		return
+	}
+	if len(rt.Spec.ParentRefs) == 0 {
+		r.add("attaches to no Gateway")
+	}
+	for _, p := range rt.Spec.ParentRefs {
+		ns := c.namespace
+		if p.Namespace != nil {
+			ns = string(*p.Namespace)
+		}
+		group, kind := gwapiv1.GroupName, "Gateway"
+		if p.Group != nil {
+			group = string(*p.Group)
+		}
+		if p.Kind != nil {
+			kind = string(*p.Kind)
+		}
+		section := ""
+		if p.SectionName != nil {
+			section = string(*p.SectionName)
+		}
+		switch {
+		case group != gwapiv1.GroupName || kind != "Gateway":
+			r.add("attaches to a %s of group %q; only the Gateway %s is allowed", kind, group, c.gateway)
+		case string(p.Name) != c.gateway.Name || ns != c.gateway.Namespace:
+			r.add("attaches to Gateway %s/%s; only the Gateway %s is allowed", ns, p.Name, c.gateway)
+		case c.gateway.SectionName != "" && section != c.gateway.SectionName:
+			r.add("attaches to listener %q of the Gateway; only %q is allowed", section, c.gateway.SectionName)
+		case p.Port != nil:
+			r.add("attaches to a port of the Gateway; attach to its listener by name")
+		}
+	}
+	if len(rt.Spec.Hostnames) == 0 {
+		r.add("names no host name, so it would serve every host of the Gateway's listener; only the store's host %s is allowed", c.host)
+	}
+	for _, h := range rt.Spec.Hostnames {
+		if string(h) != c.host {
+			r.add("routes host %q; only the store's host %s is allowed", h, c.host)
+		}
+	}
+	for _, rule := range rt.Spec.Rules {
+		c.checkRouteFilters(r, rule.Filters)
+		for _, b := range rule.BackendRefs {
+			c.checkRouteFilters(r, b.Filters)
+			switch {
+			case b.Group != nil && *b.Group != "" || b.Kind != nil && *b.Kind != "Service":
+				r.add("routes to a backend that is not a Service")
+			case b.Namespace != nil && string(*b.Namespace) != c.namespace:
+				r.add("routes to namespace %q, outside the store's", *b.Namespace)
+			case string(b.Name) != charts.ComponentWordPress:
+				r.add("routes to Service %q; only %s is allowed", b.Name, charts.ComponentWordPress)
+			}
+		}
+	}
+}
+
+// checkRouteFilters refuses filters that send requests, or copies of them,
+// elsewhere than the store (mirrors, external authorization, a
+// controller's own extensions) or redirect to another host.
+func (c renderCheck) checkRouteFilters(r *refusal, filters []gwapiv1.HTTPRouteFilter) {
+	for _, f := range filters {
+		switch {
+		case f.RequestMirror != nil || f.ExternalAuth != nil || f.ExtensionRef != nil:
+			r.add("has a %s filter, which reaches past the store's host and backend", f.Type)
+		case f.RequestRedirect != nil && f.RequestRedirect.Hostname != nil && string(*f.RequestRedirect.Hostname) != c.host:
+			r.add("redirects to host %q; only the store's host %s is allowed", *f.RequestRedirect.Hostname, c.host)
 		}
 	}
 }

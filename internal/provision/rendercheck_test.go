@@ -72,7 +72,7 @@ func renderStore(t testing.TB, vals map[string]any, pr postrenderer.PostRenderer
 
 // checker is the post-renderer urumi runs for the test store.
 func checker() postrenderer.PostRenderer {
-	return (&Kube{}).postRenderer(testNamespace, testHost)
+	return (&Kube{}).postRenderer(testNamespace, storeRoute{host: testHost})
 }
 
 // appliedObjects parses a release manifest as Helm's kube client reads it.
@@ -526,13 +526,13 @@ func TestRenderCheckRefusesInjectedChart(t *testing.T) {
 	}
 	injected := "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: evil\n  namespace: kube-system\nspec:\n  selector: {matchLabels: {a: b}}\n  template:\n    metadata: {labels: {a: b}}\n    spec:\n      hostPID: true\n      containers: [{name: c, image: busybox, securityContext: {privileged: true}}]\n"
 	k := &Kube{RenderHook: appendDocs(injected)}
-	_, err = renderStore(t, vals, k.postRenderer(testNamespace, testHost))
+	_, err = renderStore(t, vals, k.postRenderer(testNamespace, storeRoute{host: testHost}))
 	if err == nil || !strings.Contains(err.Error(), `Deployment "evil" is in namespace "kube-system"`) {
 		t.Fatalf("render with an injected Deployment: err = %v, want it refused", err)
 	}
 	// With the check off (as the cluster-side test does), it goes through.
 	k.SkipRenderCheck = true
-	manifest, err := renderStore(t, vals, k.postRenderer(testNamespace, testHost))
+	manifest, err := renderStore(t, vals, k.postRenderer(testNamespace, storeRoute{host: testHost}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -572,7 +572,7 @@ func TestHelmInstallRefusesInjectedRender(t *testing.T) {
 	}
 	k.RenderHook = appendDocs(injectedDeployment +
 		"\n---\napiVersion: v1\nkind: Service\nmetadata: {name: lb, namespace: default}\nspec: {type: LoadBalancer, ports: [{port: 80}]}\n")
-	_, err = k.helmInstall(ctx, ns, storeHost(name, o), vals, 30*time.Second)
+	_, err = k.helmInstall(ctx, ns, routeOf(name, o), vals, 30*time.Second)
 	if err == nil {
 		t.Fatal("install with injected documents succeeded")
 	}

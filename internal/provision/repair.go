@@ -170,7 +170,9 @@ func (r *Runner) repair(ctx context.Context, job store.Job, s store.Store, event
 		}},
 		{"namespace", func(ctx context.Context) error { return k.ensureNamespace(ctx, s.Name, s.Owner) }},
 		{"quota", func(ctx context.Context) error { return k.ensureQuota(ctx, s.Name, s.Owner, plan) }},
-		{"network-policies", func(ctx context.Context) error { return k.ensureNetworkPolicies(ctx, s.Name, s.Owner, plan.Egress) }},
+		{"network-policies", func(ctx context.Context) error {
+			return k.ensureNetworkPolicies(ctx, s.Name, s.Owner, opts, plan.Egress)
+		}},
 		{"credentials", func(ctx context.Context) error {
 			ok, err := k.credentialsRefill(ctx, s.Name)
 			if err != nil {

@@ -275,12 +275,14 @@ func (r *Runner) create(ctx context.Context, job store.Job, s store.Store, event
 	steps := []step{
 		{"namespace", func(ctx context.Context) error { return k.ensureNamespace(ctx, s.Name, s.Owner) }},
 		{"quota", func(ctx context.Context) error { return k.ensureQuota(ctx, s.Name, s.Owner, plan) }},
-		{"network-policies", func(ctx context.Context) error { return k.ensureNetworkPolicies(ctx, s.Name, s.Owner, plan.Egress) }},
+		{"network-policies", func(ctx context.Context) error {
+			return k.ensureNetworkPolicies(ctx, s.Name, s.Owner, opts, plan.Egress)
+		}},
 		{"credentials", func(ctx context.Context) error { return k.ensureCredentials(ctx, s.Name, s.Owner) }},
 		{"helm-install", func(ctx context.Context) error {
 			remaining := time.Until(deadlineOf(ctx, timeout))
 			var err error
-			installed, err = k.helmInstall(ctx, ns, storeHost(s.Name, opts), vals, remaining)
+			installed, err = k.helmInstall(ctx, ns, routeOf(s.Name, opts), vals, remaining)
 			return err
 		}},
 	}

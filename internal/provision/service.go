@@ -89,6 +89,9 @@ func (s *Service) checkOverrides(c Caller, name string, plan Plan, set []string)
 	if err != nil {
 		return nil, err
 	}
+	if err := s.Settings.checkRoute(); err != nil {
+		return nil, err
+	}
 	opts := s.options(plan, set)
 	if host := storeHost(name, opts); !hostRE.MatchString(host) || len(host) > 253 {
 		return nil, fmt.Errorf("store host %q is not a valid DNS name: the base domain setting %q is wrong", host, opts.BaseDomain)
@@ -102,10 +105,15 @@ var hostRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z
 // options are what a new store keeps: the cluster-wide settings of today,
 // its plan and its overrides.
 func (s *Service) options(plan Plan, set []string) Options {
-	return Options{
+	o := Options{
 		BaseDomain: s.Settings.BaseDomain, IngressClass: s.Settings.IngressClass,
 		TLSIssuer: s.Settings.TLSIssuer, Plan: &plan, Set: slices.Clone(set),
 	}
+	if s.Settings.Route == RouteGateway {
+		gw := s.Settings.Gateway
+		o.Route, o.Gateway = RouteGateway, &gw
+	}
+	return o
 }
 
 // describeCreate is the audit detail of a create: the plan and every

@@ -320,7 +320,7 @@ type change struct {
 	oldPlan, plan         Plan
 	oldOptions, options   Options
 	timeout               time.Duration
-	host                  string
+	route                 storeRoute
 	helmRan               bool
 	result                changeResult
 	start                 time.Time
@@ -341,7 +341,7 @@ func (r *Runner) newChange(job store.Job, s store.Store, p changeParams) (*chang
 		kind: job.Kind, from: s.Release, start: time.Now(),
 		oldPlanName: s.Plan, planName: s.Plan, oldPlan: oldPlan, plan: oldPlan,
 		oldOptions: old, options: old,
-		timeout: p.timeout(r.Kube.Settings.Timeout), host: storeHost(s.Name, old),
+		timeout: p.timeout(r.Kube.Settings.Timeout), route: routeOf(s.Name, old),
 	}, nil
 }
 
@@ -368,7 +368,7 @@ func (r *Runner) upgrade(ctx context.Context, job store.Job, s store.Store, even
 		return r.changeFailed(ctx, job, s, ch, err)
 	}
 	return r.runChange(ctx, job, s, ch, events, "helm-upgrade", func(ctx context.Context, timeout time.Duration) (changeResult, error) {
-		return r.Kube.helmUpgrade(ctx, Namespace(s.Name), ch.host, vals, timeout)
+		return r.Kube.helmUpgrade(ctx, Namespace(s.Name), ch.route, vals, timeout)
 	})
 }
 
@@ -431,7 +431,7 @@ func (r *Runner) runChange(ctx context.Context, job store.Job, s store.Store, ch
 		{"namespace", func(ctx context.Context) error { return k.ensureNamespace(ctx, s.Name, s.Owner) }},
 		{"quota", func(ctx context.Context) error { return k.ensureQuota(ctx, s.Name, s.Owner, during) }},
 		{"network-policies", func(ctx context.Context) error {
-			return k.ensureNetworkPolicies(ctx, s.Name, s.Owner, ch.plan.Egress)
+			return k.ensureNetworkPolicies(ctx, s.Name, s.Owner, ch.options, ch.plan.Egress)
 		}},
 		{"credentials", func(ctx context.Context) error { return k.ensureCredentials(ctx, s.Name, s.Owner) }},
 		{helmStep, func(stepCtx context.Context) error {
@@ -509,7 +509,7 @@ func (r *Runner) changeFailed(ctx context.Context, job store.Job, s store.Store,
 		k := r.Kube
 		if err := k.ensureQuota(dctx, s.Name, s.Owner, ch.oldPlan); err != nil {
 			undone, reason = false, reason+"; putting the quota back failed: "+withoutAddresses(err.Error())
-		} else if err := k.ensureNetworkPolicies(dctx, s.Name, s.Owner, ch.oldPlan.Egress); err != nil {
+		} else if err := k.ensureNetworkPolicies(dctx, s.Name, s.Owner, ch.oldOptions, ch.oldPlan.Egress); err != nil {
 			undone, reason = false, reason+"; putting the network policies back failed: "+withoutAddresses(err.Error())
 		}
 		if ch.result.Release != nil && ch.result.RolledBack {

@@ -22,6 +22,10 @@ type Options struct {
 	BaseDomain   string `json:"baseDomain"`
 	IngressClass string `json:"ingressClass"`
 	TLSIssuer    string `json:"tlsIssuer,omitempty"`
+	// Route and Gateway are how the store is reached: empty (stores made
+	// before routes could be chosen) is RouteIngress.
+	Route   string      `json:"route,omitempty"`
+	Gateway *GatewayRef `json:"gateway,omitempty"`
 	// Plan is the store's plan as it was when the store was created: an
 	// operator who changes or removes a plan later does not resize or
 	// break the stores that have it.
@@ -63,7 +67,7 @@ const (
 
 // Keys urumi owns: overriding them would move the store or expose its
 // credentials, so nobody may set them.
-func ownedKeys() []string { return []string{"host", "credentialsSecret"} }
+func ownedKeys() []string { return []string{"host", "credentialsSecret", "gateway"} }
 
 // override is one parsed set entry: a path into the chart values and the
 // value as written.
@@ -331,6 +335,15 @@ func buildValues(schema *valuesSchema, name string, plan Plan, o Options) (map[s
 			"tlsIssuer": o.TLSIssuer,
 		},
 	})
+	if o.Route == RouteGateway && o.Gateway != nil {
+		vals["ingress"].(map[string]any)["enabled"] = false
+		vals["gateway"] = map[string]any{
+			"enabled":     true,
+			"name":        o.Gateway.Name,
+			"namespace":   o.Gateway.Namespace,
+			"sectionName": o.Gateway.SectionName,
+		}
+	}
 	overrides, err := parseOverrides(o.Set)
 	if err != nil {
 		return nil, err
