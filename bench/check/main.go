@@ -244,12 +244,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	st := benchutil.Summarise(times)
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "BENCHMARK\tMEASURED\tBASELINE (same run)")
-	fmt.Fprintf(tw, "store check --all, %d stores: whole process\t%s median of %d (min %s, max %s)\t%s: %d kubectl get calls, one after another\n",
-		*stores, benchutil.Ms(st.Median), st.N, benchutil.Ms(st.Min), benchutil.Ms(st.Max), benchutil.Ms(scriptTime), 2**stores)
-	fmt.Fprintf(tw, "API requests\t%d (%.2f per store)\t%d (%.1f per store)\n",
-		requests, float64(requests)/float64(*stores), scriptRequests, float64(scriptRequests)/float64(*stores))
-	fmt.Fprintf(tw, "serve's reconciler at rest, %d stores: API requests\t%.1f per minute (beyond its open watches)\t%d per pass of the kubectl script (a poller)\n",
-		*stores, float64(atRest)/rest.Minutes(), scriptRequests)
+	baseline, baseReq := "not run (-kubectl=false)", "not run"
+	if *script {
+		baseline = fmt.Sprintf("%s: %d kubectl get calls, one after another", benchutil.Ms(scriptTime), 2**stores)
+		baseReq = fmt.Sprintf("%d (%.1f per store)", scriptRequests, float64(scriptRequests)/float64(*stores))
+	}
+	fmt.Fprintf(tw, "store check --all, %d stores: whole process\t%s median of %d (min %s, max %s)\t%s\n",
+		*stores, benchutil.Ms(st.Median), st.N, benchutil.Ms(st.Min), benchutil.Ms(st.Max), baseline)
+	fmt.Fprintf(tw, "API requests\t%d (%.2f per store)\t%s\n", requests, float64(requests)/float64(*stores), baseReq)
+	fmt.Fprintf(tw, "serve's reconciler at rest, %d stores: API requests\t%.1f per minute (beyond its open watches)\t%s per pass of the kubectl script (a poller)\n",
+		*stores, float64(atRest)/rest.Minutes(), baseReq)
 	fmt.Fprintf(tw, "serve's CPU at rest (the cron pods' events judged from memory)\t%.2f CPU-s per minute\t%.2f CPU-s per minute: the simulated control plane meanwhile\n",
 		(cpu1-cpu0).Seconds()/rest.Minutes(), ctlRest.Seconds()/rest.Minutes())
 	h, b := benchutil.Summarise(healed), benchutil.Summarise(byHand)
