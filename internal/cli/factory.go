@@ -87,6 +87,9 @@ func (f *Factory) settings() provision.Settings {
 		IngressNamespace: f.Config.IngressNamespace,
 		TLSIssuer:        f.Config.TLSIssuer,
 		Timeout:          f.Config.Timeout,
+		Backup: provision.BackupRepository{
+			URL: f.Config.BackupRepository, Secret: f.Config.BackupSecret, Endpoints: f.Config.BackupEndpoints,
+		},
 	}
 }
 
