@@ -36,7 +36,7 @@ func TestBackupRules(t *testing.T) {
 	onBothDBs(t, func(t *testing.T, s *Service) {
 		ctx := context.Background()
 		readyStore(t, s, "shop", "alice")
-		readyStore(t, s, "blog", "bob")
+		readyStore(t, s, "bobshop", "bob")
 
 		if _, _, err := s.Backup(ctx, callerAlice, "shop"); !errors.Is(err, ErrConflict) || !strings.Contains(err.Error(), "not configured") {
 			t.Fatalf("Backup without a repository: %v, want it refused as not configured", err)
