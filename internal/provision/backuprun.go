@@ -131,7 +131,7 @@ func (r *Runner) backupSteps(s store.Store, spec backup.JobSpec, done func(backu
 			if err != nil {
 				return err
 			}
-			return ensure(ctx, k, gvrSecret, k.Client.CoreV1().Secrets(ns), copied)
+			return k.ensureRepositorySecret(ctx, copied)
 		}},
 		{"backup-policies", func(ctx context.Context) error {
 			policies, err := backup.NetworkPolicies(ns, labels, spec.Repository.Endpoints)
@@ -412,4 +412,28 @@ func (k *Kube) scaleWordPressUp(ctx context.Context, ns string) error {
 		case <-time.After(backupPoll):
 		}
 	}
+}
+
+// ensureRepositorySecret creates the copy of the repository's Secret in a
+// store's namespace, or brings an existing copy to it (an operator who
+// rotated the password): by update, which urumi's role grants on Secrets,
+// where it grants no patch.
+func (k *Kube) ensureRepositorySecret(ctx context.Context, want *corev1.Secret) error {
+	secrets := k.Client.CoreV1().Secrets(want.Namespace)
+	_, err := secrets.Create(ctx, want, metav1.CreateOptions{FieldManager: fieldManager})
+	if !apierrors.IsAlreadyExists(err) {
+		if err != nil {
+			return fmt.Errorf("create secret %s: %w", want.Name, describeAPIError(err))
+		}
+		return nil
+	}
+	have, err := secrets.Get(ctx, want.Name, metav1.GetOptions{})
+	if err != nil {
+		return fmt.Errorf("read secret %s: %w", want.Name, describeAPIError(err))
+	}
+	have.Data, have.Labels, have.Type = want.Data, want.Labels, want.Type
+	if _, err := secrets.Update(ctx, have, metav1.UpdateOptions{FieldManager: fieldManager}); err != nil {
+		return fmt.Errorf("update secret %s: %w", want.Name, describeAPIError(err))
+	}
+	return nil
 }

@@ -45,7 +45,6 @@ var (
 	gvrQuota         = schema.GroupVersionResource{Version: "v1", Resource: "resourcequotas"}
 	gvrLimitRange    = schema.GroupVersionResource{Version: "v1", Resource: "limitranges"}
 	gvrNetworkPolicy = schema.GroupVersionResource{Group: "networking.k8s.io", Version: "v1", Resource: "networkpolicies"}
-	gvrSecret        = schema.GroupVersionResource{Version: "v1", Resource: "secrets"}
 )
 
 // object is a typed Kubernetes object.
