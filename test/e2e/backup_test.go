@@ -10,6 +10,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/urumi/urumi/internal/backup"
 	"github.com/urumi/urumi/internal/store"
 )
 
@@ -21,9 +22,18 @@ import (
 // does for a Job that reports none).
 func TestBackupOrchestration(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, storeDSN(t))
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			t.Parallel()
+			backupOrchestration(t, b.dsn(t), "backedup-"+b.name)
+		})
+	}
+}
+
+func backupOrchestration(t *testing.T, dsn, name string) {
+	e := newEnv(t, dsn)
 	ctx := context.Background()
-	const name, secretNS = "backedup", "urumi-backup-e2e"
+	const secretNS = "urumi-backup-e2e"
 	if _, err := e.client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: secretNS}},
 		metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		t.Fatal(err)
@@ -63,6 +73,26 @@ func TestBackupOrchestration(t *testing.T) {
 	}
 	if jobs, err := e.client.BatchV1().Jobs("store-"+name).List(ctx, metav1.ListOptions{LabelSelector: "urumi.io/backup-id=" + b.ID}); err != nil || len(jobs.Items) != 0 {
 		t.Errorf("the finished backup Job is left: %v, %v", jobs, err)
+	}
+
+	// The namespace enforces the restricted profile on pods: a pod of the
+	// backup Job's template is admitted there (a server-side dry run).
+	job, err := backup.Job(backup.JobSpec{
+		Operation: backup.OpBackup, Store: name, Namespace: "store-" + name, BackupID: b.ID,
+		Repository: backup.Repository{URL: "rest:https://192.0.2.10:8000/", Secret: "urumi-backup-repository"},
+		Images:     backup.DefaultImages(), CredentialsSecret: "store-credentials",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "backup-admission", Labels: job.Spec.Template.Labels}, Spec: job.Spec.Template.Spec}
+	if _, err := e.client.CoreV1().Pods("store-"+name).Create(ctx, pod, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}}); err != nil {
+		t.Errorf("a backup pod is refused in the store's namespace: %v", err)
+	}
+	pod.Spec.SecurityContext = nil
+	pod.Spec.Containers[0].SecurityContext = nil
+	if _, err := e.client.CoreV1().Pods("store-"+name).Create(ctx, pod, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}}); err == nil {
+		t.Errorf("a pod without the restricted profile's settings is admitted: the check above proves nothing")
 	}
 
 	r = e.ok("backup", "list", name, "-o", "json")
