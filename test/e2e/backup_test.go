@@ -77,10 +77,15 @@ func backupOrchestration(t *testing.T, dsn, name string) {
 
 	// The namespace enforces the restricted profile on pods: a pod of the
 	// backup Job's template is admitted there (a server-side dry run).
+	endpoint, err := backup.ParseEndpoint("192.0.2.10:8000")
+	if err != nil {
+		t.Fatal(err)
+	}
 	job, err := backup.Job(backup.JobSpec{
 		Operation: backup.OpBackup, Store: name, Namespace: "store-" + name, BackupID: b.ID,
-		Repository: backup.Repository{URL: "rest:https://192.0.2.10:8000/", Secret: "urumi-backup-repository"},
-		Images:     backup.DefaultImages(), CredentialsSecret: "store-credentials",
+		Repository: backup.Repository{URL: "rest:https://192.0.2.10:8000/", Secret: "urumi-backup-repository",
+			Endpoints: []backup.Endpoint{endpoint}},
+		Images: backup.DefaultImages(), CredentialsSecret: "store-credentials",
 	})
 	if err != nil {
 		t.Fatal(err)
