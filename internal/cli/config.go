@@ -39,6 +39,12 @@ type Config struct {
 	DefaultMaxStores int           `mapstructure:"default-max-stores"`
 	Lease            time.Duration `mapstructure:"lease"`
 	DefaultPlan      string        `mapstructure:"default-plan"`
+	// Backups: restic's repository, the Secret with its password and
+	// credentials (namespace/name), and the addresses the backup Jobs may
+	// reach it on.
+	BackupRepository string `mapstructure:"backup-repository"`
+	BackupSecret     string `mapstructure:"backup-secret"`
+	BackupEndpoints  string `mapstructure:"backup-endpoints"`
 	// Serve is serve's own keys, resolved only for serve.
 	Serve ServeConfig `mapstructure:"-"`
 }
@@ -76,6 +82,8 @@ func (c *Config) fields() []field {
 		{"gateway-namespace", &c.GatewayNamespace, false}, {"gateway-section", &c.GatewaySection, false},
 		{"timeout", &c.Timeout, false}, {"default-max-stores", &c.DefaultMaxStores, false},
 		{"lease", &c.Lease, false}, {"default-plan", &c.DefaultPlan, false},
+		{"backup-repository", &c.BackupRepository, false}, {"backup-secret", &c.BackupSecret, false},
+		{"backup-endpoints", &c.BackupEndpoints, false},
 		{"addr", &c.Serve.Addr, true}, {"workers", &c.Serve.Workers, true},
 		{"create-rate", &c.Serve.CreateRate, true}, {"shutdown-grace", &c.Serve.ShutdownGrace, true},
 		{"log-format", &c.Serve.LogFormat, true}, {"log-level", &c.Serve.LogLevel, true},
@@ -109,6 +117,11 @@ func settings(getenv func(string) string) []setting {
 		{"default-max-stores", 5, `active stores an owner may have unless "urumi quota set" says otherwise`},
 		{"lease", 30 * time.Second, "how long a job stays claimed by a worker that stopped renewing it"},
 		{"default-plan", "", "plan of stores created without one (default: medium, or the first plan of the config file)"},
+		{"backup-repository", "", "restic repository of store backups, without credentials: " +
+			"rest:https://host:8000/, s3:https://host/bucket or a path (empty: backups are off)"},
+		{"backup-secret", "", "NAMESPACE/NAME of the Secret holding the backup repository's password " +
+			"(key password) and its credentials (AWS_*, RESTIC_REST_* keys; ca.crt for a private CA)"},
+		{"backup-endpoints", "", "comma-separated ADDRESS:PORT, CIDR:PORT or public:PORT the backup Jobs may reach the repository on"},
 	}
 }
 

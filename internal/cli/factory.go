@@ -92,6 +92,9 @@ func (f *Factory) settings() provision.Settings {
 			Name: f.Config.GatewayName, Namespace: f.Config.GatewayNamespace, SectionName: f.Config.GatewaySection,
 		},
 		Timeout: f.Config.Timeout,
+		Backup: provision.BackupRepository{
+			URL: f.Config.BackupRepository, Secret: f.Config.BackupSecret, Endpoints: f.Config.BackupEndpoints,
+		},
 	}
 }
 

@@ -122,6 +122,7 @@ file, then defaults.`,
 	)
 	root.AddCommand(
 		newStoreCommand(f),
+		newBackupCommand(f),
 		newPlanCommand(f),
 		newQuotaCommand(f),
 		newFleetCommand(f),

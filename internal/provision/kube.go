@@ -39,6 +39,8 @@ type Settings struct {
 	Gateway GatewayRef
 	// Timeout bounds one provisioning or deletion run.
 	Timeout time.Duration
+	// Backup is where store backups go; backups are off without a URL.
+	Backup BackupRepository
 }
 
 // Kube talks to the cluster: typed and dynamic clients, and Helm

@@ -127,6 +127,10 @@ func (r *Runner) RunJob(ctx context.Context, job store.Job, events Events) error
 		runErr = r.rollback(jobCtx, job, s, events)
 	case store.JobRepair:
 		runErr = r.repair(jobCtx, job, s, events)
+	case store.JobBackup:
+		runErr = r.backupJob(jobCtx, job, s, events)
+	case store.JobRestore:
+		runErr = r.restoreJob(jobCtx, job, s, events)
 	default:
 		runErr = fmt.Errorf("unknown job kind %q", job.Kind)
 	}

@@ -93,7 +93,7 @@ func activeJob(ctx context.Context, q querier, storeID int64) (Job, error) {
 
 func (d *sqlDB) EnqueueJob(ctx context.Context, store string, kind JobKind, actor string, params []byte) (Job, error) {
 	switch kind {
-	case JobCreate, JobDelete, JobUpgrade, JobRollback, JobRepair:
+	case JobCreate, JobDelete, JobUpgrade, JobRollback, JobRepair, JobBackup, JobRestore:
 	default:
 		return Job{}, fmt.Errorf("enqueue job for store %q: unknown kind %q", store, kind)
 	}

@@ -132,6 +132,11 @@ const (
 	JobRollback JobKind = "rollback"
 	// JobRepair brings back what a store check found drifted.
 	JobRepair JobKind = "repair"
+	// JobBackup takes a backup of the store, or deletes one of its
+	// backups; its params name the backup.
+	JobBackup JobKind = "backup"
+	// JobRestore restores a backup into the store.
+	JobRestore JobKind = "restore"
 )
 
 // JobState is where a durable job is.
@@ -360,6 +365,7 @@ type DB interface {
 	Tokens
 	RateLimits
 	Rollouts
+	Backups
 	// Atomic runs fn in one database transaction: every call fn makes on
 	// tx commits together when fn returns nil, and none does when it
 	// returns an error, which Atomic returns as is (errors.Is still finds

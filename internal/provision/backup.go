@@ -1,0 +1,261 @@
+package provision
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/urumi/urumi/internal/backup"
+	"github.com/urumi/urumi/internal/store"
+)
+
+// `backup create`, `backup list`, `backup delete`, `backup restore`: the
+// rules of store backups. Each change is a durable job of the store (one
+// at a time, like every other job) whose steps the Runner runs
+// (backuprun.go); the record of each backup lives in the database, its
+// data in the operator's restic repository. Owners see and touch only their
+// own stores' backups: another owner's is not found.
+
+// BackupRepository is the operator's backup repository as configured:
+// restic's URL (no credentials), the Secret holding its password and
+// credentials as NAMESPACE/NAME, and the comma-separated endpoints the
+// backup Jobs may reach it on. No URL: backups are off.
+type BackupRepository struct {
+	URL       string
+	Secret    string
+	Endpoints string
+}
+
+// repositorySecretName is the copy of the operator's Secret in a store's
+// namespace.
+const repositorySecretName = "urumi-backup-repository"
+
+// resolved is the repository as the Jobs see it, and where the operator's
+// Secret is. The credential keys are filled in from that Secret by the
+// runner; the password is under backup's default key, "password".
+func (b BackupRepository) resolved() (repo backup.Repository, secretNamespace, secretName string, err error) {
+	if b.URL == "" {
+		return backup.Repository{}, "", "", errorf(ErrConflict,
+			"backups are not configured: set backup-repository, backup-secret and backup-endpoints (ask your administrator)")
+	}
+	ns, name, ok := strings.Cut(b.Secret, "/")
+	if !ok || ns == "" || name == "" || strings.Contains(name, "/") {
+		return backup.Repository{}, "", "", errorf(ErrInvalid,
+			"backup-secret %q is invalid: write NAMESPACE/NAME of the Secret holding the repository's password", b.Secret)
+	}
+	repo = backup.Repository{URL: b.URL, Secret: repositorySecretName}
+	for _, e := range strings.Split(b.Endpoints, ",") {
+		if e = strings.TrimSpace(e); e == "" {
+			continue
+		}
+		ep, err := backup.ParseEndpoint(e)
+		if err != nil {
+			return backup.Repository{}, "", "", errorf(ErrInvalid, "backup-endpoints: %w", err)
+		}
+		repo.Endpoints = append(repo.Endpoints, ep)
+	}
+	if len(repo.Endpoints) == 0 {
+		return backup.Repository{}, "", "", errorf(ErrInvalid,
+			"backup-endpoints is empty: say which ADDRESS:PORT the backup jobs may reach the repository on")
+	}
+	return repo, ns, name, nil
+}
+
+// backupParams are a backup or restore job's params: which operation, on
+// which backup. Never a credential.
+type backupParams struct {
+	Operation backup.Operation `json:"operation"`
+	BackupID  string           `json:"backupId"`
+}
+
+// newBackupID names a backup: its store, the time, and a random suffix, so
+// two urumi installations sharing a repository never collide. It is a
+// restic tag and a label value (at most 63 characters: store names are
+// at most 40).
+func newBackupID(storeName string, t time.Time) (string, error) {
+	var b [2]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("make a backup ID: %w", err)
+	}
+	return storeName + "-" + t.UTC().Format("20060102-150405") + "-" + hex.EncodeToString(b[:]), nil
+}
+
+// Backup queues a backup of the caller's store (any store for an admin).
+func (s *Service) Backup(ctx context.Context, c Caller, name string) (store.Backup, store.Job, error) {
+	return s.backup(ctx, c, name, store.BackupManual)
+}
+
+func (s *Service) backup(ctx context.Context, c Caller, name string, kind store.BackupKind) (store.Backup, store.Job, error) {
+	start := time.Now()
+	if _, _, _, err := s.Settings.Backup.resolved(); err != nil {
+		return store.Backup{}, store.Job{}, err
+	}
+	st, err := s.Get(ctx, c, name)
+	if err != nil {
+		return store.Backup{}, store.Job{}, err
+	}
+	if st.Status != store.StatusReady && st.Status != store.StatusDegraded {
+		return store.Backup{}, store.Job{}, errorf(ErrConflict, "store %q is %s: it can be backed up once it is READY", name, st.Status)
+	}
+	id, err := newBackupID(name, start)
+	if err != nil {
+		return store.Backup{}, store.Job{}, err
+	}
+	params, err := json.Marshal(backupParams{Operation: backup.OpBackup, BackupID: id})
+	if err != nil {
+		return store.Backup{}, store.Job{}, fmt.Errorf("encode backup params: %w", err)
+	}
+	var (
+		b   store.Backup
+		job store.Job
+	)
+	err = s.record(ctx, c, "backup.create", name, "requested", "backup "+id, start, func(tx store.DB) error {
+		job, err = tx.EnqueueJob(ctx, name, store.JobBackup, c.Name, params)
+		if errors.Is(err, store.ErrJobActive) {
+			return errorf(ErrConflict, "store %q has a job in flight: wait for it (urumi store get %s), then try again", name, name)
+		}
+		if err != nil {
+			return fmt.Errorf("queue backup of %s: %w", name, err)
+		}
+		b, err = tx.CreateBackup(ctx, store.Backup{ID: id, Store: name, Owner: st.Owner, Kind: kind,
+			Status: store.BackupQueued, Actor: c.Name, JobID: job.ID, CreatedAt: start})
+		if err != nil {
+			return fmt.Errorf("record backup of %s: %w", name, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return store.Backup{}, store.Job{}, err
+	}
+	return b, job, nil
+}
+
+// Backups lists backups, newest first: of one store when name is set, else
+// all the caller's (all owners' for an admin). A store the caller does not
+// own is not found, unless it is gone and they own backups of it.
+func (s *Service) Backups(ctx context.Context, c Caller, name string) ([]store.Backup, error) {
+	f := store.BackupFilter{Store: name}
+	if !c.Admin {
+		f.Owner = c.Name
+	}
+	list, err := s.DB.ListBackups(ctx, f)
+	if err != nil {
+		return nil, fmt.Errorf("list backups: %w", err)
+	}
+	if name != "" && len(list) == 0 {
+		if _, err := s.Get(ctx, c, name); err != nil {
+			return nil, err
+		}
+	}
+	return list, nil
+}
+
+// GetBackup reads one backup; another owner's is not found.
+func (s *Service) GetBackup(ctx context.Context, c Caller, id string) (store.Backup, error) {
+	b, err := s.DB.GetBackup(ctx, id)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && !c.Admin && b.Owner != c.Name) {
+		return store.Backup{}, errorf(ErrNotFound, "backup %q not found: urumi backup list shows yours", id)
+	}
+	if err != nil {
+		return store.Backup{}, fmt.Errorf("get backup %s: %w", id, err)
+	}
+	return b, nil
+}
+
+// DeleteBackup queues the removal of a backup's snapshots from the
+// repository; its record goes when they are gone. The Job runs in the
+// store's namespace, so the store must still exist.
+func (s *Service) DeleteBackup(ctx context.Context, c Caller, id string) (store.Backup, store.Job, error) {
+	start := time.Now()
+	b, err := s.GetBackup(ctx, c, id)
+	if err != nil {
+		return store.Backup{}, store.Job{}, err
+	}
+	if _, _, _, err := s.Settings.Backup.resolved(); err != nil {
+		return store.Backup{}, store.Job{}, err
+	}
+	switch b.Status {
+	case store.BackupQueued, store.BackupRunning:
+		return store.Backup{}, store.Job{}, errorf(ErrConflict, "backup %q is %s: wait for it to end, then delete it", id, b.Status)
+	}
+	if _, err := s.DB.GetStore(ctx, b.Store); errors.Is(err, store.ErrNotFound) {
+		return store.Backup{}, store.Job{}, errorf(ErrConflict,
+			"store %q of backup %q is gone, and its backups are deleted from the store's namespace: "+
+				"the repository's retention removes them", b.Store, id)
+	} else if err != nil {
+		return store.Backup{}, store.Job{}, fmt.Errorf("get store %s: %w", b.Store, err)
+	}
+	params, err := json.Marshal(backupParams{Operation: backup.OpDelete, BackupID: id})
+	if err != nil {
+		return store.Backup{}, store.Job{}, fmt.Errorf("encode backup params: %w", err)
+	}
+	var job store.Job
+	err = s.record(ctx, c, "backup.delete", b.Store, "requested", "backup "+id, start, func(tx store.DB) error {
+		job, err = tx.EnqueueJob(ctx, b.Store, store.JobBackup, c.Name, params)
+		if errors.Is(err, store.ErrJobActive) {
+			return errorf(ErrConflict, "store %q has a job in flight: wait for it (urumi store get %s), then try again", b.Store, b.Store)
+		}
+		if err != nil {
+			return fmt.Errorf("queue deletion of backup %s: %w", id, err)
+		}
+		b.Status, b.JobID = store.BackupDeleting, job.ID
+		return tx.UpdateBackup(ctx, b)
+	})
+	if err != nil {
+		return store.Backup{}, store.Job{}, err
+	}
+	return b, job, nil
+}
+
+// Restore queues the restore of a backup into its own store: WordPress
+// scaled down, the database and files replaced, WordPress scaled up, the
+// store READY. to, when set, must be that store: a restore into a new
+// store is not built yet.
+func (s *Service) Restore(ctx context.Context, c Caller, id, to string) (store.Backup, store.Job, error) {
+	start := time.Now()
+	b, err := s.GetBackup(ctx, c, id)
+	if err != nil {
+		return store.Backup{}, store.Job{}, err
+	}
+	if to != "" && to != b.Store {
+		return store.Backup{}, store.Job{}, errorf(ErrInvalid,
+			"restoring backup %q into another store (%s) is not supported yet: restore it into %s", id, to, b.Store)
+	}
+	if _, _, _, err := s.Settings.Backup.resolved(); err != nil {
+		return store.Backup{}, store.Job{}, err
+	}
+	if b.Status != store.BackupSucceeded {
+		return store.Backup{}, store.Job{}, errorf(ErrConflict, "backup %q is %s: only a succeeded backup can be restored", id, b.Status)
+	}
+	st, err := s.Get(ctx, c, b.Store)
+	if err != nil {
+		return store.Backup{}, store.Job{}, err
+	}
+	if st.Status != store.StatusReady && st.Status != store.StatusDegraded {
+		return store.Backup{}, store.Job{}, errorf(ErrConflict, "store %q is %s: it can be restored once it is READY", st.Name, st.Status)
+	}
+	params, err := json.Marshal(backupParams{Operation: backup.OpRestore, BackupID: id})
+	if err != nil {
+		return store.Backup{}, store.Job{}, fmt.Errorf("encode restore params: %w", err)
+	}
+	var job store.Job
+	err = s.record(ctx, c, "backup.restore", st.Name, "requested", "backup "+id, start, func(tx store.DB) error {
+		job, err = tx.EnqueueJob(ctx, st.Name, store.JobRestore, c.Name, params)
+		if errors.Is(err, store.ErrJobActive) {
+			return errorf(ErrConflict, "store %q has a job in flight: wait for it (urumi store get %s), then try again", st.Name, st.Name)
+		}
+		if err != nil {
+			return fmt.Errorf("queue restore of %s: %w", st.Name, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return store.Backup{}, store.Job{}, err
+	}
+	return b, job, nil
+}
