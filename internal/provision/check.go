@@ -15,6 +15,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/urumi/urumi/charts"
+	"github.com/urumi/urumi/internal/backup"
 	"github.com/urumi/urumi/internal/store"
 )
 
@@ -484,6 +485,15 @@ func (j *judgement) policies() {
 	if err != nil {
 		j.add(Finding{Kind: FindingIsolation, Status: CheckFail, Message: "the isolation self-test could not run: " + err.Error()})
 		return
+	}
+	// A backup's policies (made by urumi when it first backs the store
+	// up, labelled as urumi's) admit only backup pods; the self-test above
+	// judged them with the rest.
+	for _, name := range []string{backup.PolicyBackupEgress, backup.PolicyMariaDBFromBackup} {
+		if i := slices.IndexFunc(j.objs.policies, func(l networkingv1.NetworkPolicy) bool { return l.Name == name }); i >= 0 &&
+			j.objs.policies[i].Labels[LabelManagedBy] == ManagedBy {
+			ours[name] = true
+		}
 	}
 	var extra []string
 	for _, p := range j.objs.policies {

@@ -25,6 +25,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/urumi/urumi/charts"
+	"github.com/urumi/urumi/internal/backup"
 	"github.com/urumi/urumi/internal/store"
 )
 
@@ -393,4 +394,38 @@ func TestJudgeSkipsStoresInFlight(t *testing.T) {
 	if sc.Status != CheckWarn || sc.Findings[0].Kind != FindingState {
 		t.Fatalf("a store being created: %+v", sc)
 	}
+}
+
+// TestJudgeBackupPolicies: a backup's policies, made by urumi, are not
+// extra; the same names without urumi's label are.
+func TestJudgeBackupPolicies(t *testing.T) {
+	ctx := context.Background()
+	k, snap, st := fakeStore(t)
+	ns := Namespace(st.Name)
+	ps, err := backup.NetworkPolicies(ns, storeLabels(st.Name, st.Owner), []backup.Endpoint{mustEndpoint(t, "10.0.0.8/32:8000")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range ps {
+		snap.byNS[ns].policies = append(snap.byNS[ns].policies, *p)
+	}
+	if sc := k.judge(ctx, snap, st); sc.Status != CheckPass {
+		t.Errorf("with a backup's policies: %s %v", sc.Status, failures(sc))
+	}
+	snap.byNS[ns].policies[len(snap.byNS[ns].policies)-1].Labels = nil
+	sc := k.judge(ctx, snap, st)
+	if !slices.ContainsFunc(sc.Findings, func(f Finding) bool {
+		return f.Kind == FindingExtraPolicy && f.Object == "NetworkPolicy/"+ps[len(ps)-1].Name && f.Status != CheckPass
+	}) {
+		t.Errorf("an unlabelled policy of a backup's name is not reported as extra: %+v", sc.Findings)
+	}
+}
+
+func mustEndpoint(t *testing.T, s string) backup.Endpoint {
+	t.Helper()
+	e, err := backup.ParseEndpoint(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
 }
