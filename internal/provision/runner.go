@@ -233,7 +233,16 @@ func (r *Runner) runStep(ctx context.Context, name string, st step) error {
 // the transport's failures are also recognised by their words; its wait
 // reports a watch the API server's restart cut as a resource whose status
 // is Unknown.
+//
+// A wait that ran out of time (context.DeadlineExceeded is a net.Error
+// whose Timeout is true), or a change Helm rolled back, is never an
+// outage, whatever the resources' statuses read: running it again would
+// only make more revisions and spend the deadline again.
 func clusterUnavailable(err error) bool {
+	if msg := err.Error(); errors.Is(err, context.DeadlineExceeded) || strings.Contains(msg, "context deadline exceeded") ||
+		strings.Contains(msg, "has been rolled back") {
+		return false
+	}
 	var netErr net.Error
 	if apierrors.IsServiceUnavailable(err) || apierrors.IsServerTimeout(err) || apierrors.IsTooManyRequests(err) ||
 		apierrors.IsTimeout(err) || utilnet.IsConnectionReset(err) || utilnet.IsProbableEOF(err) ||

@@ -1,6 +1,7 @@
 package provision
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"syscall"
@@ -27,6 +28,8 @@ func TestClusterUnavailable(t *testing.T) {
 		{errors.Join(apierrors.NewConflict(pods, "x", errors.New("changed")),
 			errors.New(`server-side apply failed for object store-x/wordpress networking.k8s.io/v1, Kind=Ingress: Put "https://127.0.0.1:6443/x": dial tcp 127.0.0.1:6443: connect: connection refused`)), true},
 		{apierrors.NewForbidden(pods, "x", errors.New("no")), false},
+		{errors.New("helm upgrade: release store failed, and has been rolled back due to rollback-on-failure being set: resource Deployment/store-x/wordpress not ready. status: Unknown, message: \ncontext deadline exceeded"), false},
+		{fmt.Errorf("helm install: %w", context.DeadlineExceeded), false},
 		{apierrors.NewInvalid(schema.GroupKind{Kind: "Pod"}, "x", nil), false},
 		{errors.New("exceeded quota: compute, requested: cpu=8"), false},
 	} {

@@ -398,7 +398,7 @@ current-context: dead
 		want       string
 	}{
 		{dead, 1, "unreachable"},
-		{nobody, 5, "lacks permissions urumi needs: namespaces (get, create, patch, delete, list); resourcequotas (create, patch, list)"},
+		{nobody, 5, "lacks permissions urumi needs: namespaces (get, create, patch, delete, list, watch); resourcequotas (create, patch, list, watch)"},
 	} {
 		r := e.run("store", "create", "nowhere", "--kubeconfig", tc.kubeconfig)
 		if r.code != tc.code || !strings.Contains(r.stderr, tc.want) {
