@@ -141,6 +141,9 @@ func (r *Reconciler) Run(ctx context.Context) error {
 	defer c.stop()
 	start := time.Now()
 	if err := c.start(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped before the first lists came
+		}
 		return err
 	}
 	r.Log.Info("drift reconciler watching the store namespaces", "mode", r.Mode, "kinds", len(kinds),

@@ -485,7 +485,7 @@ func TestServeRefusesMissingPermissions(t *testing.T) {
 	if !errors.As(err, &exit) || exit.ExitCode() != 5 {
 		t.Fatalf("serve as a user without permissions: want exit 5, got %v\n%s", err, out)
 	}
-	for _, s := range []string{"lacks permissions urumi needs: namespaces (get, create, patch, delete, list)", "urumi rbac"} {
+	for _, s := range []string{"lacks permissions urumi needs: namespaces (get, create, patch, delete, list, watch)", "urumi rbac"} {
 		if !strings.Contains(string(out), s) {
 			t.Errorf("serve's error does not say %q:\n%s", s, out)
 		}
