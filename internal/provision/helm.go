@@ -27,8 +27,21 @@ func (k *Kube) helmConfig(namespace string) (*action.Configuration, error) {
 		return nil, err
 	}
 	cfg.Capabilities = caps
+	kc, ok := cfg.KubeClient.(*kube.Client)
+	if !ok {
+		return nil, fmt.Errorf("helm configuration for %s: unexpected kube client %T", namespace, cfg.KubeClient)
+	}
+	cfg.KubeClient = helmClient{kc}
 	return cfg, nil
 }
+
+// helmClient is Helm's Kubernetes client without its reachability probe:
+// every install and upgrade asked the API server for its version first,
+// one request per store for what the steps before it (and the
+// capabilities, cached) have just shown.
+type helmClient struct{ *kube.Client }
+
+func (helmClient) IsReachable() error { return nil }
 
 // lastRelease is the newest revision of the store's release, or nil.
 func lastRelease(cfg *action.Configuration) (*release.Release, error) {

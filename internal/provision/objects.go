@@ -300,26 +300,25 @@ func (k *Kube) ensureNetworkPolicies(ctx context.Context, name, owner string, o 
 // passwords), and only missing keys are filled in.
 func (k *Kube) ensureCredentials(ctx context.Context, name, owner string) error {
 	secrets := k.Client.CoreV1().Secrets(Namespace(name))
-	s, err := secrets.Get(ctx, credentialsName, metav1.GetOptions{})
-	switch {
-	case apierrors.IsNotFound(err):
-		s = &corev1.Secret{
-			ObjectMeta: metav1.ObjectMeta{Name: credentialsName, Namespace: Namespace(name), Labels: storeLabels(name, owner)},
-			Type:       corev1.SecretTypeOpaque,
-			Data:       map[string][]byte{},
-		}
-		if err := fillCredentials(s.Data); err != nil {
-			return err
-		}
-		_, err = secrets.Create(ctx, s, metav1.CreateOptions{FieldManager: fieldManager})
-		if apierrors.IsAlreadyExists(err) {
-			return k.ensureCredentials(ctx, name, owner)
-		}
-		if err != nil {
-			return fmt.Errorf("create secret %s: %w", credentialsName, describeAPIError(err))
-		}
+	// Create first: on a new store, the common case, that is the only
+	// request. An existing Secret is then read and only its missing keys
+	// are filled in.
+	s := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: credentialsName, Namespace: Namespace(name), Labels: storeLabels(name, owner)},
+		Type:       corev1.SecretTypeOpaque,
+		Data:       map[string][]byte{},
+	}
+	if err := fillCredentials(s.Data); err != nil {
+		return err
+	}
+	_, err := secrets.Create(ctx, s, metav1.CreateOptions{FieldManager: fieldManager})
+	if err == nil {
 		return nil
-	case err != nil:
+	}
+	if !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("create secret %s: %w", credentialsName, describeAPIError(err))
+	}
+	if s, err = secrets.Get(ctx, credentialsName, metav1.GetOptions{}); err != nil {
 		return fmt.Errorf("read secret %s: %w", credentialsName, describeAPIError(err))
 	}
 	if s.Data == nil {
