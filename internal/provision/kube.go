@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -66,6 +67,10 @@ type Kube struct {
 	config    *rest.Config
 	discovery discovery.CachedDiscoveryInterface
 	mapper    meta.RESTMapper
+
+	// waitCache, while serve's drift reconciler runs, is its informers:
+	// Helm's waits read them instead of watching (cachewait.go).
+	waitCache atomic.Pointer[driftCache]
 
 	chartOnce sync.Once
 	chart     *chart.Chart
