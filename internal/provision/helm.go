@@ -114,7 +114,9 @@ func (k *Kube) recoverPending(cfg *action.Configuration, namespace string) (*rel
 // Job included, is ready. It is safe to run again after any failure: a
 // release left pending by a killed process (whose job lease this worker now
 // holds, so nobody else is working on it) is marked failed and upgraded.
-func (k *Kube) helmInstall(ctx context.Context, namespace string, route storeRoute, vals map[string]any, timeout time.Duration) (*release.Release, error) {
+// In a namespace made by this run (fresh), there is no release to look
+// for.
+func (k *Kube) helmInstall(ctx context.Context, namespace string, fresh bool, route storeRoute, vals map[string]any, timeout time.Duration) (*release.Release, error) {
 	ch, err := k.storeChart()
 	if err != nil {
 		return nil, err
@@ -123,9 +125,11 @@ func (k *Kube) helmInstall(ctx context.Context, namespace string, route storeRou
 	if err != nil {
 		return nil, err
 	}
-	last, err := k.recoverPending(cfg, namespace)
-	if err != nil {
-		return nil, err
+	var last *release.Release
+	if !fresh {
+		if last, err = k.recoverPending(cfg, namespace); err != nil {
+			return nil, err
+		}
 	}
 	if vals, err = k.valuesFor(ch, vals); err != nil {
 		return nil, err

@@ -285,8 +285,12 @@ func (r *Runner) create(ctx context.Context, job store.Job, s store.Store, event
 	}
 	ns, k := s.Namespace, r.Kube
 	var installed *release.Release
+	var fresh bool
 	steps := []step{
-		{"namespace", func(ctx context.Context) error { return k.ensureNamespace(ctx, s.Name, s.Owner) }},
+		{"namespace", func(ctx context.Context) (err error) {
+			fresh, err = k.createNamespace(ctx, s.Name, s.Owner)
+			return err
+		}},
 		{"quota", func(ctx context.Context) error { return k.ensureQuota(ctx, s.Name, s.Owner, plan) }},
 		{"network-policies", func(ctx context.Context) error {
 			return k.ensureNetworkPolicies(ctx, s.Name, s.Owner, opts, plan.Egress)
@@ -295,7 +299,7 @@ func (r *Runner) create(ctx context.Context, job store.Job, s store.Store, event
 		{"helm-install", func(ctx context.Context) error {
 			remaining := time.Until(deadlineOf(ctx, timeout))
 			var err error
-			installed, err = k.helmInstall(ctx, ns, routeOf(s.Name, opts), vals, remaining)
+			installed, err = k.helmInstall(ctx, ns, fresh, routeOf(s.Name, opts), vals, remaining)
 			return err
 		}},
 	}
