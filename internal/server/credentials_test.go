@@ -164,7 +164,8 @@ func TestCredentialsRoutes(t *testing.T) {
 			actions = append(actions, e.Actor+" "+e.Action+" "+e.Outcome)
 		}
 	}
-	if strings.Join(actions, ",") != "alice credentials.read succeeded,alice credentials.reset succeeded,alice credentials.read succeeded" {
+	// The owner sees the admin's read of their store's password too.
+	if strings.Join(actions, ",") != "alice credentials.read succeeded,admin credentials.read succeeded,alice credentials.reset succeeded,alice credentials.read succeeded" {
 		t.Errorf("alice's credentials entries: %v", actions)
 	}
 	h.do("GET", "/v1/audit", "admin", nil).decode(t, &entries)
@@ -241,4 +242,59 @@ func TestCredentialsWithoutCluster(t *testing.T) {
 	h.readyStore("alice", "alice-shop")
 	want(t, h.do("POST", "/v1/stores/alice-shop/credentials", "alice", nil), http.StatusServiceUnavailable, codeUnavailable)
 	want(t, h.do("POST", "/v1/stores/alice-shop/reset-password", "bob", nil), http.StatusNotFound, codeNotFound)
+}
+
+// TestOwnerAuditOfStore: an owner asking for one of their stores reads its
+// every entry since it was created, whoever wrote it (an admin, the
+// reconciler); not an earlier same-name store's, and not another owner's
+// store's entries: there they read only their own. Their quota says how
+// many stores they use of how many allowed.
+func TestOwnerAuditOfStore(t *testing.T) {
+	h := newHarness(t, unlimited())
+	ctx := context.Background()
+	// An earlier store of the same name, bob's, long gone.
+	if _, err := h.db.AppendAudit(ctx, store.AuditEntry{Actor: "bob", Action: "delete", Store: "shop", Outcome: "succeeded", Detail: "bob's old shop"}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * time.Millisecond)
+	h.readyStore("alice", "shop")
+	h.readyStore("bob", "bob-shop")
+	if _, err := h.db.AppendAudit(ctx, store.AuditEntry{Actor: "urumi-reconciler", Action: "drift", Store: "shop", Outcome: "found", Detail: "policy deleted"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.db.AppendAudit(ctx, store.AuditEntry{Actor: "urumi-reconciler", Action: "drift", Store: "bob-shop", Outcome: "found", Detail: "bob's drift"}); err != nil {
+		t.Fatal(err)
+	}
+	actors := func(who, query string) []string {
+		var entries []store.AuditEntry
+		r := h.do("GET", "/v1/audit"+query, who, nil)
+		want(t, r, http.StatusOK, "")
+		r.decode(t, &entries)
+		var out []string
+		for _, e := range entries {
+			out = append(out, e.Actor+" "+e.Action+" "+e.Store)
+		}
+		return out
+	}
+	if got := actors("alice", "?store=shop"); !slices.Contains(got, "urumi-reconciler drift shop") || !slices.Contains(got, "alice create shop") ||
+		slices.Contains(got, "bob delete shop") {
+		t.Errorf("alice's store's entries: %v", got)
+	}
+	if got := actors("alice", ""); slices.Contains(got, "urumi-reconciler drift shop") || slices.ContainsFunc(got, func(s string) bool { return !strings.HasPrefix(s, "alice ") }) {
+		t.Errorf("alice's own entries: %v", got)
+	}
+	if got := actors("alice", "?store=bob-shop"); len(got) != 0 {
+		t.Errorf("alice reading bob's store's entries: %v", got)
+	}
+	if got := actors("bob", "?store=shop"); len(got) != 1 || got[0] != "bob delete shop" {
+		t.Errorf("bob reading alice's store's entries: %v", got)
+	}
+	want(t, h.do("GET", "/v1/audit?store=shop&actor=urumi-reconciler", "alice", nil), http.StatusForbidden, codeForbidden)
+
+	var q store.Quota
+	h.do("GET", "/v1/quotas/alice", "alice", nil).decode(t, &q)
+	if q.Owner != "alice" || q.Used != 1 || q.MaxStores < 1 {
+		t.Errorf("alice's quota: %+v", q)
+	}
+	want(t, h.do("GET", "/v1/quotas/bob", "alice", nil), http.StatusForbidden, codeForbidden)
 }
