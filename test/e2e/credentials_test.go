@@ -45,7 +45,9 @@ func TestCredentialsRevealAndReset(t *testing.T) {
 
 	tokA := strings.TrimSpace(e.ok("token", "create", "--owner", "owner-a").stdout)
 	tokB := strings.TrimSpace(e.ok("token", "create", "--owner", "owner-b").stdout)
-	serve, out := e.start("serve", "--addr", "127.0.0.1:0", "--workers", "1", "--drift", "off")
+	// The reconciler runs: the reset's Secret change, policies and Job
+	// must not count as drift.
+	serve, out := e.start("serve", "--addr", "127.0.0.1:0", "--workers", "1", "--drift", "repair")
 	var base string
 	wctx, cancel := context.WithTimeout(ctx, time.Minute)
 	waitFor(wctx, t, "urumi serve to listen", func() (bool, error) {
@@ -120,6 +122,12 @@ func TestCredentialsRevealAndReset(t *testing.T) {
 		t.Error("a pod without the restricted profile's settings is admitted: the check above proves nothing")
 	}
 
+	// The reconciler judges a change ½ s after it; give it time to.
+	time.Sleep(3 * time.Second)
+	if st, _ := e.getStore(name); st.Status != store.StatusReady {
+		t.Errorf("after the reset the store is %s: %s\nserve:\n%s", st.Status, st.Error, out)
+	}
+
 	// Audited with the actor, never the password.
 	resp, body = call("GET", "/v1/audit?store="+name, tokA)
 	var entries []store.AuditEntry
@@ -130,6 +138,11 @@ func TestCredentialsRevealAndReset(t *testing.T) {
 	for _, en := range entries {
 		if strings.HasPrefix(en.Action, "credentials.") {
 			got = append(got, fmt.Sprintf("%s %s %s", en.Actor, en.Action, en.Outcome))
+		}
+	}
+	for _, en := range entries {
+		if en.Action == "drift" {
+			t.Errorf("the reconciler found drift: %+v", en)
 		}
 	}
 	if strings.Join(got, ",") != "owner-a credentials.read succeeded,owner-a credentials.reset succeeded" {
