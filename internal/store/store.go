@@ -233,8 +233,8 @@ type ListFilter struct {
 	Owner  string
 	Status Status // only stores in this status ("": any)
 	Plan   string // only stores on this plan ("": any)
-	After string // only names sorting after this one ("" : from the start)
-	Limit int    // 0 means all
+	After  string // only names sorting after this one ("" : from the start)
+	Limit  int    // 0 means all
 }
 
 // AuditFilter selects audit entries, newest last.
