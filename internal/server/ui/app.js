@@ -496,7 +496,7 @@ function barChart(box, rows, series, fmt) {
       const v = r.values[s.key] || 0;
       const w = (v / maxV) * (W - left - right);
       const y = y0 + j * bar;
-      const rect = svgEl("rect", { x: left, y, width: Math.max(w, v > 0 ? 2 : 0), height: bar - 2, class: "bar " + s.cls });
+      const rect = svgEl("rect", { x: left, y, width: Math.max(w, v > 0 ? 2 : 0), height: bar - 2, class: "bar " + (r.cls || s.cls) });
       rect.append(svgEl("title", {}, `${r.label} ${s.name}: ${fmt(v)}`));
       g.append(rect);
       g.append(svgEl("text", { x: left + w + 4, y: y + bar - 3, class: "value" }, (series.length > 1 ? s.name + " " : "") + fmt(v)));
@@ -536,7 +536,8 @@ async function showMetrics() {
   const failed = st.ended.filter((e) => e.state === "failed").reduce((n, e) => n + e.count, 0);
   $("m-failed").textContent = String(failed);
   const order = ["READY", "DEGRADED", "QUEUED", "PROVISIONING", "UPGRADING", "DELETING", "FAILED"];
-  barChart($("chart-status"), order.map((k) => ({ label: k, values: { n: st.storesByStatus[k] || 0 } })),
+  const tone = { READY: "s-ok", FAILED: "s-bad", DEGRADED: "s-warn" };
+  barChart($("chart-status"), order.map((k) => ({ label: k, cls: tone[k], values: { n: st.storesByStatus[k] || 0 } })),
     [{ key: "n", name: "stores", cls: "s-count" }], String);
   barChart($("chart-phases"), st.phases.map((p) => ({ label: `${p.phase} (${p.count})`, values: { p50: p.p50Ms, p95: p.p95Ms } })),
     [{ key: "p50", name: "p50", cls: "s-p50" }, { key: "p95", name: "p95", cls: "s-p95" }], ms);
@@ -556,7 +557,7 @@ async function showMetrics() {
     cell(row, when(f.at));
     cell(row).append(storeLink(f.store));
     cell(row, f.kind);
-    cell(row, f.error || "", "error");
+    cell(row, f.error || "", "bad");
   }
   if (!st.failures.length) cell(body.insertRow(), "No failures in the last day.", "muted").colSpan = 4;
   return true;
