@@ -150,7 +150,7 @@ func TestDashboard(t *testing.T) {
 	}
 	run(t, ctx, 2*time.Minute, "watch the store reach READY",
 		chromedp.WaitVisible(row+" .status-READY", chromedp.ByQuery),
-		chromedp.Text(row+" a", &link, chromedp.ByQuery),
+		chromedp.Text(row+" a[target=_blank]", &link, chromedp.ByQuery),
 		chromedp.Nodes("#store-table tbody tr", &rows, chromedp.ByQueryAll),
 	)
 	if link != "http://"+name+".localhost" {

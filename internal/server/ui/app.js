@@ -18,6 +18,7 @@ let pagesShown = 1; // of the owner's store list
 let fleetPages = 1;
 let fleetFilter = {};
 let queueSamples = []; // [time, depth] while the metrics view is open
+let drawing = 0; // the latest refresh: an older one that ends after it is dropped
 
 // api calls the API with the tab's token. It resolves to the parsed body,
 // or throws an Error carrying the API's own message and status.
@@ -209,11 +210,12 @@ function deleteButton(s) {
   }, true);
 }
 
-async function showStores() {
+async function showStores(r, current) {
   const [list, quota] = await Promise.all([
     pages(`/v1/stores?limit=${pageSize}`, pagesShown),
     api("GET", "/v1/quotas/" + encodeURIComponent(me.name)),
   ]);
+  if (!current()) return false;
   renderStores(list.items);
   $("more").hidden = !list.next;
   $("quota").textContent = `You have ${quota.used} of ${quota.maxStores} stores.`;
@@ -370,12 +372,13 @@ function renderAudit(table, entries, withStore) {
   }
 }
 
-async function showStore(name) {
+async function showStore(name, current) {
   const path = "/v1/stores/" + encodeURIComponent(name);
   const [s, audit] = await Promise.all([
     api("GET", path),
     api("GET", `/v1/audit?store=${encodeURIComponent(name)}&limit=50`),
   ]);
+  if (!current()) return false;
   renderStore(s);
   renderAudit($("store-audit"), audit.slice().reverse(), false);
   return busy.has(s.status);
@@ -386,7 +389,7 @@ async function showStore(name) {
 let auditPages = 1;
 let auditFilter = {};
 
-async function showAudit() {
+async function showAudit(r, current) {
   const q = new URLSearchParams({ limit: String(pageSize) });
   if (auditFilter.store) q.set("store", auditFilter.store);
   if (auditFilter.actor && me.admin) q.set("actor", auditFilter.actor);
@@ -395,6 +398,7 @@ async function showAudit() {
   const work = [list];
   if (me.admin) work.push(api("GET", "/v1/audit/verify"));
   const [, verify] = await Promise.all(work);
+  if (!current()) return false;
   renderAudit($("audit-table"), list.items.slice().reverse(), true);
   $("audit-empty").hidden = list.items.length > 0;
   $("audit-more").hidden = !list.next;
@@ -411,12 +415,13 @@ async function showAudit() {
 
 // ---- admins: the fleet, owners, metrics ----
 
-async function showFleet() {
+async function showFleet(r, current) {
   const q = new URLSearchParams({ limit: String(pageSize) });
   if (fleetFilter.owner) q.set("owner", fleetFilter.owner); else q.set("all", "true");
   if (fleetFilter.status) q.set("status", fleetFilter.status);
   if (fleetFilter.plan) q.set("plan", fleetFilter.plan);
   const list = await pages("/v1/stores?" + q, fleetPages);
+  if (!current()) return false;
   const body = $("fleet-table").tBodies[0];
   body.replaceChildren();
   for (const s of list.items) {
@@ -438,8 +443,9 @@ async function showFleet() {
   return list.items.some((s) => busy.has(s.status));
 }
 
-async function showOwners() {
+async function showOwners(r, current) {
   const quotas = await api("GET", "/v1/quotas");
+  if (!current()) return false;
   const body = $("owners-table").tBodies[0];
   // Keep a limit someone is typing: redraw only when nothing is focused.
   if (body.contains(document.activeElement)) return false;
@@ -527,8 +533,9 @@ function lineChart(box, samples) {
   box.append(svg);
 }
 
-async function showMetrics() {
+async function showMetrics(r, current) {
   const st = await api("GET", "/v1/stats");
+  if (!current()) return false;
   $("metrics-window").textContent = `From the server's database at ${when(st.at)}; the last day is since ${when(st.since)}.`;
   $("m-queue").textContent = String(st.queueDepth);
   $("m-running").textContent = String(st.running);
@@ -576,7 +583,7 @@ function route() {
 
 const views = {
   stores: showStores,
-  store: (r) => showStore(r.arg),
+  store: (r, current) => showStore(r.arg, current),
   audit: showAudit,
   fleet: showFleet,
   owners: showOwners,
@@ -588,6 +595,7 @@ const views = {
 async function refresh() {
   clearTimeout(timer);
   if (!me) return false;
+  const mine = ++drawing;
   const r = route();
   for (const v of document.querySelectorAll(".view")) v.hidden = v.id !== "view-" + r.view;
   for (const a of document.querySelectorAll("#nav a")) {
@@ -595,12 +603,14 @@ async function refresh() {
   }
   let soon;
   try {
-    soon = await views[r.view](r);
+    soon = await views[r.view](r, () => mine === drawing);
   } catch (e) {
+    if (mine !== drawing) return false;
     failed(e);
     if (e.status !== 401) timer = setTimeout(refresh, 5000);
     return false;
   }
+  if (mine !== drawing) return false;
   timer = setTimeout(refresh, soon ? 2000 : 15000);
   return true;
 }
