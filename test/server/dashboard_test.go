@@ -46,6 +46,7 @@ func browser(t *testing.T) (context.Context, func() []string) {
 		chromedp.ExecPath(path),
 		chromedp.NoSandbox, // the tests may run as root
 		chromedp.UserDataDir(profile),
+		chromedp.WindowSize(1280, 900), // the screenshots' width
 	)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(allocCtx)
