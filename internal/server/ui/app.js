@@ -360,8 +360,8 @@ function renderAudit(table, entries, withStore) {
     const row = body.insertRow();
     row.dataset.id = e.id;
     if (withStore) cell(row, String(e.id));
-    cell(row, when(e.time));
-    cell(row, e.actor);
+    cell(row, when(e.time), "nowrap");
+    cell(row, e.actor, "nowrap");
     cell(row, e.action);
     if (withStore) {
       const c = cell(row);
