@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"slices"
+	"strings"
 
 	"github.com/urumi/urumi/internal/store"
 )
@@ -26,6 +28,10 @@ const (
 type ListRequest struct {
 	Owner string
 	All   bool
+	// Status and Plan, when set, keep only the stores in that status or
+	// on that plan.
+	Status store.Status
+	Plan   string
 	// Limit is the page size, 1 to MaxPageSize; 0 means DefaultPageSize.
 	Limit int
 	// Continue is the previous page's Continue, empty for the first page.
@@ -50,9 +56,18 @@ func (s *Service) ListPage(ctx context.Context, c Caller, req ListRequest) (Stor
 	if err != nil {
 		return StorePage{}, err
 	}
+	if req.Status != "" && !validStatus(req.Status) {
+		return StorePage{}, errorf(ErrInvalid, "status %q is not one a store has: use one of %s", req.Status, statusNames())
+	}
+	if req.Plan != "" && ValidateName(req.Plan) != nil {
+		return StorePage{}, errorf(ErrInvalid, "plan %q is invalid: use a plan's name", req.Plan)
+	}
 	scope := url.Values{"owner": {owner}}.Encode()
 	if owner == "" {
 		scope = "all"
+	}
+	if req.Status != "" || req.Plan != "" {
+		scope += "&" + url.Values{"status": {string(req.Status)}, "plan": {req.Plan}}.Encode()
 	}
 	var after string
 	if req.Continue != "" {
@@ -66,7 +81,7 @@ func (s *Service) ListPage(ctx context.Context, c Caller, req ListRequest) (Stor
 		after = tok.After
 	}
 	// One more than the page tells whether there is a next one.
-	list, err := s.DB.ListStores(ctx, store.ListFilter{Owner: owner, After: after, Limit: limit + 1})
+	list, err := s.DB.ListStores(ctx, store.ListFilter{Owner: owner, Status: req.Status, Plan: req.Plan, After: after, Limit: limit + 1})
 	if err != nil {
 		return StorePage{}, fmt.Errorf("list stores: %w", err)
 	}
@@ -152,4 +167,20 @@ func decodePageToken(s, list, scope string) (pageToken, error) {
 		return t, errorf(ErrInvalid, "continue token belongs to another list or filter: repeat the request that returned it, with the same filters, or leave it out to start from the first page")
 	}
 	return t, nil
+}
+
+// storeStatuses are the statuses a store can be in, as users see them.
+func storeStatuses() []store.Status {
+	return []store.Status{store.StatusQueued, store.StatusProvisioning, store.StatusReady, store.StatusFailed,
+		store.StatusDeleting, store.StatusUpgrading, store.StatusDegraded}
+}
+
+func validStatus(s store.Status) bool { return slices.Contains(storeStatuses(), s) }
+
+func statusNames() string {
+	names := make([]string, len(storeStatuses()))
+	for i, s := range storeStatuses() {
+		names[i] = string(s)
+	}
+	return strings.Join(names, ", ")
 }

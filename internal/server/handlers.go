@@ -76,8 +76,15 @@ func handleListStores(svc *provision.Service) http.Handler {
 			writeError(w, r, err)
 			return
 		}
+		status, plan := q.Get("status"), q.Get("plan")
+		for _, p := range [][2]string{{"status", status}, {"plan", plan}} {
+			if err := checkParam(p[0], p[1]); err != nil {
+				writeError(w, r, err)
+				return
+			}
+		}
 		page, err := svc.ListPage(r.Context(), principalFrom(r.Context()).caller,
-			provision.ListRequest{Owner: owner, All: all, Limit: limit, Continue: q.Get("continue")})
+			provision.ListRequest{Owner: owner, All: all, Status: store.Status(status), Plan: plan, Limit: limit, Continue: q.Get("continue")})
 		if err != nil {
 			writeError(w, r, err)
 			return

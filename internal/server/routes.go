@@ -42,8 +42,12 @@ func addRoutes(rt *router, d Deps) {
 	rt.handle("GET /v1/rollouts", auth.require(handleListRollouts(svc)))
 	rt.handle("GET /v1/rollouts/{id}", auth.require(handleGetRollout(svc)))
 	rt.handle("GET /v1/audit", auth.require(handleListAudit(svc)))
+	rt.handle("GET /v1/audit/verify", auth.require(handleVerifyAudit(svc)))
+	rt.handle("GET /v1/quotas", auth.require(handleListQuotas(svc)))
 	rt.handle("GET /v1/quotas/{owner}", auth.require(handleGetQuota(svc)))
 	rt.handle("PUT /v1/quotas/{owner}", auth.require(handleSetQuota(svc, body)))
+	rt.handle("GET /v1/whoami", auth.require(handleWhoami()))
+	rt.handle("GET /v1/stats", auth.require(handleStats(svc)))
 }
 
 // router is a ServeMux that remembers its patterns (for the OpenAPI test)

@@ -479,11 +479,11 @@ func TestDashboardFiles(t *testing.T) {
 		t.Fatalf("page: %d %q", page.status, page.header.Get("Content-Type"))
 	}
 	for _, p := range provision.BuiltinPlans() {
-		opt := `<option value="` + p.Name + `"`
+		opt := `<option value="` + p.Name + `" data-description="` + p.Description + `"`
 		if p.Name == provision.DefaultPlan {
 			opt += " selected"
 		}
-		if !strings.Contains(string(page.body), opt+">") {
+		if !strings.Contains(string(page.body), opt+">"+p.Name+": "+p.Description+"<") {
 			t.Errorf("page lacks %s", opt)
 		}
 	}
@@ -508,7 +508,8 @@ func TestDashboardFiles(t *testing.T) {
 }
 
 // TestDashboardShowsOperatorPlans: plans from the operator's config are the
-// ones the page offers, with the operator's default chosen.
+// ones the page offers, by their operator-written descriptions, with the
+// operator's default chosen, in the create form and the fleet's filter.
 func TestDashboardShowsOperatorPlans(t *testing.T) {
 	tiny := provision.BuiltinPlans()[0]
 	tiny.Name, tiny.Description = "tiny", "A tiny shop with no outside connections."
@@ -525,7 +526,10 @@ func TestDashboardShowsOperatorPlans(t *testing.T) {
 	}
 	defer res.Body.Close()
 	body, _ := io.ReadAll(res.Body)
-	for _, want := range []string{`<option value="tiny" selected>`, `<option value="small">`, "A tiny shop with no outside connections."} {
+	for _, want := range []string{
+		`<option value="tiny" data-description="A tiny shop with no outside connections." selected>tiny: A tiny shop with no outside connections.</option>`,
+		`<option value="small" data-description="A new or quiet shop`, `<option value="small">small</option>`,
+	} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("page lacks %s", want)
 		}

@@ -428,3 +428,37 @@ func (d *sqlDB) QueueStats(ctx context.Context) (QueueStats, error) {
 	}
 	return st, nil
 }
+
+// EndedJobs lists the jobs that ended at or after since, newest first. A
+// job's updated_at is when it ended once it is in a final state.
+func (d *sqlDB) EndedJobs(ctx context.Context, since time.Time, limit int) ([]EndedJob, error) {
+	rows, err := d.q().QueryContext(ctx, `SELECT j.id, s.name, j.kind, j.state, j.updated_at, j.last_error,
+		CASE WHEN j.id = (SELECT MAX(l.id) FROM jobs l WHERE l.store_id = j.store_id) THEN s.phases END
+		FROM jobs j JOIN stores s ON s.id = j.store_id
+		WHERE j.state IN ('succeeded', 'failed', 'canceled') AND j.updated_at >= $1
+		ORDER BY j.updated_at DESC, j.id DESC LIMIT $2`, toMicros(since), limit)
+	if err != nil {
+		return nil, fmt.Errorf("list ended jobs: %w", err)
+	}
+	defer rows.Close()
+	var jobs []EndedJob
+	for rows.Next() {
+		var (
+			j      EndedJob
+			ended  int64
+			phases sql.NullString
+		)
+		if err := rows.Scan(&j.ID, &j.Store, &j.Kind, &j.State, &ended, &j.LastError, &phases); err != nil {
+			return nil, fmt.Errorf("list ended jobs: %w", err)
+		}
+		j.EndedAt = fromMicros(ended)
+		if j.Phases, err = decodePhases(phases.String); err != nil {
+			return nil, fmt.Errorf("list ended jobs: phases of %s: %w", j.Store, err)
+		}
+		jobs = append(jobs, j)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list ended jobs: %w", err)
+	}
+	return jobs, nil
+}

@@ -230,9 +230,11 @@ var (
 // stores created or deleted between pages never make a page repeat or skip
 // a store that lived throughout.
 type ListFilter struct {
-	Owner string
-	After string // only names sorting after this one ("" : from the start)
-	Limit int    // 0 means all
+	Owner  string
+	Status Status // only stores in this status ("": any)
+	Plan   string // only stores on this plan ("": any)
+	After  string // only names sorting after this one ("" : from the start)
+	Limit  int    // 0 means all
 }
 
 // AuditFilter selects audit entries, newest last.
@@ -261,6 +263,20 @@ type QueueStats struct {
 	ByState        map[JobState]int
 	OldestQueued   time.Duration // age of the oldest queued job, 0 if none
 	StoresByStatus map[Status]int
+}
+
+// EndedJob is a job that ended (succeeded, failed or was canceled), for
+// the fleet's figures. Phases are its store's recorded phases when the job
+// is the store's latest (a store records the phases of its last operation
+// only), else nil.
+type EndedJob struct {
+	ID        int64
+	Store     string
+	Kind      JobKind
+	State     JobState
+	EndedAt   time.Time
+	LastError string
+	Phases    []Phase
 }
 
 // Stores holds the live stores. Deleted stores leave it (their history stays
@@ -321,6 +337,9 @@ type Jobs interface {
 	ListJobs(ctx context.Context, store string) ([]Job, error)
 	Attempts(ctx context.Context, jobID int64) ([]Attempt, error)
 	QueueStats(ctx context.Context) (QueueStats, error)
+	// EndedJobs lists the jobs that ended at or after since, newest
+	// first, at most limit of them (of live and deleted stores alike).
+	EndedJobs(ctx context.Context, since time.Time, limit int) ([]EndedJob, error)
 }
 
 // Quotas holds per-owner store limits.

@@ -169,6 +169,14 @@ func (d *sqlDB) ListStores(ctx context.Context, f ListFilter) ([]Store, error) {
 		args = append(args, f.Owner)
 		where = append(where, fmt.Sprintf("owner = $%d", len(args)))
 	}
+	if f.Status != "" {
+		args = append(args, string(f.Status))
+		where = append(where, fmt.Sprintf("status = $%d", len(args)))
+	}
+	if f.Plan != "" {
+		args = append(args, f.Plan)
+		where = append(where, fmt.Sprintf("plan = $%d", len(args)))
+	}
 	if f.After != "" {
 		args = append(args, f.After)
 		where = append(where, fmt.Sprintf("name > $%d", len(args)))

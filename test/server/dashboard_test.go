@@ -46,6 +46,7 @@ func browser(t *testing.T) (context.Context, func() []string) {
 		chromedp.ExecPath(path),
 		chromedp.NoSandbox, // the tests may run as root
 		chromedp.UserDataDir(profile),
+		chromedp.WindowSize(1280, 900), // the screenshots' width
 	)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(allocCtx)
@@ -150,7 +151,7 @@ func TestDashboard(t *testing.T) {
 	}
 	run(t, ctx, 2*time.Minute, "watch the store reach READY",
 		chromedp.WaitVisible(row+" .status-READY", chromedp.ByQuery),
-		chromedp.Text(row+" a", &link, chromedp.ByQuery),
+		chromedp.Text(row+" a[target=_blank]", &link, chromedp.ByQuery),
 		chromedp.Nodes("#store-table tbody tr", &rows, chromedp.ByQueryAll),
 	)
 	if link != "http://"+name+".localhost" {
