@@ -36,6 +36,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -105,6 +106,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "%s · "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
 	}}
 	return b.run(ctx, stdout)
+}
+
+// add records lines of the table, and logs them at once: a run that
+// fails later still shows what it measured.
+func (b *bench) add(rows ...[]string) {
+	for _, cells := range rows {
+		b.add(cells)
+		b.log("  %s", strings.Join(slices.DeleteFunc(slices.Clone(cells), func(c string) bool { return c == "" }), " | "))
+	}
 }
 
 type bench struct {
@@ -187,7 +197,7 @@ func (b *bench) run(ctx context.Context, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	b.rows = append(b.rows, []string{fmt.Sprintf("urumi serve peak RSS, %d stores (reconciler's informers included)", b.o.stores+b.o.latencyStores), fmt.Sprintf("%.0f MB", hwm), "", "< 150 MB at 1,000 stores"})
+	b.add([]string{fmt.Sprintf("urumi serve peak RSS, %d stores (reconciler's informers included)", b.o.stores+b.o.latencyStores), fmt.Sprintf("%.0f MB", hwm), "", "< 150 MB at 1,000 stores"})
 	if !b.o.skipDelete {
 		if err := b.deleteAll(ctx); err != nil {
 			return err
@@ -393,23 +403,23 @@ func (b *bench) fleet(ctx context.Context, latency time.Duration, auditLog strin
 	n := float64(b.o.stores)
 	ideal := time.Duration(n * float64(latency) / float64(b.o.workers))
 	eff := ideal.Seconds() / elapsed.Seconds()
-	b.rows = append(b.rows,
+	b.add(
 		[]string{fmt.Sprintf("%d stores requested at once → all READY, --workers %d", b.o.stores, b.o.workers),
 			fmt.Sprintf("%s (%.1f stores/min; requests accepted in %s)", elapsed.Round(100*time.Millisecond), n/elapsed.Minutes(), requested.Round(10*time.Millisecond)),
 			fmt.Sprintf("N × L ÷ W = %s (L = %s, one store alone, median of %d)", ideal.Round(100*time.Millisecond), latency.Round(10*time.Millisecond), b.o.latencyStores), ""},
 		[]string{"concurrency efficiency (N × L ÷ W) ÷ measured", fmt.Sprintf("%.2f", eff), "1.00 is perfect", "≥ 0.85 (200 stores, W = 16)"},
 	)
 	urumiReq := counts.Client("urumi")
-	b.rows = append(b.rows, []string{"API requests per store made by urumi", fmt.Sprintf("%.1f", float64(urumiReq)/n), fmt.Sprintf("all clients: %.1f", float64(counts.Total)/n), "≤ 25"})
+	b.add([]string{"API requests per store made by urumi", fmt.Sprintf("%.1f", float64(urumiReq)/n), fmt.Sprintf("all clients: %.1f", float64(counts.Total)/n), "≤ 25"})
 	plane := cpu["kube-apiserver"] + cpu["etcd"] + cpu["kube-controller-manager"] + cpu["kube-scheduler"]
 	serve := cpu[serveProc]
-	b.rows = append(b.rows,
+	b.add(
 		[]string{"urumi serve CPU per store", fmt.Sprintf("%.3f CPU-s (%.1f%% of the control plane's)", serve.Seconds()/n, 100*serve.Seconds()/plane.Seconds()),
 			fmt.Sprintf("control plane (apiserver, etcd, controller manager, scheduler): %.3f CPU-s; kwok: %.3f", plane.Seconds()/n, cpu["kwok"].Seconds()/n), "≤ 8 % of the control plane's"},
 	)
 	for _, p := range order {
 		s := benchutil.Summarise(phases[p])
-		b.rows = append(b.rows, []string{"  phase " + p, fmt.Sprintf("p50 %s, p95 %s", s.Median.Round(10*time.Millisecond), s.P95.Round(10*time.Millisecond)), "", ""})
+		b.add([]string{"  phase " + p, fmt.Sprintf("p50 %s, p95 %s", s.Median.Round(10*time.Millisecond), s.P95.Round(10*time.Millisecond)), "", ""})
 	}
 	var top []string
 	for _, c := range counts.TopRequests("urumi", 8) {
@@ -451,7 +461,7 @@ func (b *bench) lists(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	b.rows = append(b.rows, []string{
+	b.add([]string{
 		fmt.Sprintf("GET /v1/stores?all=true, page of %d of %d stores, %d req/s: p99", page, total, b.o.rate),
 		fmt.Sprintf("%s (p50 %s, %d req, %d errors)", harness.Ms(all.P(0.99)), harness.Ms(all.P(0.5)), all.N, all.Errors),
 		fmt.Sprintf("GET /healthz at the same rate: p99 %s", harness.Ms(health.P(0.99))), "< 10 ms"})
@@ -469,7 +479,7 @@ func (b *bench) lists(ctx context.Context) error {
 		lines = bytes.Count(out, []byte("\n"))
 	}
 	s := benchutil.Summarise(took)
-	b.rows = append(b.rows, []string{fmt.Sprintf("urumi store list -A, %d stores (whole process)", total),
+	b.add([]string{fmt.Sprintf("urumi store list -A, %d stores (whole process)", total),
 		fmt.Sprintf("%s median of 3 (%d lines)", s.Median.Round(time.Millisecond), lines), "", ""})
 	return nil
 }
@@ -528,7 +538,7 @@ func (b *bench) deleteAll(ctx context.Context) error {
 		}
 	}
 	d := time.Since(start)
-	b.rows = append(b.rows, []string{fmt.Sprintf("delete all %d stores → records gone", len(list)),
+	b.add([]string{fmt.Sprintf("delete all %d stores → records gone", len(list)),
 		fmt.Sprintf("%s (%.1f stores/min)", d.Round(time.Second), float64(len(list))/d.Minutes()), "", ""})
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strconv"
 	"os"
 	"path/filepath"
 	"strings"
@@ -134,19 +135,54 @@ func openPostgres(ctx context.Context, dsn string, d *sqlDB) (DB, error) {
 	openErr := func(err error) error {
 		return fmt.Errorf("open database %s: %w: check --db or URUMI_DB", name, err)
 	}
+	dsn, maxConns, err := poolSize(dsn)
+	if err != nil {
+		return nil, openErr(err)
+	}
 	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
 		return nil, openErr(err)
 	}
 	db := stdlib.OpenDB(*cfg)
-	db.SetMaxIdleConns(4)
-	db.SetConnMaxIdleTime(5 * time.Minute)
+	// Bounded: a burst of requests waits for a connection instead of
+	// opening one each until the server refuses ("too many clients", at
+	// 100 by default, shared by every replica). Idle connections are kept
+	// up to the bound while busy, so a steady load does not reconnect.
+	db.SetMaxOpenConns(maxConns)
+	db.SetMaxIdleConns(maxConns)
+	db.SetConnMaxIdleTime(time.Minute)
 	d.db, d.dialect, d.name = db, dialectPostgres, name
 	if err := d.migrate(ctx); err != nil {
 		db.Close()
 		return nil, openErr(err)
 	}
 	return d, nil
+}
+
+// defaultPoolSize is how many connections one process opens to
+// PostgreSQL at most: three replicas stay well inside the server's default
+// of 100.
+const defaultPoolSize = 25
+
+// poolSize takes pool_max_conns (as pgxpool spells it) out of a
+// PostgreSQL URL: the connection limit of this process.
+func poolSize(dsn string) (string, int, error) {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return dsn, 0, err
+	}
+	q := u.Query()
+	v := q.Get("pool_max_conns")
+	if v == "" {
+		return dsn, defaultPoolSize, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		return dsn, 0, fmt.Errorf("pool_max_conns=%q: want a whole number of connections, at least 1", v)
+	}
+	q.Del("pool_max_conns")
+	u.RawQuery = q.Encode()
+	return u.String(), n, nil
 }
 
 // redact hides a password in a connection string so it can go in messages.
