@@ -112,7 +112,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 // fails later still shows what it measured.
 func (b *bench) add(rows ...[]string) {
 	for _, cells := range rows {
-		b.add(cells)
+		b.rows = append(b.rows, cells)
 		b.log("  %s", strings.Join(slices.DeleteFunc(slices.Clone(cells), func(c string) bool { return c == "" }), " | "))
 	}
 }
