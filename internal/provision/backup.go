@@ -71,6 +71,8 @@ func (b BackupRepository) resolved() (repo backup.Repository, secretNamespace, s
 type backupParams struct {
 	Operation backup.Operation `json:"operation"`
 	BackupID  string           `json:"backupId"`
+	// NewStore marks a restore into a store it creates first.
+	NewStore bool `json:"newStore,omitempty"`
 }
 
 // newBackupID names a backup: its store, the time, and a random suffix, so
@@ -212,25 +214,24 @@ func (s *Service) DeleteBackup(ctx context.Context, c Caller, id string) (store.
 	return b, job, nil
 }
 
-// Restore queues the restore of a backup into its own store: WordPress
-// scaled down, the database and files replaced, WordPress scaled up, the
-// store READY. to, when set, must be that store: a restore into a new
-// store is not built yet.
+// Restore queues the restore of a backup: into its own store (to empty or
+// that store's name: WordPress scaled down, the database and files
+// replaced, WordPress scaled up, the store READY), or into a new store
+// named to (restoreNew).
 func (s *Service) Restore(ctx context.Context, c Caller, id, to string) (store.Backup, store.Job, error) {
 	start := time.Now()
 	b, err := s.GetBackup(ctx, c, id)
 	if err != nil {
 		return store.Backup{}, store.Job{}, err
 	}
-	if to != "" && to != b.Store {
-		return store.Backup{}, store.Job{}, errorf(ErrInvalid,
-			"restoring backup %q into another store (%s) is not supported yet: restore it into %s", id, to, b.Store)
-	}
 	if _, _, _, err := s.Settings.Backup.resolved(); err != nil {
 		return store.Backup{}, store.Job{}, err
 	}
 	if b.Status != store.BackupSucceeded {
 		return store.Backup{}, store.Job{}, errorf(ErrConflict, "backup %q is %s: only a succeeded backup can be restored", id, b.Status)
+	}
+	if to != "" && to != b.Store {
+		return s.restoreNew(ctx, c, b, to, start)
 	}
 	st, err := s.Get(ctx, c, b.Store)
 	if err != nil {
@@ -256,6 +257,71 @@ func (s *Service) Restore(ctx context.Context, c Caller, id, to string) (store.B
 	})
 	if err != nil {
 		return store.Backup{}, store.Job{}, err
+	}
+	return b, job, nil
+}
+
+// restoreNew records a new store named to, of the backup's owner and
+// counted against their store limit like any create, whose one job
+// creates it (its own namespace, credentials and host name) and then
+// restores the backup into it, rewriting the site's URL to the new host.
+// It gets the plan and value overrides of the backup's store when that
+// store is still there (the restored database fits its WooCommerce
+// release), else the default plan.
+func (s *Service) restoreNew(ctx context.Context, c Caller, b store.Backup, to string, start time.Time) (store.Backup, store.Job, error) {
+	if err := ValidateName(to); err != nil {
+		return store.Backup{}, store.Job{}, err
+	}
+	if err := checkNotReserved(to); err != nil {
+		return store.Backup{}, store.Job{}, err
+	}
+	planName, set := s.Plans.Default(), []string(nil)
+	source, err := s.DB.GetStore(ctx, b.Store)
+	switch {
+	case err == nil:
+		o, err := decodeOptions(source.Options)
+		if err != nil {
+			return store.Backup{}, store.Job{}, err
+		}
+		planName, set = source.Plan, o.Set
+	case !errors.Is(err, store.ErrNotFound):
+		return store.Backup{}, store.Job{}, fmt.Errorf("get store %s: %w", b.Store, err)
+	}
+	plan, err := s.Plans.Get(planName)
+	if err != nil {
+		return store.Backup{}, store.Job{}, fmt.Errorf("the plan %q of store %s: %w", planName, b.Store, err)
+	}
+	// The overrides are the backup's store's, accepted when it was made
+	// (some perhaps by an admin): judged again only as values and for the
+	// new host name, not for who may set them.
+	if _, err := s.checkOverrides(Caller{Name: c.Name, Admin: true}, to, plan, set); err != nil {
+		return store.Backup{}, store.Job{}, err
+	}
+	opts, err := encodeOptions(s.options(plan, set))
+	if err != nil {
+		return store.Backup{}, store.Job{}, err
+	}
+	params, err := json.Marshal(backupParams{Operation: backup.OpRestore, BackupID: b.ID, NewStore: true})
+	if err != nil {
+		return store.Backup{}, store.Job{}, fmt.Errorf("encode restore params: %w", err)
+	}
+	var job store.Job
+	detail := fmt.Sprintf("backup %s of store %s into a new store; %s", b.ID, b.Store, describeCreate(planName, set))
+	err = s.record(ctx, c, "backup.restore", to, "requested", detail, start, func(tx store.DB) error {
+		_, job, err = tx.CreateStoreJob(ctx, store.Store{
+			Name: to, Owner: b.Owner, Plan: planName, Namespace: Namespace(to), Options: opts,
+		}, c.Name, store.JobRestore, params)
+		return err
+	})
+	switch {
+	case errors.Is(err, store.ErrNameTaken):
+		s.deny(ctx, c, "backup.restore", to, "name taken", start)
+		return store.Backup{}, store.Job{}, errorf(ErrConflict, "store %q already exists: restore into a new name, or leave out --to to restore into %s", to, b.Store)
+	case errors.Is(err, store.ErrQuotaExceeded):
+		s.deny(ctx, c, "backup.restore", to, err.Error(), start)
+		return store.Backup{}, store.Job{}, s.quotaExceeded(ctx, b.Owner)
+	case err != nil:
+		return store.Backup{}, store.Job{}, fmt.Errorf("restore backup %s into new store %s: %w", b.ID, to, err)
 	}
 	return b, job, nil
 }

@@ -308,20 +308,14 @@ func (r *Runner) restoreJob(ctx context.Context, job store.Job, s store.Store, e
 	if err := json.Unmarshal(job.Params, &p); err != nil {
 		return r.backupFailed(ctx, job, s, "", start, fmt.Errorf("read the job's params: %w", err))
 	}
+	if p.NewStore {
+		return r.restoreNew(ctx, job, s, p, events)
+	}
 	b, err := r.DB.GetBackup(ctx, p.BackupID)
 	if err != nil {
 		return r.backupFailed(ctx, job, s, p.BackupID, start, err)
 	}
-	k := r.Kube
-	ns := Namespace(s.Name)
-	steps := r.backupSteps(s, backup.JobSpec{Operation: backup.OpRestore, Store: s.Name, BackupID: b.ID, BackupStore: b.Store},
-		func(backup.Result, bool) {})
-	run := steps[2]
-	steps = append(steps[:2],
-		step{"scale-down", func(ctx context.Context) error { return k.scaleWordPressDown(ctx, ns) }},
-		run,
-		step{"scale-up", func(ctx context.Context) error { return k.scaleWordPressUp(ctx, ns) }},
-	)
+	steps := r.restoreSteps(s, backup.JobSpec{Operation: backup.OpRestore, Store: s.Name, BackupID: b.ID, BackupStore: b.Store})
 	s.Options, s.Phases = nil, nil
 	if err := r.runSteps(ctx, job, &s, steps, events); err != nil {
 		if ctx.Err() != nil {
@@ -335,6 +329,58 @@ func (r *Runner) restoreJob(ctx context.Context, job store.Job, s store.Store, e
 			return fmt.Errorf("mark %s ready: %w", s.Name, err)
 		}
 		return r.audit(ctx, tx, job, "backup.restore", s.Name, "succeeded", "backup "+b.ID, time.Since(start))
+	})
+}
+
+// restoreSteps are a restore's steps into store s: the repository's
+// Secret and policies, WordPress scaled down, the restore Job, WordPress
+// scaled up.
+func (r *Runner) restoreSteps(s store.Store, spec backup.JobSpec) []step {
+	k := r.Kube
+	ns := Namespace(s.Name)
+	steps := r.backupSteps(s, spec, func(backup.Result, bool) {})
+	return []step{steps[0], steps[1],
+		{"scale-down", func(ctx context.Context) error { return k.scaleWordPressDown(ctx, ns) }},
+		steps[2],
+		{"scale-up", func(ctx context.Context) error { return k.scaleWordPressUp(ctx, ns) }},
+	}
+}
+
+// restoreNew runs a restore into a new store: the create steps (its own
+// namespace, credentials, release and host name), then the restore's, the
+// site's URL rewritten to the new host by the restore script. A failure
+// leaves the store FAILED, as a failed create does; deleting it gives its
+// place back in the owner's limit.
+func (r *Runner) restoreNew(ctx context.Context, job store.Job, s store.Store, p backupParams, events Events) error {
+	start := time.Now()
+	b, err := r.DB.GetBackup(ctx, p.BackupID)
+	if err != nil {
+		return r.fail(ctx, job, s, start, fmt.Errorf("read backup %s: %w", p.BackupID, err))
+	}
+	c, err := r.creation(ctx, job, &s)
+	if err != nil {
+		return r.fail(ctx, job, s, start, err)
+	}
+	if err := c.run(ctx, r, job, &s, events); err != nil {
+		if ctx.Err() != nil {
+			return err
+		}
+		return r.fail(ctx, job, s, start, err)
+	}
+	// The script reads the old site URL from the backup's own options:
+	// the store it was taken of may be gone, or have had its address
+	// changed by its owner.
+	spec := backup.JobSpec{Operation: backup.OpRestore, Store: s.Name, BackupID: b.ID, BackupStore: b.Store,
+		NewURL: storeURL(s.Name, c.opts)}
+	if err := r.runSteps(ctx, job, &s, r.restoreSteps(s, spec), events); err != nil {
+		if ctx.Err() != nil {
+			return err
+		}
+		return r.fail(ctx, job, s, start, fmt.Errorf("restore of backup %s: %w", b.ID, err))
+	}
+	return c.finish(ctx, r, job, s, start, func(tx store.DB) error {
+		return r.audit(ctx, tx, job, "backup.restore", s.Name, "succeeded",
+			fmt.Sprintf("backup %s of store %s into new store %s", b.ID, b.Store, s.Name), time.Since(start))
 	})
 }
 

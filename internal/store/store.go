@@ -269,6 +269,10 @@ type Stores interface {
 	// that the owner is under their store limit (ErrQuotaExceeded), so
 	// concurrent creates on any number of processes never exceed it.
 	CreateStore(ctx context.Context, s Store, actor string) (Store, Job, error)
+	// CreateStoreJob is CreateStore with another first job: a restore
+	// into a new store (kind JobRestore, with its params) creates it and
+	// fills it from a backup in one job.
+	CreateStoreJob(ctx context.Context, s Store, actor string, kind JobKind, params []byte) (Store, Job, error)
 	GetStore(ctx context.Context, name string) (Store, error)
 	// ListStores leaves Options out: GetStore has them.
 	ListStores(ctx context.Context, f ListFilter) ([]Store, error)

@@ -60,6 +60,22 @@ func (sc *storeScanner) scan(row scanner, s *Store) error {
 }
 
 func (d *sqlDB) CreateStore(ctx context.Context, s Store, actor string) (Store, Job, error) {
+	return d.CreateStoreJob(ctx, s, actor, JobCreate, nil)
+}
+
+func (d *sqlDB) CreateStoreJob(ctx context.Context, s Store, actor string, kind JobKind, params []byte) (Store, Job, error) {
+	switch kind {
+	case JobCreate, JobRestore:
+	default:
+		return Store{}, Job{}, fmt.Errorf("create store %q: a new store's first job is a create or a restore, not %q", s.Name, kind)
+	}
+	if len(params) > 0 && !json.Valid(params) {
+		return Store{}, Job{}, fmt.Errorf("create store %q: job params are not valid JSON", s.Name)
+	}
+	var jobParams sql.NullString
+	if len(params) > 0 {
+		jobParams = sql.NullString{String: string(params), Valid: true}
+	}
 	if s.Name == "" || s.Owner == "" {
 		return Store{}, Job{}, fmt.Errorf("create store %q: name and owner are required", s.Name)
 	}
@@ -79,7 +95,7 @@ func (d *sqlDB) CreateStore(ctx context.Context, s Store, actor string) (Store, 
 	if s.Phases, err = decodePhases(phases.String); err != nil { // as GetStore will return them
 		return Store{}, Job{}, err
 	}
-	job := Job{Store: s.Name, Kind: JobCreate, State: JobQueued, Actor: actor, CreatedAt: t, UpdatedAt: t}
+	job := Job{Store: s.Name, Kind: kind, State: JobQueued, Actor: actor, CreatedAt: t, UpdatedAt: t, Params: params}
 	err = d.inTx(ctx, func(tx *sql.Tx) error {
 		if d.dialect == dialectPostgres {
 			// Creates for one owner run one at a time on every process, so
@@ -123,9 +139,9 @@ func (d *sqlDB) CreateStore(ctx context.Context, s Store, actor string) (Store, 
 		if err != nil {
 			return err
 		}
-		return tx.QueryRowContext(ctx, `INSERT INTO jobs (store_id, kind, state, actor, created_at, updated_at)
-			VALUES ($1, $2, $3, $4, $5, $5) RETURNING id`,
-			storeID, job.Kind, job.State, actor, toMicros(t)).Scan(&job.ID)
+		return tx.QueryRowContext(ctx, `INSERT INTO jobs (store_id, kind, state, actor, created_at, updated_at, params)
+			VALUES ($1, $2, $3, $4, $5, $5, $6) RETURNING id`,
+			storeID, job.Kind, job.State, actor, toMicros(t), jobParams).Scan(&job.ID)
 	})
 	if err != nil {
 		if errors.Is(err, ErrNameTaken) || errors.Is(err, ErrQuotaExceeded) {
