@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
@@ -77,26 +78,83 @@ func (r *Runner) backupJob(ctx context.Context, job store.Job, s store.Store, ev
 			}
 			return r.audit(ctx, tx, job, "backup.delete", s.Name, "succeeded", "backup "+b.ID, time.Since(start))
 		})
-	default:
-		b.Status, b.FinishedAt, b.Error = store.BackupSucceeded, time.Now().UTC(), ""
-		detail := "backup " + b.ID
+	case backup.OpVerify:
+		detail := "backup " + b.ID + " verified"
 		if reported {
-			b.Size, b.DBSnapshot, b.FilesSnapshot = res.Size, res.DBSnapshot, res.FilesSnapshot
-			detail += fmt.Sprintf(", %d bytes, snapshots %s %s", res.Size, res.DBSnapshot, res.FilesSnapshot)
+			detail += fmt.Sprintf(": %d tables, %d rows, %d files (%d bytes) read back", res.Tables, res.Rows, res.Files, res.FilesBytes)
 		} else {
-			// The Job completed but its pod left no result (a cluster
-			// that does not run pods, such as the simulated one, or a
-			// pod already gone): the backup is recorded as succeeded
-			// with no size and no snapshot IDs rather than invented ones.
 			detail += ", no result reported by the job"
 		}
+		b.Error = ""
 		return r.outcome(ctx, job, store.JobSucceeded, "", func(tx store.DB) error {
 			if err := tx.UpdateBackup(ctx, b); err != nil {
 				return err
 			}
-			return r.audit(ctx, tx, job, "backup.create", s.Name, "succeeded", detail, time.Since(start))
+			return r.audit(ctx, tx, job, "backup.verify", s.Name, "succeeded", detail, time.Since(start))
 		})
 	}
+	b.Status, b.FinishedAt, b.Error = store.BackupSucceeded, time.Now().UTC(), ""
+	detail := "backup " + b.ID
+	if reported {
+		b.Size, b.DBSnapshot, b.FilesSnapshot = res.Size, res.DBSnapshot, res.FilesSnapshot
+		detail += fmt.Sprintf(", %d bytes, snapshots %s %s", res.Size, res.DBSnapshot, res.FilesSnapshot)
+	} else {
+		// The Job completed but its pod left no result (a cluster
+		// that does not run pods, such as the simulated one, or a
+		// pod already gone): the backup is recorded as succeeded
+		// with no size and no snapshot IDs rather than invented ones.
+		detail += ", no result reported by the job"
+	}
+	// The retention of a scheduled backup: restic forgets all but the
+	// store's newest Keep backups, and their records go with them. The
+	// backup itself is taken: a failed retention is noted on it, and
+	// runs again after the next scheduled backup.
+	var forgotten []string
+	if p.Keep > 0 {
+		retention := r.backupSteps(s, backup.JobSpec{Operation: backup.OpForget, Store: s.Name,
+			Retention: backup.Retention{Last: p.Keep}}, func(backup.Result, bool) {})
+		if err := r.runSteps(ctx, job, &s, retention[2:], events); err != nil {
+			if ctx.Err() != nil {
+				return err
+			}
+			r.Log.Warn("backup retention failed", "store", s.Name, "job", job.ID, "err", err)
+			b.Error = "backed up, but applying the retention (keep " + strconv.Itoa(p.Keep) + ") failed: " + withoutAddresses(err.Error())
+		} else {
+			detail += fmt.Sprintf("; retention kept the newest %d", p.Keep)
+			forgotten = []string{}
+		}
+	}
+	err = r.outcome(ctx, job, store.JobSucceeded, "", func(tx store.DB) error {
+		if err := tx.UpdateBackup(ctx, b); err != nil {
+			return err
+		}
+		if forgotten != nil {
+			list, err := tx.ListBackups(ctx, store.BackupFilter{Store: s.Name})
+			if err != nil {
+				return err
+			}
+			kept := 0
+			for _, old := range list {
+				if old.Status != store.BackupSucceeded {
+					continue
+				}
+				if kept++; kept > p.Keep {
+					if err := tx.RemoveBackup(ctx, old.ID); err != nil {
+						return err
+					}
+					forgotten = append(forgotten, old.ID)
+				}
+			}
+			if len(forgotten) > 0 {
+				detail += fmt.Sprintf(", forgot %d: %s", len(forgotten), strings.Join(forgotten, " "))
+			}
+		}
+		return r.audit(ctx, tx, job, "backup.create", s.Name, "succeeded", detail, time.Since(start))
+	})
+	if err == nil && r.Backups != nil {
+		r.Backups.BackupFinished(b.Kind, "succeeded")
+	}
+	return err
 }
 
 // backupSteps are the steps of one backup Job of store s: the repository's
@@ -268,6 +326,7 @@ func (r *Runner) backupFailed(ctx context.Context, job store.Job, s store.Store,
 		return fmt.Errorf("%w (%s)", ErrLeaseLost, reason)
 	}
 	action := "backup.create"
+	failedBackup := store.BackupKind("")
 	if job.Kind == store.JobRestore {
 		action = "backup.restore"
 	}
@@ -277,11 +336,18 @@ func (r *Runner) backupFailed(ctx context.Context, job store.Job, s store.Store,
 			if err != nil {
 				return err
 			}
-			if b.Status == store.BackupDeleting {
+			switch {
+			case b.Status == store.BackupDeleting:
 				action = "backup.delete"
 				b.Status, b.Error = store.BackupSucceeded, "delete failed: "+reason
-			} else {
+			case b.Status == store.BackupSucceeded:
+				// A verification of a taken backup failed: the backup
+				// says so, and stays restorable by its owner's choice.
+				action = "backup.verify"
+				b.Error = "verify failed: " + reason
+			default:
 				b.Status, b.Error, b.FinishedAt = store.BackupFailed, reason, time.Now().UTC()
+				failedBackup = b.Kind
 			}
 			if err := tx.UpdateBackup(dctx, b); err != nil {
 				return err
@@ -296,6 +362,9 @@ func (r *Runner) backupFailed(ctx context.Context, job store.Job, s store.Store,
 		return r.audit(dctx, tx, job, action, s.Name, "failed", reason, time.Since(start))
 	}); err != nil {
 		return err
+	}
+	if failedBackup != "" && r.Backups != nil {
+		r.Backups.BackupFinished(failedBackup, "failed")
 	}
 	return errors.New(reason)
 }

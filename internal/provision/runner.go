@@ -65,6 +65,16 @@ type Runner struct {
 	Events Events
 	// Drift, if set, counts what repairs mend.
 	Drift DriftMetrics
+	// Backups, if set, counts the backups taken and failed.
+	Backups BackupMetrics
+}
+
+// BackupMetrics counts backups as they end; the server's metrics
+// implement it.
+type BackupMetrics interface {
+	// BackupFinished counts one backup of kind (manual, scheduled) that
+	// ended with outcome (succeeded, failed).
+	BackupFinished(kind store.BackupKind, outcome string)
 }
 
 // ErrLeaseLost ends a run whose job was taken over by another worker or

@@ -285,6 +285,11 @@ type Stores interface {
 	// process marked it first) or already has that reason. Its phases and
 	// options stay.
 	MarkStore(ctx context.Context, name string, from, to Status, reason string) (bool, error)
+	// ClaimBackupSlot takes the live store's scheduled backup due at or
+	// before now, moving its next one to next, and says whether it did:
+	// false when none is due (another process took it first). A store
+	// never scheduled before is due at once.
+	ClaimBackupSlot(ctx context.Context, name string, now, next time.Time) (bool, error)
 	// RemoveStore drops a live store after its resources are gone.
 	RemoveStore(ctx context.Context, name string) error
 	// SetRelease records what a live store runs.

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 )
 
 const storeColumns = `name, owner, plan, status, namespace, url, error, phases, options, created_at, updated_at, release`
@@ -264,6 +265,20 @@ func (d *sqlDB) MarkStore(ctx context.Context, name string, from, to Status, rea
 	n, err := res.RowsAffected()
 	if err != nil {
 		return false, fmt.Errorf("mark store %q %s: %w", name, to, err)
+	}
+	return n > 0, nil
+}
+
+func (d *sqlDB) ClaimBackupSlot(ctx context.Context, name string, now, next time.Time) (bool, error) {
+	res, err := d.q().ExecContext(ctx, `UPDATE stores SET backup_due_at = $1
+		WHERE name = $2 AND deleted_at IS NULL AND (backup_due_at IS NULL OR backup_due_at <= $3)`,
+		toMicros(next), name, toMicros(now))
+	if err != nil {
+		return false, fmt.Errorf("claim the scheduled backup of store %q: %w", name, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("claim the scheduled backup of store %q: %w", name, err)
 	}
 	return n > 0, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -107,6 +108,53 @@ func backupOrchestration(t *testing.T, dsn, name string) {
 	}
 	// The local CLI acts as an admin; that another owner gets 404 for
 	// these backups is shown over HTTP (internal/server TestBackupRoutes).
+
+	// Restore into a new store: made for the same owner, READY with its
+	// own credentials Secret and host, the restore Job run in its
+	// namespace (the simulator completes it).
+	copyName := name + "-copy"
+	e.ok("backup", "restore", b.ID, "--to", copyName)
+	r = e.ok("store", "get", copyName, "-o", "json")
+	var source, restored store.Store
+	if err := json.Unmarshal([]byte(r.stdout), &restored); err != nil {
+		t.Fatalf("store get %s: %v: %s", copyName, err, r)
+	}
+	if err := json.Unmarshal([]byte(e.ok("store", "get", name, "-o", "json").stdout), &source); err != nil {
+		t.Fatal(err)
+	}
+	if restored.Status != store.StatusReady || restored.Owner != source.Owner || restored.Plan != source.Plan ||
+		restored.URL == source.URL || !strings.Contains(restored.URL, "//"+copyName+".") {
+		t.Errorf("the restored copy is %+v; its source %+v", restored, source)
+	}
+	var phases []string
+	for _, p := range restored.Phases {
+		phases = append(phases, p.Name)
+	}
+	if got := strings.Join(phases, " "); !strings.Contains(got, "helm-install") || !strings.Contains(got, "backup-restore") ||
+		strings.Index(got, "helm-install") > strings.Index(got, "backup-restore") {
+		t.Errorf("the copy's phases: %s, want it created, then restored", got)
+	}
+	srcSecret, err := e.client.CoreV1().Secrets("store-"+name).Get(ctx, "store-credentials", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	copySecret, err := e.client.CoreV1().Secrets("store-"+copyName).Get(ctx, "store-credentials", metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("the copy's credentials Secret: %v", err)
+	}
+	if len(copySecret.Data) == 0 || string(copySecret.Data["mariadb-root-password"]) == string(srcSecret.Data["mariadb-root-password"]) {
+		t.Errorf("the copy's credentials are empty or its source's (%d keys)", len(copySecret.Data))
+	}
+	if jobs, err := e.client.BatchV1().Jobs("store-"+copyName).List(ctx, metav1.ListOptions{LabelSelector: "urumi.io/backup-id=" + b.ID}); err != nil || len(jobs.Items) != 0 {
+		t.Errorf("the finished restore Job is left: %v, %v", jobs, err)
+	}
+	audit := e.ok("audit", "--store", copyName, "-o", "json").stdout
+	for _, want := range []string{`"backup.restore"`, `"create"`} {
+		if !strings.Contains(audit, want) {
+			t.Errorf("the copy's audit has no %s entry: %s", want, audit)
+		}
+	}
+	e.ok("store", "delete", copyName)
 
 	e.ok("backup", "delete", b.ID)
 	r = e.ok("backup", "list", name, "-o", "json")
