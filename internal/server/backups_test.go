@@ -74,6 +74,8 @@ func TestBackupRoutes(t *testing.T) {
 	want(t, h.do("GET", "/v1/backups?store=alice-shop", "bob", nil), http.StatusNotFound, codeNotFound)
 	want(t, h.do("DELETE", "/v1/backups/"+id, "bob", nil), http.StatusNotFound, codeNotFound)
 	want(t, h.do("POST", "/v1/backups/"+id+"/restore", "bob", nil), http.StatusNotFound, codeNotFound)
+	want(t, h.do("POST", "/v1/backups/"+id+"/verify", "bob", nil), http.StatusNotFound, codeNotFound)
+	want(t, h.do("POST", "/v1/backups/"+id+"/verify", "alice", nil), http.StatusConflict, codeConflict)
 	// Still queued: neither deleted nor restored yet.
 	want(t, h.do("DELETE", "/v1/backups/"+id, "alice", nil), http.StatusConflict, codeConflict)
 	want(t, h.do("POST", "/v1/backups/"+id+"/restore", "alice", nil), http.StatusConflict, codeConflict)
@@ -87,6 +89,18 @@ func TestBackupRoutes(t *testing.T) {
 	b := reply.Backup
 	b.Status = store.BackupSucceeded
 	if err := h.db.UpdateBackup(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	want(t, h.do("POST", "/v1/backups/"+id+"/verify", "bob", nil), http.StatusNotFound, codeNotFound)
+	r = h.do("POST", "/v1/backups/"+id+"/verify", "alice", nil)
+	want(t, r, http.StatusAccepted, "")
+	if err := json.Unmarshal(r.body, &reply); err != nil {
+		t.Fatal(err)
+	}
+	if vjob, err := h.db.GetJob(ctx, reply.JobID); err != nil || string(vjob.Params) != `{"operation":"verify","backupId":"`+id+`"}` {
+		t.Errorf("verify queued %+v, %v", vjob, err)
+	}
+	if err := h.db.CancelJob(ctx, reply.JobID); err != nil {
 		t.Fatal(err)
 	}
 	// Into a new store: another owner's backup is 404 there too; the
