@@ -53,6 +53,10 @@ type Store struct {
 	// Release is what the store runs, as of its last change. UpdateStore
 	// leaves it alone; SetRelease writes it.
 	Release Release `json:"release"`
+	// LastBackup is the store's newest backup, with its error when it
+	// failed (a scheduled one too). Get fills it; it is not stored with
+	// the store.
+	LastBackup *Backup `json:"lastBackup,omitempty"`
 	// Options are non-secret provisioning settings fixed at create time
 	// (base domain, ingress class, chart value overrides), as JSON.
 	Options []byte `json:"-"`

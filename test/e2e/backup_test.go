@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/urumi/urumi/internal/backup"
+	"github.com/urumi/urumi/internal/provision"
 	"github.com/urumi/urumi/internal/store"
 )
 
@@ -40,15 +41,18 @@ func backupOrchestration(t *testing.T, dsn, name string) {
 		t.Fatal(err)
 	}
 	if _, err := e.client.CoreV1().Secrets(secretNS).Create(ctx, &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Name: "repo"},
+		ObjectMeta: metav1.ObjectMeta{Name: "repo-" + name},
 		Data:       map[string][]byte{"password": []byte("e2e-repository-password"), "RESTIC_REST_USERNAME": []byte("u"), "unrelated": []byte("x")},
 	}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		t.Fatal(err)
 	}
 	e.extra = append(e.extra,
 		"URUMI_BACKUP_REPOSITORY=rest:https://192.0.2.10:8000/",
-		"URUMI_BACKUP_SECRET="+secretNS+"/repo",
+		"URUMI_BACKUP_SECRET="+secretNS+"/repo-"+name,
 		"URUMI_BACKUP_ENDPOINTS=192.0.2.10:8000")
+	// The default plan backs its stores up every 2s and keeps 2 backups:
+	// only `urumi serve` takes them, started below.
+	e.writeConfig(scheduledPlan)
 	e.ok("store", "create", name)
 
 	r := e.ok("backup", "create", name, "-o", "json")
@@ -160,6 +164,88 @@ func backupOrchestration(t *testing.T, dsn, name string) {
 	r = e.ok("backup", "list", name, "-o", "json")
 	if err := json.Unmarshal([]byte(r.stdout), &list); err != nil || len(list) != 0 {
 		t.Errorf("backup list after delete: %v, %s", err, r)
+	}
+
+	scheduledBackups(t, e, name, secretNS, "repo-"+name)
+}
+
+// scheduledPlan is the built-in medium plan with a backup schedule.
+const scheduledPlan = `default-plan: medium
+plans:
+  - name: medium
+    description: A busy shop, backed up often.
+    quota: {cpu: "4", memory: 4Gi, storage: 20Gi, pods: 15, persistentVolumeClaims: 4}
+    wordpress: {requestCpu: 500m, requestMemory: 512Mi, limitCpu: "2", limitMemory: 1536Mi}
+    mariadb: {requestCpu: 250m, requestMemory: 512Mi, limitCpu: "1", limitMemory: 1536Mi}
+    setup: {requestCpu: 100m, requestMemory: 128Mi, limitCpu: 500m, limitMemory: 512Mi}
+    wordpressStorage: 5Gi
+    mariadbStorage: 5Gi
+    egress: {publicHTTPS: true}
+    backup: {every: 2s, keep: 2}
+`
+
+// scheduledBackups runs `urumi serve` with the schedule checked every
+// second: scheduled backups are taken, the retention keeps the newest 2
+// (the forget Job run after each, the records of the others removed),
+// and a scheduled backup that fails (the repository's Secret gone) shows
+// on the store.
+func scheduledBackups(t *testing.T, e *env, name, secretNS, secret string) {
+	ctx := context.Background()
+	_, serveOut := e.start("serve", "--addr", "127.0.0.1:0", "--workers", "1", "--drift", "off", "--backup-schedule-interval", "1s")
+	scheduledDone := func() int {
+		n := 0
+		var entries []store.AuditEntry
+		if err := json.Unmarshal([]byte(e.ok("audit", "--store", name, "-o", "json").stdout), &entries); err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range entries {
+			if a.Action == "backup.create" && a.Outcome == "succeeded" && a.Actor == provision.SchedulerActor &&
+				strings.Contains(a.Detail, "retention kept the newest 2") {
+				n++
+			}
+		}
+		return n
+	}
+	waitFor(ctx, t, "three scheduled backups with their retention", func() (bool, error) {
+		return scheduledDone() >= 3, nil
+	})
+	var list []store.Backup
+	if err := json.Unmarshal([]byte(e.ok("backup", "list", name, "-o", "json").stdout), &list); err != nil {
+		t.Fatal(err)
+	}
+	succeeded := 0
+	for _, b := range list {
+		if b.Kind != store.BackupScheduled {
+			t.Errorf("backup %s is %s, want scheduled", b.ID, b.Kind)
+		}
+		if b.Status == store.BackupSucceeded {
+			succeeded++
+		}
+	}
+	if succeeded > 2 {
+		t.Errorf("%d succeeded backups listed after the retention keeping 2: %+v", succeeded, list)
+	}
+
+	// The repository's Secret goes: the next scheduled backup fails, and
+	// the store says so.
+	if err := e.client.CoreV1().Secrets(secretNS).Delete(ctx, secret, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var st store.Store
+	waitFor(ctx, t, "a failed scheduled backup on the store", func() (bool, error) {
+		if err := json.Unmarshal([]byte(e.ok("store", "get", name, "-o", "json").stdout), &st); err != nil {
+			return false, err
+		}
+		return st.LastBackup != nil && st.LastBackup.Status == store.BackupFailed, nil
+	})
+	if st.Status != store.StatusReady || st.LastBackup.Kind != store.BackupScheduled || !strings.Contains(st.LastBackup.Error, "Secret") {
+		t.Errorf("the store after a failed scheduled backup: %s, last backup %+v", st.Status, st.LastBackup)
+	}
+	if out := e.ok("store", "get", name).stdout; !strings.Contains(out, "Last backup:") || !strings.Contains(out, "failed") {
+		t.Errorf("store get does not show the failed backup:\n%s", out)
+	}
+	if strings.Contains(serveOut.String(), "panic") {
+		t.Errorf("serve panicked:\n%s", serveOut)
 	}
 }
 
