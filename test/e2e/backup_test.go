@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -112,6 +113,24 @@ func backupOrchestration(t *testing.T, dsn, name string) {
 	}
 	// The local CLI acts as an admin; that another owner gets 404 for
 	// these backups is shown over HTTP (internal/server TestBackupRoutes).
+
+	// Verify: a Job in the store's namespace (the simulator completes
+	// it), audited; the backup stays as it was.
+	e.ok("backup", "verify", b.ID)
+	var entries []store.AuditEntry
+	if err := json.Unmarshal([]byte(e.ok("audit", "--store", name, "-o", "json").stdout), &entries); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(entries, func(a store.AuditEntry) bool { return a.Action == "backup.verify" && a.Outcome == "succeeded" }) {
+		t.Errorf("no succeeded backup.verify entry: %+v", entries)
+	}
+	var verified store.Backup
+	if err := json.Unmarshal([]byte(e.ok("backup", "list", name, "-o", "json").stdout), &list); err != nil || len(list) != 1 {
+		t.Fatalf("backup list after verify: %v %+v", err, list)
+	}
+	if verified = list[0]; verified.Status != store.BackupSucceeded || verified.Error != "" {
+		t.Errorf("the verified backup is %+v", verified)
+	}
 
 	// Restore into a new store: made for the same owner, READY with its
 	// own credentials Secret and host, the restore Job run in its
