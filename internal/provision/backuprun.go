@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strconv"
@@ -61,7 +62,7 @@ func (r *Runner) backupJob(ctx context.Context, job store.Job, s store.Store, ev
 	}
 	var res backup.Result
 	var reported bool
-	steps := r.backupSteps(s, backup.JobSpec{Operation: p.Operation, Store: s.Name, BackupID: b.ID, BackupStore: b.Store},
+	steps := r.backupSteps(s, job.ID, backup.JobSpec{Operation: p.Operation, Store: s.Name, BackupID: b.ID, BackupStore: b.Store},
 		func(got backup.Result, ok bool) { res, reported = got, ok })
 	s.Options, s.Phases = nil, nil
 	if err := r.runSteps(ctx, job, &s, steps, events); err != nil {
@@ -111,7 +112,7 @@ func (r *Runner) backupJob(ctx context.Context, job store.Job, s store.Store, ev
 	// runs again after the next scheduled backup.
 	var forgotten []string
 	if p.Keep > 0 {
-		retention := r.backupSteps(s, backup.JobSpec{Operation: backup.OpForget, Store: s.Name,
+		retention := r.backupSteps(s, job.ID, backup.JobSpec{Operation: backup.OpForget, Store: s.Name,
 			Retention: backup.Retention{Last: p.Keep}}, func(backup.Result, bool) {})
 		if err := r.runSteps(ctx, job, &s, retention[2:], events); err != nil {
 			if ctx.Err() != nil {
@@ -160,13 +161,16 @@ func (r *Runner) backupJob(ctx context.Context, job store.Job, s store.Store, ev
 // backupSteps are the steps of one backup Job of store s: the repository's
 // Secret and policies, then the Job run to its end; done gets the Job's
 // result and whether it reported one.
-func (r *Runner) backupSteps(s store.Store, spec backup.JobSpec, done func(backup.Result, bool)) []step {
+func (r *Runner) backupSteps(s store.Store, jobID int64, spec backup.JobSpec, done func(backup.Result, bool)) []step {
 	k := r.Kube
 	ns := Namespace(s.Name)
 	labels := storeLabels(s.Name, s.Owner)
 	repo, secretNS, secretName, repoErr := k.Settings.Backup.resolved()
 	spec.Namespace, spec.Repository, spec.Images = ns, repo, backup.DefaultImages()
-	spec.CredentialsSecret, spec.Labels = credentialsName, labels
+	// The Job carries the durable job's ID: a Job of the same name left by
+	// an earlier run (a failed restore, run again) is not this run's.
+	spec.CredentialsSecret, spec.Labels = credentialsName, maps.Clone(labels)
+	spec.Labels[labelJob] = strconv.FormatInt(jobID, 10)
 	return []step{
 		{"backup-repository", func(ctx context.Context) error {
 			if repoErr != nil {
@@ -225,7 +229,21 @@ func (k *Kube) runBackupJob(ctx context.Context, spec backup.JobSpec) (backup.Re
 	}
 	jobs := k.Client.BatchV1().Jobs(spec.Namespace)
 	_, err = jobs.Create(ctx, want, metav1.CreateOptions{FieldManager: fieldManager})
-	if err != nil && !apierrors.IsAlreadyExists(err) {
+	if apierrors.IsAlreadyExists(err) {
+		// This run's Job (a resumed run waits on), or an earlier run's
+		// (left failed for a person to read): that one goes first.
+		have, gerr := jobs.Get(ctx, want.Name, metav1.GetOptions{})
+		if gerr != nil && !apierrors.IsNotFound(gerr) {
+			return backup.Result{}, false, fmt.Errorf("read job %s: %w", want.Name, describeAPIError(gerr))
+		}
+		if gerr == nil && have.Labels[labelJob] != want.Labels[labelJob] {
+			if err := k.replaceJob(ctx, spec.Namespace, want); err != nil {
+				return backup.Result{}, false, err
+			}
+		}
+		err = nil
+	}
+	if err != nil {
 		return backup.Result{}, false, fmt.Errorf("create job %s: %w", want.Name, describeAPIError(err))
 	}
 	var finished *batchv1.Job
@@ -269,6 +287,33 @@ func (k *Kube) runBackupJob(ctx context.Context, spec backup.JobSpec) (backup.Re
 		return backup.Result{}, false, fmt.Errorf("delete job %s: %w", want.Name, describeAPIError(err))
 	}
 	return res, ok, nil
+}
+
+// labelJob names the durable job a backup Job runs for.
+const labelJob = "urumi.io/job"
+
+// replaceJob deletes an earlier run's Job of want's name, with its pods,
+// waits for it to be gone and creates want.
+func (k *Kube) replaceJob(ctx context.Context, ns string, want *batchv1.Job) error {
+	jobs := k.Client.BatchV1().Jobs(ns)
+	fg := metav1.DeletePropagationForeground
+	if err := jobs.Delete(ctx, want.Name, metav1.DeleteOptions{PropagationPolicy: &fg}); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("delete the earlier job %s: %w", want.Name, describeAPIError(err))
+	}
+	for {
+		_, err := jobs.Create(ctx, want, metav1.CreateOptions{FieldManager: fieldManager})
+		if err == nil {
+			return nil
+		}
+		if !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("create job %s: %w", want.Name, describeAPIError(err))
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backupPoll):
+		}
+	}
 }
 
 func jobEnded(j *batchv1.Job, t batchv1.JobConditionType) bool {
@@ -384,7 +429,7 @@ func (r *Runner) restoreJob(ctx context.Context, job store.Job, s store.Store, e
 	if err != nil {
 		return r.backupFailed(ctx, job, s, p.BackupID, start, err)
 	}
-	steps := r.restoreSteps(s, backup.JobSpec{Operation: backup.OpRestore, Store: s.Name, BackupID: b.ID, BackupStore: b.Store})
+	steps := r.restoreSteps(s, job.ID, backup.JobSpec{Operation: backup.OpRestore, Store: s.Name, BackupID: b.ID, BackupStore: b.Store})
 	s.Options, s.Phases = nil, nil
 	if err := r.runSteps(ctx, job, &s, steps, events); err != nil {
 		if ctx.Err() != nil {
@@ -404,10 +449,10 @@ func (r *Runner) restoreJob(ctx context.Context, job store.Job, s store.Store, e
 // restoreSteps are a restore's steps into store s: the repository's
 // Secret and policies, WordPress scaled down, the restore Job, WordPress
 // scaled up.
-func (r *Runner) restoreSteps(s store.Store, spec backup.JobSpec) []step {
+func (r *Runner) restoreSteps(s store.Store, jobID int64, spec backup.JobSpec) []step {
 	k := r.Kube
 	ns := Namespace(s.Name)
-	steps := r.backupSteps(s, spec, func(backup.Result, bool) {})
+	steps := r.backupSteps(s, jobID, spec, func(backup.Result, bool) {})
 	return []step{steps[0], steps[1],
 		{"scale-down", func(ctx context.Context) error { return k.scaleWordPressDown(ctx, ns) }},
 		steps[2],
@@ -441,7 +486,7 @@ func (r *Runner) restoreNew(ctx context.Context, job store.Job, s store.Store, p
 	// changed by its owner.
 	spec := backup.JobSpec{Operation: backup.OpRestore, Store: s.Name, BackupID: b.ID, BackupStore: b.Store,
 		NewURL: storeURL(s.Name, c.opts)}
-	if err := r.runSteps(ctx, job, &s, r.restoreSteps(s, spec), events); err != nil {
+	if err := r.runSteps(ctx, job, &s, r.restoreSteps(s, job.ID, spec), events); err != nil {
 		if ctx.Err() != nil {
 			return err
 		}
