@@ -27,7 +27,7 @@ func TestBackupJobRunAgain(t *testing.T) {
 	}
 	spec := backup.JobSpec{Operation: backup.OpVerify, Store: "shop", Namespace: "store-shop", BackupID: "shop-1",
 		Repository: backup.Repository{URL: "rest:https://192.0.2.10:8000/", Secret: "repo", Endpoints: []backup.Endpoint{ep}},
-		Images: backup.DefaultImages(), CredentialsSecret: credentialsName, Labels: map[string]string{labelJob: "2"}}
+		Images:     backup.DefaultImages(), CredentialsSecret: credentialsName, Labels: map[string]string{labelJob: "2"}}
 	failed := batchv1.JobStatus{Conditions: []batchv1.JobCondition{{Type: batchv1.JobFailed, Status: corev1.ConditionTrue, Reason: "BackoffLimitExceeded"}}}
 	earlier := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Name: spec.JobName(), Namespace: "store-shop", Labels: map[string]string{labelJob: "1"}}, Status: failed}
 	client := fake.NewClientset(earlier)
