@@ -785,6 +785,31 @@ func (d *dataPath) scenario(t *testing.T, shell string, repo repository, tag str
 		})
 	}
 
+	logic("restore refuses a hostile home option", func(t *testing.T) {
+		// The store's owner writes home: read back as the old URL, it
+		// reaches SQL only once checked. Backed up as another store, so
+		// that this store's backups stay as they are.
+		evil := "evil-" + tag
+		d.root(t, fmt.Sprintf("UPDATE `%s`.wp_options SET option_value = 'https://x.example.com'', option_value = ''pwned' WHERE option_name = 'home'", db))
+		defer d.root(t, fmt.Sprintf("UPDATE `%s`.wp_options SET option_value = 'https://old-shop.example.com' WHERE option_name = 'home'", db))
+		d.mustRun(t, shell, OpBackup, repo, map[string]string{"STORE": evil, "BACKUP_ID": "bh", "DB_NAME": db, "WP_DIR": wp})
+		newDB, newWP := db+"_evil", d.dir(t, "evil-wordpress")
+		_, out, err := d.run(t, shell, OpRestore, repo, map[string]string{
+			"STORE": "staging-" + tag, "BACKUP_STORE": evil, "BACKUP_ID": "bh", "DB_NAME": newDB, "WP_DIR": newWP,
+			"NEW_URL": "https://staging.example.com",
+		})
+		defer d.root(t, "DROP DATABASE IF EXISTS `"+newDB+"`")
+		if err == nil || !strings.Contains(out, "OLD_URL is invalid") {
+			t.Fatalf("restore of a backup whose home is hostile: %v\n%s", err, out)
+		}
+		if got := d.root(t, "SHOW DATABASES LIKE '"+newDB+"%'"); got != "" {
+			t.Errorf("the refused restore left databases: %s", got)
+		}
+		if got := strings.TrimSpace(d.root(t, fmt.Sprintf("SELECT COUNT(*) FROM `%s`.wp_options WHERE option_value = 'pwned'", db))); got != "0" {
+			t.Errorf("the hostile home option reached SQL: %s", got)
+		}
+	})
+
 	logic("restore refuses a URL that is not the backup's", func(t *testing.T) {
 		before := d.snapshotDB(t, db)
 		_, out, err := d.run(t, shell, OpRestore, repo, vars("b1", "OLD_URL", "https://other.example.com", "NEW_URL", "https://new.example.com"))
