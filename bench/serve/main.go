@@ -23,19 +23,14 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"cmp"
 	"context"
-	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net/http"
-	neturl "net/url"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"runtime"
@@ -48,6 +43,7 @@ import (
 	"time"
 
 	"github.com/urumi/urumi/bench/internal/benchutil"
+	"github.com/urumi/urumi/bench/internal/harness"
 	"github.com/urumi/urumi/internal/provision"
 	"github.com/urumi/urumi/internal/simcluster"
 	"github.com/urumi/urumi/internal/store"
@@ -169,7 +165,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
-	return printAudit(stdout, b.audits, 30)
+	return harness.PrintAudit(stdout, b.audits, 30)
 }
 
 // cpuRun is the processor time each process spent during one provisioning
@@ -249,7 +245,7 @@ func (b *bench) printCPU(w io.Writer) error {
 	pids := b.cluster.Pids()
 	for _, c := range components() {
 		if pid, ok := pids[c]; ok {
-			_, hwm, err := memory(pid)
+			_, hwm, err := harness.Memory(pid)
 			if err != nil {
 				return err
 			}
@@ -271,77 +267,24 @@ type bench struct {
 	serial time.Duration
 	// auditLog is the API server's audit log, with -audit.
 	auditLog string
-	audits   []auditCounts
+	audits   []harness.AuditCounts
 }
 
-// serverProc is one `urumi serve` the benchmark started.
-type serverProc struct {
-	cmd  *exec.Cmd
-	url  string
-	done chan error
-}
-
-func (b *bench) startServer(ctx context.Context, db string, args ...string) (*serverProc, error) {
-	args = append([]string{"serve", "--addr", "127.0.0.1:0", "--log-format", "json", "--db", db,
-		"--audit-key", b.auditKeyPath(), "--create-rate", "0", "--default-max-stores", "100000", "--timeout", "5m"}, args...)
-	cmd := exec.CommandContext(ctx, b.bin, args...)
+func (b *bench) startServer(ctx context.Context, db string, args ...string) (*harness.Server, error) {
 	home := filepath.Join(b.work, "home")
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + home, "XDG_CONFIG_HOME=" + home, "KUBECONFIG=" + b.cluster.Kubeconfig}
-	// The log goes to a file, as in production: a reader in this process
-	// must not slow the server down.
-	logf, err := os.CreateTemp(b.work, "serve-*.log")
-	if err != nil {
-		return nil, err
-	}
-	defer logf.Close()
-	cmd.Stderr = logf
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	p := &serverProc{cmd: cmd, done: make(chan error, 1)}
-	go func() { p.done <- cmd.Wait() }()
-	deadline := time.Now().Add(30 * time.Second)
-	for p.url == "" {
-		sc := bufio.NewScanner(bytes.NewReader(must(os.ReadFile(logf.Name()))))
-		for sc.Scan() {
-			var rec struct{ Msg, Addr string }
-			if json.Unmarshal(sc.Bytes(), &rec) == nil && rec.Msg == "listening" {
-				p.url = "http://" + rec.Addr
-			}
-		}
-		select {
-		case err := <-p.done:
-			return nil, fmt.Errorf("urumi serve exited: %v\n%s", err, must(os.ReadFile(logf.Name())))
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			p.stop()
-			return nil, errors.New("urumi serve did not start within 30s")
-		}
-	}
-	return p, nil
-}
-
-func must(b []byte, _ error) []byte { return b }
-
-func (p *serverProc) stop() {
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(30 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-	}
+	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + home, "XDG_CONFIG_HOME=" + home, "KUBECONFIG=" + b.cluster.Kubeconfig}
+	args = append([]string{"--db", db, "--audit-key", b.auditKeyPath(), "--create-rate", "0", "--default-max-stores", "100000", "--timeout", "5m"}, args...)
+	return harness.StartServer(ctx, b.bin, b.work, env, args...)
 }
 
 // cpuTime reads the processor time the cluster's components and the server
 // have used so far.
-func (b *bench) cpuTime(srv *serverProc) (map[string]time.Duration, error) {
+func (b *bench) cpuTime(srv *harness.Server) (map[string]time.Duration, error) {
 	cpu, err := b.cluster.CPUTime()
 	if err != nil {
 		return nil, err
 	}
-	d, err := simcluster.ProcessCPUTime(srv.cmd.Process.Pid)
+	d, err := simcluster.ProcessCPUTime(srv.Cmd.Process.Pid)
 	if err != nil {
 		return nil, err
 	}
@@ -382,66 +325,6 @@ func (b *bench) token(ctx context.Context, dsn, owner string, admin bool) (strin
 	svc := &provision.Service{DB: db}
 	t, err := svc.IssueToken(ctx, provision.Caller{Name: "bench", Admin: true}, owner, admin)
 	return t.Secret, err
-}
-
-// listAll reads every page of a store list, following its continue token.
-func listAll(ctx context.Context, c *http.Client, url, tok string) ([]store.Store, error) {
-	var all []store.Store
-	next := url
-	for {
-		req, err := http.NewRequestWithContext(ctx, "GET", next, nil)
-		if err != nil {
-			return nil, err
-		}
-		req.Header.Set("Authorization", "Bearer "+tok)
-		resp, err := c.Do(req)
-		if err != nil {
-			return nil, err
-		}
-		body, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if err != nil {
-			return nil, err
-		}
-		if resp.StatusCode != http.StatusOK {
-			return nil, fmt.Errorf("list: %d %s", resp.StatusCode, body)
-		}
-		var page []store.Store
-		if err := json.Unmarshal(body, &page); err != nil {
-			return nil, err
-		}
-		all = append(all, page...)
-		tok := resp.Header.Get("Urumi-Continue")
-		if tok == "" {
-			return all, nil
-		}
-		next = url + "?continue=" + neturl.QueryEscape(tok)
-	}
-}
-
-func call(ctx context.Context, c *http.Client, method, url, tok string, body any) (int, []byte, error) {
-	var rd io.Reader
-	if body != nil {
-		j, _ := json.Marshal(body)
-		rd = bytes.NewReader(j)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, url, rd)
-	if err != nil {
-		return 0, nil, err
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if tok != "" {
-		req.Header.Set("Authorization", "Bearer "+tok)
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, b, err
 }
 
 // provisioning times N stores from request to READY with the concurrent
@@ -489,7 +372,7 @@ func (b *bench) provisionRun(ctx context.Context, prefix string, workers int) (t
 	if err != nil {
 		return 0, err
 	}
-	defer srv.stop()
+	defer srv.Stop()
 	b.log("provisioning %d stores with --workers %d", b.o.stores, workers)
 	c := &http.Client{Timeout: 30 * time.Second}
 	cpu, err := b.cpuTime(srv)
@@ -505,7 +388,7 @@ func (b *bench) provisionRun(ctx context.Context, prefix string, workers int) (t
 	}
 	var auditFrom int64
 	if b.auditLog != "" {
-		if auditFrom, err = auditOffset(b.auditLog); err != nil {
+		if auditFrom, err = harness.AuditOffset(b.auditLog); err != nil {
 			return 0, err
 		}
 	}
@@ -515,7 +398,7 @@ func (b *bench) provisionRun(ctx context.Context, prefix string, workers int) (t
 	for i := range b.o.stores {
 		wg.Go(func() {
 			name := fmt.Sprintf("%s-%03d", prefix, i)
-			status, body, err := call(ctx, c, "POST", srv.url+"/v1/stores", tok, map[string]any{"name": name, "plan": "small"})
+			status, body, err := harness.Call(ctx, c, "POST", srv.URL+"/v1/stores", tok, map[string]any{"name": name, "plan": "small"})
 			if err == nil && status != http.StatusAccepted {
 				err = fmt.Errorf("create %s: %d %s", name, status, body)
 			}
@@ -531,7 +414,7 @@ func (b *bench) provisionRun(ctx context.Context, prefix string, workers int) (t
 	}
 	lastReport := time.Now()
 	for {
-		list, err := listAll(ctx, c, srv.url+"/v1/stores", tok)
+		list, err := harness.ListAll(ctx, c, srv.URL+"/v1/stores", tok)
 		if err != nil {
 			return 0, err
 		}
@@ -564,7 +447,7 @@ func (b *bench) provisionRun(ctx context.Context, prefix string, workers int) (t
 			if b.auditLog != "" {
 				// The batch backend writes within a second or so.
 				time.Sleep(2 * time.Second)
-				counts, err := countAudit(b.auditLog, auditFrom, prefix+", "+name, b.o.stores)
+				counts, err := harness.CountAudit(b.auditLog, auditFrom, prefix+", "+name, b.o.stores)
 				if err != nil {
 					return 0, fmt.Errorf("read the audit log: %w", err)
 				}
@@ -635,10 +518,10 @@ func (b *bench) listing(ctx context.Context) ([][]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer srv.stop()
+	defer srv.Stop()
 
 	b.log("GET /healthz at %d req/s for %s", b.o.rate, b.o.duration)
-	health, err := load(ctx, srv.url+"/healthz", "", b.o.rate, b.o.duration, nil)
+	health, err := harness.Load(ctx, srv.URL+"/healthz", "", b.o.rate, b.o.duration, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -652,14 +535,14 @@ func (b *bench) listing(ctx context.Context) ([][]string, error) {
 		}
 		return nil
 	}
-	list, err := load(ctx, srv.url+"/v1/stores", tok, b.o.rate, b.o.duration, check)
+	list, err := harness.Load(ctx, srv.URL+"/v1/stores", tok, b.o.rate, b.o.duration, check)
 	if err != nil {
 		return nil, err
 	}
 	// Every owner's stores: the first page of the whole list.
 	allPage := min(b.o.listTotal, provision.DefaultPageSize)
 	b.log("GET /v1/stores?all=true (first page %d of %d) at %d req/s for %s", allPage, b.o.listTotal, b.o.rate, b.o.duration)
-	allList, err := load(ctx, srv.url+"/v1/stores?all=true", adminTok, b.o.rate, b.o.duration, func(body []byte) error {
+	allList, err := harness.Load(ctx, srv.URL+"/v1/stores?all=true", adminTok, b.o.rate, b.o.duration, func(body []byte) error {
 		if n := bytes.Count(body, []byte(`"owner":`)); n != allPage {
 			return fmt.Errorf("list returned %d stores, want %d", n, allPage)
 		}
@@ -668,7 +551,7 @@ func (b *bench) listing(ctx context.Context) ([][]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	rss, hwm, err := memory(srv.cmd.Process.Pid)
+	rss, hwm, err := harness.Memory(srv.Cmd.Process.Pid)
 	if err != nil {
 		return nil, err
 	}
@@ -676,13 +559,13 @@ func (b *bench) listing(ctx context.Context) ([][]string, error) {
 	return [][]string{
 		{
 			fmt.Sprintf("GET /v1/stores, %d of %d stores (page of %d), %d req/s: p99", b.o.listPerOwner, b.o.listTotal, perPage, b.o.rate),
-			fmt.Sprintf("%s (p50 %s, max %s, %d req, %d errors)", ms(list.p(0.99)), ms(list.p(0.50)), ms(list.p(1)), list.n, list.errors),
-			fmt.Sprintf("GET /healthz p99 %s; the query alone p99 %s", ms(health.p(0.99)), ms(queryLat[len(queryLat)*99/100])),
+			fmt.Sprintf("%s (p50 %s, max %s, %d req, %d errors)", harness.Ms(list.P(0.99)), harness.Ms(list.P(0.50)), harness.Ms(list.P(1)), list.N, list.Errors),
+			fmt.Sprintf("GET /healthz p99 %s; the query alone p99 %s", harness.Ms(health.P(0.99)), harness.Ms(queryLat[len(queryLat)*99/100])),
 			"< 10ms",
 		},
 		{
 			fmt.Sprintf("GET /v1/stores?all=true, page of %d of %d stores, %d req/s: p99", allPage, b.o.listTotal, b.o.rate),
-			fmt.Sprintf("%s (p50 %s, max %s, %d req, %d errors)", ms(allList.p(0.99)), ms(allList.p(0.50)), ms(allList.p(1)), allList.n, allList.errors),
+			fmt.Sprintf("%s (p50 %s, max %s, %d req, %d errors)", harness.Ms(allList.P(0.99)), harness.Ms(allList.P(0.50)), harness.Ms(allList.P(1)), allList.N, allList.Errors),
 			"",
 			"",
 		},
@@ -693,98 +576,4 @@ func (b *bench) listing(ctx context.Context) ([][]string, error) {
 			"< 150 MB",
 		},
 	}, nil
-}
-
-type latencies struct {
-	d      []time.Duration
-	n      int
-	errors int
-}
-
-func (l latencies) p(q float64) time.Duration {
-	if len(l.d) == 0 {
-		return 0
-	}
-	i := int(q * float64(len(l.d)))
-	return l.d[min(i, len(l.d)-1)]
-}
-
-func ms(d time.Duration) string { return fmt.Sprintf("%.2fms", float64(d.Microseconds())/1000) }
-
-// load sends GETs at a fixed rate for d and measures each from the time it
-// was due (not sent), so a server that falls behind shows it.
-func load(ctx context.Context, url, tok string, rate int, d time.Duration, check func([]byte) error) (latencies, error) {
-	tr := &http.Transport{MaxIdleConnsPerHost: 256, MaxConnsPerHost: 0, DisableCompression: true}
-	defer tr.CloseIdleConnections()
-	c := &http.Client{Transport: tr, Timeout: 10 * time.Second}
-	// Warm the connections and the server up.
-	for range 50 {
-		if _, _, err := call(ctx, c, "GET", url, tok, nil); err != nil {
-			return latencies{}, err
-		}
-	}
-	total := int(d.Seconds() * float64(rate))
-	interval := time.Second / time.Duration(rate)
-	res := latencies{d: make([]time.Duration, 0, total)}
-	var (
-		mu       sync.Mutex
-		wg       sync.WaitGroup
-		firstErr error
-	)
-	start := time.Now()
-	for i := range total {
-		due := start.Add(time.Duration(i) * interval)
-		if w := time.Until(due); w > 0 {
-			time.Sleep(w)
-		}
-		wg.Go(func() {
-			status, body, err := call(ctx, c, "GET", url, tok, nil)
-			lat := time.Since(due)
-			if err == nil && status != http.StatusOK {
-				err = fmt.Errorf("GET %s: %d %s", url, status, body)
-			}
-			if err == nil && check != nil {
-				err = check(body)
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			res.n++
-			if err != nil {
-				res.errors++
-				if firstErr == nil {
-					firstErr = err
-				}
-				return
-			}
-			res.d = append(res.d, lat)
-		})
-	}
-	wg.Wait()
-	slices.Sort(res.d)
-	if firstErr != nil && res.errors > res.n/100 {
-		return res, fmt.Errorf("%d of %d requests failed: %w", res.errors, res.n, firstErr)
-	}
-	return res, nil
-}
-
-// memory reads a process's resident and peak resident set, in MB.
-func memory(pid int) (rss, hwm float64, err error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, 0, err
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 2 {
-			continue
-		}
-		kb, _ := strconv.ParseFloat(f[1], 64)
-		switch f[0] {
-		case "VmRSS:":
-			rss = kb / 1024
-		case "VmHWM:":
-			hwm = kb / 1024
-		}
-	}
-	return rss, hwm, nil
 }

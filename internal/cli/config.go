@@ -51,13 +51,16 @@ type Config struct {
 
 // ServeConfig is serve's settings.
 type ServeConfig struct {
-	Addr          string
-	Workers       int
-	CreateRate    int
-	ShutdownGrace time.Duration
-	LogFormat     string
-	LogLevel      string
-	Drift         string
+	Addr       string
+	Workers    int
+	CreateRate int
+	// CredentialsRate is each token's store password reads and resets
+	// per minute.
+	CredentialsRate int
+	ShutdownGrace   time.Duration
+	LogFormat       string
+	LogLevel        string
+	Drift           string
 	// BootstrapTokenFile names a file holding an admin token to register
 	// at start (mounted from a Secret in a cluster).
 	BootstrapTokenFile string
@@ -89,6 +92,7 @@ func (c *Config) fields() []field {
 		{"backup-endpoints", &c.BackupEndpoints, false},
 		{"addr", &c.Serve.Addr, true}, {"workers", &c.Serve.Workers, true},
 		{"create-rate", &c.Serve.CreateRate, true}, {"shutdown-grace", &c.Serve.ShutdownGrace, true},
+		{"credentials-rate", &c.Serve.CredentialsRate, true},
 		{"log-format", &c.Serve.LogFormat, true}, {"log-level", &c.Serve.LogLevel, true},
 		{"drift", &c.Serve.Drift, true}, {"bootstrap-token-file", &c.Serve.BootstrapTokenFile, true},
 		{"backup-schedule-interval", &c.Serve.BackupSchedule, true},

@@ -63,6 +63,7 @@ flags, URUMI_* variables (URUMI_ADDR, URUMI_WORKERS, ...) or the config file.`,
 	fl.String("addr", "127.0.0.1:8080", "address to listen on (host:port)")
 	fl.Int("workers", 4, "provisioning workers in this process (0: API only)")
 	fl.Int("create-rate", server.DefaultLimits().CreatesPerMinute, "store creations allowed per token per minute (0: unlimited)")
+	fl.Int("credentials-rate", server.DefaultLimits().CredentialsPerMinute, "store password reveals and resets allowed per token per minute (0: unlimited)")
 	fl.Duration("shutdown-grace", 30*time.Second, "on SIGTERM, how long running jobs may take before they are released")
 	fl.String("log-format", "text", "log format: text|json")
 	fl.String("log-level", "info", "log level: debug|info|warn|error")
@@ -72,7 +73,7 @@ flags, URUMI_* variables (URUMI_ADDR, URUMI_WORKERS, ...) or the config file.`,
 	_ = cmd.RegisterFlagCompletionFunc("log-format", cobra.FixedCompletions([]string{"text", "json"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("drift", cobra.FixedCompletions([]string{"repair", "report", "off"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("log-level", cobra.FixedCompletions([]string{"debug", "info", "warn", "error"}, cobra.ShellCompDirectiveNoFileComp))
-	f.bindLocal("addr", "workers", "create-rate", "shutdown-grace", "log-format", "log-level", "drift", "bootstrap-token-file", "backup-schedule-interval")
+	f.bindLocal("addr", "workers", "create-rate", "credentials-rate", "shutdown-grace", "log-format", "log-level", "drift", "bootstrap-token-file", "backup-schedule-interval")
 	return cmd
 }
 
@@ -90,6 +91,8 @@ func (o *serveOptions) Validate() error {
 		return usageError{fmt.Errorf("--workers %d is invalid: use 0 or more", c.Workers)}
 	case c.CreateRate < 0:
 		return usageError{fmt.Errorf("--create-rate %d is invalid: use 0 (unlimited) or more", c.CreateRate)}
+	case c.CredentialsRate < 0:
+		return usageError{fmt.Errorf("--credentials-rate %d is invalid: use 0 (unlimited) or more", c.CredentialsRate)}
 	case c.ShutdownGrace < 0:
 		return usageError{fmt.Errorf("--shutdown-grace %s is invalid: use 0 or more", c.ShutdownGrace)}
 	case c.LogFormat != "text" && c.LogFormat != "json":
@@ -142,6 +145,7 @@ func runServe(ctx context.Context, f *Factory, cfg ServeConfig) error {
 	}
 	limits := server.DefaultLimits()
 	limits.CreatesPerMinute = cfg.CreateRate
+	limits.CredentialsPerMinute = cfg.CredentialsRate
 	handler := server.NewServer(server.Deps{
 		Service: svc,
 		Log:     log,

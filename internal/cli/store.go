@@ -27,6 +27,8 @@ func newStoreCommand(f *Factory) *cobra.Command {
 		newStoreRepairCommand(f, nil),
 		newStoreAdoptCommand(f, nil),
 		newStoreForgetCommand(f, nil),
+		newStoreCredentialsCommand(f, nil),
+		newStoreResetPasswordCommand(f, nil),
 	)
 	return cmd
 }

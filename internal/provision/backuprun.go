@@ -397,6 +397,21 @@ func (r *Runner) backupFailed(ctx context.Context, job store.Job, s store.Store,
 			if err := tx.UpdateBackup(dctx, b); err != nil {
 				return err
 			}
+			if failedBackup == store.BackupScheduled {
+				// A schedule that keeps failing leaves one failed
+				// record, its newest, not one per attempt.
+				list, err := tx.ListBackups(dctx, store.BackupFilter{Store: s.Name})
+				if err != nil {
+					return err
+				}
+				for _, old := range list {
+					if old.ID != b.ID && old.Kind == store.BackupScheduled && old.Status == store.BackupFailed {
+						if err := tx.RemoveBackup(dctx, old.ID); err != nil {
+							return err
+						}
+					}
+				}
+			}
 		}
 		if job.Kind == store.JobRestore {
 			s.Status, s.Error = store.StatusFailed, "restore of backup "+id+" failed: "+reason

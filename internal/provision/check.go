@@ -476,8 +476,12 @@ func (j *judgement) policies() {
 		j.pass(FindingNetworkPolicy, fmt.Sprintf("urumi's %d NetworkPolicies present and unchanged", len(want)))
 	}
 
-	// The self-test runs on every live policy, urumi's and any others.
+	// The self-test runs on every live policy, urumi's and any others. The
+	// password reset pod may reach MariaDB once urumi opened it for a reset.
 	table, err := StoreIsolationTable(j.st.Name, j.k.routerNamespace(j.opts), j.plan.Egress)
+	if err == nil {
+		table = withPasswordReset(table, j.resetPoliciesPresent())
+	}
 	var res IsolationResult
 	if err == nil {
 		res, err = CheckIsolation(j.objs.policies, table)
@@ -489,7 +493,8 @@ func (j *judgement) policies() {
 	// A backup's policies (made by urumi when it first backs the store
 	// up, labelled as urumi's) admit only backup pods; the self-test above
 	// judged them with the rest.
-	for _, name := range []string{backup.PolicyBackupEgress, backup.PolicyMariaDBFromBackup} {
+	// So are a password reset's (made by the first reset).
+	for _, name := range []string{backup.PolicyBackupEgress, backup.PolicyMariaDBFromBackup, PolicyPasswordResetEgress, PolicyMariaDBFromPasswordReset} {
 		if i := slices.IndexFunc(j.objs.policies, func(l networkingv1.NetworkPolicy) bool { return l.Name == name }); i >= 0 &&
 			j.objs.policies[i].Labels[LabelManagedBy] == ManagedBy {
 			ours[name] = true
@@ -549,6 +554,18 @@ func nilIfEmpty(s string) any {
 		return nil
 	}
 	return s
+}
+
+// resetPoliciesPresent tells whether urumi opened MariaDB to the password
+// reset pod: both of its policies are there, labelled as urumi's.
+func (j *judgement) resetPoliciesPresent() bool {
+	for _, name := range []string{PolicyPasswordResetEgress, PolicyMariaDBFromPasswordReset} {
+		i := slices.IndexFunc(j.objs.policies, func(l networkingv1.NetworkPolicy) bool { return l.Name == name })
+		if i < 0 || j.objs.policies[i].Labels[LabelManagedBy] != ManagedBy {
+			return false
+		}
+	}
+	return true
 }
 
 func (j *judgement) credentials() {

@@ -429,3 +429,43 @@ func mustEndpoint(t *testing.T, s string) backup.Endpoint {
 	}
 	return e
 }
+
+// TestJudgePasswordReset: a password reset's policies, Job and pod, made
+// by urumi, are neither extra nor stray; the same pod under a Job urumi did
+// not label is stray, and the reset policies unlabelled are extra.
+func TestJudgePasswordReset(t *testing.T) {
+	ctx := context.Background()
+	k, snap, st := fakeStore(t)
+	ns := Namespace(st.Name)
+	o := snap.byNS[ns]
+	for _, p := range passwordResetPolicies(st.Name, st.Owner) {
+		o.policies = append(o.policies, *p)
+	}
+	spec, err := resetSpec(st.Name, st.Owner, map[string]any{"images": map[string]any{"cli": map[string]any{"repository": "wordpress", "tag": "cli"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	job := passwordResetJob(spec)
+	o.jobs = append(o.jobs, *job)
+	pod := corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: job.Name + "-x1", Namespace: ns, Labels: job.Spec.Template.Labels,
+		OwnerReferences: []metav1.OwnerReference{{Kind: "Job", Name: job.Name, Controller: ptr.To(true)}}},
+		Status: corev1.PodStatus{Phase: corev1.PodRunning}}
+	o.pods = append(o.pods, pod)
+	if sc := k.judge(ctx, snap, st); sc.Status != CheckPass {
+		t.Fatalf("with a password reset: %s %v", sc.Status, failures(sc))
+	}
+
+	// A Job of the reset's name without urumi's label runs a stray pod.
+	o.jobs[len(o.jobs)-1].Labels = nil
+	if got := failures(k.judge(ctx, snap, st)); !slices.Contains(got, "stray-pod Pod/"+pod.Name) {
+		t.Errorf("a pod of an unlabelled Job is not stray: %v", got)
+	}
+	o.jobs[len(o.jobs)-1].Labels = job.Labels
+	o.policies[len(o.policies)-1].Labels = nil
+	sc := k.judge(ctx, snap, st)
+	if !slices.ContainsFunc(sc.Findings, func(f Finding) bool {
+		return f.Kind == FindingExtraPolicy && f.Object == "NetworkPolicy/"+PolicyMariaDBFromPasswordReset && f.Status != CheckPass
+	}) {
+		t.Errorf("an unlabelled reset policy is not reported as extra: %v", failures(sc))
+	}
+}

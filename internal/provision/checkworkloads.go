@@ -13,6 +13,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/urumi/urumi/charts"
 )
 
 // The release and what it runs: the last revision deployed (at the
@@ -265,9 +267,14 @@ func (j *judgement) access() {
 		}
 	}
 	jobOwner := map[string]string{}
+	// urumi's own Jobs (a password reset) run pods urumi made.
+	urumiJob := map[string]bool{}
 	for _, jb := range j.objs.jobs {
 		if ref := metav1.GetControllerOf(&jb); ref != nil {
 			jobOwner[jb.Name] = ref.Kind + "/" + ref.Name
+		}
+		if isPasswordResetJob(&jb) {
+			urumiJob[jb.Name] = true
 		}
 	}
 	for _, p := range j.objs.pods {
@@ -278,6 +285,9 @@ func (j *judgement) access() {
 			case "ReplicaSet":
 				workload = rsOwner[ref.Name]
 			case "Job":
+				if urumiJob[ref.Name] && p.Labels[charts.LabelComponent] == ComponentPasswordReset {
+					continue
+				}
 				if !j.chart[workload] && jobOwner[ref.Name] != "" {
 					workload = jobOwner[ref.Name] // a CronJob's
 				}

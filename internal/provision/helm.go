@@ -16,7 +16,7 @@ import (
 
 // helmConfig is a Helm action configuration for one store's namespace, with
 // release records kept as Secrets there (Helm's default driver).
-func (k *Kube) helmConfig(namespace string) (*action.Configuration, error) {
+func (k *Kube) helmConfig(ctx context.Context, namespace string) (*action.Configuration, error) {
 	cfg := action.NewConfiguration()
 	cfg.SetLogger(k.Log.With("component", "helm", "namespace", namespace).Handler())
 	if err := cfg.Init(getter{k: k, namespace: namespace}, namespace, "secret"); err != nil {
@@ -27,7 +27,42 @@ func (k *Kube) helmConfig(namespace string) (*action.Configuration, error) {
 		return nil, err
 	}
 	cfg.Capabilities = caps
+	kc, ok := cfg.KubeClient.(*kube.Client)
+	if !ok {
+		return nil, fmt.Errorf("helm configuration for %s: unexpected kube client %T", namespace, cfg.KubeClient)
+	}
+	cfg.KubeClient = helmClient{Client: kc, ctx: ctx, cache: k.waitCache.Load()}
 	return cfg, nil
+}
+
+// helmClient is Helm's Kubernetes client with fewer requests:
+//   - no reachability probe: every install and upgrade asked the API
+//     server for its version first, one request per store for what the
+//     steps before it (and the capabilities, cached) have just shown;
+//   - waits that read serve's informers (cache, when set), or else watch
+//     only the kinds that become ready later than they are made (see
+//     cachewait.go).
+type helmClient struct {
+	*kube.Client
+	ctx   context.Context
+	cache *driftCache
+}
+
+func (helmClient) IsReachable() error { return nil }
+
+func (c helmClient) GetWaiter(ws kube.WaitStrategy) (kube.Waiter, error) {
+	return c.GetWaiterWithOptions(ws)
+}
+
+func (c helmClient) GetWaiterWithOptions(ws kube.WaitStrategy, opts ...kube.WaitOption) (kube.Waiter, error) {
+	w, err := c.Client.GetWaiterWithOptions(ws, opts...)
+	if err != nil || ws != kube.StatusWatcherStrategy {
+		return w, err
+	}
+	if c.cache != nil {
+		return cacheWaiter{Waiter: w, ctx: c.ctx, cache: c.cache}, nil
+	}
+	return filteredWaiter{w}, nil
 }
 
 // lastRelease is the newest revision of the store's release, or nil.
@@ -79,18 +114,22 @@ func (k *Kube) recoverPending(cfg *action.Configuration, namespace string) (*rel
 // Job included, is ready. It is safe to run again after any failure: a
 // release left pending by a killed process (whose job lease this worker now
 // holds, so nobody else is working on it) is marked failed and upgraded.
-func (k *Kube) helmInstall(ctx context.Context, namespace string, route storeRoute, vals map[string]any, timeout time.Duration) (*release.Release, error) {
+// In a namespace made by this run (fresh), there is no release to look
+// for.
+func (k *Kube) helmInstall(ctx context.Context, namespace string, fresh bool, route storeRoute, vals map[string]any, timeout time.Duration) (*release.Release, error) {
 	ch, err := k.storeChart()
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := k.helmConfig(namespace)
+	cfg, err := k.helmConfig(ctx, namespace)
 	if err != nil {
 		return nil, err
 	}
-	last, err := k.recoverPending(cfg, namespace)
-	if err != nil {
-		return nil, err
+	var last *release.Release
+	if !fresh {
+		if last, err = k.recoverPending(cfg, namespace); err != nil {
+			return nil, err
+		}
 	}
 	if vals, err = k.valuesFor(ch, vals); err != nil {
 		return nil, err
@@ -132,7 +171,7 @@ func (k *Kube) helmUninstall(ctx context.Context, namespace string, timeout time
 		}
 		return fmt.Errorf("read namespace %s: %w", namespace, describeAPIError(err))
 	}
-	cfg, err := k.helmConfig(namespace)
+	cfg, err := k.helmConfig(ctx, namespace)
 	if err != nil {
 		return err
 	}

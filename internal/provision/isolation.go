@@ -93,6 +93,7 @@ const (
 	peerMetadata       = "cloud metadata 169.254.169.254"
 	peerAPIServer      = "API server 10.96.0.1"
 	peerRelay          = "mail relay"
+	peerPasswordReset  = "password reset Job"
 )
 
 // StoreIsolationTable is the truth table for a store whose ingress
@@ -303,6 +304,47 @@ func storeIsolationTable(name, ingressNamespace string, egress Egress, repositor
 		}
 	}
 	return t, nil
+}
+
+// withPasswordReset adds the password reset pod to a store's table: it
+// reaches the cluster's DNS, as every store pod does, and MariaDB's port
+// when opened (urumi opens it with the first reset's policies), nothing
+// else, and nothing reaches it.
+func withPasswordReset(t IsolationTable, opened bool) IsolationTable {
+	var storeNS netpol.Namespace
+	for _, p := range t.Peers {
+		if p.Name == peerMariaDB {
+			storeNS = p.Peer.Pod.Namespace
+		}
+	}
+	reset := IsolationPeer{Name: peerPasswordReset, InStore: true, Peer: netpol.Peer{Pod: &netpol.Pod{
+		Namespace: storeNS,
+		Name:      ComponentPasswordReset,
+		Labels: map[string]string{
+			LabelManagedBy: ManagedBy, LabelStore: t.Store, charts.LabelComponent: ComponentPasswordReset,
+		},
+		IP: netip.MustParseAddr("10.244.1.14"),
+	}}}
+	var probes []IsolationCase
+	seen := map[IsolationCase]bool{}
+	for _, c := range t.Cases {
+		p := IsolationCase{Protocol: c.Protocol, Port: c.Port}
+		if !seen[p] {
+			seen[p] = true
+			probes = append(probes, p)
+		}
+	}
+	out := IsolationTable{Store: t.Store, Peers: append(slices.Clone(t.Peers), reset), Cases: slices.Clone(t.Cases)}
+	for _, other := range t.Peers {
+		for _, p := range probes {
+			dns := other.Peer.Pod != nil && other.Peer.Pod.Namespace.Name == "kube-system" && p.Port == 53
+			db := opened && other.Name == peerMariaDB && p.Protocol == corev1.ProtocolTCP && p.Port == charts.MariaDBPort
+			out.Cases = append(out.Cases,
+				IsolationCase{From: peerPasswordReset, To: other.Name, Protocol: p.Protocol, Port: p.Port, Allowed: dns || db},
+				IsolationCase{From: other.Name, To: peerPasswordReset, Protocol: p.Protocol, Port: p.Port})
+		}
+	}
+	return out
 }
 
 // CheckIsolation evaluates the live policies (give it every NetworkPolicy

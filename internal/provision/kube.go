@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -63,9 +64,15 @@ type Kube struct {
 	// that the cluster itself refuses what the check would have caught.
 	SkipRenderCheck bool
 
-	config    *rest.Config
+	config *rest.Config
+	// helmREST is config for Helm's clients (cacheread.go).
+	helmREST  *rest.Config
 	discovery discovery.CachedDiscoveryInterface
 	mapper    meta.RESTMapper
+
+	// waitCache, while serve's drift reconciler runs, is its informers:
+	// Helm's waits read them instead of watching (cachewait.go).
+	waitCache atomic.Pointer[driftCache]
 
 	chartOnce sync.Once
 	chart     *chart.Chart
@@ -101,11 +108,15 @@ func NewKube(config *rest.Config, settings Settings, log *slog.Logger) (*Kube, e
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Kube{
+	k := &Kube{
 		Client: client, Dynamic: dyn, Settings: settings, Log: log,
 		config: config, discovery: cached,
 		mapper: restmapper.NewDeferredDiscoveryRESTMapper(cached),
-	}, nil
+	}
+	if k.helmREST, err = helmRESTConfig(config, k); err != nil {
+		return nil, err
+	}
+	return k, nil
 }
 
 // storeChart is the chart stores get: Chart when set, otherwise the
@@ -125,18 +136,27 @@ type getter struct {
 	namespace string
 }
 
-func (g getter) ToRESTConfig() (*rest.Config, error) { return rest.CopyConfig(g.k.config), nil }
+func (g getter) ToRESTConfig() (*rest.Config, error) { return g.k.restForHelm(), nil }
 func (g getter) ToDiscoveryClient() (discovery.CachedDiscoveryInterface, error) {
 	return g.k.discovery, nil
 }
 func (g getter) ToRESTMapper() (meta.RESTMapper, error)        { return g.k.mapper, nil }
 func (g getter) ToRawKubeConfigLoader() clientcmd.ClientConfig { return nsConfig(g) }
 
+// restForHelm is a copy of Helm's client config (the plain one for a Kube
+// made by hand, as some tests do).
+func (k *Kube) restForHelm() *rest.Config {
+	if k.helmREST == nil {
+		return rest.CopyConfig(k.config)
+	}
+	return rest.CopyConfig(k.helmREST)
+}
+
 // nsConfig is a ClientConfig that only knows its namespace and REST config.
 type nsConfig getter
 
 func (c nsConfig) RawConfig() (clientcmdapi.Config, error) { return *clientcmdapi.NewConfig(), nil }
-func (c nsConfig) ClientConfig() (*rest.Config, error)     { return rest.CopyConfig(c.k.config), nil }
+func (c nsConfig) ClientConfig() (*rest.Config, error)     { return c.k.restForHelm(), nil }
 func (c nsConfig) Namespace() (string, bool, error)        { return c.namespace, true, nil }
 func (c nsConfig) ConfigAccess() clientcmd.ConfigAccess    { return clientcmd.NewDefaultPathOptions() }
 

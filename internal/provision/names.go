@@ -69,7 +69,10 @@ func checkNotReserved(name string) error {
 }
 
 // Namespace is the namespace that holds store name.
-func Namespace(name string) string { return "store-" + name }
+func Namespace(name string) string { return namespacePrefix + name }
+
+// namespacePrefix begins the name of every store namespace.
+const namespacePrefix = "store-"
 
 // Labels every namespace urumi manages carries.
 const (

@@ -104,6 +104,13 @@ func storeLabels(name, owner string) map[string]string {
 // ensureNamespace creates the store's namespace with urumi's labels and the
 // restricted Pod Security level.
 func (k *Kube) ensureNamespace(ctx context.Context, name, owner string) error {
+	_, err := k.createNamespace(ctx, name, owner)
+	return err
+}
+
+// createNamespace is ensureNamespace, and says whether this call made the
+// namespace: then nothing of a store can be in it yet.
+func (k *Kube) createNamespace(ctx context.Context, name, owner string) (bool, error) {
 	labels := storeLabels(name, owner)
 	maps.Copy(labels, map[string]string{
 		"pod-security.kubernetes.io/enforce": "restricted",
@@ -117,24 +124,24 @@ func (k *Kube) ensureNamespace(ctx context.Context, name, owner string) error {
 	namespaces := k.Client.CoreV1().Namespaces()
 	_, err := namespaces.Create(ctx, ns, metav1.CreateOptions{FieldManager: fieldManager})
 	if err == nil {
-		return nil
+		return true, nil
 	}
 	if !apierrors.IsAlreadyExists(err) {
-		return fmt.Errorf("create namespace %s: %w", ns.Name, describeAPIError(err))
+		return false, fmt.Errorf("create namespace %s: %w", ns.Name, describeAPIError(err))
 	}
 	// A namespace still terminating from an earlier store of the same name
 	// cannot take new objects: say so instead of failing obscurely later.
 	existing, err := namespaces.Get(ctx, ns.Name, metav1.GetOptions{})
 	if err != nil {
-		return fmt.Errorf("read namespace %s: %w", ns.Name, describeAPIError(err))
+		return false, fmt.Errorf("read namespace %s: %w", ns.Name, describeAPIError(err))
 	}
 	if existing.DeletionTimestamp != nil {
-		return fmt.Errorf("namespace %s is still being deleted (from an earlier store named %s): wait for it to go, then retry", ns.Name, name)
+		return false, fmt.Errorf("namespace %s is still being deleted (from an earlier store named %s): wait for it to go, then retry", ns.Name, name)
 	}
 	if existing.Labels[LabelManagedBy] != ManagedBy {
-		return fmt.Errorf("namespace %s exists and is not managed by urumi: choose another store name or remove the namespace", ns.Name)
+		return false, fmt.Errorf("namespace %s exists and is not managed by urumi: choose another store name or remove the namespace", ns.Name)
 	}
-	return k.apply(ctx, gvrNamespace, ns)
+	return false, k.apply(ctx, gvrNamespace, ns)
 }
 
 // ensureQuota applies the plan's ResourceQuota and LimitRange.
@@ -300,26 +307,25 @@ func (k *Kube) ensureNetworkPolicies(ctx context.Context, name, owner string, o 
 // passwords), and only missing keys are filled in.
 func (k *Kube) ensureCredentials(ctx context.Context, name, owner string) error {
 	secrets := k.Client.CoreV1().Secrets(Namespace(name))
-	s, err := secrets.Get(ctx, credentialsName, metav1.GetOptions{})
-	switch {
-	case apierrors.IsNotFound(err):
-		s = &corev1.Secret{
-			ObjectMeta: metav1.ObjectMeta{Name: credentialsName, Namespace: Namespace(name), Labels: storeLabels(name, owner)},
-			Type:       corev1.SecretTypeOpaque,
-			Data:       map[string][]byte{},
-		}
-		if err := fillCredentials(s.Data); err != nil {
-			return err
-		}
-		_, err = secrets.Create(ctx, s, metav1.CreateOptions{FieldManager: fieldManager})
-		if apierrors.IsAlreadyExists(err) {
-			return k.ensureCredentials(ctx, name, owner)
-		}
-		if err != nil {
-			return fmt.Errorf("create secret %s: %w", credentialsName, describeAPIError(err))
-		}
+	// Create first: on a new store, the common case, that is the only
+	// request. An existing Secret is then read and only its missing keys
+	// are filled in.
+	s := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: credentialsName, Namespace: Namespace(name), Labels: storeLabels(name, owner)},
+		Type:       corev1.SecretTypeOpaque,
+		Data:       map[string][]byte{},
+	}
+	if err := fillCredentials(s.Data); err != nil {
+		return err
+	}
+	_, err := secrets.Create(ctx, s, metav1.CreateOptions{FieldManager: fieldManager})
+	if err == nil {
 		return nil
-	case err != nil:
+	}
+	if !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("create secret %s: %w", credentialsName, describeAPIError(err))
+	}
+	if s, err = secrets.Get(ctx, credentialsName, metav1.GetOptions{}); err != nil {
 		return fmt.Errorf("read secret %s: %w", credentialsName, describeAPIError(err))
 	}
 	if s.Data == nil {
@@ -397,9 +403,14 @@ func (k *Kube) deleteNamespace(ctx context.Context, ns string) error {
 	t := time.NewTicker(250 * time.Millisecond)
 	defer t.Stop()
 	for {
-		_, err := k.Client.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
-		if apierrors.IsNotFound(err) {
-			return nil
+		// In serve, the reconciler's informers see the namespace go: the
+		// API server is asked only to confirm it (a poll asked it four
+		// times a second for as long as the deletion took).
+		if c := k.waitCache.Load(); c == nil || c.namespace(ns) == nil {
+			_, err := k.Client.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
+			if apierrors.IsNotFound(err) {
+				return nil
+			}
 		}
 		select {
 		case <-ctx.Done():

@@ -146,6 +146,8 @@ func (r *Reconciler) Run(ctx context.Context) error {
 		}
 		return err
 	}
+	r.Kube.waitCache.Store(c)
+	defer r.Kube.waitCache.Store(nil)
 	r.Log.Info("drift reconciler watching the store namespaces", "mode", r.Mode, "kinds", len(kinds),
 		"namespaces", len(c.namespaceNames()), "synced_in", time.Since(start).Round(time.Millisecond))
 	var wg sync.WaitGroup

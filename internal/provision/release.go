@@ -65,7 +65,7 @@ func (k *Kube) helmUpgrade(ctx context.Context, namespace string, route storeRou
 	if err != nil {
 		return changeResult{}, err
 	}
-	cfg, err := k.helmConfig(namespace)
+	cfg, err := k.helmConfig(ctx, namespace)
 	if err != nil {
 		return changeResult{}, err
 	}
@@ -95,7 +95,7 @@ func (k *Kube) helmUpgrade(ctx context.Context, namespace string, route storeRou
 // rollback fails, the release is returned to the revision it ran before,
 // as an upgrade's rollback-on-failure does.
 func (k *Kube) helmRollback(ctx context.Context, namespace string, revision int, timeout time.Duration) (changeResult, error) {
-	cfg, err := k.helmConfig(namespace)
+	cfg, err := k.helmConfig(ctx, namespace)
 	if err != nil {
 		return changeResult{}, err
 	}
@@ -214,8 +214,8 @@ func (k *Kube) history(cfg *action.Configuration) ([]*release.Release, error) {
 }
 
 // releaseHistory is the store's Helm history, read from the cluster.
-func (k *Kube) releaseHistory(namespace string) ([]*release.Release, error) {
-	cfg, err := k.helmConfig(namespace)
+func (k *Kube) releaseHistory(ctx context.Context, namespace string) ([]*release.Release, error) {
+	cfg, err := k.helmConfig(ctx, namespace)
 	if err != nil {
 		return nil, err
 	}

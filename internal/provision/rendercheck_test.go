@@ -572,7 +572,7 @@ func TestHelmInstallRefusesInjectedRender(t *testing.T) {
 	}
 	k.RenderHook = appendDocs(injectedDeployment +
 		"\n---\napiVersion: v1\nkind: Service\nmetadata: {name: lb, namespace: default}\nspec: {type: LoadBalancer, ports: [{port: 80}]}\n")
-	_, err = k.helmInstall(ctx, ns, routeOf(name, o), vals, 30*time.Second)
+	_, err = k.helmInstall(ctx, ns, false, routeOf(name, o), vals, 30*time.Second)
 	if err == nil {
 		t.Fatal("install with injected documents succeeded")
 	}

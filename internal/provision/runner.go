@@ -318,8 +318,12 @@ func (r *Runner) creation(ctx context.Context, job store.Job, s *store.Store) (*
 		return nil, fmt.Errorf("mark %s provisioning: %w", s.Name, err)
 	}
 	name, owner, ns, k := s.Name, s.Owner, s.Namespace, r.Kube
+	var fresh bool
 	c.steps = []step{
-		{"namespace", func(ctx context.Context) error { return k.ensureNamespace(ctx, name, owner) }},
+		{"namespace", func(ctx context.Context) (err error) {
+			fresh, err = k.createNamespace(ctx, name, owner)
+			return err
+		}},
 		{"quota", func(ctx context.Context) error { return k.ensureQuota(ctx, name, owner, plan) }},
 		{"network-policies", func(ctx context.Context) error {
 			return k.ensureNetworkPolicies(ctx, name, owner, opts, plan.Egress)
@@ -328,7 +332,7 @@ func (r *Runner) creation(ctx context.Context, job store.Job, s *store.Store) (*
 		{"helm-install", func(ctx context.Context) error {
 			remaining := time.Until(deadlineOf(ctx, c.timeout))
 			var err error
-			c.installed, err = k.helmInstall(ctx, ns, routeOf(name, opts), vals, remaining)
+			c.installed, err = k.helmInstall(ctx, ns, fresh, routeOf(name, opts), vals, remaining)
 			return err
 		}},
 	}

@@ -385,7 +385,7 @@ func (r *Runner) rollback(ctx context.Context, job store.Job, s store.Store, eve
 	}
 	ch.rollTo = p.Revision
 	if ch.rollTo == 0 {
-		history, err := r.Kube.releaseHistory(Namespace(s.Name))
+		history, err := r.Kube.releaseHistory(ctx, Namespace(s.Name))
 		if err != nil {
 			return r.changeFailed(ctx, job, s, ch, err)
 		}
@@ -557,7 +557,7 @@ func describeFrom(r store.Release) string {
 // readHistory is the store's Helm history, or nil when it cannot be read
 // (the record then waits for the next change).
 func (r *Runner) readHistory(ctx context.Context, name string) []*release.Release {
-	history, err := r.Kube.releaseHistory(Namespace(name))
+	history, err := r.Kube.releaseHistory(ctx, Namespace(name))
 	if err != nil {
 		r.Log.Warn("read helm history", "store", name, "err", err)
 		return nil

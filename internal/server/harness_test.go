@@ -37,6 +37,12 @@ var testAdmin = provision.Caller{Name: "test", Admin: true}
 
 func newHarness(t testing.TB, limits Limits) *harness {
 	t.Helper()
+	return newHarnessKube(t, limits, nil)
+}
+
+// newHarnessKube is a harness whose server reaches the cluster through k.
+func newHarnessKube(t testing.TB, limits Limits, k *provision.Kube) *harness {
+	t.Helper()
 	ctx := context.Background()
 	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "urumi.db"), store.Options{AuditKey: storetest.AuditKey(t)})
 	if err != nil {
@@ -55,7 +61,7 @@ func newHarness(t testing.TB, limits Limits) *harness {
 		h.tokens[owner], h.ids[owner] = tok.Secret, tok.ID
 	}
 	h.svc = svc
-	srv := httptest.NewServer(NewServer(Deps{Service: svc, Limits: limits, Wake: func() { h.wakes.Add(1) }}))
+	srv := httptest.NewServer(NewServer(Deps{Service: svc, Kube: k, Limits: limits, Wake: func() { h.wakes.Add(1) }}))
 	t.Cleanup(srv.Close)
 	h.url = srv.URL
 	return h

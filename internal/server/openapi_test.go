@@ -253,6 +253,8 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 		{"Revision", store.Revision{Store: "shop", Revision: 2, Kind: store.JobUpgrade, JobID: 4, Actor: "alice", Plan: "small",
 			Versions: versions, Status: "deployed", Description: "Upgrade complete", Options: []byte(`{}`), At: now}, store.Revision{Store: "shop"}},
 		{"Health", health{Status: "ok"}, nil},
+		{"Credentials", provision.Credentials{Store: "shop", Username: "admin", Password: "pw", URL: "https://shop.example"}, provision.Credentials{}},
+		{"PasswordReset", provision.PasswordReset{Store: "shop", Username: "admin", Password: "pw", Job: "password-reset-x"}, provision.PasswordReset{}},
 		{"Backup", store.Backup{ID: "shop-1", Store: "shop", Owner: "alice", Kind: store.BackupScheduled, Status: store.BackupSucceeded,
 			Actor: "alice", JobID: 4, CreatedAt: now, FinishedAt: now, Size: 10, DBSnapshot: "ab", FilesSnapshot: "cd", Error: "e"},
 			store.Backup{Kind: store.BackupManual, Status: store.BackupQueued}},

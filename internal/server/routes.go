@@ -10,6 +10,7 @@ func addRoutes(rt *router, d Deps) {
 	svc := d.Service
 	auth := newAuthenticator(svc.DB, d.Limits, d.Log)
 	creates := newSharedLimiter(svc.DB, "create/", perMinute(d.Limits.CreatesPerMinute), d.Limits.CreatesPerMinute, true, d.Log)
+	credentials := newSharedLimiter(svc.DB, "credentials/", perMinute(d.Limits.CredentialsPerMinute), d.Limits.CredentialsPerMinute, true, d.Log)
 	body := d.Limits.MaxBodyBytes
 
 	rt.handle("GET /{$}", handleIndex(svc.Plans))
@@ -31,6 +32,8 @@ func addRoutes(rt *router, d Deps) {
 	rt.handle("POST /v1/stores/{name}/forget", auth.require(handleForgetStore(svc, d.Kube)))
 	rt.handle("GET /v1/stores/{name}/history", auth.require(handleStoreHistory(svc)))
 	rt.handle("GET /v1/stores/{name}/check", auth.require(handleCheckStore(svc, d.Kube)))
+	rt.handle("POST /v1/stores/{name}/credentials", auth.require(handleStoreCredentials(svc, d.Kube, credentials)))
+	rt.handle("POST /v1/stores/{name}/reset-password", auth.require(handleResetPassword(svc, d.Kube, credentials)))
 	rt.handle("POST /v1/stores/{name}/backups", auth.require(handleCreateBackup(svc, d.Wake)))
 	rt.handle("GET /v1/backups", auth.require(handleListBackups(svc)))
 	rt.handle("DELETE /v1/backups/{id}", auth.require(handleDeleteBackup(svc, d.Wake)))

@@ -42,6 +42,9 @@ type Limits struct {
 	// CreatesPerMinute is each token's store creation rate (and burst);
 	// 0 or less means unlimited.
 	CreatesPerMinute int
+	// CredentialsPerMinute is each token's rate (and burst) of store
+	// password reads and resets together; 0 or less means unlimited.
+	CredentialsPerMinute int
 	// UnauthenticatedPerSecond and UnauthenticatedBurst limit requests
 	// without a valid token (failed logins, probes, scrapes), per client IP.
 	UnauthenticatedPerSecond float64
@@ -55,6 +58,7 @@ type Limits struct {
 func DefaultLimits() Limits {
 	return Limits{
 		CreatesPerMinute:         5,
+		CredentialsPerMinute:     5,
 		UnauthenticatedPerSecond: 10,
 		UnauthenticatedBurst:     40,
 		MaxBodyBytes:             64 << 10,

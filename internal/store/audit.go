@@ -167,6 +167,10 @@ func (d *sqlDB) ListAudit(ctx context.Context, f AuditFilter) ([]AuditEntry, err
 		args = append(args, f.Before)
 		where = append(where, fmt.Sprintf("id < $%d", len(args)))
 	}
+	if !f.Since.IsZero() {
+		args = append(args, toMicros(f.Since))
+		where = append(where, fmt.Sprintf("at >= $%d", len(args)))
+	}
 	query := `SELECT ` + auditColumns + ` FROM audit_log`
 	if len(where) > 0 {
 		query += ` WHERE ` + strings.Join(where, " AND ")

@@ -64,6 +64,8 @@ func TestAudit(t *testing.T) {
 			{"limit with store", AuditFilter{Store: "shop-1", Limit: 1}, []int64{5}},
 			{"limit above count", AuditFilter{Limit: 100}, []int64{1, 2, 3, 4, 5, 6}},
 			{"no match", AuditFilter{Actor: "carol"}, []int64{}},
+			{"since", AuditFilter{Since: at.Add(time.Second)}, []int64{2, 3, 4, 5, 6}},
+			{"since is inclusive, with store", AuditFilter{Store: "shop-0", Since: rest[2].Time}, []int64{4, 6}},
 		}
 		for _, tt := range tests {
 			got, err := db.ListAudit(ctx, tt.filter)

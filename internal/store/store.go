@@ -247,6 +247,8 @@ type AuditFilter struct {
 	// Before, if not 0, keeps only entries with an ID below it: the page
 	// of older entries after one whose oldest ID was Before.
 	Before int64
+	// Since, if not zero, keeps only entries written at or after it.
+	Since time.Time
 }
 
 // VerifyResult says whether the audit chain is intact and, if not, where it

@@ -263,6 +263,30 @@ func scheduledBackups(t *testing.T, e *env, name, secretNS, secret string) {
 	if out := e.ok("store", "get", name).stdout; !strings.Contains(out, "Last backup:") || !strings.Contains(out, "failed") {
 		t.Errorf("store get does not show the failed backup:\n%s", out)
 	}
+	// The schedule keeps failing: one failed record stays, the newest.
+	failedIDs := map[string]bool{st.LastBackup.ID: true}
+	waitFor(ctx, t, "a second failed scheduled backup", func() (bool, error) {
+		var now store.Store
+		if err := json.Unmarshal([]byte(e.ok("store", "get", name, "-o", "json").stdout), &now); err != nil {
+			return false, err
+		}
+		if now.LastBackup != nil && now.LastBackup.Status == store.BackupFailed {
+			failedIDs[now.LastBackup.ID] = true
+		}
+		return len(failedIDs) >= 2, nil
+	})
+	if err := json.Unmarshal([]byte(e.ok("backup", "list", name, "-o", "json").stdout), &list); err != nil {
+		t.Fatal(err)
+	}
+	failed := 0
+	for _, b := range list {
+		if b.Status == store.BackupFailed {
+			failed++
+		}
+	}
+	if failed != 1 {
+		t.Errorf("%d failed backups listed after %d failed scheduled attempts, want the newest only", failed, len(failedIDs))
+	}
 	if strings.Contains(serveOut.String(), "panic") {
 		t.Errorf("serve panicked:\n%s", serveOut)
 	}

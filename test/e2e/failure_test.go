@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
+	batchv1 "k8s.io/api/batch/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	_ "modernc.org/sqlite"
@@ -49,17 +51,41 @@ func TestCredentialsOnlyInSecret(t *testing.T) {
 
 			sec, err := e.client.CoreV1().Secrets(ns).Get(ctx, "store-credentials", metav1.GetOptions{})
 			must(t, err)
+			keys := charts.SecretKeys()
 			var secrets []string
-			for _, k := range charts.SecretKeys() {
+			for _, k := range keys {
 				secrets = append(secrets, string(sec.Data[k]))
 			}
+
+			// The audited reveal and reset are the only answers that show
+			// the administrator's password: the first, then the new one.
+			first := string(sec.Data[charts.SecretKeyWordPressAdminPassword])
+			reveal := e.ok("store", "credentials", name, "--reveal", "-o", "json")
+			reset := e.ok("store", "reset-password", name, "--reveal", "-o", "json")
+			sec, err = e.client.CoreV1().Secrets(ns).Get(ctx, "store-credentials", metav1.GetOptions{})
+			must(t, err)
+			second := string(sec.Data[charts.SecretKeyWordPressAdminPassword])
+			if !strings.Contains(reveal.stdout, first) || !strings.Contains(reset.stdout, second) || second == first {
+				t.Fatalf("reveal and reset do not show the Secret's passwords:\n%s\n%s", reveal, reset)
+			}
+			secrets, keys = append(secrets, second), append(keys, "the reset "+charts.SecretKeyWordPressAdminPassword)
 			check := func(where string, data []byte) {
 				t.Helper()
 				for i, s := range secrets {
 					if bytes.Contains(data, []byte(s)) {
-						t.Errorf("credential %s found in %s", charts.SecretKeys()[i], where)
+						t.Errorf("credential %s found in %s", keys[i], where)
 					}
 				}
+			}
+			// What they print besides the one password each shows.
+			check("reveal stderr/logs", []byte(reveal.stderr))
+			check("reset stderr/logs", []byte(reset.stderr))
+			check("reveal stdout without its password", []byte(strings.ReplaceAll(reveal.stdout, first, "")))
+			check("reset stdout without its password", []byte(strings.ReplaceAll(reset.stdout, second, "")))
+			for _, args := range [][]string{
+				{"store", "get", name, "-o", "json"}, {"audit", "-o", "json"}, {"audit", "--store", name, "-o", "json"}, {"store", "check", name, "-o", "json"},
+			} {
+				outputs = append(outputs, e.run(args...))
 			}
 			for i, r := range outputs {
 				check(fmt.Sprintf("output %d stdout", i), []byte(r.stdout))
@@ -99,9 +125,14 @@ func TestCredentialsOnlyInSecret(t *testing.T) {
 			must(t, err)
 			pods, err := e.client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
 			must(t, err)
-			for _, obj := range []any{cms, pods} {
+			jobs, err := e.client.BatchV1().Jobs(ns).List(ctx, metav1.ListOptions{})
+			must(t, err)
+			if !slices.ContainsFunc(jobs.Items, func(j batchv1.Job) bool { return strings.HasPrefix(j.Name, "password-reset-") }) {
+				t.Error("no password reset Job to look into")
+			}
+			for _, obj := range []any{cms, pods, jobs} {
 				data, _ := json.Marshal(obj)
-				check("configmaps and pods", data)
+				check("configmaps, pods and jobs", data)
 			}
 		})
 	}

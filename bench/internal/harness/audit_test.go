@@ -1,4 +1,4 @@
-package main
+package harness
 
 import (
 	"bytes"
@@ -22,7 +22,7 @@ func TestCountAudit(t *testing.T) {
 	if err := os.WriteFile(path, []byte(before), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	from, err := auditOffset(path)
+	from, err := AuditOffset(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,24 +35,24 @@ func TestCountAudit(t *testing.T) {
 	}
 	f.Close()
 
-	c, err := countAudit(path, from, "run", 2)
+	c, err := CountAudit(path, from, "run", 2)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.total != 4 {
-		t.Errorf("total = %d, want 4 (the line before the offset and the bad line are not counted)", c.total)
+	if c.Total != 4 {
+		t.Errorf("total = %d, want 4 (the line before the offset and the bad line are not counted)", c.Total)
 	}
 	for k, want := range map[[2]string]int{
 		{"urumi", "patch networkpolicies"}:                     2,
 		{"deployment-controller", "update deployments/status"}: 1,
 		{"urumi", "get /apis"}:                                 1,
 	} {
-		if got := c.byReq[k]; got != want {
+		if got := c.ByReq[k]; got != want {
 			t.Errorf("%v = %d, want %d", k, got, want)
 		}
 	}
 	var out bytes.Buffer
-	if err := printAudit(&out, []auditCounts{c}, 2); err != nil {
+	if err := PrintAudit(&out, []AuditCounts{c}, 2); err != nil {
 		t.Fatal(err)
 	}
 	var lines []string

@@ -1,4 +1,4 @@
-package main
+package harness
 
 import (
 	"bufio"
@@ -12,13 +12,36 @@ import (
 	"text/tabwriter"
 )
 
-// auditCounts are the API requests of one provisioning run, by client and
+// AuditCounts are the API requests of one provisioning run, by client and
 // by request, read from the API server's audit log (-audit).
-type auditCounts struct {
-	run    string
-	stores int
-	total  int
-	byReq  map[[2]string]int // {client, "verb resource"}
+type AuditCounts struct {
+	Run    string
+	Stores int
+	Total  int
+	ByReq  map[[2]string]int // {client, "verb resource"}
+}
+
+// TopRequests are client's n most frequent requests, largest first.
+func (c AuditCounts) TopRequests(client string, n int) []KeyCount {
+	reqs := map[string]int{}
+	for k, v := range c.ByReq {
+		if k[0] == client {
+			reqs[k[1]] += v
+		}
+	}
+	top := sortedByCount(reqs)
+	return top[:min(n, len(top))]
+}
+
+// Client is how many requests client made, in all.
+func (c AuditCounts) Client(client string) int {
+	n := 0
+	for k, v := range c.ByReq {
+		if k[0] == client {
+			n += v
+		}
+	}
+	return n
 }
 
 // auditEvent is the part of an audit.k8s.io/v1 Event the counts need.
@@ -35,9 +58,9 @@ type auditEvent struct {
 	RequestURI string `json:"requestURI"`
 }
 
-// auditOffset is how far the audit log has been written: a run counts the
+// AuditOffset is how far the audit log has been written: a run counts the
 // lines after it.
-func auditOffset(path string) (int64, error) {
+func AuditOffset(path string) (int64, error) {
 	fi, err := os.Stat(path)
 	if os.IsNotExist(err) {
 		return 0, nil
@@ -48,9 +71,9 @@ func auditOffset(path string) (int64, error) {
 	return fi.Size(), nil
 }
 
-// countAudit reads the audit log from offset on.
-func countAudit(path string, offset int64, run string, stores int) (auditCounts, error) {
-	c := auditCounts{run: run, stores: stores, byReq: map[[2]string]int{}}
+// CountAudit reads the audit log from offset on.
+func CountAudit(path string, offset int64, run string, stores int) (AuditCounts, error) {
+	c := AuditCounts{Run: run, Stores: stores, ByReq: map[[2]string]int{}}
 	f, err := os.Open(path)
 	if err != nil {
 		return c, err
@@ -75,8 +98,8 @@ func countAudit(path string, offset int64, run string, stores int) (auditCounts,
 		} else if i := strings.IndexByte(req, '?'); i > 0 {
 			req = req[:i]
 		}
-		c.byReq[[2]string{auditClient(e), req}]++
-		c.total++
+		c.ByReq[[2]string{auditClient(e), req}]++
+		c.Total++
 	}
 	return c, sc.Err()
 }
@@ -95,26 +118,26 @@ func auditClient(e auditEvent) string {
 	return ua
 }
 
-// printAudit prints requests per store, by client and then by request,
+// PrintAudit prints requests per store, by client and then by request,
 // largest first.
-func printAudit(w io.Writer, runs []auditCounts, top int) error {
+func PrintAudit(w io.Writer, runs []AuditCounts, top int) error {
 	for _, r := range runs {
-		per := func(n int) float64 { return float64(n) / float64(r.stores) }
+		per := func(n int) float64 { return float64(n) / float64(r.Stores) }
 		clients := map[string]int{}
-		for k, n := range r.byReq {
+		for k, n := range r.ByReq {
 			clients[k[0]] += n
 		}
-		fmt.Fprintf(w, "\nAPI REQUESTS PER STORE, %s: %.1f in all\n", r.run, per(r.total))
+		fmt.Fprintf(w, "\nAPI REQUESTS PER STORE, %s: %.1f in all\n", r.Run, per(r.Total))
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		for _, c := range sortedByCount(clients) {
-			fmt.Fprintf(tw, "  %s\t%.1f\n", c.key, per(c.n))
+			fmt.Fprintf(tw, "  %s\t%.1f\n", c.Key, per(c.N))
 		}
 		if err := tw.Flush(); err != nil {
 			return err
 		}
 		fmt.Fprintf(w, "the %d most frequent requests:\n", top)
 		reqs := map[string]int{}
-		for k, n := range r.byReq {
+		for k, n := range r.ByReq {
 			reqs[k[0]+"\t"+k[1]] += n
 		}
 		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
@@ -122,7 +145,7 @@ func printAudit(w io.Writer, runs []auditCounts, top int) error {
 			if i == top {
 				break
 			}
-			fmt.Fprintf(tw, "  %s\t%.1f\n", c.key, per(c.n))
+			fmt.Fprintf(tw, "  %s\t%.1f\n", c.Key, per(c.N))
 		}
 		if err := tw.Flush(); err != nil {
 			return err
@@ -131,18 +154,19 @@ func printAudit(w io.Writer, runs []auditCounts, top int) error {
 	return nil
 }
 
-type keyCount struct {
-	key string
-	n   int
+// KeyCount is a request (or client) and how often it was made.
+type KeyCount struct {
+	Key string
+	N   int
 }
 
-func sortedByCount(m map[string]int) []keyCount {
-	out := make([]keyCount, 0, len(m))
+func sortedByCount(m map[string]int) []KeyCount {
+	out := make([]KeyCount, 0, len(m))
 	for k, n := range m {
-		out = append(out, keyCount{k, n})
+		out = append(out, KeyCount{k, n})
 	}
-	slices.SortFunc(out, func(a, b keyCount) int {
-		return cmp.Or(cmp.Compare(b.n, a.n), strings.Compare(a.key, b.key))
+	slices.SortFunc(out, func(a, b KeyCount) int {
+		return cmp.Or(cmp.Compare(b.N, a.N), strings.Compare(a.Key, b.Key))
 	})
 	return out
 }

@@ -1,0 +1,548 @@
+// Command scale measures urumi at fleet size on a simulated cluster, under
+// a pod start-up model (pods held un-ready for a while, as image pulls and
+// first boots do on a real cluster):
+//
+//   - N stores (default 200) requested at once over HTTP to `urumi serve`
+//     on PostgreSQL with W workers (default 16): stores per minute, the
+//     time to the last READY, p50/p95 of each provisioning phase;
+//   - the baseline, in the same run and on the same server: a few stores
+//     provisioned one at a time give the per-store latency L, and the
+//     concurrency efficiency is (N × L ÷ W) ÷ the measured time;
+//   - urumi's CPU-seconds and peak memory, the control plane's CPU per
+//     store, and the API requests urumi made per store (from the API
+//     server's audit log);
+//   - GET /v1/stores?all=true at a fixed rate and `urumi store list -A`
+//     at that size, then the time to delete every store.
+//
+// Run it with one command (PostgreSQL at 127.0.0.1:5432 and the simulated
+// cluster's binaries are needed: make cluster-build):
+//
+//	go run ./bench/scale                        # 200 stores, 16 workers
+//	go run ./bench/scale -stores 1000           # the closing note's run
+//	go run ./bench/scale -stores 20 -workers 4  # a quick look
+package main
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/urumi/urumi/bench/internal/benchutil"
+	"github.com/urumi/urumi/bench/internal/harness"
+	"github.com/urumi/urumi/internal/provision"
+	"github.com/urumi/urumi/internal/simcluster"
+	"github.com/urumi/urumi/internal/store"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "bench/scale:", err)
+		os.Exit(1)
+	}
+}
+
+type options struct {
+	stores        int
+	workers       int
+	latencyStores int
+	rate          int
+	duration      time.Duration
+	postgres      string
+	nodes         int
+	skipDelete    bool
+	podStartup    *simcluster.PodStartup
+	keep          string
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var o options
+	fs := flag.NewFlagSet("scale", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.IntVar(&o.stores, "stores", 200, "stores requested at once")
+	fs.IntVar(&o.workers, "workers", 16, "urumi serve's --workers")
+	fs.IntVar(&o.latencyStores, "latency-stores", 3, "stores provisioned one at a time first, for the per-store latency L")
+	fs.IntVar(&o.rate, "rate", 200, "requests per second of the list load")
+	fs.DurationVar(&o.duration, "duration", 10*time.Second, "length of the list load")
+	fs.StringVar(&o.postgres, "postgres", "postgres://root@127.0.0.1:5432/test?sslmode=disable", "PostgreSQL server: the benchmark makes a database of its own there and drops it at the end")
+	fs.IntVar(&o.nodes, "nodes", 0, "kwok nodes (0: one per 50 stores, at least 3)")
+	fs.BoolVar(&o.skipDelete, "skip-delete", false, "leave the stores (and skip timing their deletion)")
+	fs.StringVar(&o.keep, "keep", "", "keep the API server's audit log and serve's log in this directory")
+	podStartup := fs.String("pod-startup", "default", simcluster.PodStartupUsage)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var err error
+	if o.podStartup, err = simcluster.ParsePodStartup(*podStartup); err != nil {
+		return err
+	}
+	if o.stores < 1 || o.workers < 1 || o.latencyStores < 1 || o.rate < 1 {
+		return errors.New("-stores, -workers, -latency-stores and -rate must be at least 1")
+	}
+	if o.nodes == 0 {
+		o.nodes = max(3, (o.stores+o.latencyStores+49)/50)
+	}
+	b := &bench{o: o, log: func(format string, args ...any) {
+		fmt.Fprintf(stderr, "%s · "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
+	}}
+	return b.run(ctx, stdout)
+}
+
+type bench struct {
+	o       options
+	log     func(string, ...any)
+	work    string
+	bin     string
+	dsn     string
+	cluster *simcluster.Cluster
+	srv     *harness.Server
+	tok     string
+	admin   string
+	client  *http.Client
+	rows    [][]string
+	notes   []string
+}
+
+func (b *bench) run(ctx context.Context, stdout io.Writer) error {
+	var err error
+	if b.work, err = os.MkdirTemp("", "urumi-bench-scale-"); err != nil {
+		return err
+	}
+	defer os.RemoveAll(b.work)
+	if b.o.keep != "" {
+		if err := os.MkdirAll(b.o.keep, 0o755); err != nil {
+			return err
+		}
+	}
+	b.log("building urumi")
+	if b.bin, err = benchutil.BuildUrumi(ctx, b.work); err != nil {
+		return err
+	}
+	dir, err := simcluster.BinDir()
+	if err != nil {
+		return err
+	}
+	if m := simcluster.MissingBinaries(dir); len(m) > 0 {
+		return fmt.Errorf("simulated cluster binaries missing (%s): build them with `make cluster-build`", strings.Join(m, ", "))
+	}
+	dropDB, err := b.createDatabase(ctx)
+	if err != nil {
+		return err
+	}
+	defer dropDB()
+
+	auditLog := filepath.Join(cmp.Or(b.o.keep, b.work), "audit.log")
+	b.log("starting the simulated cluster: %d nodes, pod start-up model %s", b.o.nodes, b.o.podStartup)
+	if b.cluster, err = simcluster.Start(ctx, simcluster.Options{BinDir: dir, Nodes: b.o.nodes, AuditLog: auditLog, PodStartup: b.o.podStartup}); err != nil {
+		return err
+	}
+	defer b.cluster.Stop()
+
+	if b.tok, err = b.token(ctx, "bench-owner", false); err != nil {
+		return err
+	}
+	if b.admin, err = b.token(ctx, "bench-admin", true); err != nil {
+		return err
+	}
+	home := filepath.Join(b.work, "home")
+	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + home, "XDG_CONFIG_HOME=" + home, "KUBECONFIG=" + b.cluster.Kubeconfig}
+	if b.srv, err = harness.StartServer(ctx, b.bin, cmp.Or(b.o.keep, b.work), env,
+		"--db", b.dsn, "--audit-key", b.auditKeyPath(), "--workers", strconv.Itoa(b.o.workers),
+		"--create-rate", "0", "--default-max-stores", "100000", "--timeout", "10m"); err != nil {
+		return err
+	}
+	defer b.srv.Stop()
+	b.client = &http.Client{Timeout: 60 * time.Second}
+
+	latency, err := b.latency(ctx)
+	if err != nil {
+		return err
+	}
+	if err := b.fleet(ctx, latency, auditLog); err != nil {
+		return err
+	}
+	if err := b.lists(ctx); err != nil {
+		return err
+	}
+	_, hwm, err := harness.Memory(b.srv.Cmd.Process.Pid)
+	if err != nil {
+		return err
+	}
+	b.rows = append(b.rows, []string{fmt.Sprintf("urumi serve peak RSS, %d stores (reconciler's informers included)", b.o.stores+b.o.latencyStores), fmt.Sprintf("%.0f MB", hwm), "", "< 150 MB at 1,000 stores"})
+	if !b.o.skipDelete {
+		if err := b.deleteAll(ctx); err != nil {
+			return err
+		}
+	}
+
+	fmt.Fprintf(stdout, "machine: %d cores (%s), %d kwok nodes; pod start-up model: %s\n\n", runtime.NumCPU(), cpuModel(), b.o.nodes, b.o.podStartup)
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "BENCHMARK\tMEASURED\tBASELINE (same run)\tTARGET")
+	for _, r := range b.rows {
+		fmt.Fprintln(tw, strings.Join(r, "\t"))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, n := range b.notes {
+		fmt.Fprintln(stdout, n)
+	}
+	return nil
+}
+
+// createDatabase makes a database of the benchmark's own on the PostgreSQL
+// server, and returns a function that drops it.
+func (b *bench) createDatabase(ctx context.Context) (func(), error) {
+	admin, err := pgx.Connect(ctx, b.o.postgres)
+	if err != nil {
+		return nil, fmt.Errorf("connect to PostgreSQL (-postgres): %w", err)
+	}
+	name := fmt.Sprintf("urumi_bench_scale_%d", os.Getpid())
+	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		admin.Close(ctx)
+		return nil, fmt.Errorf("create database %s: %w", name, err)
+	}
+	u, err := url.Parse(b.o.postgres)
+	if err != nil {
+		admin.Close(ctx)
+		return nil, err
+	}
+	u.Path = "/" + name
+	b.dsn = u.String()
+	return func() {
+		// The server is stopped by now; a fresh context, since ctx may be
+		// the cancelled one that ended the run.
+		c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if _, err := admin.Exec(c, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
+			b.log("drop database %s: %v", name, err)
+		}
+		admin.Close(c)
+	}, nil
+}
+
+func (b *bench) auditKeyPath() string { return filepath.Join(b.work, "audit.key") }
+
+// token issues an API token in the database directly.
+func (b *bench) token(ctx context.Context, owner string, admin bool) (string, error) {
+	key, err := store.LoadAuditKey(b.auditKeyPath(), true)
+	if err != nil {
+		return "", err
+	}
+	db, err := store.Open(ctx, b.dsn, store.Options{AuditKey: key})
+	if err != nil {
+		return "", err
+	}
+	defer db.Close()
+	svc := &provision.Service{DB: db}
+	t, err := svc.IssueToken(ctx, provision.Caller{Name: "bench", Admin: true}, owner, admin)
+	return t.Secret, err
+}
+
+func (b *bench) create(ctx context.Context, name string) error {
+	status, body, err := harness.Call(ctx, b.client, "POST", b.srv.URL+"/v1/stores", b.tok, map[string]any{"name": name, "plan": "small"})
+	if err == nil && status != http.StatusAccepted {
+		err = fmt.Errorf("create %s: %d %s", name, status, body)
+	}
+	return err
+}
+
+// waitReady polls the owner's stores until every one whose name has prefix
+// is READY, and returns them. A FAILED store ends the run.
+func (b *bench) waitReady(ctx context.Context, prefix string, n int) ([]store.Store, error) {
+	lastReport := time.Now()
+	for {
+		list, err := harness.ListAll(ctx, b.client, b.srv.URL+"/v1/stores", b.tok)
+		if err != nil {
+			return nil, err
+		}
+		var ready []store.Store
+		for _, s := range list {
+			if !strings.HasPrefix(s.Name, prefix) {
+				continue
+			}
+			switch s.Status {
+			case store.StatusReady:
+				ready = append(ready, s)
+			case store.StatusFailed:
+				return nil, fmt.Errorf("store %s FAILED: %s", s.Name, s.Error)
+			}
+		}
+		if len(ready) == n {
+			return ready, nil
+		}
+		if time.Since(lastReport) > 30*time.Second {
+			b.log("  %d of %d READY", len(ready), n)
+			lastReport = time.Now()
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// latency provisions stores one at a time: the per-store latency L that a
+// perfectly concurrent run divides by the number of workers.
+func (b *bench) latency(ctx context.Context) (time.Duration, error) {
+	var lat []time.Duration
+	for i := range b.o.latencyStores {
+		name := fmt.Sprintf("one%d", i)
+		b.log("latency: provisioning %s alone", name)
+		start := time.Now()
+		if err := b.create(ctx, name); err != nil {
+			return 0, err
+		}
+		ready, err := b.waitReady(ctx, name, 1)
+		if err != nil {
+			return 0, err
+		}
+		// The server's record of when it became READY: the poll's second
+		// does not count.
+		lat = append(lat, ready[0].UpdatedAt.Sub(start))
+	}
+	s := benchutil.Summarise(lat)
+	b.log("  L = %s (median of %d)", s.Median.Round(10*time.Millisecond), s.N)
+	return s.Median, nil
+}
+
+// fleet requests every store at once and measures the run.
+func (b *bench) fleet(ctx context.Context, latency time.Duration, auditLog string) error {
+	cpuBefore, err := b.cpuTime()
+	if err != nil {
+		return err
+	}
+	auditFrom, err := harness.AuditOffset(auditLog)
+	if err != nil {
+		return err
+	}
+	b.log("requesting %d stores at once (--workers %d)", b.o.stores, b.o.workers)
+	start := time.Now()
+	sem := make(chan struct{}, 64)
+	var wg sync.WaitGroup
+	errs := make(chan error, b.o.stores)
+	for i := range b.o.stores {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			if err := b.create(ctx, fmt.Sprintf("s%04d", i)); err != nil {
+				errs <- err
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		return err
+	}
+	requested := time.Since(start)
+	ready, err := b.waitReady(ctx, "s", b.o.stores)
+	if err != nil {
+		return err
+	}
+	last := start
+	phases := map[string][]time.Duration{}
+	var order []string
+	for _, s := range ready {
+		if s.UpdatedAt.After(last) {
+			last = s.UpdatedAt
+		}
+		for _, p := range s.Phases {
+			if _, ok := phases[p.Name]; !ok {
+				order = append(order, p.Name)
+			}
+			phases[p.Name] = append(phases[p.Name], time.Duration(p.DurationMS)*time.Millisecond)
+		}
+	}
+	elapsed := last.Sub(start)
+	cpuAfter, err := b.cpuTime()
+	if err != nil {
+		return err
+	}
+	cpu := map[string]time.Duration{}
+	for k, v := range cpuAfter {
+		cpu[k] = v - cpuBefore[k]
+	}
+	// The batch audit backend writes within a second or so.
+	time.Sleep(3 * time.Second)
+	counts, err := harness.CountAudit(auditLog, auditFrom, "fleet", b.o.stores)
+	if err != nil {
+		return fmt.Errorf("read the audit log: %w", err)
+	}
+
+	n := float64(b.o.stores)
+	ideal := time.Duration(n * float64(latency) / float64(b.o.workers))
+	eff := ideal.Seconds() / elapsed.Seconds()
+	b.rows = append(b.rows,
+		[]string{fmt.Sprintf("%d stores requested at once → all READY, --workers %d", b.o.stores, b.o.workers),
+			fmt.Sprintf("%s (%.1f stores/min; requests accepted in %s)", elapsed.Round(100*time.Millisecond), n/elapsed.Minutes(), requested.Round(10*time.Millisecond)),
+			fmt.Sprintf("N × L ÷ W = %s (L = %s, one store alone, median of %d)", ideal.Round(100*time.Millisecond), latency.Round(10*time.Millisecond), b.o.latencyStores), ""},
+		[]string{"concurrency efficiency (N × L ÷ W) ÷ measured", fmt.Sprintf("%.2f", eff), "1.00 is perfect", "≥ 0.85 (200 stores, W = 16)"},
+	)
+	urumiReq := counts.Client("urumi")
+	b.rows = append(b.rows, []string{"API requests per store made by urumi", fmt.Sprintf("%.1f", float64(urumiReq)/n), fmt.Sprintf("all clients: %.1f", float64(counts.Total)/n), "≤ 25"})
+	plane := cpu["kube-apiserver"] + cpu["etcd"] + cpu["kube-controller-manager"] + cpu["kube-scheduler"]
+	serve := cpu[serveProc]
+	b.rows = append(b.rows,
+		[]string{"urumi serve CPU per store", fmt.Sprintf("%.3f CPU-s (%.1f%% of the control plane's)", serve.Seconds()/n, 100*serve.Seconds()/plane.Seconds()),
+			fmt.Sprintf("control plane (apiserver, etcd, controller manager, scheduler): %.3f CPU-s; kwok: %.3f", plane.Seconds()/n, cpu["kwok"].Seconds()/n), "≤ 8 % of the control plane's"},
+	)
+	for _, p := range order {
+		s := benchutil.Summarise(phases[p])
+		b.rows = append(b.rows, []string{"  phase " + p, fmt.Sprintf("p50 %s, p95 %s", s.Median.Round(10*time.Millisecond), s.P95.Round(10*time.Millisecond)), "", ""})
+	}
+	var top []string
+	for _, c := range counts.TopRequests("urumi", 8) {
+		top = append(top, fmt.Sprintf("%s %.1f", c.Key, float64(c.N)/n))
+	}
+	b.notes = append(b.notes, "\nurumi's most frequent API requests per store: "+strings.Join(top, ", "))
+	return nil
+}
+
+const serveProc = "urumi serve"
+
+func (b *bench) cpuTime() (map[string]time.Duration, error) {
+	cpu, err := b.cluster.CPUTime()
+	if err != nil {
+		return nil, err
+	}
+	if cpu[serveProc], err = simcluster.ProcessCPUTime(b.srv.Cmd.Process.Pid); err != nil {
+		return nil, err
+	}
+	return cpu, nil
+}
+
+// lists loads the admin's first page of every store at a fixed rate, and
+// times `urumi store list -A` reading the same database.
+func (b *bench) lists(ctx context.Context) error {
+	total := b.o.stores + b.o.latencyStores
+	page := min(total, provision.DefaultPageSize)
+	b.log("GET /v1/stores?all=true (page of %d of %d) at %d req/s for %s", page, total, b.o.rate, b.o.duration)
+	health, err := harness.Load(ctx, b.srv.URL+"/healthz", "", b.o.rate, b.o.duration, nil)
+	if err != nil {
+		return err
+	}
+	all, err := harness.Load(ctx, b.srv.URL+"/v1/stores?all=true", b.admin, b.o.rate, b.o.duration, func(body []byte) error {
+		if n := bytes.Count(body, []byte(`"owner":`)); n != page {
+			return fmt.Errorf("list returned %d stores, want %d", n, page)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	b.rows = append(b.rows, []string{
+		fmt.Sprintf("GET /v1/stores?all=true, page of %d of %d stores, %d req/s: p99", page, total, b.o.rate),
+		fmt.Sprintf("%s (p50 %s, %d req, %d errors)", harness.Ms(all.P(0.99)), harness.Ms(all.P(0.5)), all.N, all.Errors),
+		fmt.Sprintf("GET /healthz at the same rate: p99 %s", harness.Ms(health.P(0.99))), "< 10 ms"})
+
+	b.log("urumi store list -A, 3 times")
+	env := []string{"HOME=" + filepath.Join(b.work, "home"), "URUMI_AUDIT_KEY=" + b.auditKeyPath()}
+	var took []time.Duration
+	var lines int
+	for range 3 {
+		d, out, err := benchutil.Run(ctx, env, b.bin, "store", "list", "-A", "--db", b.dsn, "--audit-key", b.auditKeyPath())
+		if err != nil {
+			return err
+		}
+		took = append(took, d)
+		lines = bytes.Count(out, []byte("\n"))
+	}
+	s := benchutil.Summarise(took)
+	b.rows = append(b.rows, []string{fmt.Sprintf("urumi store list -A, %d stores (whole process)", total),
+		fmt.Sprintf("%s median of 3 (%d lines)", s.Median.Round(time.Millisecond), lines), "", ""})
+	return nil
+}
+
+// deleteAll deletes every store and times until the last is gone.
+func (b *bench) deleteAll(ctx context.Context) error {
+	list, err := harness.ListAll(ctx, b.client, b.srv.URL+"/v1/stores", b.tok)
+	if err != nil {
+		return err
+	}
+	b.log("deleting %d stores", len(list))
+	start := time.Now()
+	sem := make(chan struct{}, 64)
+	var wg sync.WaitGroup
+	errs := make(chan error, len(list))
+	for _, s := range list {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			status, body, err := harness.Call(ctx, b.client, "DELETE", b.srv.URL+"/v1/stores/"+s.Name, b.tok, nil)
+			if err == nil && status != http.StatusAccepted {
+				err = fmt.Errorf("delete %s: %d %s", s.Name, status, body)
+			}
+			if err != nil {
+				errs <- err
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		return err
+	}
+	lastReport := time.Now()
+	for {
+		left, err := harness.ListAll(ctx, b.client, b.srv.URL+"/v1/stores", b.tok)
+		if err != nil {
+			return err
+		}
+		for _, s := range left {
+			if s.Status == store.StatusFailed {
+				return fmt.Errorf("delete of %s FAILED: %s", s.Name, s.Error)
+			}
+		}
+		if len(left) == 0 {
+			break
+		}
+		if time.Since(lastReport) > 30*time.Second {
+			b.log("  %d of %d left", len(left), len(list))
+			lastReport = time.Now()
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
+	d := time.Since(start)
+	b.rows = append(b.rows, []string{fmt.Sprintf("delete all %d stores → records gone", len(list)),
+		fmt.Sprintf("%s (%.1f stores/min)", d.Round(time.Second), float64(len(list))/d.Minutes()), "", ""})
+	return nil
+}
+
+// cpuModel is the processor's name, from /proc/cpuinfo.
+func cpuModel() string {
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return "unknown processor"
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "unknown processor"
+}

@@ -1,0 +1,253 @@
+package provision
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/cli-runtime/pkg/resource"
+	"k8s.io/client-go/tools/cache"
+
+	"github.com/fluxcd/cli-utils/pkg/kstatus/status"
+	"helm.sh/helm/v4/pkg/kube"
+)
+
+// Waiting for a release's objects to be ready, with fewer requests than
+// Helm's status watcher, which LISTs and WATCHes every kind of the release
+// in the store's namespace (eight kinds: sixteen requests per install or
+// upgrade) although only workloads, Jobs and claims become ready later
+// than they are made:
+//
+//   - in `urumi serve`, whose drift reconciler already watches every kind
+//     in every store namespace, the objects are read from its informers:
+//     no request at all;
+//   - elsewhere (the CLI), Helm's watcher waits on those kinds only.
+//
+// Readiness is judged as Helm judges it: kstatus for workloads and
+// claims, and a Job's Complete condition (WaitForJobs).
+
+// waitsForReadiness says whether an object can be made before it is ready:
+// the other kinds of the store chart (config maps, ClusterIP services,
+// ingresses, routes, cron jobs) are current once the API server has
+// accepted them, as kstatus computes them.
+func waitsForReadiness(info *resource.Info) bool {
+	if info.Mapping == nil {
+		return true
+	}
+	switch info.Mapping.GroupVersionKind.GroupKind().String() {
+	case "Deployment.apps", "StatefulSet.apps", "DaemonSet.apps", "ReplicaSet.apps", "Job.batch", "PersistentVolumeClaim", "Pod":
+		return true
+	case "Service":
+		// A load balancer's address comes later.
+		u, err := toUnstructured(info.Object)
+		if err != nil {
+			return true
+		}
+		t, _, _ := unstructured.NestedString(u.Object, "spec", "type")
+		return t == string(corev1.ServiceTypeLoadBalancer)
+	}
+	return false
+}
+
+func toUnstructured(obj runtime.Object) (*unstructured.Unstructured, error) {
+	if u, ok := obj.(*unstructured.Unstructured); ok {
+		return u, nil
+	}
+	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
+	if err != nil {
+		return nil, err
+	}
+	return &unstructured.Unstructured{Object: m}, nil
+}
+
+// onlyWaited is the part of resources worth waiting for.
+func onlyWaited(resources kube.ResourceList) kube.ResourceList {
+	return resources.Filter(waitsForReadiness)
+}
+
+// filteredWaiter is Helm's waiter, given only what becomes ready later.
+type filteredWaiter struct{ kube.Waiter }
+
+func (w filteredWaiter) Wait(resources kube.ResourceList, timeout time.Duration) error {
+	return w.Waiter.Wait(onlyWaited(resources), timeout)
+}
+
+func (w filteredWaiter) WaitWithJobs(resources kube.ResourceList, timeout time.Duration) error {
+	return w.Waiter.WaitWithJobs(onlyWaited(resources), timeout)
+}
+
+// cacheWaiter reads the drift reconciler's informers. Hooks and deletions
+// are left to Helm's waiter.
+type cacheWaiter struct {
+	kube.Waiter
+	ctx   context.Context
+	cache *driftCache
+}
+
+// cachePoll is how often the cache is read while waiting: from memory, so
+// a short interval costs nothing worth counting.
+const cachePoll = 200 * time.Millisecond
+
+func (w cacheWaiter) Wait(resources kube.ResourceList, timeout time.Duration) error {
+	return w.wait(resources, timeout, false)
+}
+
+func (w cacheWaiter) WaitWithJobs(resources kube.ResourceList, timeout time.Duration) error {
+	return w.wait(resources, timeout, true)
+}
+
+func (w cacheWaiter) wait(resources kube.ResourceList, timeout time.Duration, jobs bool) error {
+	ctx, cancel := context.WithTimeout(w.ctx, timeout)
+	defer cancel()
+	t := time.NewTicker(cachePoll)
+	defer t.Stop()
+	for {
+		pending, err := w.pending(resources, jobs)
+		if err != nil {
+			return err
+		}
+		if pending == "" {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s: %w", pending, ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+// pending describes the first object not ready yet ("" when all are), or
+// fails when one will never be (a failed Job).
+func (w cacheWaiter) pending(resources kube.ResourceList, jobs bool) (string, error) {
+	for _, info := range resources {
+		if !waitsForReadiness(info) {
+			continue
+		}
+		kind := info.Mapping.GroupVersionKind.Kind
+		if kind == "Job" && !jobs {
+			continue
+		}
+		what := fmt.Sprintf("%s %s/%s", kind, info.Namespace, info.Name)
+		idx := w.cache.index(kind)
+		if idx == nil {
+			// No informer of that kind (not one the chart makes): wait as
+			// Helm would, for this object alone.
+			if err := w.Waiter.WaitWithJobs(kube.ResourceList{info}, time.Until(deadline(w.ctx))); err != nil {
+				return "", err
+			}
+			continue
+		}
+		obj, ok, err := idx.GetByKey(info.Namespace + "/" + info.Name)
+		if err != nil {
+			return "", fmt.Errorf("read %s from the cache: %w", what, err)
+		}
+		if !ok {
+			return what + " not seen yet", nil
+		}
+		// The cache may lag a moment behind the change just made: an older
+		// copy of the object says nothing about the new one.
+		if older(obj, info.Object) {
+			return what + " not seen since the change", nil
+		}
+		ready, msg, err := objectReady(obj, info.Mapping.GroupVersionKind)
+		if err != nil {
+			return "", fmt.Errorf("%s: %w", what, err)
+		}
+		if !ready {
+			return what + ": " + msg, nil
+		}
+	}
+	return "", nil
+}
+
+// deadline is ctx's deadline, or an hour from now.
+func deadline(ctx context.Context) time.Time {
+	if d, ok := ctx.Deadline(); ok {
+		return d
+	}
+	return time.Now().Add(time.Hour)
+}
+
+// older says whether the cached object is an earlier generation than the
+// one the API server returned for the change.
+func older(cached any, applied runtime.Object) bool {
+	c, err1 := meta.Accessor(cached)
+	a, err2 := meta.Accessor(applied)
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	return c.GetGeneration() < a.GetGeneration() || c.GetUID() != a.GetUID() && a.GetUID() != ""
+}
+
+// objectReady judges one cached object: a Job by its conditions, as Helm's
+// WaitForJobs does (a failed Job is an error at once), the rest by
+// kstatus, as Helm's status watcher does.
+func objectReady(obj any, gvk schema.GroupVersionKind) (bool, string, error) {
+	if j, ok := obj.(*batchv1.Job); ok {
+		for _, c := range j.Status.Conditions {
+			if c.Status != corev1.ConditionTrue {
+				continue
+			}
+			switch c.Type {
+			case batchv1.JobComplete:
+				return true, "", nil
+			case batchv1.JobFailed:
+				return false, "", fmt.Errorf("job failed: %s %s", c.Reason, c.Message)
+			}
+		}
+		return false, "job in progress", nil
+	}
+	ro, ok := obj.(runtime.Object)
+	if !ok {
+		return false, "", fmt.Errorf("unexpected cached %T", obj)
+	}
+	u, err := toUnstructured(ro)
+	if err != nil {
+		return false, "", err
+	}
+	// Typed objects from an informer carry no kind, which kstatus reads.
+	u.SetGroupVersionKind(gvk)
+	if d, ok := obj.(*appsv1.Deployment); ok && d.Spec.Paused {
+		return true, "", nil // Helm does not wait for a paused Deployment
+	}
+	res, err := status.Compute(u)
+	if err != nil {
+		return false, "", err
+	}
+	switch res.Status {
+	case status.CurrentStatus:
+		return true, "", nil
+	case status.FailedStatus:
+		return false, "", fmt.Errorf("failed: %s", res.Message)
+	}
+	return false, res.Message, nil
+}
+
+// index is the informer index of kind, or nil.
+func (c *driftCache) index(kind string) cache.Indexer {
+	switch kind {
+	case "Deployment":
+		return c.deployments
+	case "StatefulSet":
+		return c.statefulSets
+	case "ReplicaSet":
+		return c.replicaSets
+	case "Job":
+		return c.jobs
+	case "PersistentVolumeClaim":
+		return c.claims
+	case "Pod":
+		return c.pods
+	case "Service":
+		return c.services
+	}
+	return nil
+}

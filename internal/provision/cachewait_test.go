@@ -1,0 +1,129 @@
+package provision
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/cli-runtime/pkg/resource"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/utils/ptr"
+
+	"helm.sh/helm/v4/pkg/kube"
+)
+
+func infoOf(obj runtime.Object, gvk schema.GroupVersionKind) *resource.Info {
+	m, _ := meta.Accessor(obj)
+	return &resource.Info{
+		Namespace: m.GetNamespace(), Name: m.GetName(), Object: obj,
+		Mapping: &meta.RESTMapping{GroupVersionKind: gvk},
+	}
+}
+
+var (
+	gvkDeployment = appsv1.SchemeGroupVersion.WithKind("Deployment")
+	gvkJob        = batchv1.SchemeGroupVersion.WithKind("Job")
+	gvkConfigMap  = corev1.SchemeGroupVersion.WithKind("ConfigMap")
+	gvkService    = corev1.SchemeGroupVersion.WithKind("Service")
+	gvkClaim      = corev1.SchemeGroupVersion.WithKind("PersistentVolumeClaim")
+)
+
+func waitedDeployment(gen, observed int64, ready int32) *appsv1.Deployment {
+	return &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "store-a", Name: "wordpress", Generation: gen, UID: "d1"},
+		Spec:       appsv1.DeploymentSpec{Replicas: ptr.To[int32](1)},
+		Status: appsv1.DeploymentStatus{ObservedGeneration: observed, Replicas: ready, UpdatedReplicas: ready,
+			ReadyReplicas: ready, AvailableReplicas: ready,
+			Conditions: []appsv1.DeploymentCondition{{Type: appsv1.DeploymentAvailable, Status: corev1.ConditionTrue}}},
+	}
+}
+
+func TestWaitsForReadiness(t *testing.T) {
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "store-a", Name: "c"}}
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "store-a", Name: "s"}, Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeClusterIP}}
+	lb := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "store-a", Name: "lb"}, Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer}}
+	claim := &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Namespace: "store-a", Name: "p"}}
+	list := kube.ResourceList{
+		infoOf(cm, gvkConfigMap), infoOf(svc, gvkService), infoOf(lb, gvkService),
+		infoOf(claim, gvkClaim), infoOf(waitedDeployment(1, 1, 1), gvkDeployment),
+	}
+	var got []string
+	for _, i := range onlyWaited(list) {
+		got = append(got, i.Name)
+	}
+	if strings.Join(got, ",") != "lb,p,wordpress" {
+		t.Errorf("waited for %v, want the load balancer, the claim and the Deployment", got)
+	}
+}
+
+func TestCacheWaiter(t *testing.T) {
+	deployments := cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
+	jobs := cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
+	c := &driftCache{deployments: deployments, jobs: jobs}
+	w := cacheWaiter{ctx: context.Background(), cache: c}
+
+	applied := waitedDeployment(2, 0, 0) // what the change returned: generation 2
+	list := kube.ResourceList{infoOf(applied, gvkDeployment)}
+	pending := func() string {
+		t.Helper()
+		p, err := w.pending(list, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	if p := pending(); !strings.Contains(p, "not seen yet") {
+		t.Errorf("nothing cached: pending %q", p)
+	}
+	// The cache still holds generation 1, ready: that says nothing about 2.
+	_ = deployments.Add(waitedDeployment(1, 1, 1))
+	if p := pending(); !strings.Contains(p, "not seen since the change") {
+		t.Errorf("older generation cached: pending %q", p)
+	}
+	_ = deployments.Update(waitedDeployment(2, 2, 0))
+	if p := pending(); p == "" {
+		t.Error("generation 2 with no ready replica counted as ready")
+	}
+	_ = deployments.Update(waitedDeployment(2, 2, 1))
+	if p := pending(); p != "" {
+		t.Errorf("ready Deployment: pending %q", p)
+	}
+
+	job := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Namespace: "store-a", Name: "setup", UID: "j1"}}
+	list = append(list, infoOf(job, gvkJob))
+	_ = jobs.Add(job.DeepCopy())
+	if p := pending(); !strings.Contains(p, "job in progress") {
+		t.Errorf("running Job: pending %q", p)
+	}
+	if p, err := w.pending(list, false); p != "" || err != nil {
+		t.Errorf("without WaitForJobs a running Job is not waited for: %q, %v", p, err)
+	}
+	failed := job.DeepCopy()
+	failed.Status.Conditions = []batchv1.JobCondition{{Type: batchv1.JobFailed, Status: corev1.ConditionTrue, Reason: "BackoffLimitExceeded"}}
+	_ = jobs.Update(failed)
+	if _, err := w.pending(list, true); err == nil || !strings.Contains(err.Error(), "BackoffLimitExceeded") {
+		t.Errorf("failed Job: %v, want an error naming the reason", err)
+	}
+	done := job.DeepCopy()
+	done.Status.Conditions = []batchv1.JobCondition{{Type: batchv1.JobComplete, Status: corev1.ConditionTrue}}
+	_ = jobs.Update(done)
+	if err := w.WaitWithJobs(list, time.Second); err != nil {
+		t.Errorf("everything ready: %v", err)
+	}
+
+	// Not ready by the deadline: the error names what was waited for.
+	_ = deployments.Update(waitedDeployment(2, 2, 0))
+	err := w.WaitWithJobs(list, 300*time.Millisecond)
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "Deployment store-a/wordpress") {
+		t.Errorf("timeout: %v", err)
+	}
+}
