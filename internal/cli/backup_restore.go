@@ -48,7 +48,11 @@ func (o *backupRestoreOptions) Complete(_ *Factory, _ *cobra.Command, args []str
 func (o *backupRestoreOptions) Validate() error { return nil }
 
 func (o *backupRestoreOptions) Run(ctx context.Context) error {
-	return o.queue(ctx, "restore", func(svc *provision.Service) (store.Backup, store.Job, error) {
+	what := "restore"
+	if o.To != "" {
+		what = "restore into store " + o.To
+	}
+	return o.queue(ctx, what, func(svc *provision.Service) (store.Backup, store.Job, error) {
 		return svc.Restore(ctx, o.Caller, o.ID, o.To)
 	})
 }
