@@ -291,11 +291,18 @@ func (d *dataPath) run(t *testing.T, shell string, op Operation, repo repository
 
 func (d *dataPath) mustRun(t *testing.T, shell string, op Operation, repo repository, vars map[string]string) Result {
 	t.Helper()
-	r, _, err := d.run(t, shell, op, repo, vars)
+	r, _ := d.mustRunOut(t, shell, op, repo, vars)
+	return r
+}
+
+// mustRunOut is mustRun that also returns what the script printed.
+func (d *dataPath) mustRunOut(t *testing.T, shell string, op Operation, repo repository, vars map[string]string) (Result, string) {
+	t.Helper()
+	r, out, err := d.run(t, shell, op, repo, vars)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return r
+	return r, out
 }
 
 type repository struct {
@@ -729,40 +736,78 @@ func (d *dataPath) scenario(t *testing.T, shell string, repo repository, tag str
 		}
 	})
 
-	logic("restore into another store", func(t *testing.T) {
-		newDB, newWP := db+"_new", d.dir(t, "new-wordpress")
-		r := d.mustRun(t, shell, OpRestore, repo, map[string]string{
-			"STORE": "staging-" + tag, "BACKUP_STORE": store, "BACKUP_ID": "b1", "DB_NAME": newDB, "WP_DIR": newWP,
-			"OLD_URL": "https://old-shop.example.com", "NEW_URL": "https://staging.example.com",
-		})
-		if r.Tables != 5 || r.Rows != rows {
-			t.Errorf("restore result %+v: want 5 tables, %d rows", r, rows)
-		}
-		got := d.snapshotDB(t, newDB)
-		want := map[string]string{}
-		for k, v := range wantDB {
-			want[k] = v
-		}
-		want["wp_options rows"] = strings.ReplaceAll(wantDB["wp_options rows"], "https://old-shop.example.com\tyes", "https://staging.example.com\tyes")
-		if want["wp_options rows"] == wantDB["wp_options rows"] {
-			t.Fatal("the expected options name no old URL")
-		}
-		delete(want, "wp_options checksum")
-		delete(got, "wp_options checksum")
-		compareDB(t, "database restored into another store", got, want)
-		// Only siteurl and home: the serialized widget keeps its link for
-		// wp-cli's search-replace.
-		if !strings.Contains(got["wp_options rows"], `s:37:"Visit https://old-shop.example.com/ !"`) {
-			t.Error("the URL rewrite touched a serialized option")
-		}
-		wantNew := map[string]string{}
-		for k, v := range wantFiles {
-			if !strings.HasPrefix(k, "lost+found") {
-				wantNew[k] = v
+	// Into another store, with the old URL given, and found by the script
+	// in the backup's home option (what urumi does: the backed-up store
+	// may be gone).
+	for _, given := range []bool{true, false} {
+		logic(fmt.Sprintf("restore into another store (old URL given: %v)", given), func(t *testing.T) {
+			newDB, newWP := fmt.Sprintf("%s_new%v", db, given), d.dir(t, "new-wordpress")
+			env := map[string]string{
+				"STORE": "staging-" + tag, "BACKUP_STORE": store, "BACKUP_ID": "b1", "DB_NAME": newDB, "WP_DIR": newWP,
+				"NEW_URL": "https://staging.example.com",
 			}
+			if given {
+				env["OLD_URL"] = "https://old-shop.example.com"
+			}
+			r, out := d.mustRunOut(t, shell, OpRestore, repo, env)
+			if !strings.Contains(out, "rewriting the site URL https://old-shop.example.com to https://staging.example.com") {
+				t.Errorf("the restore did not say which URL it rewrote:\n%s", out)
+			}
+			defer d.root(t, "DROP DATABASE IF EXISTS `"+newDB+"`")
+			if r.Tables != 5 || r.Rows != rows {
+				t.Errorf("restore result %+v: want 5 tables, %d rows", r, rows)
+			}
+			got := d.snapshotDB(t, newDB)
+			want := map[string]string{}
+			for k, v := range wantDB {
+				want[k] = v
+			}
+			want["wp_options rows"] = strings.ReplaceAll(wantDB["wp_options rows"], "https://old-shop.example.com\tyes", "https://staging.example.com\tyes")
+			if want["wp_options rows"] == wantDB["wp_options rows"] {
+				t.Fatal("the expected options name no old URL")
+			}
+			delete(want, "wp_options checksum")
+			delete(got, "wp_options checksum")
+			compareDB(t, "database restored into another store", got, want)
+			// Only siteurl and home: the serialized widget keeps its link for
+			// wp-cli's search-replace.
+			if !strings.Contains(got["wp_options rows"], `s:37:"Visit https://old-shop.example.com/ !"`) {
+				t.Error("the URL rewrite touched a serialized option")
+			}
+			wantNew := map[string]string{}
+			for k, v := range wantFiles {
+				if !strings.HasPrefix(k, "lost+found") {
+					wantNew[k] = v
+				}
+			}
+			compareTree(t, "files restored into another store", tree(t, newWP), wantNew)
+			compareDB(t, "the backed-up store's database", d.snapshotDB(t, db), wantDB)
+		})
+	}
+
+	logic("restore refuses a hostile home option", func(t *testing.T) {
+		// The store's owner writes home: read back as the old URL, it
+		// reaches SQL only once checked. Backed up as another store, so
+		// that this store's backups stay as they are.
+		evil := "evil-" + tag
+		d.root(t, fmt.Sprintf("UPDATE `%s`.wp_options SET option_value = 'https://x.example.com'', option_value = ''pwned' WHERE option_name = 'home'", db))
+		defer d.root(t, fmt.Sprintf("UPDATE `%s`.wp_options SET option_value = 'https://old-shop.example.com' WHERE option_name = 'home'", db))
+		d.mustRun(t, shell, OpBackup, repo, map[string]string{"STORE": evil, "BACKUP_ID": "bh", "DB_NAME": db, "WP_DIR": wp})
+		newDB, newWP := db+"_evil", d.dir(t, "evil-wordpress")
+		_, out, err := d.run(t, shell, OpRestore, repo, map[string]string{
+			"STORE": "staging-" + tag, "BACKUP_STORE": evil, "BACKUP_ID": "bh", "DB_NAME": newDB, "WP_DIR": newWP,
+			"NEW_URL": "https://staging.example.com",
+		})
+		defer d.root(t, "DROP DATABASE IF EXISTS `"+newDB+"`")
+		if err == nil || !strings.Contains(out, "OLD_URL is invalid") {
+			t.Fatalf("restore of a backup whose home is hostile: %v\n%s", err, out)
 		}
-		compareTree(t, "files restored into another store", tree(t, newWP), wantNew)
-		compareDB(t, "the backed-up store's database", d.snapshotDB(t, db), wantDB)
+		if got := d.root(t, "SHOW DATABASES LIKE '"+newDB+"%'"); got != "" {
+			t.Errorf("the refused restore left databases: %s", got)
+		}
+		if got := strings.TrimSpace(d.root(t, fmt.Sprintf("SELECT COUNT(*) FROM `%s`.wp_options WHERE option_value = 'pwned'", db))); got != "0" {
+			t.Errorf("the hostile home option reached SQL: %s", got)
+		}
 	})
 
 	logic("restore refuses a URL that is not the backup's", func(t *testing.T) {

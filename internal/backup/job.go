@@ -174,15 +174,15 @@ func (s JobSpec) Validate() error {
 	if s.BackupStore != "" && !storeNameRE.MatchString(s.BackupStore) {
 		return fmt.Errorf("store name %q of the backup is invalid", s.BackupStore)
 	}
-	if (s.OldURL == "") != (s.NewURL == "") {
-		return fmt.Errorf("rewriting the site URL needs both the old and the new URL")
+	if s.OldURL != "" && s.NewURL == "" {
+		return fmt.Errorf("rewriting the site URL needs the new URL")
 	}
-	if s.OldURL != "" {
+	if s.NewURL != "" {
 		if s.Operation != OpRestore {
 			return fmt.Errorf("only a restore rewrites the site URL")
 		}
 		for _, u := range []string{s.OldURL, s.NewURL} {
-			if !urlRE.MatchString(u) {
+			if u != "" && !urlRE.MatchString(u) {
 				return fmt.Errorf("site URL %q is invalid: use http(s)://host[:port][/path] in lowercase", u)
 			}
 		}
@@ -320,7 +320,10 @@ func Job(s JobSpec) (*batchv1.Job, error) {
 		)
 	}
 	if s.NewURL != "" {
-		env = append(env, corev1.EnvVar{Name: "OLD_URL", Value: s.OldURL}, corev1.EnvVar{Name: "NEW_URL", Value: s.NewURL})
+		env = append(env, corev1.EnvVar{Name: "NEW_URL", Value: s.NewURL})
+	}
+	if s.OldURL != "" {
+		env = append(env, corev1.EnvVar{Name: "OLD_URL", Value: s.OldURL})
 	}
 	if s.Operation == OpForget {
 		for _, k := range []struct {

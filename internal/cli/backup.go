@@ -12,12 +12,13 @@ import (
 )
 
 func newBackupCommand(f *Factory) *cobra.Command {
-	cmd := newGroupCommand("backup", "Back up a store, list, restore and delete its backups", "stores")
+	cmd := newGroupCommand("backup", "Back up a store, list, restore, verify and delete its backups", "stores")
 	cmd.AddCommand(
 		newBackupCreateCommand(f, nil),
 		newBackupListCommand(f, nil),
 		newBackupDeleteCommand(f, nil),
 		newBackupRestoreCommand(f, nil),
+		newBackupVerifyCommand(f, nil),
 	)
 	return cmd
 }

@@ -19,16 +19,23 @@ func newBackupRestoreCommand(f *Factory, runF func(*backupRestoreOptions) error)
 	o := &backupRestoreOptions{backupJob: backupJob{common: f.common()}}
 	cmd := &cobra.Command{
 		Use:   "restore BACKUP",
-		Short: "Restore a backup into its store",
+		Short: "Restore a backup into its store, or into a new store",
 		Long: `Restore a backup into the store it was taken of: WordPress is scaled down, the
 database and files are replaced by the backup's, WordPress is scaled back up
-and the store is READY. What the store held since the backup is lost.`,
+and the store is READY. What the store held since the backup is lost.
+
+With --to NEW-STORE, a new store is made for the backup's owner (it counts
+against their store limit) with its own credentials and host name, on the plan
+of the backup's store, and the backup is restored into it: a staging copy. The
+site's address (WordPress' siteurl and home) is changed to the new host; links
+inside posts still name the old one.`,
 		Example: `  urumi backup list shop1
-  urumi backup restore shop1-20260101-020000-ab12`,
+  urumi backup restore shop1-20260101-020000-ab12
+  urumi backup restore shop1-20260101-020000-ab12 --to shop1-staging`,
 		Args: exactArgs(1, "BACKUP"),
 	}
 	cmd.RunE = runE(f, o, runF)
-	cmd.Flags().StringVar(&o.To, "to", "", "the store to restore into (only the backup's own store, for now)")
+	cmd.Flags().StringVar(&o.To, "to", "", "a new store to restore into, instead of the backup's own")
 	o.addFlags(cmd)
 	return cmd
 }
@@ -41,7 +48,11 @@ func (o *backupRestoreOptions) Complete(_ *Factory, _ *cobra.Command, args []str
 func (o *backupRestoreOptions) Validate() error { return nil }
 
 func (o *backupRestoreOptions) Run(ctx context.Context) error {
-	return o.queue(ctx, "restore", func(svc *provision.Service) (store.Backup, store.Job, error) {
+	what := "restore"
+	if o.To != "" {
+		what = "restore into store " + o.To
+	}
+	return o.queue(ctx, what, func(svc *provision.Service) (store.Backup, store.Job, error) {
 		return svc.Restore(ctx, o.Caller, o.ID, o.To)
 	})
 }

@@ -64,6 +64,9 @@ type ServeConfig struct {
 	// BootstrapTokenFile names a file holding an admin token to register
 	// at start (mounted from a Secret in a cluster).
 	BootstrapTokenFile string
+	// BackupSchedule is how often serve looks for scheduled backups that
+	// are due (0: it takes none).
+	BackupSchedule time.Duration
 }
 
 // field is a setting's key and where its resolved value goes.
@@ -92,6 +95,7 @@ func (c *Config) fields() []field {
 		{"credentials-rate", &c.Serve.CredentialsRate, true},
 		{"log-format", &c.Serve.LogFormat, true}, {"log-level", &c.Serve.LogLevel, true},
 		{"drift", &c.Serve.Drift, true}, {"bootstrap-token-file", &c.Serve.BootstrapTokenFile, true},
+		{"backup-schedule-interval", &c.Serve.BackupSchedule, true},
 	}
 }
 

@@ -42,6 +42,11 @@ made is marked DEGRADED with the reason and audited, and with --drift=repair
 (the default) given a repair job; --drift=report only marks it; --drift=off
 does neither. A store a person mends goes back to READY on its own.
 
+Plans with a backup schedule ("backup": {"every": "daily", "keep": 7}) get
+their stores backed up by the workers: every --backup-schedule-interval serve
+queues the scheduled backups that are due (once, whatever the number of
+replicas), and after each one the store's retention keeps its newest backups.
+
 Also served: a dashboard for store owners at /, /healthz, /readyz (database
 and cluster reachable) and /metrics (Prometheus). SIGTERM or SIGINT stops
 accepting requests and claiming jobs, lets running jobs finish within
@@ -63,11 +68,12 @@ flags, URUMI_* variables (URUMI_ADDR, URUMI_WORKERS, ...) or the config file.`,
 	fl.String("log-format", "text", "log format: text|json")
 	fl.String("log-level", "info", "log level: debug|info|warn|error")
 	fl.String("drift", string(provision.DriftRepair), "what to do when a store drifts from what urumi made: repair|report|off")
+	fl.Duration("backup-schedule-interval", time.Minute, "how often to queue the scheduled backups that are due (0: none are taken)")
 	fl.String("bootstrap-token-file", "", "file holding an admin API token to register at start if it is not known yet (in a cluster: mounted from a Secret)")
 	_ = cmd.RegisterFlagCompletionFunc("log-format", cobra.FixedCompletions([]string{"text", "json"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("drift", cobra.FixedCompletions([]string{"repair", "report", "off"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("log-level", cobra.FixedCompletions([]string{"debug", "info", "warn", "error"}, cobra.ShellCompDirectiveNoFileComp))
-	f.bindLocal("addr", "workers", "create-rate", "credentials-rate", "shutdown-grace", "log-format", "log-level", "drift", "bootstrap-token-file")
+	f.bindLocal("addr", "workers", "create-rate", "credentials-rate", "shutdown-grace", "log-format", "log-level", "drift", "bootstrap-token-file", "backup-schedule-interval")
 	return cmd
 }
 
@@ -93,6 +99,8 @@ func (o *serveOptions) Validate() error {
 		return usageError{fmt.Errorf("--log-format %q is invalid: use text or json", c.LogFormat)}
 	case c.Drift != string(provision.DriftRepair) && c.Drift != string(provision.DriftReport) && c.Drift != string(provision.DriftOff):
 		return usageError{fmt.Errorf("--drift %q is invalid: use repair, report or off", c.Drift)}
+	case c.BackupSchedule < 0:
+		return usageError{fmt.Errorf("--backup-schedule-interval %s is invalid: use 0 (no scheduled backups) or more", c.BackupSchedule)}
 	case o.Lease < time.Second:
 		return usageError{fmt.Errorf("--lease %s is too short: use 1s or more (workers renew it every third of it)", o.Lease)}
 	}
@@ -121,7 +129,7 @@ func runServe(ctx context.Context, f *Factory, cfg ServeConfig) error {
 		return err
 	}
 	metrics := server.NewMetrics(svc.DB, log)
-	runner.Events, runner.Drift = metrics, metrics
+	runner.Events, runner.Drift, runner.Backups = metrics, metrics, metrics
 	pool := &provision.Pool{
 		DB:    svc.DB,
 		Size:  cfg.Workers,
@@ -168,6 +176,12 @@ func runServe(ctx context.Context, f *Factory, cfg ServeConfig) error {
 		loopDone := make(chan struct{})
 		go func() { defer close(loopDone); rollouts.Loop(ctx) }()
 		defer func() { <-loopDone }()
+		if cfg.BackupSchedule > 0 {
+			scheduler := &provision.BackupScheduler{Service: svc, Log: log.With("component", "backup-schedule"), Wake: pool.Wake}
+			schedDone := make(chan struct{})
+			go func() { defer close(schedDone); scheduler.Run(ctx, cfg.BackupSchedule) }()
+			defer func() { <-schedDone }()
+		}
 	}
 	return server.Serve(ctx, server.Options{Addr: cfg.Addr, ShutdownGrace: cfg.ShutdownGrace, Log: log}, handler, pool)
 }

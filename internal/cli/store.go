@@ -92,6 +92,16 @@ func storeDetail(s store.Store) func(*table) {
 				t.row("Reason:", c.Reason)
 			}
 		}
+		if b := s.LastBackup; b != nil {
+			line := fmt.Sprintf("%s %s %s at %s", b.ID, b.Kind, b.Status, b.CreatedAt.Format(time.RFC3339))
+			if b.Status == store.BackupFailed {
+				line = t.term.red(line)
+			}
+			t.row("Last backup:", line)
+			if b.Error != "" {
+				t.row("Backup error:", t.term.red(b.Error))
+			}
+		}
 		for i, p := range s.Phases {
 			label := ""
 			if i == 0 {

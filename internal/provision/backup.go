@@ -71,6 +71,11 @@ func (b BackupRepository) resolved() (repo backup.Repository, secretNamespace, s
 type backupParams struct {
 	Operation backup.Operation `json:"operation"`
 	BackupID  string           `json:"backupId"`
+	// NewStore marks a restore into a store it creates first.
+	NewStore bool `json:"newStore,omitempty"`
+	// Keep, after a scheduled backup, is how many of the store's newest
+	// backups the retention keeps.
+	Keep int `json:"keep,omitempty"`
 }
 
 // newBackupID names a backup: its store, the time, and a random suffix, so
@@ -87,10 +92,14 @@ func newBackupID(storeName string, t time.Time) (string, error) {
 
 // Backup queues a backup of the caller's store (any store for an admin).
 func (s *Service) Backup(ctx context.Context, c Caller, name string) (store.Backup, store.Job, error) {
-	return s.backup(ctx, c, name, store.BackupManual)
+	return s.backup(ctx, c, name, store.BackupManual, 0, nil)
 }
 
-func (s *Service) backup(ctx context.Context, c Caller, name string, kind store.BackupKind) (store.Backup, store.Job, error) {
+// backup queues a backup of kind; keep, when set, applies the retention
+// after it. claim, when set, runs first in the transaction that queues
+// it: false rolls it back as errNotDue (a scheduled backup already taken).
+func (s *Service) backup(ctx context.Context, c Caller, name string, kind store.BackupKind, keep int,
+	claim func(tx store.DB) (bool, error)) (store.Backup, store.Job, error) {
 	start := time.Now()
 	if _, _, _, err := s.Settings.Backup.resolved(); err != nil {
 		return store.Backup{}, store.Job{}, err
@@ -106,7 +115,7 @@ func (s *Service) backup(ctx context.Context, c Caller, name string, kind store.
 	if err != nil {
 		return store.Backup{}, store.Job{}, err
 	}
-	params, err := json.Marshal(backupParams{Operation: backup.OpBackup, BackupID: id})
+	params, err := json.Marshal(backupParams{Operation: backup.OpBackup, BackupID: id, Keep: keep})
 	if err != nil {
 		return store.Backup{}, store.Job{}, fmt.Errorf("encode backup params: %w", err)
 	}
@@ -114,7 +123,20 @@ func (s *Service) backup(ctx context.Context, c Caller, name string, kind store.
 		b   store.Backup
 		job store.Job
 	)
-	err = s.record(ctx, c, "backup.create", name, "requested", "backup "+id, start, func(tx store.DB) error {
+	detail := "backup " + id
+	if kind == store.BackupScheduled {
+		detail = fmt.Sprintf("scheduled backup %s, keep %d", id, keep)
+	}
+	err = s.record(ctx, c, "backup.create", name, "requested", detail, start, func(tx store.DB) error {
+		if claim != nil {
+			ok, err := claim(tx)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return errNotDue
+			}
+		}
 		job, err = tx.EnqueueJob(ctx, name, store.JobBackup, c.Name, params)
 		if errors.Is(err, store.ErrJobActive) {
 			return errorf(ErrConflict, "store %q has a job in flight: wait for it (urumi store get %s), then try again", name, name)
@@ -212,25 +234,24 @@ func (s *Service) DeleteBackup(ctx context.Context, c Caller, id string) (store.
 	return b, job, nil
 }
 
-// Restore queues the restore of a backup into its own store: WordPress
-// scaled down, the database and files replaced, WordPress scaled up, the
-// store READY. to, when set, must be that store: a restore into a new
-// store is not built yet.
+// Restore queues the restore of a backup: into its own store (to empty or
+// that store's name: WordPress scaled down, the database and files
+// replaced, WordPress scaled up, the store READY), or into a new store
+// named to (restoreNew).
 func (s *Service) Restore(ctx context.Context, c Caller, id, to string) (store.Backup, store.Job, error) {
 	start := time.Now()
 	b, err := s.GetBackup(ctx, c, id)
 	if err != nil {
 		return store.Backup{}, store.Job{}, err
 	}
-	if to != "" && to != b.Store {
-		return store.Backup{}, store.Job{}, errorf(ErrInvalid,
-			"restoring backup %q into another store (%s) is not supported yet: restore it into %s", id, to, b.Store)
-	}
 	if _, _, _, err := s.Settings.Backup.resolved(); err != nil {
 		return store.Backup{}, store.Job{}, err
 	}
 	if b.Status != store.BackupSucceeded {
 		return store.Backup{}, store.Job{}, errorf(ErrConflict, "backup %q is %s: only a succeeded backup can be restored", id, b.Status)
+	}
+	if to != "" && to != b.Store {
+		return s.restoreNew(ctx, c, b, to, start)
 	}
 	st, err := s.Get(ctx, c, b.Store)
 	if err != nil {
@@ -251,6 +272,122 @@ func (s *Service) Restore(ctx context.Context, c Caller, id, to string) (store.B
 		}
 		if err != nil {
 			return fmt.Errorf("queue restore of %s: %w", st.Name, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return store.Backup{}, store.Job{}, err
+	}
+	return b, job, nil
+}
+
+// restoreNew records a new store named to, of the backup's owner and
+// counted against their store limit like any create, whose one job
+// creates it (its own namespace, credentials and host name) and then
+// restores the backup into it, rewriting the site's URL to the new host.
+// It gets the plan and value overrides of the backup's store when that
+// store is still there (the restored database fits its WooCommerce
+// release), else the default plan.
+func (s *Service) restoreNew(ctx context.Context, c Caller, b store.Backup, to string, start time.Time) (store.Backup, store.Job, error) {
+	if err := ValidateName(to); err != nil {
+		return store.Backup{}, store.Job{}, err
+	}
+	if err := checkNotReserved(to); err != nil {
+		return store.Backup{}, store.Job{}, err
+	}
+	planName, set := s.Plans.Default(), []string(nil)
+	source, err := s.DB.GetStore(ctx, b.Store)
+	switch {
+	case err == nil:
+		o, err := decodeOptions(source.Options)
+		if err != nil {
+			return store.Backup{}, store.Job{}, err
+		}
+		planName, set = source.Plan, o.Set
+	case !errors.Is(err, store.ErrNotFound):
+		return store.Backup{}, store.Job{}, fmt.Errorf("get store %s: %w", b.Store, err)
+	}
+	plan, err := s.Plans.Get(planName)
+	if err != nil {
+		return store.Backup{}, store.Job{}, fmt.Errorf("the plan %q of store %s: %w", planName, b.Store, err)
+	}
+	// The overrides are the backup's store's, accepted when it was made
+	// (some perhaps by an admin): judged again only as values and for the
+	// new host name, not for who may set them.
+	if _, err := s.checkOverrides(Caller{Name: c.Name, Admin: true}, to, plan, set); err != nil {
+		return store.Backup{}, store.Job{}, err
+	}
+	opts, err := encodeOptions(s.options(plan, set))
+	if err != nil {
+		return store.Backup{}, store.Job{}, err
+	}
+	params, err := json.Marshal(backupParams{Operation: backup.OpRestore, BackupID: b.ID, NewStore: true})
+	if err != nil {
+		return store.Backup{}, store.Job{}, fmt.Errorf("encode restore params: %w", err)
+	}
+	var job store.Job
+	detail := fmt.Sprintf("backup %s of store %s into a new store; %s", b.ID, b.Store, describeCreate(planName, set))
+	err = s.record(ctx, c, "backup.restore", to, "requested", detail, start, func(tx store.DB) error {
+		_, job, err = tx.CreateStoreJob(ctx, store.Store{
+			Name: to, Owner: b.Owner, Plan: planName, Namespace: Namespace(to), Options: opts,
+		}, c.Name, store.JobRestore, params)
+		return err
+	})
+	switch {
+	case errors.Is(err, store.ErrNameTaken):
+		s.deny(ctx, c, "backup.restore", to, "name taken", start)
+		return store.Backup{}, store.Job{}, errorf(ErrConflict, "store %q already exists: restore into a new name, or leave out --to to restore into %s", to, b.Store)
+	case errors.Is(err, store.ErrQuotaExceeded):
+		s.deny(ctx, c, "backup.restore", to, err.Error(), start)
+		return store.Backup{}, store.Job{}, s.quotaExceeded(ctx, b.Owner)
+	case err != nil:
+		return store.Backup{}, store.Job{}, fmt.Errorf("restore backup %s into new store %s: %w", b.ID, to, err)
+	}
+	return b, job, nil
+}
+
+// Verify queues a check of a backup: restic checks the repository and
+// reads the whole backup back (which authenticates every byte), and the
+// dump is loaded into a scratch database on the store's MariaDB, dropped
+// afterwards. It runs as a Job in the backup's store's namespace, so that
+// store must be there and READY. The backup's record keeps a failure as
+// its error; the audit log has each outcome.
+func (s *Service) Verify(ctx context.Context, c Caller, id string) (store.Backup, store.Job, error) {
+	start := time.Now()
+	b, err := s.GetBackup(ctx, c, id)
+	if err != nil {
+		return store.Backup{}, store.Job{}, err
+	}
+	if _, _, _, err := s.Settings.Backup.resolved(); err != nil {
+		return store.Backup{}, store.Job{}, err
+	}
+	if b.Status != store.BackupSucceeded {
+		return store.Backup{}, store.Job{}, errorf(ErrConflict, "backup %q is %s: only a succeeded backup can be verified", id, b.Status)
+	}
+	st, err := s.DB.GetStore(ctx, b.Store)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Backup{}, store.Job{}, errorf(ErrConflict,
+			"store %q of backup %q is gone, and a verification loads the dump into its database server: "+
+				"restore the backup into a new store (urumi backup restore %s --to NAME) to check it", b.Store, id, id)
+	}
+	if err != nil {
+		return store.Backup{}, store.Job{}, fmt.Errorf("get store %s: %w", b.Store, err)
+	}
+	if st.Status != store.StatusReady && st.Status != store.StatusDegraded {
+		return store.Backup{}, store.Job{}, errorf(ErrConflict, "store %q is %s: its backups can be verified once it is READY", st.Name, st.Status)
+	}
+	params, err := json.Marshal(backupParams{Operation: backup.OpVerify, BackupID: id})
+	if err != nil {
+		return store.Backup{}, store.Job{}, fmt.Errorf("encode verify params: %w", err)
+	}
+	var job store.Job
+	err = s.record(ctx, c, "backup.verify", st.Name, "requested", "backup "+id, start, func(tx store.DB) error {
+		job, err = tx.EnqueueJob(ctx, st.Name, store.JobBackup, c.Name, params)
+		if errors.Is(err, store.ErrJobActive) {
+			return errorf(ErrConflict, "store %q has a job in flight: wait for it (urumi store get %s), then try again", st.Name, st.Name)
+		}
+		if err != nil {
+			return fmt.Errorf("queue verification of backup %s: %w", id, err)
 		}
 		return nil
 	})

@@ -103,8 +103,52 @@ func TestBackupRules(t *testing.T) {
 		if err := s.DB.UpdateBackup(ctx, b); err != nil {
 			t.Fatal(err)
 		}
-		if _, _, err := s.Restore(ctx, callerAlice, b.ID, "staging"); !errors.Is(err, ErrInvalid) {
-			t.Errorf("Restore into another store: %v, want it refused for now", err)
+		// Into a new store: the backup owner's, counted against their limit.
+		if _, err := s.DB.SetQuota(ctx, "alice", 1); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := s.Restore(ctx, callerAlice, b.ID, "staging"); !errors.Is(err, ErrQuotaExceeded) {
+			t.Errorf("Restore into a new store over the owner's limit: %v, want ErrQuotaExceeded", err)
+		}
+		if _, err := s.DB.GetStore(ctx, "staging"); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("a refused restore left store staging: %v", err)
+		}
+		if _, err := s.DB.SetQuota(ctx, "alice", 2); err != nil {
+			t.Fatal(err)
+		}
+		for to, want := range map[string]error{"bobshop": ErrConflict, "Bad_Name": ErrInvalid} {
+			if _, _, err := s.Restore(ctx, callerAlice, b.ID, to); !errors.Is(err, want) {
+				t.Errorf("Restore into %q: %v, want %v", to, err, want)
+			}
+		}
+		if _, _, err := s.Restore(ctx, callerBob, b.ID, "bobstaging"); !errors.Is(err, ErrNotFound) {
+			t.Errorf("Restore of another owner's backup into a new store: %v, want ErrNotFound", err)
+		}
+		// An admin restores it: the new store is still alice's.
+		_, njob, err := s.Restore(ctx, callerAdmin, b.ID, "staging")
+		if err != nil {
+			t.Fatalf("Restore into a new store: %v", err)
+		}
+		staging, err := s.DB.GetStore(ctx, "staging")
+		if err != nil || staging.Owner != "alice" || staging.Status != store.StatusQueued || staging.Plan != s.Plans.Default() ||
+			njob.Kind != store.JobRestore || njob.Store != "staging" ||
+			string(njob.Params) != `{"operation":"restore","backupId":"`+b.ID+`","newStore":true}` {
+			t.Errorf("Restore into a new store made %+v (%v) with job %+v %s", staging, err, njob, njob.Params)
+		}
+		if q, err := s.DB.GetQuota(ctx, "alice"); err != nil || q.Used != 2 {
+			t.Errorf("alice's quota after a restore into a new store: %+v, %v, want 2 used", q, err)
+		}
+		if _, _, err := s.Restore(ctx, callerAlice, b.ID, "staging2"); !errors.Is(err, ErrQuotaExceeded) {
+			t.Errorf("a second restore into a new store at the limit: %v, want ErrQuotaExceeded", err)
+		}
+		if err := s.DB.CancelJob(ctx, njob.ID); err != nil {
+			t.Fatal(err)
+		}
+		// The refusal over the limit and the request are audited.
+		if entries, err := s.DB.ListAudit(ctx, store.AuditFilter{Store: "staging"}); err != nil || len(entries) != 2 ||
+			entries[0].Outcome != "denied" || entries[1].Action != "backup.restore" || entries[1].Outcome != "requested" ||
+			entries[1].Actor != callerAdmin.Name || !strings.Contains(entries[1].Detail, b.ID) {
+			t.Errorf("audit of the restore into a new store: %+v, %v", entries, err)
 		}
 		_, rjob, err := s.Restore(ctx, callerAlice, b.ID, "")
 		if err != nil || rjob.Kind != store.JobRestore {

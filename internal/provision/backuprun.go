@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
@@ -60,7 +62,7 @@ func (r *Runner) backupJob(ctx context.Context, job store.Job, s store.Store, ev
 	}
 	var res backup.Result
 	var reported bool
-	steps := r.backupSteps(s, backup.JobSpec{Operation: p.Operation, Store: s.Name, BackupID: b.ID, BackupStore: b.Store},
+	steps := r.backupSteps(s, job.ID, backup.JobSpec{Operation: p.Operation, Store: s.Name, BackupID: b.ID, BackupStore: b.Store},
 		func(got backup.Result, ok bool) { res, reported = got, ok })
 	s.Options, s.Phases = nil, nil
 	if err := r.runSteps(ctx, job, &s, steps, events); err != nil {
@@ -77,38 +79,98 @@ func (r *Runner) backupJob(ctx context.Context, job store.Job, s store.Store, ev
 			}
 			return r.audit(ctx, tx, job, "backup.delete", s.Name, "succeeded", "backup "+b.ID, time.Since(start))
 		})
-	default:
-		b.Status, b.FinishedAt, b.Error = store.BackupSucceeded, time.Now().UTC(), ""
-		detail := "backup " + b.ID
+	case backup.OpVerify:
+		detail := "backup " + b.ID + " verified"
 		if reported {
-			b.Size, b.DBSnapshot, b.FilesSnapshot = res.Size, res.DBSnapshot, res.FilesSnapshot
-			detail += fmt.Sprintf(", %d bytes, snapshots %s %s", res.Size, res.DBSnapshot, res.FilesSnapshot)
+			detail += fmt.Sprintf(": %d tables, %d rows, %d files (%d bytes) read back", res.Tables, res.Rows, res.Files, res.FilesBytes)
 		} else {
-			// The Job completed but its pod left no result (a cluster
-			// that does not run pods, such as the simulated one, or a
-			// pod already gone): the backup is recorded as succeeded
-			// with no size and no snapshot IDs rather than invented ones.
 			detail += ", no result reported by the job"
 		}
+		b.Error = ""
 		return r.outcome(ctx, job, store.JobSucceeded, "", func(tx store.DB) error {
 			if err := tx.UpdateBackup(ctx, b); err != nil {
 				return err
 			}
-			return r.audit(ctx, tx, job, "backup.create", s.Name, "succeeded", detail, time.Since(start))
+			return r.audit(ctx, tx, job, "backup.verify", s.Name, "succeeded", detail, time.Since(start))
 		})
 	}
+	b.Status, b.FinishedAt, b.Error = store.BackupSucceeded, time.Now().UTC(), ""
+	detail := "backup " + b.ID
+	if reported {
+		b.Size, b.DBSnapshot, b.FilesSnapshot = res.Size, res.DBSnapshot, res.FilesSnapshot
+		detail += fmt.Sprintf(", %d bytes, snapshots %s %s", res.Size, res.DBSnapshot, res.FilesSnapshot)
+	} else {
+		// The Job completed but its pod left no result (a cluster
+		// that does not run pods, such as the simulated one, or a
+		// pod already gone): the backup is recorded as succeeded
+		// with no size and no snapshot IDs rather than invented ones.
+		detail += ", no result reported by the job"
+	}
+	// The retention of a scheduled backup: restic forgets all but the
+	// store's newest Keep backups, and their records go with them. The
+	// backup itself is taken: a failed retention is noted on it, and
+	// runs again after the next scheduled backup.
+	var forgotten []string
+	if p.Keep > 0 {
+		retention := r.backupSteps(s, job.ID, backup.JobSpec{Operation: backup.OpForget, Store: s.Name,
+			Retention: backup.Retention{Last: p.Keep}}, func(backup.Result, bool) {})
+		if err := r.runSteps(ctx, job, &s, retention[2:], events); err != nil {
+			if ctx.Err() != nil {
+				return err
+			}
+			r.Log.Warn("backup retention failed", "store", s.Name, "job", job.ID, "err", err)
+			b.Error = "backed up, but applying the retention (keep " + strconv.Itoa(p.Keep) + ") failed: " + withoutAddresses(err.Error())
+		} else {
+			detail += fmt.Sprintf("; retention kept the newest %d", p.Keep)
+			forgotten = []string{}
+		}
+	}
+	err = r.outcome(ctx, job, store.JobSucceeded, "", func(tx store.DB) error {
+		if err := tx.UpdateBackup(ctx, b); err != nil {
+			return err
+		}
+		if forgotten != nil {
+			list, err := tx.ListBackups(ctx, store.BackupFilter{Store: s.Name})
+			if err != nil {
+				return err
+			}
+			kept := 0
+			for _, old := range list {
+				if old.Status != store.BackupSucceeded {
+					continue
+				}
+				if kept++; kept > p.Keep {
+					if err := tx.RemoveBackup(ctx, old.ID); err != nil {
+						return err
+					}
+					forgotten = append(forgotten, old.ID)
+				}
+			}
+			if len(forgotten) > 0 {
+				detail += fmt.Sprintf(", forgot %d: %s", len(forgotten), strings.Join(forgotten, " "))
+			}
+		}
+		return r.audit(ctx, tx, job, "backup.create", s.Name, "succeeded", detail, time.Since(start))
+	})
+	if err == nil && r.Backups != nil {
+		r.Backups.BackupFinished(b.Kind, "succeeded")
+	}
+	return err
 }
 
 // backupSteps are the steps of one backup Job of store s: the repository's
 // Secret and policies, then the Job run to its end; done gets the Job's
 // result and whether it reported one.
-func (r *Runner) backupSteps(s store.Store, spec backup.JobSpec, done func(backup.Result, bool)) []step {
+func (r *Runner) backupSteps(s store.Store, jobID int64, spec backup.JobSpec, done func(backup.Result, bool)) []step {
 	k := r.Kube
 	ns := Namespace(s.Name)
 	labels := storeLabels(s.Name, s.Owner)
 	repo, secretNS, secretName, repoErr := k.Settings.Backup.resolved()
 	spec.Namespace, spec.Repository, spec.Images = ns, repo, backup.DefaultImages()
-	spec.CredentialsSecret, spec.Labels = credentialsName, labels
+	// The Job carries the durable job's ID: a Job of the same name left by
+	// an earlier run (a failed restore, run again) is not this run's.
+	spec.CredentialsSecret, spec.Labels = credentialsName, maps.Clone(labels)
+	spec.Labels[labelJob] = strconv.FormatInt(jobID, 10)
 	return []step{
 		{"backup-repository", func(ctx context.Context) error {
 			if repoErr != nil {
@@ -167,7 +229,21 @@ func (k *Kube) runBackupJob(ctx context.Context, spec backup.JobSpec) (backup.Re
 	}
 	jobs := k.Client.BatchV1().Jobs(spec.Namespace)
 	_, err = jobs.Create(ctx, want, metav1.CreateOptions{FieldManager: fieldManager})
-	if err != nil && !apierrors.IsAlreadyExists(err) {
+	if apierrors.IsAlreadyExists(err) {
+		// This run's Job (a resumed run waits on), or an earlier run's
+		// (left failed for a person to read): that one goes first.
+		have, gerr := jobs.Get(ctx, want.Name, metav1.GetOptions{})
+		if gerr != nil && !apierrors.IsNotFound(gerr) {
+			return backup.Result{}, false, fmt.Errorf("read job %s: %w", want.Name, describeAPIError(gerr))
+		}
+		if gerr == nil && have.Labels[labelJob] != want.Labels[labelJob] {
+			if err := k.replaceJob(ctx, spec.Namespace, want); err != nil {
+				return backup.Result{}, false, err
+			}
+		}
+		err = nil
+	}
+	if err != nil {
 		return backup.Result{}, false, fmt.Errorf("create job %s: %w", want.Name, describeAPIError(err))
 	}
 	var finished *batchv1.Job
@@ -211,6 +287,33 @@ func (k *Kube) runBackupJob(ctx context.Context, spec backup.JobSpec) (backup.Re
 		return backup.Result{}, false, fmt.Errorf("delete job %s: %w", want.Name, describeAPIError(err))
 	}
 	return res, ok, nil
+}
+
+// labelJob names the durable job a backup Job runs for.
+const labelJob = "urumi.io/job"
+
+// replaceJob deletes an earlier run's Job of want's name, with its pods,
+// waits for it to be gone and creates want.
+func (k *Kube) replaceJob(ctx context.Context, ns string, want *batchv1.Job) error {
+	jobs := k.Client.BatchV1().Jobs(ns)
+	fg := metav1.DeletePropagationForeground
+	if err := jobs.Delete(ctx, want.Name, metav1.DeleteOptions{PropagationPolicy: &fg}); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("delete the earlier job %s: %w", want.Name, describeAPIError(err))
+	}
+	for {
+		_, err := jobs.Create(ctx, want, metav1.CreateOptions{FieldManager: fieldManager})
+		if err == nil {
+			return nil
+		}
+		if !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("create job %s: %w", want.Name, describeAPIError(err))
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backupPoll):
+		}
+	}
 }
 
 func jobEnded(j *batchv1.Job, t batchv1.JobConditionType) bool {
@@ -268,6 +371,7 @@ func (r *Runner) backupFailed(ctx context.Context, job store.Job, s store.Store,
 		return fmt.Errorf("%w (%s)", ErrLeaseLost, reason)
 	}
 	action := "backup.create"
+	failedBackup := store.BackupKind("")
 	if job.Kind == store.JobRestore {
 		action = "backup.restore"
 	}
@@ -277,14 +381,36 @@ func (r *Runner) backupFailed(ctx context.Context, job store.Job, s store.Store,
 			if err != nil {
 				return err
 			}
-			if b.Status == store.BackupDeleting {
+			switch {
+			case b.Status == store.BackupDeleting:
 				action = "backup.delete"
 				b.Status, b.Error = store.BackupSucceeded, "delete failed: "+reason
-			} else {
+			case b.Status == store.BackupSucceeded:
+				// A verification of a taken backup failed: the backup
+				// says so, and stays restorable by its owner's choice.
+				action = "backup.verify"
+				b.Error = "verify failed: " + reason
+			default:
 				b.Status, b.Error, b.FinishedAt = store.BackupFailed, reason, time.Now().UTC()
+				failedBackup = b.Kind
 			}
 			if err := tx.UpdateBackup(dctx, b); err != nil {
 				return err
+			}
+			if failedBackup == store.BackupScheduled {
+				// A schedule that keeps failing leaves one failed
+				// record, its newest, not one per attempt.
+				list, err := tx.ListBackups(dctx, store.BackupFilter{Store: s.Name})
+				if err != nil {
+					return err
+				}
+				for _, old := range list {
+					if old.ID != b.ID && old.Kind == store.BackupScheduled && old.Status == store.BackupFailed {
+						if err := tx.RemoveBackup(dctx, old.ID); err != nil {
+							return err
+						}
+					}
+				}
 			}
 		}
 		if job.Kind == store.JobRestore {
@@ -297,6 +423,9 @@ func (r *Runner) backupFailed(ctx context.Context, job store.Job, s store.Store,
 	}); err != nil {
 		return err
 	}
+	if failedBackup != "" && r.Backups != nil {
+		r.Backups.BackupFinished(failedBackup, "failed")
+	}
 	return errors.New(reason)
 }
 
@@ -308,20 +437,14 @@ func (r *Runner) restoreJob(ctx context.Context, job store.Job, s store.Store, e
 	if err := json.Unmarshal(job.Params, &p); err != nil {
 		return r.backupFailed(ctx, job, s, "", start, fmt.Errorf("read the job's params: %w", err))
 	}
+	if p.NewStore {
+		return r.restoreNew(ctx, job, s, p, events)
+	}
 	b, err := r.DB.GetBackup(ctx, p.BackupID)
 	if err != nil {
 		return r.backupFailed(ctx, job, s, p.BackupID, start, err)
 	}
-	k := r.Kube
-	ns := Namespace(s.Name)
-	steps := r.backupSteps(s, backup.JobSpec{Operation: backup.OpRestore, Store: s.Name, BackupID: b.ID, BackupStore: b.Store},
-		func(backup.Result, bool) {})
-	run := steps[2]
-	steps = append(steps[:2],
-		step{"scale-down", func(ctx context.Context) error { return k.scaleWordPressDown(ctx, ns) }},
-		run,
-		step{"scale-up", func(ctx context.Context) error { return k.scaleWordPressUp(ctx, ns) }},
-	)
+	steps := r.restoreSteps(s, job.ID, backup.JobSpec{Operation: backup.OpRestore, Store: s.Name, BackupID: b.ID, BackupStore: b.Store})
 	s.Options, s.Phases = nil, nil
 	if err := r.runSteps(ctx, job, &s, steps, events); err != nil {
 		if ctx.Err() != nil {
@@ -335,6 +458,58 @@ func (r *Runner) restoreJob(ctx context.Context, job store.Job, s store.Store, e
 			return fmt.Errorf("mark %s ready: %w", s.Name, err)
 		}
 		return r.audit(ctx, tx, job, "backup.restore", s.Name, "succeeded", "backup "+b.ID, time.Since(start))
+	})
+}
+
+// restoreSteps are a restore's steps into store s: the repository's
+// Secret and policies, WordPress scaled down, the restore Job, WordPress
+// scaled up.
+func (r *Runner) restoreSteps(s store.Store, jobID int64, spec backup.JobSpec) []step {
+	k := r.Kube
+	ns := Namespace(s.Name)
+	steps := r.backupSteps(s, jobID, spec, func(backup.Result, bool) {})
+	return []step{steps[0], steps[1],
+		{"scale-down", func(ctx context.Context) error { return k.scaleWordPressDown(ctx, ns) }},
+		steps[2],
+		{"scale-up", func(ctx context.Context) error { return k.scaleWordPressUp(ctx, ns) }},
+	}
+}
+
+// restoreNew runs a restore into a new store: the create steps (its own
+// namespace, credentials, release and host name), then the restore's, the
+// site's URL rewritten to the new host by the restore script. A failure
+// leaves the store FAILED, as a failed create does; deleting it gives its
+// place back in the owner's limit.
+func (r *Runner) restoreNew(ctx context.Context, job store.Job, s store.Store, p backupParams, events Events) error {
+	start := time.Now()
+	b, err := r.DB.GetBackup(ctx, p.BackupID)
+	if err != nil {
+		return r.fail(ctx, job, s, start, fmt.Errorf("read backup %s: %w", p.BackupID, err))
+	}
+	c, err := r.creation(ctx, job, &s)
+	if err != nil {
+		return r.fail(ctx, job, s, start, err)
+	}
+	if err := c.run(ctx, r, job, &s, events); err != nil {
+		if ctx.Err() != nil {
+			return err
+		}
+		return r.fail(ctx, job, s, start, err)
+	}
+	// The script reads the old site URL from the backup's own options:
+	// the store it was taken of may be gone, or have had its address
+	// changed by its owner.
+	spec := backup.JobSpec{Operation: backup.OpRestore, Store: s.Name, BackupID: b.ID, BackupStore: b.Store,
+		NewURL: storeURL(s.Name, c.opts)}
+	if err := r.runSteps(ctx, job, &s, r.restoreSteps(s, job.ID, spec), events); err != nil {
+		if ctx.Err() != nil {
+			return err
+		}
+		return r.fail(ctx, job, s, start, fmt.Errorf("restore of backup %s: %w", b.ID, err))
+	}
+	return c.finish(ctx, r, job, s, start, func(tx store.DB) error {
+		return r.audit(ctx, tx, job, "backup.restore", s.Name, "succeeded",
+			fmt.Sprintf("backup %s of store %s into new store %s", b.ID, b.Store, s.Name), time.Since(start))
 	})
 }
 

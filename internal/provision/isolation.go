@@ -13,6 +13,7 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 
 	"github.com/urumi/urumi/charts"
+	"github.com/urumi/urumi/internal/backup"
 	"github.com/urumi/urumi/internal/netpol"
 )
 
@@ -110,6 +111,26 @@ const (
 // names one; the setup Job reaches public HTTPS; nothing in the store
 // reaches private, link-local or metadata addresses, or the API server.
 func StoreIsolationTable(name, ingressNamespace string, egress Egress) (IsolationTable, error) {
+	return storeIsolationTable(name, ingressNamespace, egress, nil)
+}
+
+// StoreBackupIsolationTable is StoreIsolationTable with a backup Job's pod
+// and the backup repository's endpoints as peers, for a namespace that
+// has the backup policies (made by the first backup): the backup Job
+// reaches the repository on its port, the store's MariaDB and the cluster
+// DNS, and nothing else; nothing else in the store reaches the repository,
+// and nothing reaches the backup Job.
+func StoreBackupIsolationTable(name, ingressNamespace string, egress Egress, repository []backup.Endpoint) (IsolationTable, error) {
+	if len(repository) == 0 {
+		return IsolationTable{}, fmt.Errorf("the backup isolation table needs the repository's endpoints")
+	}
+	return storeIsolationTable(name, ingressNamespace, egress, repository)
+}
+
+// Peer name of the backup Job's pod.
+const peerBackup = "backup Job"
+
+func storeIsolationTable(name, ingressNamespace string, egress Egress, repository []backup.Endpoint) (IsolationTable, error) {
 	ns := Namespace(name)
 	other := "another"
 	if name == other {
@@ -187,6 +208,43 @@ func StoreIsolationTable(name, ingressNamespace string, egress Egress) (Isolatio
 		proto    corev1.Protocol
 		port     int32
 	}
+	var backupConns []conn
+	inStore := []string{peerWordPress, peerMariaDB, peerSetup, peerCron}
+	if len(repository) > 0 {
+		t.Peers = append(t.Peers, IsolationPeer{Name: peerBackup, Peer: chartPod(storeNS, backup.ComponentBackup, "10.244.1.20"), InStore: true})
+		inStore = append(inStore, peerBackup)
+		backupConns = append(backupConns, conn{peerBackup, peerMariaDB, tcp, charts.MariaDBPort})
+		for i, e := range repository {
+			port := int32(e.Port)
+			if !slices.Contains(probes, probe{tcp, port}) {
+				probes = append(probes, probe{tcp, port})
+			}
+			if e.Public {
+				// Every public address on the port: the public
+				// internet's peers stand for the repository.
+				backupConns = append(backupConns, conn{peerBackup, peerInternet, tcp, port}, conn{peerBackup, peerInternet6, tcp, port})
+				continue
+			}
+			if !e.CIDR.IsValid() {
+				return IsolationTable{}, fmt.Errorf("repository endpoint %d has no address", i)
+			}
+			a := e.CIDR.Addr()
+			peer := fmt.Sprintf("backup repository %s:%d", a, e.Port)
+			if !slices.ContainsFunc(t.Peers, func(p IsolationPeer) bool { return p.Name == peer }) {
+				t.Peers = append(t.Peers, IsolationPeer{Name: peer, Peer: netpol.Peer{IP: a}})
+			}
+			backupConns = append(backupConns, conn{peerBackup, peer, tcp, port})
+			// A repository on a public address is on the public
+			// internet, which the setup Job (and WordPress, when the
+			// plan allows) reaches on HTTPS: its credentials guard it.
+			if isPublic(a) {
+				backupConns = append(backupConns, conn{peerSetup, peer, tcp, 443})
+				if egress.PublicHTTPS {
+					backupConns = append(backupConns, conn{peerWordPress, peer, tcp, 443}, conn{peerCron, peer, tcp, 443})
+				}
+			}
+		}
+	}
 	allowed := map[conn]bool{
 		{peerWordPress, peerMariaDB, tcp, charts.MariaDBPort}: true,
 		{peerSetup, peerMariaDB, tcp, charts.MariaDBPort}:     true,
@@ -206,7 +264,7 @@ func StoreIsolationTable(name, ingressNamespace string, egress Egress) (Isolatio
 			allowed[conn{p.Name, peerWordPress, tcp, charts.WordPressPort}] = true
 		}
 		if p.Peer.Pod.Namespace.Name == "kube-system" {
-			for _, s := range []string{peerWordPress, peerMariaDB, peerSetup, peerCron} {
+			for _, s := range inStore {
 				allowed[conn{s, p.Name, udp, 53}] = true
 				allowed[conn{s, p.Name, tcp, 53}] = true
 			}
@@ -228,6 +286,9 @@ func StoreIsolationTable(name, ingressNamespace string, egress Egress) (Isolatio
 	}
 	if relay != "" && isPublic(relayAddr) {
 		allowed[conn{peerSetup, relay, tcp, 443}] = true
+	}
+	for _, c := range backupConns {
+		allowed[c] = true
 	}
 	for _, from := range t.Peers {
 		for _, to := range t.Peers {

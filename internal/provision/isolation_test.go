@@ -10,6 +10,8 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/urumi/urumi/internal/backup"
 )
 
 // livePolicies are the store's policies as urumi makes them, as values,
@@ -362,6 +364,84 @@ func TestIsolationOtherSettings(t *testing.T) {
 			}
 			if !found || !denied {
 				t.Errorf("table wants %q open: %v; another store's WordPress denied: %v", c.wantOpen, found, denied)
+			}
+		})
+	}
+}
+
+// TestBackupIsolation: with the backup policies beside the store's, the
+// backup Job reaches the repository on its port, the store's MariaDB and
+// DNS, and nothing else; nothing else of the store reaches the repository;
+// and the store's own table still holds.
+func TestBackupIsolation(t *testing.T) {
+	for _, c := range []struct {
+		name      string
+		endpoints []string
+		egress    Egress
+	}{
+		{"REST server", []string{"192.0.2.10:8000"}, Egress{}},
+		{"S3 in a private range, public HTTPS", []string{"10.20.0.0/16:9000"}, Egress{PublicHTTPS: true}},
+		{"public S3", []string{"public:443"}, Egress{PublicHTTPS: true}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var eps []backup.Endpoint
+			for _, s := range c.endpoints {
+				e, err := backup.ParseEndpoint(s)
+				if err != nil {
+					t.Fatal(err)
+				}
+				eps = append(eps, e)
+			}
+			store := livePolicies(t, c.egress)
+			made, err := backup.NetworkPolicies(Namespace("shop"), storeLabels("shop", "alice"), eps)
+			if err != nil {
+				t.Fatal(err)
+			}
+			withBackup := slices.Clone(store)
+			for _, p := range made {
+				withBackup = append(withBackup, *p)
+			}
+			table, err := StoreBackupIsolationTable("shop", "ingress-nginx", c.egress, eps)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantOpen := 0
+			for _, tc := range table.Cases {
+				if tc.From == peerBackup && tc.Allowed {
+					wantOpen++
+				}
+				if tc.To == peerBackup && tc.Allowed {
+					t.Errorf("the table wants %s to reach the backup Job", tc.From)
+				}
+			}
+			// MariaDB, DNS on UDP and TCP, and the repository (twice when
+			// public: IPv4 and IPv6).
+			if want := 3 + len(eps); !eps[0].Public && wantOpen != want || eps[0].Public && wantOpen != want+1 {
+				t.Errorf("the table wants %d connections from the backup Job open", wantOpen)
+			}
+			res, err := CheckIsolation(withBackup, table)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !res.OK() {
+				t.Errorf("violations with the backup policies: %v", res.Violations)
+			}
+			// Without them, the Job reaches neither MariaDB nor the
+			// repository: the check sees it.
+			res, err = CheckIsolation(store, table)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.OK() {
+				t.Error("the backup table passed without the backup policies")
+			}
+			// The backup policies open nothing else of the store.
+			res, err = CheckIsolation(withBackup, isolationTable(t, c.egress))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !res.OK() {
+				t.Errorf("the store's table fails with the backup policies: %v", res.Violations)
 			}
 		})
 	}

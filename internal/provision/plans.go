@@ -37,6 +37,9 @@ type Plan struct {
 	// OwnerValues are the chart values a store owner may set, with bounds.
 	// Anything else is an admin's.
 	OwnerValues []ValueRule `json:"ownerValues,omitempty"`
+	// Backup, when set, backs the plan's stores up on a schedule and
+	// keeps the newest few: {"every": "daily", "keep": 7}.
+	Backup *BackupSchedule `json:"backup,omitempty"`
 }
 
 // PlanQuota is what the namespace's ResourceQuota allows in all.
@@ -288,6 +291,11 @@ func (p *Plan) check() error {
 	for i, r := range p.OwnerValues {
 		if err := checkRule(r); err != nil {
 			return fmt.Errorf("ownerValues[%d]: %w", i, err)
+		}
+	}
+	if p.Backup != nil {
+		if err := p.Backup.check(); err != nil {
+			return fmt.Errorf("backup: %w", err)
 		}
 	}
 	return nil

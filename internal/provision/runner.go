@@ -65,6 +65,16 @@ type Runner struct {
 	Events Events
 	// Drift, if set, counts what repairs mend.
 	Drift DriftMetrics
+	// Backups, if set, counts the backups taken and failed.
+	Backups BackupMetrics
+}
+
+// BackupMetrics counts backups as they end; the server's metrics
+// implement it.
+type BackupMetrics interface {
+	// BackupFinished counts one backup of kind (manual, scheduled) that
+	// ended with outcome (succeeded, failed).
+	BackupFinished(kind store.BackupKind, outcome string)
 }
 
 // ErrLeaseLost ends a run whose job was taken over by another worker or
@@ -261,74 +271,107 @@ func clusterUnavailable(err error) bool {
 
 func (r *Runner) create(ctx context.Context, job store.Job, s store.Store, events Events) error {
 	start := time.Now()
-	opts, err := decodeOptions(s.Options)
+	c, err := r.creation(ctx, job, &s)
 	if err != nil {
 		return r.fail(ctx, job, s, start, err)
 	}
-	plan, err := storePlan(s.Plan, opts)
-	if err != nil {
-		return r.fail(ctx, job, s, start, err)
-	}
-	vals, err := chartValues(s.Name, plan, opts)
-	if err != nil {
-		return r.fail(ctx, job, s, start, err)
-	}
-	s.Options = nil // not ours to rewrite: a retry may be changing them
-	timeout := r.Kube.Settings.Timeout
-	deadlineCtx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-
-	s.Status, s.Error, s.Phases = store.StatusProvisioning, "", nil
-	s.Namespace = Namespace(s.Name)
-	if err := r.write(ctx, func(ctx context.Context) error { return r.DB.UpdateStore(ctx, s) }); err != nil {
-		return fmt.Errorf("mark %s provisioning: %w", s.Name, err)
-	}
-	ns, k := s.Namespace, r.Kube
-	var installed *release.Release
-	var fresh bool
-	steps := []step{
-		{"namespace", func(ctx context.Context) (err error) {
-			fresh, err = k.createNamespace(ctx, s.Name, s.Owner)
-			return err
-		}},
-		{"quota", func(ctx context.Context) error { return k.ensureQuota(ctx, s.Name, s.Owner, plan) }},
-		{"network-policies", func(ctx context.Context) error {
-			return k.ensureNetworkPolicies(ctx, s.Name, s.Owner, opts, plan.Egress)
-		}},
-		{"credentials", func(ctx context.Context) error { return k.ensureCredentials(ctx, s.Name, s.Owner) }},
-		{"helm-install", func(ctx context.Context) error {
-			remaining := time.Until(deadlineOf(ctx, timeout))
-			var err error
-			installed, err = k.helmInstall(ctx, ns, fresh, routeOf(s.Name, opts), vals, remaining)
-			return err
-		}},
-	}
-	if err := r.runSteps(deadlineCtx, job, &s, steps, events); err != nil {
+	if err := c.run(ctx, r, job, &s, events); err != nil {
 		if ctx.Err() != nil {
 			return err // interrupted or lease lost: not a failure of the store
 		}
-		if deadlineCtx.Err() != nil {
-			err = fmt.Errorf("not ready within %s: %w", timeout, err)
-		}
 		return r.fail(ctx, job, s, start, err)
 	}
-	s.Status, s.URL, s.Error = store.StatusReady, storeURL(s.Name, opts), ""
-	versions, err := releaseVersions(installed)
+	return c.finish(ctx, r, job, s, start, nil)
+}
+
+// creation is what creating a store does: the steps that make its
+// namespace and install its release, and the records of a store made.
+// create runs it alone; a restore into a new store runs it first.
+type creation struct {
+	opts      Options
+	timeout   time.Duration
+	steps     []step
+	installed *release.Release
+}
+
+// creation reads s's plan and options, marks it PROVISIONING and returns
+// its create steps.
+func (r *Runner) creation(ctx context.Context, job store.Job, s *store.Store) (*creation, error) {
+	opts, err := decodeOptions(s.Options)
+	if err != nil {
+		return nil, err
+	}
+	plan, err := storePlan(s.Plan, opts)
+	if err != nil {
+		return nil, err
+	}
+	vals, err := chartValues(s.Name, plan, opts)
+	if err != nil {
+		return nil, err
+	}
+	s.Options = nil // not ours to rewrite: a retry may be changing them
+	c := &creation{opts: opts, timeout: r.Kube.Settings.Timeout}
+
+	s.Status, s.Error, s.Phases = store.StatusProvisioning, "", nil
+	s.Namespace = Namespace(s.Name)
+	if err := r.write(ctx, func(ctx context.Context) error { return r.DB.UpdateStore(ctx, *s) }); err != nil {
+		return nil, fmt.Errorf("mark %s provisioning: %w", s.Name, err)
+	}
+	name, owner, ns, k := s.Name, s.Owner, s.Namespace, r.Kube
+	var fresh bool
+	c.steps = []step{
+		{"namespace", func(ctx context.Context) (err error) {
+			fresh, err = k.createNamespace(ctx, name, owner)
+			return err
+		}},
+		{"quota", func(ctx context.Context) error { return k.ensureQuota(ctx, name, owner, plan) }},
+		{"network-policies", func(ctx context.Context) error {
+			return k.ensureNetworkPolicies(ctx, name, owner, opts, plan.Egress)
+		}},
+		{"credentials", func(ctx context.Context) error { return k.ensureCredentials(ctx, name, owner) }},
+		{"helm-install", func(ctx context.Context) error {
+			remaining := time.Until(deadlineOf(ctx, c.timeout))
+			var err error
+			c.installed, err = k.helmInstall(ctx, ns, fresh, routeOf(name, opts), vals, remaining)
+			return err
+		}},
+	}
+	return c, nil
+}
+
+// run runs the create steps within the create timeout.
+func (c *creation) run(ctx context.Context, r *Runner, job store.Job, s *store.Store, events Events) error {
+	deadlineCtx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	if err := r.runSteps(deadlineCtx, job, s, c.steps, events); err != nil {
+		if ctx.Err() == nil && deadlineCtx.Err() != nil {
+			err = fmt.Errorf("not ready within %s: %w", c.timeout, err)
+		}
+		return err
+	}
+	return nil
+}
+
+// finish records the store READY on its first revision, with the create's
+// audit entry and, in the same transaction, what also is (more, when set).
+func (c *creation) finish(ctx context.Context, r *Runner, job store.Job, s store.Store, start time.Time, more func(tx store.DB) error) error {
+	s.Status, s.URL, s.Error = store.StatusReady, storeURL(s.Name, c.opts), ""
+	versions, err := releaseVersions(c.installed)
 	if err != nil {
 		return r.fail(ctx, job, s, start, err)
 	}
-	rev := installed.Version
+	rev := c.installed.Version
 	rel := store.Release{Revision: rev, Versions: versions, LastChange: &store.Change{
 		Kind: store.JobCreate, Outcome: store.ChangeSucceeded, To: rev, Actor: job.Actor, At: time.Now().UTC(),
 	}}
-	encoded, err := encodeOptions(opts)
+	encoded, err := encodeOptions(c.opts)
 	if err != nil {
 		return r.fail(ctx, job, s, start, err)
 	}
 	record := store.Revision{
 		Store: s.Name, Revision: rev, Kind: store.JobCreate, JobID: job.ID, Actor: job.Actor, Plan: s.Plan,
-		Versions: versions, Status: string(installed.Info.Status), Description: installed.Info.Description,
-		Options: encoded, At: installed.Info.LastDeployed.UTC(),
+		Versions: versions, Status: string(c.installed.Info.Status), Description: c.installed.Info.Description,
+		Options: encoded, At: c.installed.Info.LastDeployed.UTC(),
 	}
 	return r.outcome(ctx, job, store.JobSucceeded, "", func(tx store.DB) error {
 		if err := tx.UpdateStore(ctx, s); err != nil {
@@ -340,7 +383,13 @@ func (r *Runner) create(ctx context.Context, job store.Job, s store.Store, event
 		if err := tx.AddRevision(ctx, record); err != nil {
 			return err
 		}
-		return r.audit(ctx, tx, job, "create", s.Name, "succeeded", describeVersions(rev, versions), time.Since(start))
+		if err := r.audit(ctx, tx, job, "create", s.Name, "succeeded", describeVersions(rev, versions), time.Since(start)); err != nil {
+			return err
+		}
+		if more != nil {
+			return more(tx)
+		}
+		return nil
 	})
 }
 

@@ -186,6 +186,13 @@ func (s *Service) Get(ctx context.Context, c Caller, name string) (store.Store, 
 		return store.Store{}, fmt.Errorf("get store %s: %w", name, err)
 	}
 	s.decorate(&st)
+	backups, err := s.DB.ListBackups(ctx, store.BackupFilter{Store: name})
+	if err != nil {
+		return store.Store{}, fmt.Errorf("get store %s: %w", name, err)
+	}
+	if len(backups) > 0 && !backups[0].CreatedAt.Before(st.CreatedAt) {
+		st.LastBackup = &backups[0]
+	}
 	return st, nil
 }
 

@@ -52,7 +52,7 @@ func handleListBackups(svc *provision.Service) http.Handler {
 	})
 }
 
-// handleBackupJob queues a job on one backup (delete, restore).
+// handleBackupJob queues a job on one backup (delete, restore, verify).
 func handleBackupJob(wake func(), queue func(ctx context.Context, c provision.Caller, id string, r *http.Request) (store.Backup, store.Job, error)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, job, err := queue(r.Context(), principalFrom(r.Context()).caller, r.PathValue("id"), r)
@@ -73,6 +73,12 @@ type restoreBody struct {
 func handleDeleteBackup(svc *provision.Service, wake func()) http.Handler {
 	return handleBackupJob(wake, func(ctx context.Context, c provision.Caller, id string, _ *http.Request) (store.Backup, store.Job, error) {
 		return svc.DeleteBackup(ctx, c, id)
+	})
+}
+
+func handleVerifyBackup(svc *provision.Service, wake func()) http.Handler {
+	return handleBackupJob(wake, func(ctx context.Context, c provision.Caller, id string, _ *http.Request) (store.Backup, store.Job, error) {
+		return svc.Verify(ctx, c, id)
 	})
 }
 

@@ -74,6 +74,8 @@ func TestBackupRoutes(t *testing.T) {
 	want(t, h.do("GET", "/v1/backups?store=alice-shop", "bob", nil), http.StatusNotFound, codeNotFound)
 	want(t, h.do("DELETE", "/v1/backups/"+id, "bob", nil), http.StatusNotFound, codeNotFound)
 	want(t, h.do("POST", "/v1/backups/"+id+"/restore", "bob", nil), http.StatusNotFound, codeNotFound)
+	want(t, h.do("POST", "/v1/backups/"+id+"/verify", "bob", nil), http.StatusNotFound, codeNotFound)
+	want(t, h.do("POST", "/v1/backups/"+id+"/verify", "alice", nil), http.StatusConflict, codeConflict)
 	// Still queued: neither deleted nor restored yet.
 	want(t, h.do("DELETE", "/v1/backups/"+id, "alice", nil), http.StatusConflict, codeConflict)
 	want(t, h.do("POST", "/v1/backups/"+id+"/restore", "alice", nil), http.StatusConflict, codeConflict)
@@ -89,7 +91,40 @@ func TestBackupRoutes(t *testing.T) {
 	if err := h.db.UpdateBackup(ctx, b); err != nil {
 		t.Fatal(err)
 	}
-	want(t, h.do("POST", "/v1/backups/"+id+"/restore", "alice", map[string]string{"to": "other-shop"}), http.StatusBadRequest, codeInvalid)
+	want(t, h.do("POST", "/v1/backups/"+id+"/verify", "bob", nil), http.StatusNotFound, codeNotFound)
+	r = h.do("POST", "/v1/backups/"+id+"/verify", "alice", nil)
+	want(t, r, http.StatusAccepted, "")
+	if err := json.Unmarshal(r.body, &reply); err != nil {
+		t.Fatal(err)
+	}
+	if vjob, err := h.db.GetJob(ctx, reply.JobID); err != nil || string(vjob.Params) != `{"operation":"verify","backupId":"`+id+`"}` {
+		t.Errorf("verify queued %+v, %v", vjob, err)
+	}
+	if err := h.db.CancelJob(ctx, reply.JobID); err != nil {
+		t.Fatal(err)
+	}
+	// Into a new store: another owner's backup is 404 there too; the
+	// owner's limit counts the new store.
+	want(t, h.do("POST", "/v1/backups/"+id+"/restore", "bob", map[string]string{"to": "bob-copy"}), http.StatusNotFound, codeNotFound)
+	if _, err := h.db.SetQuota(ctx, "alice", 1); err != nil {
+		t.Fatal(err)
+	}
+	want(t, h.do("POST", "/v1/backups/"+id+"/restore", "alice", map[string]string{"to": "other-shop"}), http.StatusConflict, codeQuotaExceeded)
+	if _, err := h.db.SetQuota(ctx, "alice", 2); err != nil {
+		t.Fatal(err)
+	}
+	want(t, h.do("POST", "/v1/backups/"+id+"/restore", "alice", map[string]string{"to": "Other_Shop"}), http.StatusBadRequest, codeInvalid)
+	r = h.do("POST", "/v1/backups/"+id+"/restore", "alice", map[string]string{"to": "other-shop"})
+	want(t, r, http.StatusAccepted, "")
+	if err := json.Unmarshal(r.body, &reply); err != nil {
+		t.Fatal(err)
+	}
+	if copied, err := h.db.GetStore(ctx, "other-shop"); err != nil || copied.Owner != "alice" || copied.Status != store.StatusQueued {
+		t.Errorf("restore into a new store made %+v, %v", copied, err)
+	}
+	if err := h.db.CancelJob(ctx, reply.JobID); err != nil {
+		t.Fatal(err)
+	}
 	r = h.do("DELETE", "/v1/backups/"+id, "alice", nil)
 	want(t, r, http.StatusAccepted, "")
 	if err := json.Unmarshal(r.body, &reply); err != nil || reply.Backup.Status != store.BackupDeleting {

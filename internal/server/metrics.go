@@ -29,6 +29,7 @@ type Metrics struct {
 	driftFound   *prometheus.CounterVec
 	driftFixed   *prometheus.CounterVec
 	orphans      *prometheus.GaugeVec
+	backups      *prometheus.CounterVec
 }
 
 // NewMetrics registers the server's metrics, the queue collector on db, and
@@ -77,9 +78,13 @@ func NewMetrics(db store.Jobs, log *slog.Logger) *Metrics {
 			Name: "urumi_orphans",
 			Help: "Orphans the drift reconciler sees: namespaces labelled urumi's without a store (orphan-namespace), stores whose namespace is gone (orphan-record).",
 		}, []string{"kind"}),
+		backups: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "urumi_backups_total",
+			Help: "Backups this process's workers took, by kind (manual, scheduled) and outcome (succeeded, failed).",
+		}, []string{"kind", "outcome"}),
 	}
 	m.reg.MustRegister(m.httpRequests, m.httpDuration, m.phases, m.jobs, m.workers, m.busy, m.driftFound, m.driftFixed, m.orphans,
-		&queueCollector{db: db, log: log},
+		m.backups, &queueCollector{db: db, log: log},
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
@@ -128,6 +133,11 @@ func (m *Metrics) DriftFound(kind string) { m.driftFound.WithLabelValues(kind).I
 // DriftRepaired counts drift a repair mended.
 func (m *Metrics) DriftRepaired(kind string) { m.driftFixed.WithLabelValues(kind).Inc() }
 
+// BackupFinished counts a backup that ended (provision.BackupMetrics).
+func (m *Metrics) BackupFinished(kind store.BackupKind, outcome string) {
+	m.backups.WithLabelValues(string(kind), outcome).Inc()
+}
+
 // SetOrphans sets the orphans of a kind the reconciler sees.
 func (m *Metrics) SetOrphans(kind string, n int) { m.orphans.WithLabelValues(kind).Set(float64(n)) }
 
@@ -146,6 +156,10 @@ var (
 		"Jobs waiting for a worker.", nil, nil)
 	oldestDesc = prometheus.NewDesc("urumi_job_queue_oldest_age_seconds",
 		"Age of the oldest job waiting for a worker (0 when none is).", nil, nil)
+	lastBackupDesc = prometheus.NewDesc("urumi_backup_last_success_timestamp_seconds",
+		"When the newest successful backup of any store finished, as a Unix time (0: none has).", nil, nil)
+	failingBackupsDesc = prometheus.NewDesc("urumi_stores_backup_failing",
+		"Live stores whose newest backup failed.", nil, nil)
 )
 
 // scrapeTimeout bounds the queue query of one scrape.
@@ -156,6 +170,8 @@ func (c *queueCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- storesDesc
 	ch <- queueDepthDesc
 	ch <- oldestDesc
+	ch <- lastBackupDesc
+	ch <- failingBackupsDesc
 }
 
 func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
@@ -178,6 +194,21 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(queueDepthDesc, prometheus.GaugeValue, float64(st.ByState[store.JobQueued]))
 	ch <- prometheus.MustNewConstMetric(oldestDesc, prometheus.GaugeValue, st.OldestQueued.Seconds())
+	// The backups' figures, when the database keeps them.
+	if b, ok := c.db.(store.Backups); ok {
+		bs, err := b.BackupStats(ctx)
+		if err != nil {
+			c.log.Warn("metrics: read backup stats", "err", err)
+			ch <- prometheus.NewInvalidMetric(lastBackupDesc, err)
+			return
+		}
+		last := 0.0
+		if !bs.LastSuccess.IsZero() {
+			last = float64(bs.LastSuccess.UnixMicro()) / 1e6
+		}
+		ch <- prometheus.MustNewConstMetric(lastBackupDesc, prometheus.GaugeValue, last)
+		ch <- prometheus.MustNewConstMetric(failingBackupsDesc, prometheus.GaugeValue, float64(bs.StoresFailing))
+	}
 }
 
 // SetWorkers records how many workers this process runs.
@@ -185,6 +216,9 @@ func (m *Metrics) SetWorkers(n int) { m.workers.Set(float64(n)) }
 
 // AddBusy counts workers starting (1) or ending (-1) a job.
 func (m *Metrics) AddBusy(delta int) { m.busy.Add(float64(delta)) }
+
+// The backup counts are the server's metrics.
+var _ provision.BackupMetrics = (*Metrics)(nil)
 
 // The workers' gauges are the server's metrics.
 var _ provision.WorkerGauges = (*Metrics)(nil)

@@ -228,6 +228,8 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 			URL: "http://shop.example", CreatedAt: now, UpdatedAt: now, Error: "boom", Options: []byte(`{"x":1}`),
 			Phases:  []store.Phase{{Name: "namespace", StartedAt: now, DurationMS: 12}},
 			Release: store.Release{Revision: 1, Versions: versions},
+			LastBackup: &store.Backup{ID: "shop-1", Store: "shop", Owner: "alice", Kind: store.BackupScheduled, Status: store.BackupFailed,
+				Actor: "urumi-scheduler", CreatedAt: now, Error: "e"},
 		}, store.Store{Name: "shop", Status: store.StatusQueued}},
 		{"Phase", store.Phase{Name: "quota", StartedAt: now, DurationMS: 1}, store.Phase{}},
 		{"Quota", store.Quota{Owner: "alice", MaxStores: 5, Used: 2, Default: true}, store.Quota{}},

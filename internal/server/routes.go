@@ -38,6 +38,7 @@ func addRoutes(rt *router, d Deps) {
 	rt.handle("GET /v1/backups", auth.require(handleListBackups(svc)))
 	rt.handle("DELETE /v1/backups/{id}", auth.require(handleDeleteBackup(svc, d.Wake)))
 	rt.handle("POST /v1/backups/{id}/restore", auth.require(handleRestoreBackup(svc, body, d.Wake)))
+	rt.handle("POST /v1/backups/{id}/verify", auth.require(handleVerifyBackup(svc, d.Wake)))
 	rt.handle("POST /v1/rollouts", auth.require(handleStartRollout(svc, body)))
 	rt.handle("GET /v1/rollouts", auth.require(handleListRollouts(svc)))
 	rt.handle("GET /v1/rollouts/{id}", auth.require(handleGetRollout(svc)))

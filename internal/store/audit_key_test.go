@@ -144,6 +144,7 @@ func legacyLog(t *testing.T, tdb testDB, db DB, n int) []AuditEntry {
 	tdb.mustExec(t, db, `DROP TABLE rollout_stores`)
 	tdb.mustExec(t, db, `DROP TABLE rollouts`)
 	tdb.mustExec(t, db, `DROP TABLE backups`)
+	tdb.mustExec(t, db, `ALTER TABLE stores DROP COLUMN backup_due_at`)
 	tdb.mustExec(t, db, `ALTER TABLE stores DROP COLUMN release`)
 	tdb.mustExec(t, db, `ALTER TABLE jobs DROP COLUMN params`)
 	tdb.mustExec(t, db, `ALTER TABLE audit_head DROP COLUMN key_id`)

@@ -72,6 +72,17 @@ type Backups interface {
 	UpdateBackup(ctx context.Context, b Backup) error
 	// RemoveBackup drops a backup's record once its snapshots are gone.
 	RemoveBackup(ctx context.Context, id string) error
+	// BackupStats are the figures of every store's backups.
+	BackupStats(ctx context.Context) (BackupStats, error)
+}
+
+// BackupStats sum up the backups for the metrics.
+type BackupStats struct {
+	// LastSuccess is when the newest succeeded backup finished (zero:
+	// none has).
+	LastSuccess time.Time
+	// StoresFailing counts live stores whose newest backup failed.
+	StoresFailing int
 }
 
 const backupColumns = `id, store, owner, kind, status, actor, job_id, created_at, finished_at, size,
@@ -204,4 +215,21 @@ func (d *sqlDB) RemoveBackup(ctx context.Context, id string) error {
 		return backupNotFound(id)
 	}
 	return nil
+}
+
+func (d *sqlDB) BackupStats(ctx context.Context) (BackupStats, error) {
+	var (
+		st   BackupStats
+		last sql.NullInt64
+	)
+	err := d.q().QueryRowContext(ctx, `SELECT
+		(SELECT MAX(finished_at) FROM backups WHERE status = 'succeeded'),
+		(SELECT COUNT(*) FROM backups b JOIN stores s ON s.name = b.store AND s.deleted_at IS NULL
+			WHERE b.status = 'failed' AND b.created_at = (SELECT MAX(c.created_at) FROM backups c WHERE c.store = b.store))`,
+	).Scan(&last, &st.StoresFailing)
+	if err != nil {
+		return BackupStats{}, fmt.Errorf("read backup stats: %w", err)
+	}
+	st.LastSuccess = fromNullMicros(last)
+	return st, nil
 }

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"sync"
 	"testing"
 	"time"
 )
@@ -114,4 +115,50 @@ func fmtList(s []string) string {
 		out += v
 	}
 	return out + "]"
+}
+
+// TestClaimBackupSlotOnce: of several processes claiming the same due
+// scheduled backup at once, exactly one gets it; the next is due at next.
+func TestClaimBackupSlotOnce(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, tdb testDB) {
+		ctx := context.Background()
+		const handles = 4
+		dbs := make([]DB, handles)
+		for i := range dbs {
+			dbs[i] = tdb.open(t, Options{})
+		}
+		if _, _, err := dbs[0].CreateStore(ctx, newStore("shop", "alice"), "alice"); err != nil {
+			t.Fatal(err)
+		}
+		now := time.Now().UTC()
+		next := now.Add(time.Hour)
+		claimed := make([]bool, 3*handles)
+		errs := make([]error, len(claimed))
+		var wg sync.WaitGroup
+		for i := range claimed {
+			wg.Go(func() { claimed[i], errs[i] = dbs[i%handles].ClaimBackupSlot(ctx, "shop", now, next) })
+		}
+		wg.Wait()
+		n := 0
+		for i, ok := range claimed {
+			if errs[i] != nil {
+				t.Errorf("claim %d: %v", i, errs[i])
+			}
+			if ok {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Fatalf("%d of %d claims of one due backup won, want exactly 1", n, len(claimed))
+		}
+		if ok, err := dbs[1].ClaimBackupSlot(ctx, "shop", now.Add(59*time.Minute), next.Add(time.Hour)); err != nil || ok {
+			t.Errorf("a claim before the next is due = %v, %v; want false", ok, err)
+		}
+		if ok, err := dbs[2].ClaimBackupSlot(ctx, "shop", next, next.Add(time.Hour)); err != nil || !ok {
+			t.Errorf("a claim when the next is due = %v, %v; want true", ok, err)
+		}
+		if ok, err := dbs[2].ClaimBackupSlot(ctx, "nope", next, next.Add(time.Hour)); err != nil || ok {
+			t.Errorf("a claim for a store that does not exist = %v, %v; want false", ok, err)
+		}
+	})
 }

@@ -53,6 +53,10 @@ type Store struct {
 	// Release is what the store runs, as of its last change. UpdateStore
 	// leaves it alone; SetRelease writes it.
 	Release Release `json:"release"`
+	// LastBackup is the store's newest backup, with its error when it
+	// failed (a scheduled one too). Get fills it; it is not stored with
+	// the store.
+	LastBackup *Backup `json:"lastBackup,omitempty"`
 	// Options are non-secret provisioning settings fixed at create time
 	// (base domain, ingress class, chart value overrides), as JSON.
 	Options []byte `json:"-"`
@@ -287,6 +291,10 @@ type Stores interface {
 	// that the owner is under their store limit (ErrQuotaExceeded), so
 	// concurrent creates on any number of processes never exceed it.
 	CreateStore(ctx context.Context, s Store, actor string) (Store, Job, error)
+	// CreateStoreJob is CreateStore with another first job: a restore
+	// into a new store (kind JobRestore, with its params) creates it and
+	// fills it from a backup in one job.
+	CreateStoreJob(ctx context.Context, s Store, actor string, kind JobKind, params []byte) (Store, Job, error)
 	GetStore(ctx context.Context, name string) (Store, error)
 	// ListStores leaves Options out: GetStore has them.
 	ListStores(ctx context.Context, f ListFilter) ([]Store, error)
@@ -299,6 +307,11 @@ type Stores interface {
 	// process marked it first) or already has that reason. Its phases and
 	// options stay.
 	MarkStore(ctx context.Context, name string, from, to Status, reason string) (bool, error)
+	// ClaimBackupSlot takes the live store's scheduled backup due at or
+	// before now, moving its next one to next, and says whether it did:
+	// false when none is due (another process took it first). A store
+	// never scheduled before is due at once.
+	ClaimBackupSlot(ctx context.Context, name string, now, next time.Time) (bool, error)
 	// RemoveStore drops a live store after its resources are gone.
 	RemoveStore(ctx context.Context, name string) error
 	// SetRelease records what a live store runs.

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 )
 
 const storeColumns = `name, owner, plan, status, namespace, url, error, phases, options, created_at, updated_at, release`
@@ -60,6 +61,22 @@ func (sc *storeScanner) scan(row scanner, s *Store) error {
 }
 
 func (d *sqlDB) CreateStore(ctx context.Context, s Store, actor string) (Store, Job, error) {
+	return d.CreateStoreJob(ctx, s, actor, JobCreate, nil)
+}
+
+func (d *sqlDB) CreateStoreJob(ctx context.Context, s Store, actor string, kind JobKind, params []byte) (Store, Job, error) {
+	switch kind {
+	case JobCreate, JobRestore:
+	default:
+		return Store{}, Job{}, fmt.Errorf("create store %q: a new store's first job is a create or a restore, not %q", s.Name, kind)
+	}
+	if len(params) > 0 && !json.Valid(params) {
+		return Store{}, Job{}, fmt.Errorf("create store %q: job params are not valid JSON", s.Name)
+	}
+	var jobParams sql.NullString
+	if len(params) > 0 {
+		jobParams = sql.NullString{String: string(params), Valid: true}
+	}
 	if s.Name == "" || s.Owner == "" {
 		return Store{}, Job{}, fmt.Errorf("create store %q: name and owner are required", s.Name)
 	}
@@ -79,7 +96,7 @@ func (d *sqlDB) CreateStore(ctx context.Context, s Store, actor string) (Store, 
 	if s.Phases, err = decodePhases(phases.String); err != nil { // as GetStore will return them
 		return Store{}, Job{}, err
 	}
-	job := Job{Store: s.Name, Kind: JobCreate, State: JobQueued, Actor: actor, CreatedAt: t, UpdatedAt: t}
+	job := Job{Store: s.Name, Kind: kind, State: JobQueued, Actor: actor, CreatedAt: t, UpdatedAt: t, Params: params}
 	err = d.inTx(ctx, func(tx *sql.Tx) error {
 		if d.dialect == dialectPostgres {
 			// Creates for one owner run one at a time on every process, so
@@ -123,9 +140,9 @@ func (d *sqlDB) CreateStore(ctx context.Context, s Store, actor string) (Store, 
 		if err != nil {
 			return err
 		}
-		return tx.QueryRowContext(ctx, `INSERT INTO jobs (store_id, kind, state, actor, created_at, updated_at)
-			VALUES ($1, $2, $3, $4, $5, $5) RETURNING id`,
-			storeID, job.Kind, job.State, actor, toMicros(t)).Scan(&job.ID)
+		return tx.QueryRowContext(ctx, `INSERT INTO jobs (store_id, kind, state, actor, created_at, updated_at, params)
+			VALUES ($1, $2, $3, $4, $5, $5, $6) RETURNING id`,
+			storeID, job.Kind, job.State, actor, toMicros(t), jobParams).Scan(&job.ID)
 	})
 	if err != nil {
 		if errors.Is(err, ErrNameTaken) || errors.Is(err, ErrQuotaExceeded) {
@@ -256,6 +273,20 @@ func (d *sqlDB) MarkStore(ctx context.Context, name string, from, to Status, rea
 	n, err := res.RowsAffected()
 	if err != nil {
 		return false, fmt.Errorf("mark store %q %s: %w", name, to, err)
+	}
+	return n > 0, nil
+}
+
+func (d *sqlDB) ClaimBackupSlot(ctx context.Context, name string, now, next time.Time) (bool, error) {
+	res, err := d.q().ExecContext(ctx, `UPDATE stores SET backup_due_at = $1
+		WHERE name = $2 AND deleted_at IS NULL AND (backup_due_at IS NULL OR backup_due_at <= $3)`,
+		toMicros(next), name, toMicros(now))
+	if err != nil {
+		return false, fmt.Errorf("claim the scheduled backup of store %q: %w", name, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("claim the scheduled backup of store %q: %w", name, err)
 	}
 	return n > 0, nil
 }

@@ -8,7 +8,10 @@
 # 2. For a restore into another store (OLD_URL and NEW_URL set, e.g.
 #    https://shop.example.com and https://staging.example.com), the site's
 #    URL (the options siteurl and home) is rewritten in the scratch copy:
-#    the OLD_URL prefix becomes NEW_URL. Links inside posts and serialized
+#    the OLD_URL prefix becomes NEW_URL. Without OLD_URL, it is the scheme
+#    and host (and port) of the backup's own home option, checked like a
+#    given one: the store's owner wrote it, and it reaches SQL. Links
+#    inside posts and serialized
 #    options still name the old host; rewriting those safely is wp-cli's
 #    `search-replace`, run by WordPress' own image, not here.
 # 3. The files are restored into WP_DIR: changed files overwritten, files
@@ -29,9 +32,9 @@ TABLE_PREFIX=${TABLE_PREFIX:-wp_}
 check TABLE_PREFIX '[A-Za-z0-9_]{1,20}'
 url_re='https?://[a-z0-9]([-a-z0-9.]*[a-z0-9])?(:[0-9]{1,5})?(/[-A-Za-z0-9._~/]*)?'
 if [ -n "${OLD_URL:-}${NEW_URL:-}" ]; then
-	need OLD_URL NEW_URL
-	check OLD_URL "$url_re"
+	need NEW_URL
 	check NEW_URL "$url_re"
+	[ -z "${OLD_URL:-}" ] || check OLD_URL "$url_re"
 fi
 [ -d "$WP_DIR" ] || die "WP_DIR is not a directory"
 db_options
@@ -56,6 +59,11 @@ fi
 
 if [ -n "${NEW_URL:-}" ]; then
 	opts="\`$scratch\`.\`${TABLE_PREFIX}options\`"
+	if [ -z "${OLD_URL:-}" ]; then
+		OLD_URL=$(sql -e "SELECT option_value FROM $opts WHERE option_name = 'home' LIMIT 1" | sed -n '1s#^\(https\{0,1\}://[^/]*\).*#\1#p')
+		[ -n "$OLD_URL" ] || die "the backup has no home option with an http(s) URL to rewrite: the store was not touched"
+		check OLD_URL "$url_re"
+	fi
 	log "rewriting the site URL $OLD_URL to $NEW_URL"
 	sql -e "UPDATE $opts SET option_value = CONCAT('$NEW_URL', SUBSTRING(option_value, CHAR_LENGTH('$OLD_URL') + 1)) WHERE option_name IN ('siteurl', 'home') AND LEFT(option_value, CHAR_LENGTH('$OLD_URL')) = '$OLD_URL'"
 	off=$(sql -e "SELECT COUNT(*) FROM $opts WHERE option_name IN ('siteurl', 'home') AND LEFT(option_value, CHAR_LENGTH('$NEW_URL')) <> '$NEW_URL'")
