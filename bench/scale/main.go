@@ -73,6 +73,7 @@ type options struct {
 	skipDelete    bool
 	podStartup    *simcluster.PodStartup
 	keep          string
+	cpuProfile    string
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -88,6 +89,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.nodes, "nodes", 0, "kwok nodes (0: one per 50 stores, at least 3)")
 	fs.BoolVar(&o.skipDelete, "skip-delete", false, "leave the stores (and skip timing their deletion)")
 	fs.StringVar(&o.keep, "keep", "", "keep the API server's audit log and serve's log in this directory")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write urumi serve's CPU profile of the whole run to this file")
 	podStartup := fs.String("pod-startup", "default", simcluster.PodStartupUsage)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -175,6 +177,13 @@ func (b *bench) run(ctx context.Context, stdout io.Writer) error {
 	}
 	home := filepath.Join(b.work, "home")
 	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + home, "XDG_CONFIG_HOME=" + home, "KUBECONFIG=" + b.cluster.Kubeconfig}
+	if b.o.cpuProfile != "" {
+		abs, err := filepath.Abs(b.o.cpuProfile)
+		if err != nil {
+			return err
+		}
+		env = append(env, "URUMI_CPU_PROFILE="+abs)
+	}
 	if b.srv, err = harness.StartServer(ctx, b.bin, cmp.Or(b.o.keep, b.work), env,
 		"--db", b.dsn, "--audit-key", b.auditKeyPath(), "--workers", strconv.Itoa(b.o.workers),
 		"--create-rate", "0", "--default-max-stores", "100000", "--timeout", "10m"); err != nil {

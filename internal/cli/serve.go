@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -113,6 +114,18 @@ func runServe(ctx context.Context, f *Factory, cfg ServeConfig) error {
 	log, err := newServerLogger(f.Streams.ErrOut, cfg.LogFormat, cfg.LogLevel)
 	if err != nil {
 		return err
+	}
+	// For benchmarks and developers: a CPU profile of the whole run.
+	if path := f.Getenv("URUMI_CPU_PROFILE"); path != "" {
+		pf, err := os.Create(path)
+		if err != nil {
+			return fmt.Errorf("URUMI_CPU_PROFILE: %w", err)
+		}
+		defer pf.Close()
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			return fmt.Errorf("URUMI_CPU_PROFILE: %w", err)
+		}
+		defer pprof.StopCPUProfile()
 	}
 	svc, err := f.Service(ctx)
 	if err != nil {
