@@ -91,9 +91,16 @@ type cacheWaiter struct {
 	cache *driftCache
 }
 
-// cachePoll is how often the cache is read while waiting: from memory, so
-// a short interval costs nothing worth counting.
-const cachePoll = 200 * time.Millisecond
+// cachePoll is how often the cache is read while waiting. Reading is from
+// memory, and an object is judged again only when it changed.
+const cachePoll = 250 * time.Millisecond
+
+// judged is an object's last verdict, kept while its resourceVersion stays.
+type judged struct {
+	version string
+	ready   bool
+	msg     string
+}
 
 func (w cacheWaiter) Wait(resources kube.ResourceList, timeout time.Duration) error {
 	return w.wait(resources, timeout, false)
@@ -108,8 +115,9 @@ func (w cacheWaiter) wait(resources kube.ResourceList, timeout time.Duration, jo
 	defer cancel()
 	t := time.NewTicker(cachePoll)
 	defer t.Stop()
+	seen := map[string]judged{}
 	for {
-		pending, err := w.pending(resources, jobs)
+		pending, err := w.pending(resources, jobs, seen)
 		if err != nil {
 			return err
 		}
@@ -126,7 +134,7 @@ func (w cacheWaiter) wait(resources kube.ResourceList, timeout time.Duration, jo
 
 // pending describes the first object not ready yet ("" when all are), or
 // fails when one will never be (a failed Job).
-func (w cacheWaiter) pending(resources kube.ResourceList, jobs bool) (string, error) {
+func (w cacheWaiter) pending(resources kube.ResourceList, jobs bool, seen map[string]judged) (string, error) {
 	for _, info := range resources {
 		if !waitsForReadiness(info) {
 			continue
@@ -157,12 +165,21 @@ func (w cacheWaiter) pending(resources kube.ResourceList, jobs bool) (string, er
 		if older(obj, info.Object) {
 			return what + " not seen since the change", nil
 		}
-		ready, msg, err := objectReady(obj, info.Mapping.GroupVersionKind)
-		if err != nil {
-			return "", fmt.Errorf("%s: %w", what, err)
+		version := ""
+		if m, err := meta.Accessor(obj); err == nil {
+			version = m.GetResourceVersion()
 		}
-		if !ready {
-			return what + ": " + msg, nil
+		j, ok := seen[what]
+		if !ok || j.version != version || version == "" {
+			ready, msg, err := objectReady(obj, info.Mapping.GroupVersionKind)
+			if err != nil {
+				return "", fmt.Errorf("%s: %w", what, err)
+			}
+			j = judged{version: version, ready: ready, msg: msg}
+			seen[what] = j
+		}
+		if !j.ready {
+			return what + ": " + j.msg, nil
 		}
 	}
 	return "", nil

@@ -75,7 +75,7 @@ func TestCacheWaiter(t *testing.T) {
 	list := kube.ResourceList{infoOf(applied, gvkDeployment)}
 	pending := func() string {
 		t.Helper()
-		p, err := w.pending(list, true)
+		p, err := w.pending(list, true, map[string]judged{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -104,13 +104,13 @@ func TestCacheWaiter(t *testing.T) {
 	if p := pending(); !strings.Contains(p, "job in progress") {
 		t.Errorf("running Job: pending %q", p)
 	}
-	if p, err := w.pending(list, false); p != "" || err != nil {
+	if p, err := w.pending(list, false, map[string]judged{}); p != "" || err != nil {
 		t.Errorf("without WaitForJobs a running Job is not waited for: %q, %v", p, err)
 	}
 	failed := job.DeepCopy()
 	failed.Status.Conditions = []batchv1.JobCondition{{Type: batchv1.JobFailed, Status: corev1.ConditionTrue, Reason: "BackoffLimitExceeded"}}
 	_ = jobs.Update(failed)
-	if _, err := w.pending(list, true); err == nil || !strings.Contains(err.Error(), "BackoffLimitExceeded") {
+	if _, err := w.pending(list, true, map[string]judged{}); err == nil || !strings.Contains(err.Error(), "BackoffLimitExceeded") {
 		t.Errorf("failed Job: %v, want an error naming the reason", err)
 	}
 	done := job.DeepCopy()

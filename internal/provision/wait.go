@@ -41,7 +41,7 @@ func (objectStatusReader) Supports(gk schema.GroupKind) bool {
 
 // capabilitiesTTL is how long the cluster's version and API versions, as
 // Helm's templates see them, are reused before discovery runs again.
-const capabilitiesTTL = time.Minute
+const capabilitiesTTL = 10 * time.Minute
 
 // capabilities caches what Helm would otherwise learn by discovery on every
 // install and upgrade: it invalidates the discovery cache each time and
