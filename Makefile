@@ -30,7 +30,7 @@ cluster: cluster-build
 
 ## test: lint, then every test, against the simulated cluster and PostgreSQL
 test: cluster-build lint
-	$(GO) test -count=1 -timeout 20m ./...
+	$(GO) test -count=1 -timeout 30m ./...
 
 ## lint: go vet and gofmt
 lint:
@@ -48,6 +48,7 @@ bench: cluster-build
 	$(GO) run ./bench/provision
 	$(GO) run ./bench/list
 	$(GO) run ./bench/serve
+	$(GO) run ./bench/scale
 
 ## image: dist/urumi-image.tar, an OCI image layout of the static linux binary, and its check
 image:
