@@ -137,12 +137,8 @@ func (s *Service) backup(ctx context.Context, c Caller, name string, kind store.
 				return errNotDue
 			}
 		}
-		job, err = tx.EnqueueJob(ctx, name, store.JobBackup, c.Name, params)
-		if errors.Is(err, store.ErrJobActive) {
-			return errorf(ErrConflict, "store %q has a job in flight: wait for it (urumi store get %s), then try again", name, name)
-		}
-		if err != nil {
-			return fmt.Errorf("queue backup of %s: %w", name, err)
+		if job, err = enqueueStoreJob(ctx, tx, name, store.JobBackup, c.Name, params, "backup of "+name); err != nil {
+			return err
 		}
 		b, err = tx.CreateBackup(ctx, store.Backup{ID: id, Store: name, Owner: st.Owner, Kind: kind,
 			Status: store.BackupQueued, Actor: c.Name, JobID: job.ID, CreatedAt: start})
@@ -218,12 +214,8 @@ func (s *Service) DeleteBackup(ctx context.Context, c Caller, id string) (store.
 	}
 	var job store.Job
 	err = s.record(ctx, c, "backup.delete", b.Store, "requested", "backup "+id, start, func(tx store.DB) error {
-		job, err = tx.EnqueueJob(ctx, b.Store, store.JobBackup, c.Name, params)
-		if errors.Is(err, store.ErrJobActive) {
-			return errorf(ErrConflict, "store %q has a job in flight: wait for it (urumi store get %s), then try again", b.Store, b.Store)
-		}
-		if err != nil {
-			return fmt.Errorf("queue deletion of backup %s: %w", id, err)
+		if job, err = enqueueStoreJob(ctx, tx, b.Store, store.JobBackup, c.Name, params, "deletion of backup "+id); err != nil {
+			return err
 		}
 		b.Status, b.JobID = store.BackupDeleting, job.ID
 		return tx.UpdateBackup(ctx, b)
@@ -266,12 +258,8 @@ func (s *Service) Restore(ctx context.Context, c Caller, id, to string) (store.B
 	}
 	var job store.Job
 	err = s.record(ctx, c, "backup.restore", st.Name, "requested", "backup "+id, start, func(tx store.DB) error {
-		job, err = tx.EnqueueJob(ctx, st.Name, store.JobRestore, c.Name, params)
-		if errors.Is(err, store.ErrJobActive) {
-			return errorf(ErrConflict, "store %q has a job in flight: wait for it (urumi store get %s), then try again", st.Name, st.Name)
-		}
-		if err != nil {
-			return fmt.Errorf("queue restore of %s: %w", st.Name, err)
+		if job, err = enqueueStoreJob(ctx, tx, st.Name, store.JobRestore, c.Name, params, "restore of "+st.Name); err != nil {
+			return err
 		}
 		return nil
 	})
@@ -382,12 +370,8 @@ func (s *Service) Verify(ctx context.Context, c Caller, id string) (store.Backup
 	}
 	var job store.Job
 	err = s.record(ctx, c, "backup.verify", st.Name, "requested", "backup "+id, start, func(tx store.DB) error {
-		job, err = tx.EnqueueJob(ctx, st.Name, store.JobBackup, c.Name, params)
-		if errors.Is(err, store.ErrJobActive) {
-			return errorf(ErrConflict, "store %q has a job in flight: wait for it (urumi store get %s), then try again", st.Name, st.Name)
-		}
-		if err != nil {
-			return fmt.Errorf("queue verification of backup %s: %w", id, err)
+		if job, err = enqueueStoreJob(ctx, tx, st.Name, store.JobBackup, c.Name, params, "verification of backup "+id); err != nil {
+			return err
 		}
 		return nil
 	})
@@ -395,4 +379,18 @@ func (s *Service) Verify(ctx context.Context, c Caller, id string) (store.Backup
 		return store.Backup{}, store.Job{}, err
 	}
 	return b, job, nil
+}
+
+// enqueueStoreJob queues a backup, restore or verification job on a store
+// inside tx; a store with a job in flight is a conflict the caller can act
+// on.
+func enqueueStoreJob(ctx context.Context, tx store.DB, name string, kind store.JobKind, actor string, params []byte, what string) (store.Job, error) {
+	job, err := tx.EnqueueJob(ctx, name, kind, actor, params)
+	if errors.Is(err, store.ErrJobActive) {
+		return store.Job{}, errorf(ErrConflict, "store %q has a job in flight: wait for it (urumi store get %s), then try again", name, name)
+	}
+	if err != nil {
+		return store.Job{}, fmt.Errorf("queue %s: %w", what, err)
+	}
+	return job, nil
 }
