@@ -89,7 +89,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.nodes, "nodes", 0, "kwok nodes (0: one per 50 stores, at least 3)")
 	fs.BoolVar(&o.skipDelete, "skip-delete", false, "leave the stores (and skip timing their deletion)")
 	fs.StringVar(&o.keep, "keep", "", "keep the API server's audit log and serve's log in this directory")
-	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write urumi serve's CPU profile of the whole run to this file")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write urumi serve's CPU profile of the whole run to this file, and its heap profile at the end to FILE.heap")
 	podStartup := fs.String("pod-startup", "default", simcluster.PodStartupUsage)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -182,7 +182,7 @@ func (b *bench) run(ctx context.Context, stdout io.Writer) error {
 		if err != nil {
 			return err
 		}
-		env = append(env, "URUMI_CPU_PROFILE="+abs)
+		env = append(env, "URUMI_CPU_PROFILE="+abs, "URUMI_HEAP_PROFILE="+abs+".heap")
 	}
 	if b.srv, err = harness.StartServer(ctx, b.bin, cmp.Or(b.o.keep, b.work), env,
 		"--db", b.dsn, "--audit-key", b.auditKeyPath(), "--workers", strconv.Itoa(b.o.workers),

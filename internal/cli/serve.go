@@ -127,6 +127,15 @@ func runServe(ctx context.Context, f *Factory, cfg ServeConfig) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
+	// And a heap profile, written as the server stops.
+	if path := f.Getenv("URUMI_HEAP_PROFILE"); path != "" {
+		defer func() {
+			if pf, err := os.Create(path); err == nil {
+				_ = pprof.Lookup("heap").WriteTo(pf, 0)
+				pf.Close()
+			}
+		}()
+	}
 	svc, err := f.Service(ctx)
 	if err != nil {
 		return err
