@@ -6,11 +6,14 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 
+	"helm.sh/helm/v4/pkg/chart/common"
+	chart "helm.sh/helm/v4/pkg/chart/v2"
 	rcommon "helm.sh/helm/v4/pkg/release/common"
 	release "helm.sh/helm/v4/pkg/release/v1"
 	appsv1 "k8s.io/api/apps/v1"
@@ -467,5 +470,50 @@ func TestJudgePasswordReset(t *testing.T) {
 		return f.Kind == FindingExtraPolicy && f.Object == "NetworkPolicy/"+PolicyMariaDBFromPasswordReset && f.Status != CheckPass
 	}) {
 		t.Errorf("an unlabelled reset policy is not reported as extra: %v", failures(sc))
+	}
+}
+
+func TestCompactHelmRecord(t *testing.T) {
+	manifest := "kind: ConfigMap\nmetadata:\n  name: setup\n"
+	s := helmSecret(t, "store-shop", 2, rcommon.StatusDeployed, manifest, true)
+	// A record as Helm writes it carries the chart: give it a large one.
+	rel, err := decodeHelmRelease(s.Data["release"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tmpl strings.Builder
+	for i := range 2000 {
+		fmt.Fprintf(&tmpl, "{{- /* template line %d */ -}}\n", i)
+	}
+	rel.Chart = &chart.Chart{Metadata: &chart.Metadata{Name: "store", Version: "0.2.0"},
+		Templates: []*common.File{{Name: "templates/big.yaml", Data: []byte(tmpl.String())}}}
+	b, _ := json.Marshal(rel)
+	s.Data["release"] = []byte(base64.StdEncoding.EncodeToString(b))
+	shared := s.Data
+
+	before := len(s.Data["release"])
+	compactHelmRecord(&s)
+	if after := len(s.Data["release"]); after*10 > before {
+		t.Errorf("record of %d bytes compacted to %d", before, after)
+	}
+	if string(shared["release"]) != base64.StdEncoding.EncodeToString(b) {
+		t.Error("compacting changed the map it was given (the informer's object may share it)")
+	}
+	r, ok := newHelmRecord(&s)
+	if !ok {
+		t.Fatal("compacted record not recognised")
+	}
+	got, err := r.release()
+	if err != nil || got.Manifest != manifest || got.Version != 2 || got.Info.Status != rcommon.StatusDeployed || got.Chart != nil {
+		t.Fatalf("compacted record reads back as %+v, %v", got, err)
+	}
+
+	// A record that does not decode stays as it was, for the check to
+	// report.
+	bad := helmSecret(t, "store-shop", 3, rcommon.StatusDeployed, manifest, true)
+	bad.Data["release"] = []byte("not base64!")
+	compactHelmRecord(&bad)
+	if string(bad.Data["release"]) != "not base64!" {
+		t.Error("an undecodable record was changed")
 	}
 }

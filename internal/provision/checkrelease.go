@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"strconv"
 
 	release "helm.sh/helm/v4/pkg/release/v1"
@@ -99,6 +100,39 @@ func decodeHelmRelease(data []byte) (*release.Release, error) {
 		return nil, err
 	}
 	return &rel, nil
+}
+
+// compactHelmRecord keeps of a Helm release record only what a check
+// reads (the release's name, version, status and manifest), re-encoded as
+// Helm encodes it. A record also carries the whole chart, templates and
+// files, some 90 KB a store: the drift reconciler's informer holds every
+// store's records in memory. A record that does not decode is left as it
+// is, for the check to report.
+func compactHelmRecord(s *corev1.Secret) {
+	rel, err := decodeHelmRelease(s.Data["release"])
+	if err != nil {
+		return
+	}
+	small, err := json.Marshal(&release.Release{Name: rel.Name, Namespace: rel.Namespace, Version: rel.Version, Info: rel.Info, Manifest: rel.Manifest})
+	if err != nil {
+		return
+	}
+	var buf bytes.Buffer
+	zw, err := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
+	if err != nil {
+		return
+	}
+	if _, err := zw.Write(small); err != nil {
+		return
+	}
+	if err := zw.Close(); err != nil {
+		return
+	}
+	out := make([]byte, base64.StdEncoding.EncodedLen(buf.Len()))
+	base64.StdEncoding.Encode(out, buf.Bytes())
+	data := maps.Clone(s.Data)
+	data["release"] = out
+	s.Data = data
 }
 
 // manifestObjects parses a release manifest into its objects.

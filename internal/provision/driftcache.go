@@ -131,10 +131,15 @@ func newDriftCache(k *Kube, resync time.Duration) (*driftCache, []watchedKind) {
 		&c.ingresses, &c.roleBindings}
 	for i, w := range kinds {
 		// What no check reads is not kept: managed fields are often half
-		// an object's size.
+		// an object's size, and a Helm release record carries the whole
+		// chart.
+		records := w.name == "release"
 		_ = w.informer.SetTransform(func(obj any) (any, error) {
 			if m, err := meta.Accessor(obj); err == nil {
 				m.SetManagedFields(nil)
+			}
+			if s, ok := obj.(*corev1.Secret); ok && records {
+				compactHelmRecord(s)
 			}
 			return obj, nil
 		})
