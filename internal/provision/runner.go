@@ -331,8 +331,12 @@ func (r *Runner) creation(ctx context.Context, job store.Job, s *store.Store) (*
 		{"credentials", func(ctx context.Context) error { return k.ensureCredentials(ctx, name, owner) }},
 		{"helm-install", func(ctx context.Context) error {
 			remaining := time.Until(deadlineOf(ctx, c.timeout))
+			// Only the first try may skip looking for a release: a try
+			// cut short (the API server restarting) may have left one.
+			first := fresh
+			fresh = false
 			var err error
-			c.installed, err = k.helmInstall(ctx, ns, fresh, routeOf(name, opts), vals, remaining)
+			c.installed, err = k.helmInstall(ctx, ns, first, routeOf(name, opts), vals, remaining)
 			return err
 		}},
 	}
