@@ -136,6 +136,9 @@ func (k *Kube) helmInstall(ctx context.Context, namespace string, fresh bool, ro
 	}
 	waitOpts := []kube.WaitOption{kube.WithWaitContext(ctx), kube.WithKStatusReaders(newObjectStatusReader(k.mapper))}
 	if last == nil {
+		if fresh {
+			cfg.Releases.Driver = &freshDriver{Driver: cfg.Releases.Driver}
+		}
 		in := action.NewInstall(cfg)
 		in.ReleaseName, in.Namespace = releaseName, namespace
 		in.WaitStrategy, in.WaitForJobs, in.Timeout = kube.StatusWatcherStrategy, true, timeout
@@ -160,6 +163,25 @@ func (k *Kube) helmInstall(ctx context.Context, namespace string, fresh bool, ro
 		return nil, fmt.Errorf("helm upgrade: %w", describeAPIError(err))
 	}
 	return asRelease(r)
+}
+
+// freshDriver is Helm's release storage in a namespace this run made: its
+// first query (install's "is the name in use?", a LIST of the namespace's
+// release records) is answered "none" without asking, for no record can be
+// in a namespace made a moment ago by the job that holds its lease. The
+// check is not lost: the record is then made with a create, which the API
+// server refuses if one of the same name exists after all.
+type freshDriver struct {
+	driver.Driver
+	asked bool
+}
+
+func (d *freshDriver) Query(labels map[string]string) ([]rel.Releaser, error) {
+	if !d.asked {
+		d.asked = true
+		return nil, driver.ErrReleaseNotFound
+	}
+	return d.Driver.Query(labels)
 }
 
 // helmUninstall removes the store's release, if any, and waits for its

@@ -600,3 +600,26 @@ func TestHelmInstallRefusesInjectedRender(t *testing.T) {
 		t.Errorf("the refused release left %d Deployments and %d release records in %s", len(deps.Items), len(secrets.Items), ns)
 	}
 }
+
+// BenchmarkRenderStore is the CPU of one store's render as an install runs
+// it: the chart's templates, Helm's post-render split and the render check.
+func BenchmarkRenderStore(b *testing.B) {
+	plan := BuiltinPlans()[0]
+	vals, err := chartValues(testStoreName, plan, Options{BaseDomain: testBaseDomain, IngressClass: "nginx"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		pr   postrenderer.PostRenderer
+	}{{"templates", nil}, {"checked", checker()}} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := renderStore(b, vals, c.pr); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
