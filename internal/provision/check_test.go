@@ -517,3 +517,31 @@ func TestCompactHelmRecord(t *testing.T) {
 		t.Error("an undecodable record was changed")
 	}
 }
+
+// TestJudgeTrimmedPods: the reconciler's cache keeps pods without their
+// spec and ReplicaSets without their template; the judge finds the same.
+func TestJudgeTrimmedPods(t *testing.T) {
+	ctx := context.Background()
+	k, snap, st := fakeStore(t)
+	o := snap.byNS[Namespace(st.Name)]
+	stray := corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "shell", Namespace: Namespace(st.Name), Labels: map[string]string{"app": "x"}},
+		Spec:   corev1.PodSpec{Containers: []corev1.Container{{Name: "sh", Image: "busybox", Command: []string{"sleep", "1d"}}}},
+		Status: corev1.PodStatus{Phase: corev1.PodRunning, ContainerStatuses: []corev1.ContainerStatus{{Name: "sh", Ready: true}}}}
+	o.pods = append(o.pods, stray)
+	want := failures(k.judge(ctx, snap, st))
+	if !slices.Contains(want, "stray-pod Pod/shell") {
+		t.Fatalf("untrimmed: %v, want the stray pod", want)
+	}
+	for i := range o.pods {
+		trimCached(&o.pods[i], false)
+		if len(o.pods[i].Spec.Containers) != 0 || o.pods[i].Status.Phase == "" {
+			t.Fatalf("trimmed pod %s: %+v", o.pods[i].Name, o.pods[i])
+		}
+	}
+	for i := range o.replicaSets {
+		trimCached(&o.replicaSets[i], false)
+	}
+	if got := failures(k.judge(ctx, snap, st)); !slices.Equal(got, want) {
+		t.Errorf("trimmed: %v, untrimmed: %v", got, want)
+	}
+}

@@ -130,22 +130,40 @@ func newDriftCache(k *Kube, resync time.Duration) (*driftCache, []watchedKind) {
 		&c.services, &c.claims, &c.pods, &c.deployments, &c.statefulSets, &c.replicaSets, &c.jobs, &c.cronJobs,
 		&c.ingresses, &c.roleBindings}
 	for i, w := range kinds {
-		// What no check reads is not kept: managed fields are often half
-		// an object's size, and a Helm release record carries the whole
-		// chart.
 		records := w.name == "release"
 		_ = w.informer.SetTransform(func(obj any) (any, error) {
-			if m, err := meta.Accessor(obj); err == nil {
-				m.SetManagedFields(nil)
-			}
-			if s, ok := obj.(*corev1.Secret); ok && records {
-				compactHelmRecord(s)
-			}
+			trimCached(obj, records)
 			return obj, nil
 		})
 		*idx[i] = w.informer.GetIndexer()
 	}
 	return c, kinds
+}
+
+// trimCached drops what no check, wait or cached read uses from an
+// object the reconciler keeps (records: a Helm release record):
+//   - managed fields, often half an object's size;
+//   - all of a release record but its name, version, status and
+//     manifest: it carries the whole chart;
+//   - a pod's spec and container statuses (the judge reads its labels,
+//     controller and phase; a wait its conditions);
+//   - a ReplicaSet's pod template (the judge follows its controller; the
+//     template is its Deployment's, which is judged).
+func trimCached(obj any, records bool) {
+	if m, err := meta.Accessor(obj); err == nil {
+		m.SetManagedFields(nil)
+	}
+	switch o := obj.(type) {
+	case *corev1.Secret:
+		if records {
+			compactHelmRecord(o)
+		}
+	case *corev1.Pod:
+		o.Spec = corev1.PodSpec{}
+		o.Status = corev1.PodStatus{Phase: o.Status.Phase, Conditions: o.Status.Conditions}
+	case *appsv1.ReplicaSet:
+		o.Spec.Template = corev1.PodTemplateSpec{}
+	}
 }
 
 // start starts every informer and waits for their first lists.
