@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/debug"
 	"runtime/pprof"
 	"strings"
 	"time"
@@ -135,6 +136,14 @@ func runServe(ctx context.Context, f *Factory, cfg ServeConfig) error {
 				pf.Close()
 			}
 		}()
+	}
+	// In a container with a memory limit, the collector keeps the heap
+	// under it (GOMEMLIMIT, when set, wins).
+	if f.Getenv("GOMEMLIMIT") == "" {
+		if limit, ok := cgroupMemoryLimit(os.DirFS("/sys/fs/cgroup")); ok {
+			debug.SetMemoryLimit(serveMemoryLimit(limit))
+			log.Info("heap limit set from the container's memory limit", "limit_bytes", limit, "heap_limit_bytes", serveMemoryLimit(limit))
+		}
 	}
 	svc, err := f.Service(ctx)
 	if err != nil {
