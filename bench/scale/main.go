@@ -461,6 +461,17 @@ func (b *bench) lists(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// What the list costs, whatever else the machine is doing: serve's
+	// CPU per request, beside how busy the machine was (every process:
+	// the control plane, kwok, PostgreSQL, this load).
+	cpuBefore, err := b.cpuTime()
+	if err != nil {
+		return err
+	}
+	busyBefore, err := harness.MachineCPU()
+	if err != nil {
+		return err
+	}
 	all, err := harness.Load(ctx, b.srv.URL+"/v1/stores?all=true", b.admin, b.o.rate, b.o.duration, func(body []byte) error {
 		if n := bytes.Count(body, []byte(`"owner":`)); n != page {
 			return fmt.Errorf("list returned %d stores, want %d", n, page)
@@ -470,6 +481,20 @@ func (b *bench) lists(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	cpuAfter, err := b.cpuTime()
+	if err != nil {
+		return err
+	}
+	busyAfter, err := harness.MachineCPU()
+	if err != nil {
+		return err
+	}
+	plane := func(cpu map[string]time.Duration) time.Duration {
+		return cpu["kube-apiserver"] + cpu["etcd"] + cpu["kube-controller-manager"] + cpu["kube-scheduler"] + cpu["kwok"]
+	}
+	b.add([]string{"  during the list load",
+		fmt.Sprintf("urumi serve %.2f ms CPU per request", float64((cpuAfter[serveProc]-cpuBefore[serveProc]).Microseconds())/1000/float64(max(all.N, 1))),
+		fmt.Sprintf("control plane and kwok %.2f cores; machine %s", (plane(cpuAfter)-plane(cpuBefore)).Seconds()/b.o.duration.Seconds(), busyAfter.Since(busyBefore)), ""})
 	b.add([]string{
 		fmt.Sprintf("GET /v1/stores?all=true, page of %d of %d stores, %d req/s: p99", page, total, b.o.rate),
 		fmt.Sprintf("%s (p50 %s, %d req, %d errors)", harness.Ms(all.P(0.99)), harness.Ms(all.P(0.5)), all.N, all.Errors),

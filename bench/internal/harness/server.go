@@ -253,3 +253,46 @@ func Memory(pid int) (rss, hwm float64, err error) {
 	}
 	return rss, hwm, nil
 }
+
+// CPUStat is the machine's CPU time so far, from /proc/stat, in clock
+// ticks: all of it, and idle (idle and iowait).
+type CPUStat struct{ Total, Idle int64 }
+
+// MachineCPU reads the machine's CPU time so far.
+func MachineCPU() (CPUStat, error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return CPUStat{}, err
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 6 || f[0] != "cpu" {
+		return CPUStat{}, fmt.Errorf("/proc/stat: unexpected first line %q", line)
+	}
+	var s CPUStat
+	for i, v := range f[1:] {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return CPUStat{}, fmt.Errorf("/proc/stat: %w", err)
+		}
+		// guest and guest_nice are already in user and nice.
+		if i >= 8 {
+			break
+		}
+		s.Total += n
+		if i == 3 || i == 4 {
+			s.Idle += n
+		}
+	}
+	return s, nil
+}
+
+// Since says how busy the machine was between earlier and s, as a share
+// of all its cores.
+func (s CPUStat) Since(earlier CPUStat) string {
+	total := s.Total - earlier.Total
+	if total <= 0 {
+		return "busy: unknown"
+	}
+	return fmt.Sprintf("%.0f%% busy", 100*float64(total-(s.Idle-earlier.Idle))/float64(total))
+}
