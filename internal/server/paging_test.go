@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -108,6 +109,47 @@ func TestListPaging(t *testing.T) {
 	for i := range all {
 		if paged[i].ID != all[i].ID {
 			t.Fatalf("audit pages differ from the log at %d: %d, want %d", i, paged[i].ID, all[i].ID)
+		}
+	}
+}
+
+// BenchmarkListPage is the server's side of a page of every owner's stores
+// (GET /v1/stores?all=true, 100 of 1,000): authentication, the query on
+// SQLite, the response.
+func BenchmarkListPage(b *testing.B) {
+	h := newHarness(b, unlimited())
+	ctx := context.Background()
+	for o := range 10 {
+		owner := fmt.Sprintf("owner-%d", o)
+		if _, err := h.db.SetQuota(ctx, owner, 100); err != nil {
+			b.Fatal(err)
+		}
+		for i := range 100 {
+			st := store.Store{Name: fmt.Sprintf("s%d-%03d", o, i), Owner: owner, Plan: "small", Status: store.StatusReady,
+				Namespace: fmt.Sprintf("store-s%d-%03d", o, i), URL: "http://shop.example.test",
+				Phases: []store.Phase{{Name: "namespace", DurationMS: 40}, {Name: "quota", DurationMS: 30}, {Name: "network-policies", DurationMS: 200},
+					{Name: "credentials", DurationMS: 20}, {Name: "helm-install", DurationMS: 21000}}}
+			if _, _, err := h.db.CreateStore(ctx, st, "bench"); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	c := &http.Client{}
+	req, err := http.NewRequest("GET", h.url+"/v1/stores?all=true", nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+h.tokens["admin"])
+	b.ReportAllocs()
+	for b.Loop() {
+		resp, err := c.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		n, _ := io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || n < 10000 {
+			b.Fatalf("%d, %d bytes", resp.StatusCode, n)
 		}
 	}
 }
