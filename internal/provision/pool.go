@@ -29,7 +29,8 @@ type WorkerGauges interface {
 
 // Pool is a process's workers: each claims the oldest claimable job (a
 // queued one, or a running one whose worker's lease expired), runs it, and
-// claims again; an idle worker polls.
+// claims again; idle workers poll in turn, and Wake or a worker's claim
+// makes one claim at once.
 type Pool struct {
 	DB store.Jobs
 	// Size is the number of workers; 0 makes an API-only replica.
@@ -39,7 +40,9 @@ type Pool struct {
 	ID string
 	// Lease is how long a claim lasts unless renewed.
 	Lease time.Duration
-	// Poll is an idle worker's mean wait between claims (jittered ±50%).
+	// Poll is the mean wait between an idle process's claims (each of
+	// Size idle workers waits Size × Poll, jittered ±50%); a claim that
+	// finds a job has another worker claim at once.
 	Poll time.Duration
 	// NewRunner makes the runner of one worker.
 	NewRunner func(worker string) JobRunner
@@ -103,10 +106,18 @@ func (p *Pool) work(claims, jobs context.Context, id string) {
 		cancel()
 		if err == nil {
 			failures = 0
+			// There may be more: another idle worker looks now. Jobs
+			// queued by another replica (which cannot wake this one's
+			// workers) fan out this way, one claim after another.
+			p.Wake()
 			p.run(jobs, runner, job, log)
 			continue
 		}
-		wait := p.Poll/2 + rand.N(p.Poll)
+		// Idle workers poll in turn: the process claims about once per
+		// Poll however many workers it has (16 idle workers polling each
+		// were 32 database transactions a second at rest).
+		every := p.Poll * time.Duration(max(p.Size, 1))
+		wait := every/2 + rand.N(every)
 		if !errors.Is(err, store.ErrNotFound) {
 			// The database is failing: back off, up to 32 polls.
 			failures++

@@ -171,3 +171,30 @@ func TestPoolWakeClaimsAtOnce(t *testing.T) {
 		t.Fatal("a woken worker did not claim the new job")
 	}
 }
+
+// TestPoolClaimWakesAnother: jobs queued where no Wake reaches (another
+// replica) are found by one worker's poll, and each claim has another idle
+// worker claim at once: all run without waiting out their polls.
+func TestPoolClaimWakesAnother(t *testing.T) {
+	db, p, started, finish, _ := newPoolTest(t, 3, 0)
+	p.Poll = time.Hour
+	claims, stop := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { p.Run(claims, context.Background()) })
+	// The jobs run until the end: three at once need three workers.
+	defer func() { close(finish); stop(); wg.Wait() }()
+	time.Sleep(50 * time.Millisecond) // the workers are idle until their polls
+	for i := range 3 {
+		if _, _, err := db.CreateStore(context.Background(), store.Store{Name: fmt.Sprintf("elsewhere-%d", i), Owner: "alice", Plan: "small"}, "alice"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p.Wake() // as one worker's poll would
+	for i := range 3 {
+		select {
+		case <-started:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%d of 3 jobs claimed: a claim did not wake another worker", i)
+		}
+	}
+}
