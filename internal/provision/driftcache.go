@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"time"
+	"unique"
 
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
@@ -149,21 +150,42 @@ func newDriftCache(k *Kube, resync time.Duration) (*driftCache, []watchedKind) {
 //     controller and phase; a wait its conditions);
 //   - a ReplicaSet's pod template (the judge follows its controller; the
 //     template is its Deployment's, which is judged).
+//
+// And it shares what every store's objects repeat: label and annotation
+// keys and values, and config map data (every store's setup script is the
+// same 8 KB).
 func trimCached(obj any, records bool) {
 	if m, err := meta.Accessor(obj); err == nil {
 		m.SetManagedFields(nil)
+		m.SetLabels(internMap(m.GetLabels()))
+		m.SetAnnotations(internMap(m.GetAnnotations()))
 	}
 	switch o := obj.(type) {
 	case *corev1.Secret:
 		if records {
 			compactHelmRecord(o)
 		}
+	case *corev1.ConfigMap:
+		o.Data = internMap(o.Data)
 	case *corev1.Pod:
 		o.Spec = corev1.PodSpec{}
 		o.Status = corev1.PodStatus{Phase: o.Status.Phase, Conditions: o.Status.Conditions}
 	case *appsv1.ReplicaSet:
 		o.Spec.Template = corev1.PodTemplateSpec{}
 	}
+}
+
+// internMap is m with its keys and values interned: one copy of each
+// string, however many objects hold it.
+func internMap(m map[string]string) map[string]string {
+	if len(m) == 0 {
+		return m
+	}
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[unique.Make(k).Value()] = unique.Make(v).Value()
+	}
+	return out
 }
 
 // start starts every informer and waits for their first lists.
