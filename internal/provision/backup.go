@@ -232,15 +232,9 @@ func (s *Service) DeleteBackup(ctx context.Context, c Caller, id string) (store.
 // named to (restoreNew).
 func (s *Service) Restore(ctx context.Context, c Caller, id, to string) (store.Backup, store.Job, error) {
 	start := time.Now()
-	b, err := s.GetBackup(ctx, c, id)
+	b, err := s.succeededBackup(ctx, c, id, "restored")
 	if err != nil {
 		return store.Backup{}, store.Job{}, err
-	}
-	if _, _, _, err := s.Settings.Backup.resolved(); err != nil {
-		return store.Backup{}, store.Job{}, err
-	}
-	if b.Status != store.BackupSucceeded {
-		return store.Backup{}, store.Job{}, errorf(ErrConflict, "backup %q is %s: only a succeeded backup can be restored", id, b.Status)
 	}
 	if to != "" && to != b.Store {
 		return s.restoreNew(ctx, c, b, to, start)
@@ -342,15 +336,9 @@ func (s *Service) restoreNew(ctx context.Context, c Caller, b store.Backup, to s
 // its error; the audit log has each outcome.
 func (s *Service) Verify(ctx context.Context, c Caller, id string) (store.Backup, store.Job, error) {
 	start := time.Now()
-	b, err := s.GetBackup(ctx, c, id)
+	b, err := s.succeededBackup(ctx, c, id, "verified")
 	if err != nil {
 		return store.Backup{}, store.Job{}, err
-	}
-	if _, _, _, err := s.Settings.Backup.resolved(); err != nil {
-		return store.Backup{}, store.Job{}, err
-	}
-	if b.Status != store.BackupSucceeded {
-		return store.Backup{}, store.Job{}, errorf(ErrConflict, "backup %q is %s: only a succeeded backup can be verified", id, b.Status)
 	}
 	st, err := s.DB.GetStore(ctx, b.Store)
 	if errors.Is(err, store.ErrNotFound) {
@@ -379,6 +367,22 @@ func (s *Service) Verify(ctx context.Context, c Caller, id string) (store.Backup
 		return store.Backup{}, store.Job{}, err
 	}
 	return b, job, nil
+}
+
+// succeededBackup is backup id, which c may see, when backups are set up
+// and it succeeded: only such a backup can be done (restored, verified).
+func (s *Service) succeededBackup(ctx context.Context, c Caller, id, done string) (store.Backup, error) {
+	b, err := s.GetBackup(ctx, c, id)
+	if err != nil {
+		return store.Backup{}, err
+	}
+	if _, _, _, err := s.Settings.Backup.resolved(); err != nil {
+		return store.Backup{}, err
+	}
+	if b.Status != store.BackupSucceeded {
+		return store.Backup{}, errorf(ErrConflict, "backup %q is %s: only a succeeded backup can be %s", id, b.Status, done)
+	}
+	return b, nil
 }
 
 // enqueueStoreJob queues a backup, restore or verification job on a store
