@@ -13,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/urumi/urumi/charts"
+	"github.com/urumi/urumi/internal/podsec"
 )
 
 // ComponentBackup is the app.kubernetes.io/component label of every backup
@@ -382,29 +383,12 @@ func Job(s JobSpec) (*batchv1.Job, error) {
 	if s.Resources != nil {
 		resources = *s.Resources
 	}
-	no, yes := false, true
-	uid := int64(storeUID)
-	changePolicy := corev1.FSGroupChangeOnRootMismatch
-	containerSecurity := func() *corev1.SecurityContext {
-		return &corev1.SecurityContext{
-			AllowPrivilegeEscalation: &no,
-			ReadOnlyRootFilesystem:   &yes,
-			RunAsNonRoot:             &yes,
-			Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
-		}
-	}
+	no := false
 	pod := corev1.PodSpec{
 		RestartPolicy:                corev1.RestartPolicyNever,
 		AutomountServiceAccountToken: &no,
 		EnableServiceLinks:           &no,
-		SecurityContext: &corev1.PodSecurityContext{
-			RunAsNonRoot:        &yes,
-			RunAsUser:           &uid,
-			RunAsGroup:          &uid,
-			FSGroup:             &uid,
-			FSGroupChangePolicy: &changePolicy,
-			SeccompProfile:      &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
-		},
+		SecurityContext:              podsec.Pod(storeUID),
 		InitContainers: []corev1.Container{{
 			Name:            "restic",
 			Image:           s.Images.Restic,
@@ -412,7 +396,7 @@ func Job(s JobSpec) (*batchv1.Job, error) {
 			// The official image's binary is static: it runs in the
 			// MariaDB image as it is.
 			Command:         []string{"cp", "/usr/bin/restic", mountTools + "/restic"},
-			SecurityContext: containerSecurity(),
+			SecurityContext: podsec.Container(),
 			Resources:       smallResources(),
 			VolumeMounts:    []corev1.VolumeMount{{Name: "tools", MountPath: mountTools}},
 		}},
@@ -430,7 +414,7 @@ func Job(s JobSpec) (*batchv1.Job, error) {
 			// credential) say why.
 			TerminationMessagePath:   corev1.TerminationMessagePathDefault,
 			TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
-			SecurityContext:          containerSecurity(),
+			SecurityContext:          podsec.Container(),
 			Resources:                resources,
 			VolumeMounts:             mounts,
 		}},

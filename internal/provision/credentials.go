@@ -25,6 +25,7 @@ import (
 	"helm.sh/helm/v4/pkg/storage/driver"
 
 	"github.com/urumi/urumi/charts"
+	"github.com/urumi/urumi/internal/podsec"
 	"github.com/urumi/urumi/internal/store"
 )
 
@@ -477,9 +478,7 @@ func passwordResetJob(spec passwordResetSpec) *batchv1.Job {
 		secretEnv("WORDPRESS_LOGGED_IN_SALT", charts.SecretKeyLoggedInSalt),
 		secretEnv("WORDPRESS_NONCE_SALT", charts.SecretKeyNonceSalt),
 	)
-	no, yes := false, true
-	uid := int64(wordpressUID)
-	changePolicy := corev1.FSGroupChangeOnRootMismatch
+	no := false
 	tmpSize := resource.MustParse("64Mi")
 	backoff, deadline, ttl := int32(0), int64(passwordResetDeadline), int32(passwordResetTTL)
 	return &batchv1.Job{
@@ -497,14 +496,7 @@ func passwordResetJob(spec passwordResetSpec) *batchv1.Job {
 					RestartPolicy:                corev1.RestartPolicyNever,
 					AutomountServiceAccountToken: &no,
 					EnableServiceLinks:           &no,
-					SecurityContext: &corev1.PodSecurityContext{
-						RunAsNonRoot:        &yes,
-						RunAsUser:           &uid,
-						RunAsGroup:          &uid,
-						FSGroup:             &uid,
-						FSGroupChangePolicy: &changePolicy,
-						SeccompProfile:      &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
-					},
+					SecurityContext:              podsec.Pod(wordpressUID),
 					Affinity: &corev1.Affinity{PodAffinity: &corev1.PodAffinity{
 						RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{{
 							LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{
@@ -514,18 +506,13 @@ func passwordResetJob(spec passwordResetSpec) *batchv1.Job {
 						}},
 					}},
 					Containers: []corev1.Container{{
-						Name:            ComponentPasswordReset,
-						Image:           spec.Image,
-						ImagePullPolicy: spec.PullPolicy,
-						Command:         []string{"/bin/sh", "-c", passwordResetScript, "urumi-password-reset"},
-						WorkingDir:      "/var/www/html",
-						Env:             env,
-						SecurityContext: &corev1.SecurityContext{
-							AllowPrivilegeEscalation: &no,
-							ReadOnlyRootFilesystem:   &yes,
-							RunAsNonRoot:             &yes,
-							Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
-						},
+						Name:                     ComponentPasswordReset,
+						Image:                    spec.Image,
+						ImagePullPolicy:          spec.PullPolicy,
+						Command:                  []string{"/bin/sh", "-c", passwordResetScript, "urumi-password-reset"},
+						WorkingDir:               "/var/www/html",
+						Env:                      env,
+						SecurityContext:          podsec.Container(),
 						Resources:                spec.Resources,
 						TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
 						VolumeMounts: []corev1.VolumeMount{
