@@ -85,28 +85,12 @@ func (s *Service) Adopt(ctx context.Context, c Caller, k *Kube, req AdoptRequest
 	if err != nil {
 		return store.Store{}, store.Job{}, err
 	}
-	var (
-		st  store.Store
-		job store.Job
-	)
 	detail := fmt.Sprintf("namespace %s adopted for owner %s; %s", ns, req.Owner, describeCreate(req.Plan, req.Set))
-	err = s.record(ctx, c, "adopt", req.Name, "requested", detail, start, func(tx store.DB) error {
-		var err error
-		st, job, err = tx.CreateStore(ctx, store.Store{
-			Name: req.Name, Owner: req.Owner, Plan: req.Plan, Namespace: ns, Options: opts,
-		}, c.Name)
-		return err
+	return s.recordStore(ctx, c, "adopt", store.Store{
+		Name: req.Name, Owner: req.Owner, Plan: req.Plan, Namespace: ns, Options: opts,
+	}, detail, start, func() error {
+		return errorf(ErrConflict, "store %q was recorded meanwhile: nothing to adopt", req.Name)
 	})
-	switch {
-	case errors.Is(err, store.ErrNameTaken):
-		return store.Store{}, store.Job{}, errorf(ErrConflict, "store %q was recorded meanwhile: nothing to adopt", req.Name)
-	case errors.Is(err, store.ErrQuotaExceeded):
-		s.deny(ctx, c, "adopt", req.Name, err.Error(), start)
-		return store.Store{}, store.Job{}, s.quotaExceeded(ctx, req.Owner)
-	case err != nil:
-		return store.Store{}, store.Job{}, fmt.Errorf("adopt store %s: %w", req.Name, err)
-	}
-	return st, job, nil
 }
 
 // Forget closes the record of a store whose namespace is gone, with an

@@ -151,27 +151,35 @@ func (s *Service) Create(ctx context.Context, c Caller, req CreateRequest) (stor
 	if err != nil {
 		return store.Store{}, store.Job{}, err
 	}
+	return s.recordStore(ctx, c, "create", store.Store{
+		Name: req.Name, Owner: req.Owner, Plan: req.Plan, Namespace: Namespace(req.Name), Options: opts,
+	}, describeCreate(req.Plan, req.Set), start, func() error {
+		s.deny(ctx, c, "create", req.Name, "name taken", start)
+		return errorf(ErrConflict, "store %q already exists: choose another name, or delete it first", req.Name)
+	})
+}
+
+// recordStore records a new store, its create job and the audit entry of
+// action in one transaction. A store limit reached is audited as denied;
+// taken says what a name already in use means to the caller.
+func (s *Service) recordStore(ctx context.Context, c Caller, action string, rec store.Store, detail string, start time.Time, taken func() error) (store.Store, store.Job, error) {
 	var (
 		st  store.Store
 		job store.Job
 	)
-	err = s.record(ctx, c, "create", req.Name, "requested", describeCreate(req.Plan, req.Set), start, func(tx store.DB) error {
+	err := s.record(ctx, c, action, rec.Name, "requested", detail, start, func(tx store.DB) error {
 		var err error
-		st, job, err = tx.CreateStore(ctx, store.Store{
-			Name: req.Name, Owner: req.Owner, Plan: req.Plan,
-			Namespace: Namespace(req.Name), Options: opts,
-		}, c.Name)
+		st, job, err = tx.CreateStore(ctx, rec, c.Name)
 		return err
 	})
 	switch {
 	case errors.Is(err, store.ErrNameTaken):
-		s.deny(ctx, c, "create", req.Name, "name taken", start)
-		return store.Store{}, store.Job{}, errorf(ErrConflict, "store %q already exists: choose another name, or delete it first", req.Name)
+		return store.Store{}, store.Job{}, taken()
 	case errors.Is(err, store.ErrQuotaExceeded):
-		s.deny(ctx, c, "create", req.Name, err.Error(), start)
-		return store.Store{}, store.Job{}, s.quotaExceeded(ctx, req.Owner)
+		s.deny(ctx, c, action, rec.Name, err.Error(), start)
+		return store.Store{}, store.Job{}, s.quotaExceeded(ctx, rec.Owner)
 	case err != nil:
-		return store.Store{}, store.Job{}, fmt.Errorf("create store %s: %w", req.Name, err)
+		return store.Store{}, store.Job{}, fmt.Errorf("%s store %s: %w", action, rec.Name, err)
 	}
 	return st, job, nil
 }
