@@ -13,7 +13,7 @@ IMAGE_ARCH ?= $(shell $(GO) env GOARCH)
 CA_CERTS ?= /etc/ssl/certs/ca-certificates.crt
 export CGO_ENABLED ?= 0
 
-.PHONY: build test cluster cluster-build lint demo bench completions image release-check clean
+.PHONY: build test cluster cluster-build lint demo bench faults completions image release-check clean
 
 ## build: the urumi binary (and its kubectl-urumi twin) in bin/
 build:
@@ -49,6 +49,13 @@ bench: cluster-build
 	$(GO) run ./bench/list
 	$(GO) run ./bench/serve
 	$(GO) run ./bench/scale
+
+## faults: the fault suite five times in a row (about 15 minutes; `make test` runs it once)
+FAULT_E2E = TestPostgresRestartMidJobs|TestAPIServerRestartMidInstalls|TestServeReplicasKilled|TestDeleteDuringCreateUnderLoad
+FAULT_UNIT = TestStateDiskFaults|TestDiskFullMidTransaction|TestPostgresRestart
+faults: cluster-build
+	$(GO) test -count=5 -timeout 60m -run '$(FAULT_E2E)' ./test/e2e
+	$(GO) test -count=5 -timeout 10m -run '$(FAULT_UNIT)' ./internal/cli ./internal/store
 
 ## image: dist/urumi-image.tar, an OCI image layout of the static linux binary, and its check
 image:
