@@ -39,6 +39,10 @@ type Server struct {
 func StartServer(ctx context.Context, bin, dir string, env []string, args ...string) (*Server, error) {
 	args = append([]string{"serve", "--addr", "127.0.0.1:0", "--log-format", "json"}, args...)
 	cmd := exec.CommandContext(ctx, bin, args...)
+	// An interrupted benchmark stops the server as Stop does, so that it
+	// still writes the profiles it was asked for.
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	cmd.WaitDelay = 30 * time.Second
 	cmd.Env = env
 	// The log goes to a file, as in production: a reader in this process
 	// must not slow the server down.
