@@ -113,15 +113,19 @@ func (p *Pool) work(claims, jobs context.Context, id string) {
 			p.run(jobs, runner, job, log)
 			continue
 		}
-		// Idle workers poll in turn: the process claims about once per
-		// Poll however many workers it has (16 idle workers polling each
-		// were 32 database transactions a second at rest).
-		every := p.Poll * time.Duration(max(p.Size, 1))
-		wait := every/2 + rand.N(every)
-		if !errors.Is(err, store.ErrNotFound) {
-			// The database is failing: back off, up to 32 polls.
+		var wait time.Duration
+		if errors.Is(err, store.ErrNotFound) {
+			// Idle workers poll in turn: the process claims about once
+			// per Poll however many workers it has (16 idle workers
+			// polling each were 32 database transactions a second at
+			// rest).
+			every := p.Poll * time.Duration(max(p.Size, 1))
+			wait = every/2 + rand.N(every)
+		} else {
+			// The database is failing: each worker backs off, up to 32
+			// polls (a worker that then claims a job wakes another).
 			failures++
-			wait *= time.Duration(1 << min(failures, 5))
+			wait = (p.Poll/2 + rand.N(p.Poll)) * time.Duration(1<<min(failures, 5))
 			log.Warn("claim job", "err", err, "retry_in", wait.Round(time.Millisecond))
 		}
 		t := time.NewTimer(wait)
