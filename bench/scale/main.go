@@ -420,7 +420,7 @@ func (b *bench) fleet(ctx context.Context, latency time.Duration, auditLog strin
 	)
 	urumiReq := counts.Client("urumi")
 	b.add([]string{"API requests per store made by urumi", fmt.Sprintf("%.1f", float64(urumiReq)/n), fmt.Sprintf("all clients: %.1f", float64(counts.Total)/n), "≤ 25"})
-	plane := cpu["kube-apiserver"] + cpu["etcd"] + cpu["kube-controller-manager"] + cpu["kube-scheduler"]
+	plane := controlPlane(cpu)
 	serve := cpu[serveProc]
 	b.add(
 		[]string{"urumi serve CPU per store", fmt.Sprintf("%.3f CPU-s (%.1f%% of the control plane's)", serve.Seconds()/n, 100*serve.Seconds()/plane.Seconds()),
@@ -439,6 +439,12 @@ func (b *bench) fleet(ctx context.Context, latency time.Duration, auditLog strin
 }
 
 const serveProc = "urumi serve"
+
+// controlPlane is the simulated control plane's share of cpu: the API
+// server, etcd, the controller manager and the scheduler (not kwok).
+func controlPlane(cpu map[string]time.Duration) time.Duration {
+	return cpu["kube-apiserver"] + cpu["etcd"] + cpu["kube-controller-manager"] + cpu["kube-scheduler"]
+}
 
 func (b *bench) cpuTime() (map[string]time.Duration, error) {
 	cpu, err := b.cluster.CPUTime()
@@ -489,9 +495,7 @@ func (b *bench) lists(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	plane := func(cpu map[string]time.Duration) time.Duration {
-		return cpu["kube-apiserver"] + cpu["etcd"] + cpu["kube-controller-manager"] + cpu["kube-scheduler"] + cpu["kwok"]
-	}
+	plane := func(cpu map[string]time.Duration) time.Duration { return controlPlane(cpu) + cpu["kwok"] }
 	b.add([]string{"  during the list load",
 		fmt.Sprintf("urumi serve %.2f ms CPU per request", float64((cpuAfter[serveProc]-cpuBefore[serveProc]).Microseconds())/1000/float64(max(all.N, 1))),
 		fmt.Sprintf("control plane and kwok %.2f cores; machine %s", (plane(cpuAfter)-plane(cpuBefore)).Seconds()/b.o.duration.Seconds(), busyAfter.Since(busyBefore)), ""})

@@ -141,8 +141,9 @@ func runServe(ctx context.Context, f *Factory, cfg ServeConfig) error {
 	// under it (GOMEMLIMIT, when set, wins).
 	if f.Getenv("GOMEMLIMIT") == "" {
 		if limit, ok := cgroupMemoryLimit(os.DirFS("/sys/fs/cgroup")); ok {
-			debug.SetMemoryLimit(serveMemoryLimit(limit))
-			log.Info("heap limit set from the container's memory limit", "limit_bytes", limit, "heap_limit_bytes", serveMemoryLimit(limit))
+			heap := serveMemoryLimit(limit)
+			debug.SetMemoryLimit(heap)
+			log.Info("heap limit set from the container's memory limit", "limit_bytes", limit, "heap_limit_bytes", heap)
 		}
 	}
 	svc, err := f.Service(ctx)
