@@ -113,23 +113,10 @@ func compactHelmRecord(s *corev1.Secret) {
 	if err != nil {
 		return
 	}
-	small, err := json.Marshal(&release.Release{Name: rel.Name, Namespace: rel.Namespace, Version: rel.Version, Info: rel.Info, Manifest: rel.Manifest})
+	out, err := encodeRecord(&release.Release{Name: rel.Name, Namespace: rel.Namespace, Version: rel.Version, Info: rel.Info, Manifest: rel.Manifest})
 	if err != nil {
 		return
 	}
-	var buf bytes.Buffer
-	zw, err := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
-	if err != nil {
-		return
-	}
-	if _, err := zw.Write(small); err != nil {
-		return
-	}
-	if err := zw.Close(); err != nil {
-		return
-	}
-	out := make([]byte, base64.StdEncoding.EncodedLen(buf.Len()))
-	base64.StdEncoding.Encode(out, buf.Bytes())
 	data := maps.Clone(s.Data)
 	data["release"] = out
 	s.Data = data

@@ -27,6 +27,7 @@ func (k *Kube) helmConfig(ctx context.Context, namespace string) (*action.Config
 		return nil, err
 	}
 	cfg.Capabilities = caps
+	cfg.Releases.Driver = &fastRecords{Driver: cfg.Releases.Driver, ctx: ctx, secrets: k.Client.CoreV1().Secrets(namespace)}
 	kc, ok := cfg.KubeClient.(*kube.Client)
 	if !ok {
 		return nil, fmt.Errorf("helm configuration for %s: unexpected kube client %T", namespace, cfg.KubeClient)

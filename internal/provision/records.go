@@ -1,0 +1,112 @@
+package provision
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	rel "helm.sh/helm/v4/pkg/release"
+	release "helm.sh/helm/v4/pkg/release/v1"
+	"helm.sh/helm/v4/pkg/storage/driver"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
+)
+
+// fastRecords is Helm's Secrets storage driver with one change: it writes
+// each release record compressed at gzip's fastest level, where Helm's
+// own driver uses its best. A record carries the whole chart (some 200 KB
+// of JSON); an install writes it twice (pending, then deployed), and the
+// best level was about 5 % of serve's CPU at scale for records a third
+// smaller. Everything else is Helm's format (the Secret's name, type and
+// labels, base64 of gzipped JSON), so Helm reads them back, the CLI
+// included. Reads, lists and deletes are Helm's driver's.
+type fastRecords struct {
+	driver.Driver
+	ctx     context.Context
+	secrets corev1client.SecretInterface
+}
+
+// Create stores a new record; one of the same name is driver.ErrReleaseExists.
+func (d *fastRecords) Create(key string, r rel.Releaser) error {
+	obj, err := recordSecret(key, r, "createdAt")
+	if err != nil {
+		return fmt.Errorf("create: %w", err)
+	}
+	if _, err := d.secrets.Create(d.ctx, obj, metav1.CreateOptions{}); err != nil {
+		if apierrors.IsAlreadyExists(err) {
+			return driver.ErrReleaseExists
+		}
+		return fmt.Errorf("create: failed to create: %w", err)
+	}
+	return nil
+}
+
+// Update replaces a record, as Helm's driver does (without a
+// resourceVersion: the last writer wins).
+func (d *fastRecords) Update(key string, r rel.Releaser) error {
+	obj, err := recordSecret(key, r, "modifiedAt")
+	if err != nil {
+		return fmt.Errorf("update: %w", err)
+	}
+	if _, err := d.secrets.Update(d.ctx, obj, metav1.UpdateOptions{}); err != nil {
+		return fmt.Errorf("update: failed to update: %w", err)
+	}
+	return nil
+}
+
+// recordSecret is the Secret Helm's driver would write for r under key,
+// stamped (createdAt or modifiedAt) with the time now.
+func recordSecret(key string, r rel.Releaser, stamp string) (*corev1.Secret, error) {
+	rls, ok := r.(*release.Release)
+	if !ok || rls == nil {
+		return nil, fmt.Errorf("unsupported release type %T", r)
+	}
+	data, err := encodeRecord(rls)
+	if err != nil {
+		return nil, fmt.Errorf("failed to encode release %q: %w", rls.Name, err)
+	}
+	lbs := make(map[string]string, len(rls.Labels)+5)
+	for k, v := range rls.Labels {
+		lbs[k] = v
+	}
+	lbs[stamp] = strconv.FormatInt(time.Now().Unix(), 10)
+	lbs["name"] = rls.Name
+	lbs["owner"] = "helm"
+	lbs["status"] = rls.Info.Status.String()
+	lbs["version"] = strconv.Itoa(rls.Version)
+	return &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: key, Labels: lbs},
+		Type:       "helm.sh/release.v1",
+		Data:       map[string][]byte{"release": data},
+	}, nil
+}
+
+// encodeRecord is Helm's encoding of a release record, base64 of gzipped
+// JSON, at gzip's fastest level.
+func encodeRecord(rls *release.Release) ([]byte, error) {
+	b, err := json.Marshal(rls)
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	zw, err := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := zw.Write(b); err != nil {
+		return nil, err
+	}
+	if err := zw.Close(); err != nil {
+		return nil, err
+	}
+	out := make([]byte, base64.StdEncoding.EncodedLen(buf.Len()))
+	base64.StdEncoding.Encode(out, buf.Bytes())
+	return out, nil
+}

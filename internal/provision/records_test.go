@@ -1,0 +1,87 @@
+package provision
+
+import (
+	"context"
+	"errors"
+	"maps"
+	"testing"
+
+	rcommon "helm.sh/helm/v4/pkg/release/common"
+	release "helm.sh/helm/v4/pkg/release/v1"
+	"helm.sh/helm/v4/pkg/storage/driver"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/fake"
+
+	"github.com/urumi/urumi/charts"
+)
+
+// The records urumi writes are the records Helm writes, but for the
+// compression level: Helm's driver reads them back whole, and their
+// Secrets carry the same name, type and labels.
+func TestFastRecordsAreHelmRecords(t *testing.T) {
+	ctx := context.Background()
+	ch, err := charts.Store()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rls := &release.Release{Name: releaseName, Namespace: testNamespace, Version: 1, Chart: ch,
+		Config: map[string]any{"plan": "small"}, Manifest: "---\nkind: ConfigMap\n", Labels: map[string]string{LabelManagedBy: ManagedBy},
+		Info: &release.Info{Status: rcommon.StatusPendingInstall, Description: "Initial install underway"}}
+	key := "sh.helm.release.v1." + releaseName + ".v1"
+
+	ours, theirs := fake.NewClientset(), fake.NewClientset()
+	d := &fastRecords{Driver: driver.NewSecrets(ours.CoreV1().Secrets(testNamespace)), ctx: ctx, secrets: ours.CoreV1().Secrets(testNamespace)}
+	helm := driver.NewSecrets(theirs.CoreV1().Secrets(testNamespace))
+	for _, w := range []driver.Driver{d, helm} {
+		if err := w.Create(key, rls); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := d.Create(key, rls); !errors.Is(err, driver.ErrReleaseExists) {
+		t.Errorf("a second create: %v, want %v", err, driver.ErrReleaseExists)
+	}
+	compare := func(when string) {
+		t.Helper()
+		got, err := ours.CoreV1().Secrets(testNamespace).Get(ctx, key, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := theirs.CoreV1().Secrets(testNamespace).Get(ctx, key, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		gl, wl := maps.Clone(got.Labels), maps.Clone(want.Labels)
+		for _, stamp := range []string{"createdAt", "modifiedAt"} {
+			if (gl[stamp] == "") != (wl[stamp] == "") {
+				t.Errorf("%s: label %s is %q, Helm's %q", when, stamp, gl[stamp], wl[stamp])
+			}
+			delete(gl, stamp)
+			delete(wl, stamp)
+		}
+		if !maps.Equal(gl, wl) || got.Type != want.Type || len(got.Data) != 1 || got.Data["release"] == nil {
+			t.Errorf("%s: record %v %v %d keys, Helm writes %v %v", when, got.Type, gl, len(got.Data), want.Type, wl)
+		}
+		back, err := helm.Get(key) // Helm's driver reading ours
+		if err != nil {
+			t.Fatalf("%s: Helm cannot read urumi's record: %v", when, err)
+		}
+		r, ok := back.(*release.Release)
+		if !ok || r.Info.Status != rls.Info.Status || r.Manifest != rls.Manifest || r.Chart == nil ||
+			len(r.Chart.Templates) != len(ch.Templates) || r.Config["plan"] != "small" {
+			t.Errorf("%s: Helm read back %+v", when, back)
+		}
+		if len(got.Data["release"]) >= len(want.Data["release"])*2 {
+			t.Errorf("%s: record is %d bytes, Helm's %d", when, len(got.Data["release"]), len(want.Data["release"]))
+		}
+	}
+	compare("created")
+
+	rls.Info.Status = rcommon.StatusDeployed
+	if err := d.Update(key, rls); err != nil {
+		t.Fatal(err)
+	}
+	if err := helm.Update(key, rls); err != nil {
+		t.Fatal(err)
+	}
+	compare("updated")
+}
