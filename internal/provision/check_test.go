@@ -519,7 +519,8 @@ func TestCompactHelmRecord(t *testing.T) {
 }
 
 // TestJudgeTrimmedPods: the reconciler's cache keeps pods without their
-// spec and ReplicaSets without their template; the judge finds the same.
+// spec, and ReplicaSets and cron runs without their template; the judge
+// finds the same.
 func TestJudgeTrimmedPods(t *testing.T) {
 	ctx := context.Background()
 	k, snap, st := fakeStore(t)
@@ -528,6 +529,14 @@ func TestJudgeTrimmedPods(t *testing.T) {
 		Spec:   corev1.PodSpec{Containers: []corev1.Container{{Name: "sh", Image: "busybox", Command: []string{"sleep", "1d"}}}},
 		Status: corev1.PodStatus{Phase: corev1.PodRunning, ContainerStatuses: []corev1.ContainerStatus{{Name: "sh", Ready: true}}}}
 	o.pods = append(o.pods, stray)
+	// A cron run: a Job its CronJob made, and the Job's pod.
+	run := batchv1.Job{ObjectMeta: metav1.ObjectMeta{Name: "cron-29000000", Namespace: Namespace(st.Name),
+		OwnerReferences: []metav1.OwnerReference{{Kind: "CronJob", Name: "wordpress-cron", Controller: ptr.To(true)}}},
+		Spec: batchv1.JobSpec{Template: o.jobs[0].Spec.Template}}
+	o.jobs = append(o.jobs, run)
+	o.pods = append(o.pods, corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "cron-29000000-x", Namespace: Namespace(st.Name),
+		OwnerReferences: []metav1.OwnerReference{{Kind: "Job", Name: run.Name, Controller: ptr.To(true)}}},
+		Status: corev1.PodStatus{Phase: corev1.PodSucceeded}})
 	want := failures(k.judge(ctx, snap, st))
 	if !slices.Contains(want, "stray-pod Pod/shell") {
 		t.Fatalf("untrimmed: %v, want the stray pod", want)
@@ -540,6 +549,15 @@ func TestJudgeTrimmedPods(t *testing.T) {
 	}
 	for i := range o.replicaSets {
 		trimCached(&o.replicaSets[i], false)
+	}
+	for i := range o.jobs {
+		trimCached(&o.jobs[i], false)
+	}
+	if n := len(o.jobs[0].Spec.Template.Spec.Containers); n == 0 {
+		t.Error("the chart's setup Job lost its template: the judge compares it with the chart's")
+	}
+	if n := len(o.jobs[1].Spec.Template.Spec.Containers); n != 0 {
+		t.Errorf("a cron run kept its template (%d containers)", n)
 	}
 	if got := failures(k.judge(ctx, snap, st)); !slices.Equal(got, want) {
 		t.Errorf("trimmed: %v, untrimmed: %v", got, want)

@@ -149,7 +149,8 @@ func newDriftCache(k *Kube, resync time.Duration) (*driftCache, []watchedKind) {
 //   - a pod's spec and container statuses (the judge reads its labels,
 //     controller and phase; a wait its conditions);
 //   - a ReplicaSet's pod template (the judge follows its controller; the
-//     template is its Deployment's, which is judged).
+//     template is its Deployment's, which is judged), and a cron run's
+//     (a Job its CronJob made: the same, every minute).
 //
 // And it shares what every store's objects repeat: label and annotation
 // keys and values, and config map data (every store's setup script is the
@@ -172,6 +173,10 @@ func trimCached(obj any, records bool) {
 		o.Status = corev1.PodStatus{Phase: o.Status.Phase, Conditions: o.Status.Conditions}
 	case *appsv1.ReplicaSet:
 		o.Spec.Template = corev1.PodTemplateSpec{}
+	case *batchv1.Job:
+		if ref := metav1.GetControllerOfNoCopy(o); ref != nil && ref.Kind == "CronJob" {
+			o.Spec.Template = corev1.PodTemplateSpec{}
+		}
 	}
 }
 
