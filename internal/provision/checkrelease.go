@@ -76,6 +76,19 @@ func (r *helmRecord) release() (*release.Release, error) {
 // base64 of gzipped JSON (or, from Helm releases older than compression,
 // base64 of JSON).
 func decodeHelmRelease(data []byte) (*release.Release, error) {
+	b, err := inflateRecord(data)
+	if err != nil {
+		return nil, err
+	}
+	var rel release.Release
+	if err := json.Unmarshal(b, &rel); err != nil {
+		return nil, err
+	}
+	return &rel, nil
+}
+
+// inflateRecord is the JSON of a release record's data.
+func inflateRecord(data []byte) ([]byte, error) {
 	b := make([]byte, base64.StdEncoding.DecodedLen(len(data)))
 	n, err := base64.StdEncoding.Decode(b, data)
 	if err != nil {
@@ -90,16 +103,19 @@ func decodeHelmRelease(data []byte) (*release.Release, error) {
 		defer r.Close()
 		// A release is a few hundred kilobytes; bound what a hostile
 		// record could make us inflate.
-		b, err = io.ReadAll(io.LimitReader(r, 64<<20))
-		if err != nil {
-			return nil, err
-		}
+		return io.ReadAll(io.LimitReader(r, 64<<20))
 	}
-	var rel release.Release
-	if err := json.Unmarshal(b, &rel); err != nil {
-		return nil, err
-	}
-	return &rel, nil
+	return b, nil
+}
+
+// checkedParts is what a check reads of a release record; decoding only
+// these skips building the chart the record carries.
+type checkedParts struct {
+	Name      string        `json:"name,omitempty"`
+	Info      *release.Info `json:"info,omitempty"`
+	Manifest  string        `json:"manifest,omitempty"`
+	Version   int           `json:"version,omitempty"`
+	Namespace string        `json:"namespace,omitempty"`
 }
 
 // compactHelmRecord keeps of a Helm release record only what a check
@@ -109,11 +125,15 @@ func decodeHelmRelease(data []byte) (*release.Release, error) {
 // store's records in memory. A record that does not decode is left as it
 // is, for the check to report.
 func compactHelmRecord(s *corev1.Secret) {
-	rel, err := decodeHelmRelease(s.Data["release"])
+	b, err := inflateRecord(s.Data["release"])
 	if err != nil {
 		return
 	}
-	out, err := encodeRecord(&release.Release{Name: rel.Name, Namespace: rel.Namespace, Version: rel.Version, Info: rel.Info, Manifest: rel.Manifest})
+	var p checkedParts
+	if err := json.Unmarshal(b, &p); err != nil {
+		return
+	}
+	out, err := encodeRecord(&release.Release{Name: p.Name, Namespace: p.Namespace, Version: p.Version, Info: p.Info, Manifest: p.Manifest})
 	if err != nil {
 		return
 	}

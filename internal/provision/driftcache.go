@@ -104,9 +104,13 @@ func newDriftCache(k *Kube, resync time.Duration) (*driftCache, []watchedKind) {
 	selected := func(sel string) informers.SharedInformerOption {
 		return informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = sel })
 	}
-	mine := informers.NewSharedInformerFactoryWithOptions(k.Client, resync, selected(LabelManagedBy+"="+ManagedBy))
-	helm := informers.NewSharedInformerFactoryWithOptions(k.Client, resync, selected(helmRecordSelector))
-	all := informers.NewSharedInformerFactoryWithOptions(k.Client, resync)
+	client := k.watches
+	if client == nil {
+		client = k.Client
+	}
+	mine := informers.NewSharedInformerFactoryWithOptions(client, resync, selected(LabelManagedBy+"="+ManagedBy))
+	helm := informers.NewSharedInformerFactoryWithOptions(client, resync, selected(helmRecordSelector))
+	all := informers.NewSharedInformerFactoryWithOptions(client, resync)
 	c := &driftCache{k: k, factories: []informers.SharedInformerFactory{mine, helm, all}}
 	kinds := []watchedKind{
 		{name: "namespace", informer: mine.Core().V1().Namespaces().Informer()},
