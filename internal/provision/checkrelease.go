@@ -31,6 +31,11 @@ import (
 // the newest of what this selects is the release's last revision.
 const helmRecordSelector = "owner=helm,status!=superseded"
 
+// urumiSecretSelector selects the Secrets urumi made itself. Helm's release
+// records carry urumi's label too (an install labels them), and are a
+// hundred times the size: they have their own selector.
+const urumiSecretSelector = LabelManagedBy + "=" + ManagedBy + ",owner!=helm"
+
 // recordedRevision is the Helm revision urumi recorded for the store, 0
 // when it recorded none (a check then asks only that the last revision
 // be deployed).

@@ -37,7 +37,7 @@ type nsObjects struct {
 	quotas       []corev1.ResourceQuota
 	limitRanges  []corev1.LimitRange
 	policies     []networkingv1.NetworkPolicy
-	secrets      []corev1.Secret // urumi's (labelled managed-by=urumi)
+	secrets      []corev1.Secret // urumi's (labelled managed-by=urumi), but Helm's records
 	helm         []helmRecord
 	configMaps   []corev1.ConfigMap
 	services     []corev1.Service
@@ -89,8 +89,8 @@ func (k *Kube) takeSnapshot(ctx context.Context, namespace string) (*snapshot, e
 		}
 	}
 	all := metav1.ListOptions{}
-	mine := metav1.ListOptions{LabelSelector: LabelManagedBy + "=" + ManagedBy}
 	helm := metav1.ListOptions{LabelSelector: helmRecordSelector}
+	secrets := metav1.ListOptions{LabelSelector: urumiSecretSelector}
 	ns := namespace // "" lists every namespace
 	var mu sync.Mutex
 	keep := func(n string) *nsObjects {
@@ -116,7 +116,7 @@ func (k *Kube) takeSnapshot(ctx context.Context, namespace string) (*snapshot, e
 			return collect(&mu, err, keep, func(o *nsObjects, x networkingv1.NetworkPolicy) { o.policies = append(o.policies, x) }, itemsOf(l, func(l *networkingv1.NetworkPolicyList) []networkingv1.NetworkPolicy { return l.Items }))
 		}},
 		{"secrets", func() error {
-			l, err := c.CoreV1().Secrets(ns).List(ctx, mine)
+			l, err := c.CoreV1().Secrets(ns).List(ctx, secrets)
 			return collect(&mu, err, keep, func(o *nsObjects, x corev1.Secret) { o.secrets = append(o.secrets, x) }, itemsOf(l, func(l *corev1.SecretList) []corev1.Secret { return l.Items }))
 		}},
 		{"secrets (Helm release records)", func() error {

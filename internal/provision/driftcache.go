@@ -32,7 +32,7 @@ type driftCache struct {
 	factories []informers.SharedInformerFactory
 
 	namespaces   cache.Indexer // labelled urumi's
-	secrets      cache.Indexer // labelled urumi's
+	secrets      cache.Indexer // labelled urumi's, but Helm's records
 	helm         cache.Indexer // Helm's release records, but superseded ones
 	quotas       cache.Indexer
 	limitRanges  cache.Indexer
@@ -109,12 +109,13 @@ func newDriftCache(k *Kube, resync time.Duration) (*driftCache, []watchedKind) {
 		client = k.Client
 	}
 	mine := informers.NewSharedInformerFactoryWithOptions(client, resync, selected(LabelManagedBy+"="+ManagedBy))
+	secrets := informers.NewSharedInformerFactoryWithOptions(client, resync, selected(urumiSecretSelector))
 	helm := informers.NewSharedInformerFactoryWithOptions(client, resync, selected(helmRecordSelector))
 	all := informers.NewSharedInformerFactoryWithOptions(client, resync)
-	c := &driftCache{k: k, factories: []informers.SharedInformerFactory{mine, helm, all}}
+	c := &driftCache{k: k, factories: []informers.SharedInformerFactory{mine, secrets, helm, all}}
 	kinds := []watchedKind{
 		{name: "namespace", informer: mine.Core().V1().Namespaces().Informer()},
-		{name: "secret", informer: mine.Core().V1().Secrets().Informer()},
+		{name: "secret", informer: secrets.Core().V1().Secrets().Informer()},
 		{name: "release", informer: helm.Core().V1().Secrets().Informer()},
 		{name: "quota", informer: all.Core().V1().ResourceQuotas().Informer(), updates: quotaChanged},
 		{name: "limit-range", informer: all.Core().V1().LimitRanges().Informer()},
