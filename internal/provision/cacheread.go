@@ -78,6 +78,9 @@ func (c cacheReads) RoundTrip(req *http.Request) (*http.Response, error) {
 		st.APIVersion, st.Kind = "v1", "Status"
 		return jsonResponse(req, http.StatusNotFound, st)
 	}
+	if obj, err = unpack(obj); err != nil {
+		return c.next.RoundTrip(req)
+	}
 	ro, ok := obj.(runtime.Object)
 	if !ok {
 		return c.next.RoundTrip(req)

@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
@@ -56,7 +57,18 @@ func TestCacheReads(t *testing.T) {
 	}
 	next.reqs = nil
 
-	k.waitCache.Store(&driftCache{configMaps: configMaps})
+	// Services are kept packed (packed.go): read back whole.
+	services := cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{})
+	_ = services.Add(pack(&corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "store-a", Name: "wordpress", Generation: 1},
+		Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeClusterIP, Ports: []corev1.ServicePort{{Name: "http", Port: 80}}}}, packedAs[corev1.Service]()))
+	k.waitCache.Store(&driftCache{configMaps: configMaps, services: services})
+	svc, err := dyn.Resource(schema.GroupVersionResource{Version: "v1", Resource: "services"}).Namespace("store-a").Get(ctx, "wordpress", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ports, _, _ := unstructured.NestedSlice(svc.Object, "spec", "ports"); svc.GetKind() != "Service" || len(ports) != 1 {
+		t.Errorf("cached packed Service read back as %v", svc.Object)
+	}
 	got, err := dyn.Resource(cms).Namespace("store-a").Get(ctx, "setup", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)

@@ -171,6 +171,9 @@ func (w cacheWaiter) pending(resources kube.ResourceList, jobs bool, seen map[st
 		}
 		j, ok := seen[what]
 		if !ok || j.version != version || version == "" {
+			if obj, err = unpack(obj); err != nil {
+				return "", err
+			}
 			ready, msg, err := objectReady(obj, info.Mapping.GroupVersionKind)
 			if err != nil {
 				return "", fmt.Errorf("%s: %w", what, err)

@@ -62,6 +62,9 @@ type watchedKind struct {
 	// and that Job's pods). Whether they belong to the chart is judged
 	// when anything else changes, and at every resync.
 	routine func(obj any) bool
+	// packed, when set, makes the cache keep this kind packed (see
+	// packed.go).
+	packed func() protoObject
 }
 
 // never: a pod's updates are its workload's status, which the workload
@@ -118,27 +121,30 @@ func newDriftCache(k *Kube, resync time.Duration) (*driftCache, []watchedKind) {
 		{name: "secret", informer: secrets.Core().V1().Secrets().Informer()},
 		{name: "release", informer: helm.Core().V1().Secrets().Informer()},
 		{name: "quota", informer: all.Core().V1().ResourceQuotas().Informer(), updates: quotaChanged},
-		{name: "limit-range", informer: all.Core().V1().LimitRanges().Informer()},
-		{name: "network-policy", informer: all.Networking().V1().NetworkPolicies().Informer()},
+		{name: "limit-range", informer: all.Core().V1().LimitRanges().Informer(), packed: packedAs[corev1.LimitRange]()},
+		{name: "network-policy", informer: all.Networking().V1().NetworkPolicies().Informer(), packed: packedAs[networkingv1.NetworkPolicy]()},
 		{name: "configmap", informer: all.Core().V1().ConfigMaps().Informer()},
-		{name: "service", informer: all.Core().V1().Services().Informer()},
-		{name: "claim", informer: all.Core().V1().PersistentVolumeClaims().Informer()},
+		{name: "service", informer: all.Core().V1().Services().Informer(), packed: packedAs[corev1.Service]()},
+		{name: "claim", informer: all.Core().V1().PersistentVolumeClaims().Informer(), packed: packedAs[corev1.PersistentVolumeClaim]()},
 		{name: "pod", informer: all.Core().V1().Pods().Informer(), updates: never, routine: controlledBy("Job")},
-		{name: "deployment", informer: all.Apps().V1().Deployments().Informer()},
-		{name: "statefulset", informer: all.Apps().V1().StatefulSets().Informer()},
+		{name: "deployment", informer: all.Apps().V1().Deployments().Informer(), packed: packedAs[appsv1.Deployment]()},
+		{name: "statefulset", informer: all.Apps().V1().StatefulSets().Informer(), packed: packedAs[appsv1.StatefulSet]()},
 		{name: "replicaset", informer: all.Apps().V1().ReplicaSets().Informer(), updates: never},
-		{name: "job", informer: all.Batch().V1().Jobs().Informer(), routine: controlledBy("CronJob")},
-		{name: "cronjob", informer: all.Batch().V1().CronJobs().Informer(), updates: specChanged},
-		{name: "ingress", informer: all.Networking().V1().Ingresses().Informer()},
-		{name: "role-binding", informer: all.Rbac().V1().RoleBindings().Informer()},
+		{name: "job", informer: all.Batch().V1().Jobs().Informer(), routine: controlledBy("CronJob"), packed: packedAs[batchv1.Job]()},
+		{name: "cronjob", informer: all.Batch().V1().CronJobs().Informer(), updates: specChanged, packed: packedAs[batchv1.CronJob]()},
+		{name: "ingress", informer: all.Networking().V1().Ingresses().Informer(), packed: packedAs[networkingv1.Ingress]()},
+		{name: "role-binding", informer: all.Rbac().V1().RoleBindings().Informer(), packed: packedAs[rbacv1.RoleBinding]()},
 	}
 	idx := []*cache.Indexer{&c.namespaces, &c.secrets, &c.helm, &c.quotas, &c.limitRanges, &c.policies, &c.configMaps,
 		&c.services, &c.claims, &c.pods, &c.deployments, &c.statefulSets, &c.replicaSets, &c.jobs, &c.cronJobs,
 		&c.ingresses, &c.roleBindings}
 	for i, w := range kinds {
-		records := w.name == "release"
+		records, packed := w.name == "release", w.packed
 		_ = w.informer.SetTransform(func(obj any) (any, error) {
 			trimCached(obj, records)
+			if packed != nil {
+				return pack(obj, packed), nil
+			}
 			return obj, nil
 		})
 		*idx[i] = w.informer.GetIndexer()
@@ -273,6 +279,9 @@ func (c *driftCache) snapshot(ns string) *snapshot {
 func cached[T any](idx cache.Indexer, ns string) []T {
 	var out []T
 	_ = cache.ListAllByNamespace(idx, ns, labels.Everything(), func(obj any) {
+		if o, err := unpack(obj); err == nil {
+			obj = o
+		}
 		if p, ok := obj.(*T); ok {
 			out = append(out, *p)
 		}
