@@ -138,7 +138,7 @@ func compactHelmRecord(s *corev1.Secret) {
 	if err := json.Unmarshal(b, &p); err != nil {
 		return
 	}
-	out, err := encodeRecord(&release.Release{Name: p.Name, Namespace: p.Namespace, Version: p.Version, Info: p.Info, Manifest: p.Manifest})
+	out, err := encodeRecord(&p)
 	if err != nil {
 		return
 	}

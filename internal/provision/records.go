@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"strconv"
 	"time"
 
@@ -73,9 +74,7 @@ func recordSecret(key string, r rel.Releaser, stamp string) (*corev1.Secret, err
 		return nil, fmt.Errorf("failed to encode release %q: %w", rls.Name, err)
 	}
 	lbs := make(map[string]string, len(rls.Labels)+5)
-	for k, v := range rls.Labels {
-		lbs[k] = v
-	}
+	maps.Copy(lbs, rls.Labels)
 	lbs[stamp] = strconv.FormatInt(time.Now().Unix(), 10)
 	lbs["name"] = rls.Name
 	lbs["owner"] = "helm"
@@ -88,9 +87,10 @@ func recordSecret(key string, r rel.Releaser, stamp string) (*corev1.Secret, err
 	}, nil
 }
 
-// encodeRecord is Helm's encoding of a release record, base64 of gzipped
-// JSON, at gzip's fastest level.
-func encodeRecord(rls *release.Release) ([]byte, error) {
+// encodeRecord is Helm's encoding of a release record (a release, or the
+// parts of one a check reads), base64 of gzipped JSON, at gzip's fastest
+// level.
+func encodeRecord(rls any) ([]byte, error) {
 	b, err := json.Marshal(rls)
 	if err != nil {
 		return nil, err
