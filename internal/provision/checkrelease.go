@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"maps"
 	"strconv"
 
 	release "helm.sh/helm/v4/pkg/release/v1"
@@ -44,12 +43,14 @@ func recordedRevision(st store.Store) int {
 }
 
 // helmRecord is one release revision as its Secret's labels say, with the
-// Secret to decode when the check needs its manifest.
+// Secret (or the cache's compact record) to decode when the check needs
+// its manifest.
 type helmRecord struct {
 	Name     string
 	Version  int
 	Status   string
 	secret   *corev1.Secret
+	compact  *compactRecord
 	decoded  *release.Release
 	decodeEr error
 }
@@ -68,6 +69,13 @@ func newHelmRecord(s *corev1.Secret) (helmRecord, bool) {
 // release decodes the record's release.
 func (r *helmRecord) release() (*release.Release, error) {
 	if r.decoded != nil || r.decodeEr != nil {
+		return r.decoded, r.decodeEr
+	}
+	if r.compact != nil {
+		r.decoded, r.decodeEr = r.compact.release(r.Name, r.Version, r.Status)
+		if r.decodeEr != nil {
+			r.decodeEr = fmt.Errorf("decode Helm release record %s: %w", r.compact.Name, r.decodeEr)
+		}
 		return r.decoded, r.decodeEr
 	}
 	r.decoded, r.decodeEr = decodeHelmRelease(r.secret.Data["release"])
@@ -114,37 +122,9 @@ func inflateRecord(data []byte) ([]byte, error) {
 }
 
 // checkedParts is what a check reads of a release record; decoding only
-// these skips building the chart the record carries.
+// it skips building the chart the record carries.
 type checkedParts struct {
-	Name      string        `json:"name,omitempty"`
-	Info      *release.Info `json:"info,omitempty"`
-	Manifest  string        `json:"manifest,omitempty"`
-	Version   int           `json:"version,omitempty"`
-	Namespace string        `json:"namespace,omitempty"`
-}
-
-// compactHelmRecord keeps of a Helm release record only what a check
-// reads (the release's name, version, status and manifest), re-encoded as
-// Helm encodes it. A record also carries the whole chart, templates and
-// files, some 90 KB a store: the drift reconciler's informer holds every
-// store's records in memory. A record that does not decode is left as it
-// is, for the check to report.
-func compactHelmRecord(s *corev1.Secret) {
-	b, err := inflateRecord(s.Data["release"])
-	if err != nil {
-		return
-	}
-	var p checkedParts
-	if err := json.Unmarshal(b, &p); err != nil {
-		return
-	}
-	out, err := encodeRecord(&p)
-	if err != nil {
-		return
-	}
-	data := maps.Clone(s.Data)
-	data["release"] = out
-	s.Data = data
+	Manifest string `json:"manifest,omitempty"`
 }
 
 // manifestObjects parses a release manifest into its objects.

@@ -48,6 +48,9 @@ type driftCache struct {
 	cronJobs     cache.Indexer
 	ingresses    cache.Indexer
 	roleBindings cache.Indexer
+
+	// manifests compacts the release records the cache keeps.
+	manifests *manifestDict
 }
 
 // watchedKind is one informer and which of its events may be drift.
@@ -115,7 +118,7 @@ func newDriftCache(k *Kube, resync time.Duration) (*driftCache, []watchedKind) {
 	secrets := informers.NewSharedInformerFactoryWithOptions(client, resync, selected(urumiSecretSelector))
 	helm := informers.NewSharedInformerFactoryWithOptions(client, resync, selected(helmRecordSelector))
 	all := informers.NewSharedInformerFactoryWithOptions(client, resync)
-	c := &driftCache{k: k, factories: []informers.SharedInformerFactory{mine, secrets, helm, all}}
+	c := &driftCache{k: k, factories: []informers.SharedInformerFactory{mine, secrets, helm, all}, manifests: newManifestDict()}
 	kinds := []watchedKind{
 		{name: "namespace", informer: mine.Core().V1().Namespaces().Informer()},
 		{name: "secret", informer: secrets.Core().V1().Secrets().Informer()},
@@ -141,7 +144,10 @@ func newDriftCache(k *Kube, resync time.Duration) (*driftCache, []watchedKind) {
 	for i, w := range kinds {
 		records, packed := w.name == "release", w.packed
 		_ = w.informer.SetTransform(func(obj any) (any, error) {
-			trimCached(obj, records)
+			trimCached(obj)
+			if s, ok := obj.(*corev1.Secret); ok && records {
+				return c.manifests.compact(s), nil
+			}
 			if packed != nil {
 				return pack(obj, packed), nil
 			}
@@ -153,10 +159,9 @@ func newDriftCache(k *Kube, resync time.Duration) (*driftCache, []watchedKind) {
 }
 
 // trimCached drops what no check, wait or cached read uses from an
-// object the reconciler keeps (records: a Helm release record):
+// object the reconciler keeps (a Helm release record is then compacted:
+// see compactRecord):
 //   - managed fields, often half an object's size;
-//   - all of a release record but its name, version, status and
-//     manifest: it carries the whole chart;
 //   - a pod's spec and container statuses (the judge reads its labels,
 //     controller and phase; a wait its conditions);
 //   - a ReplicaSet's pod template (the judge follows its controller; the
@@ -166,17 +171,13 @@ func newDriftCache(k *Kube, resync time.Duration) (*driftCache, []watchedKind) {
 // And it shares what every store's objects repeat: label and annotation
 // keys and values, and config map data (every store's setup script is the
 // same 8 KB).
-func trimCached(obj any, records bool) {
+func trimCached(obj any) {
 	if m, err := meta.Accessor(obj); err == nil {
 		m.SetManagedFields(nil)
 		m.SetLabels(internMap(m.GetLabels()))
 		m.SetAnnotations(internMap(m.GetAnnotations()))
 	}
 	switch o := obj.(type) {
-	case *corev1.Secret:
-		if records {
-			compactHelmRecord(o)
-		}
 	case *corev1.ConfigMap:
 		o.Data = internMap(o.Data)
 	case *corev1.Pod:
@@ -255,11 +256,20 @@ func (c *driftCache) snapshot(ns string) *snapshot {
 	o.limitRanges = cached[corev1.LimitRange](c.limitRanges, ns)
 	o.policies = cached[networkingv1.NetworkPolicy](c.policies, ns)
 	o.secrets = cached[corev1.Secret](c.secrets, ns)
-	for _, sec := range cached[corev1.Secret](c.helm, ns) {
-		if r, ok := newHelmRecord(&sec); ok {
+	_ = cache.ListAllByNamespace(c.helm, ns, labels.Everything(), func(obj any) {
+		var r helmRecord
+		ok := false
+		switch rec := obj.(type) {
+		case *compactRecord:
+			r, ok = rec.record()
+		case *corev1.Secret:
+			sec := *rec
+			r, ok = newHelmRecord(&sec)
+		}
+		if ok {
 			o.helm = append(o.helm, r)
 		}
-	}
+	})
 	o.configMaps = cached[corev1.ConfigMap](c.configMaps, ns)
 	o.services = cached[corev1.Service](c.services, ns)
 	o.claims = cached[corev1.PersistentVolumeClaim](c.claims, ns)

@@ -27,7 +27,7 @@ func (k *Kube) helmConfig(ctx context.Context, namespace string) (*action.Config
 		return nil, err
 	}
 	cfg.Capabilities = caps
-	cfg.Releases.Driver = &fastRecords{Driver: cfg.Releases.Driver, ctx: ctx, secrets: k.Client.CoreV1().Secrets(namespace)}
+	cfg.Releases.Driver = &fastRecords{Driver: cfg.Releases.Driver, ctx: ctx, secrets: k.Client.CoreV1().Secrets(namespace), enc: &k.records}
 	kc, ok := cfg.KubeClient.(*kube.Client)
 	if !ok {
 		return nil, fmt.Errorf("helm configuration for %s: unexpected kube client %T", namespace, cfg.KubeClient)
@@ -149,6 +149,7 @@ func (k *Kube) helmInstall(ctx context.Context, namespace string, fresh bool, ro
 		// validates every object anyway; fetching and parsing the server's
 		// OpenAPI schema on every install was half of urumi's CPU per store.
 		in.DisableOpenAPIValidation = true
+		in.SkipSchemaValidation = k.schemas.passes(ch, vals)
 		in.PostRenderer = k.postRenderer(namespace, route)
 		// Hooks too pass through the render check (Helm's default, spelt out).
 		in.PostRenderStrategy = action.PostRenderStrategyCombined
@@ -159,6 +160,7 @@ func (k *Kube) helmInstall(ctx context.Context, namespace string, fresh bool, ro
 		return asRelease(r)
 	}
 	up := k.newUpgrade(ctx, cfg, namespace, route, timeout)
+	up.SkipSchemaValidation = k.schemas.passes(ch, vals)
 	r, err := up.RunWithContext(ctx, releaseName, ch, vals)
 	if err != nil {
 		return nil, fmt.Errorf("helm upgrade: %w", describeAPIError(err))

@@ -81,6 +81,11 @@ type Kube struct {
 	chart     *chart.Chart
 	chartErr  error
 	caps      capabilities
+
+	// records encodes the release records Helm writes (records.go).
+	records recordEncoder
+	// schemas holds the values schemas of the charts installed, compiled.
+	schemas schemaCache
 }
 
 // NewKube builds clients for config.

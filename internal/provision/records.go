@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"maps"
 	"strconv"
+	"sync"
 	"time"
 
 	rel "helm.sh/helm/v4/pkg/release"
@@ -32,11 +33,19 @@ type fastRecords struct {
 	driver.Driver
 	ctx     context.Context
 	secrets corev1client.SecretInterface
+	enc     *recordEncoder
+}
+
+// recordEncoder encodes release records, keeping its gzip writers (about
+// 1 MB each, most of what encoding a record allocates) for the next one.
+// The zero value is ready to use; a nil one makes a writer each time.
+type recordEncoder struct {
+	writers sync.Pool
 }
 
 // Create stores a new record; one of the same name is driver.ErrReleaseExists.
 func (d *fastRecords) Create(key string, r rel.Releaser) error {
-	obj, err := recordSecret(key, r, "createdAt")
+	obj, err := d.enc.recordSecret(key, r, "createdAt")
 	if err != nil {
 		return fmt.Errorf("create: %w", err)
 	}
@@ -52,7 +61,7 @@ func (d *fastRecords) Create(key string, r rel.Releaser) error {
 // Update replaces a record, as Helm's driver does (without a
 // resourceVersion: the last writer wins).
 func (d *fastRecords) Update(key string, r rel.Releaser) error {
-	obj, err := recordSecret(key, r, "modifiedAt")
+	obj, err := d.enc.recordSecret(key, r, "modifiedAt")
 	if err != nil {
 		return fmt.Errorf("update: %w", err)
 	}
@@ -64,12 +73,12 @@ func (d *fastRecords) Update(key string, r rel.Releaser) error {
 
 // recordSecret is the Secret Helm's driver would write for r under key,
 // stamped (createdAt or modifiedAt) with the time now.
-func recordSecret(key string, r rel.Releaser, stamp string) (*corev1.Secret, error) {
+func (e *recordEncoder) recordSecret(key string, r rel.Releaser, stamp string) (*corev1.Secret, error) {
 	rls, ok := r.(*release.Release)
 	if !ok || rls == nil {
 		return nil, fmt.Errorf("unsupported release type %T", r)
 	}
-	data, err := encodeRecord(rls)
+	data, err := e.encode(rls)
 	if err != nil {
 		return nil, fmt.Errorf("failed to encode release %q: %w", rls.Name, err)
 	}
@@ -87,24 +96,33 @@ func recordSecret(key string, r rel.Releaser, stamp string) (*corev1.Secret, err
 	}, nil
 }
 
-// encodeRecord is Helm's encoding of a release record (a release, or the
-// parts of one a check reads), base64 of gzipped JSON, at gzip's fastest
-// level.
-func encodeRecord(rls any) ([]byte, error) {
+// encode is Helm's encoding of a release record, base64 of gzipped JSON,
+// at gzip's fastest level.
+func (e *recordEncoder) encode(rls *release.Release) ([]byte, error) {
 	b, err := json.Marshal(rls)
 	if err != nil {
 		return nil, err
 	}
 	var buf bytes.Buffer
-	zw, err := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
-	if err != nil {
-		return nil, err
+	var zw *gzip.Writer
+	if e != nil {
+		zw, _ = e.writers.Get().(*gzip.Writer)
+	}
+	if zw == nil {
+		if zw, err = gzip.NewWriterLevel(&buf, gzip.BestSpeed); err != nil {
+			return nil, err
+		}
+	} else {
+		zw.Reset(&buf)
 	}
 	if _, err := zw.Write(b); err != nil {
 		return nil, err
 	}
 	if err := zw.Close(); err != nil {
 		return nil, err
+	}
+	if e != nil {
+		e.writers.Put(zw)
 	}
 	out := make([]byte, base64.StdEncoding.EncodedLen(buf.Len()))
 	base64.StdEncoding.Encode(out, buf.Bytes())

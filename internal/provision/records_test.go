@@ -30,7 +30,9 @@ func TestFastRecordsAreHelmRecords(t *testing.T) {
 	key := "sh.helm.release.v1." + releaseName + ".v1"
 
 	ours, theirs := fake.NewClientset(), fake.NewClientset()
-	d := &fastRecords{Driver: driver.NewSecrets(ours.CoreV1().Secrets(testNamespace)), ctx: ctx, secrets: ours.CoreV1().Secrets(testNamespace)}
+	// The update below reuses the create's gzip writer.
+	d := &fastRecords{Driver: driver.NewSecrets(ours.CoreV1().Secrets(testNamespace)), ctx: ctx, secrets: ours.CoreV1().Secrets(testNamespace),
+		enc: &recordEncoder{}}
 	helm := driver.NewSecrets(theirs.CoreV1().Secrets(testNamespace))
 	for _, w := range []driver.Driver{d, helm} {
 		if err := w.Create(key, rls); err != nil {

@@ -80,6 +80,7 @@ func (k *Kube) helmUpgrade(ctx context.Context, namespace string, route storeRou
 		return changeResult{}, err
 	}
 	up := k.newUpgrade(ctx, cfg, namespace, route, timeout)
+	up.SkipSchemaValidation = k.schemas.passes(ch, vals)
 	up.RollbackOnFailure = true
 	diagnosis := k.diagnoseBefore(ctx, namespace, timeout)
 	r, upErr := up.RunWithContext(ctx, releaseName, ch, vals)

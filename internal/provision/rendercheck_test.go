@@ -42,6 +42,12 @@ const (
 // post-renderer, and returns the manifest Helm would apply.
 func renderStore(t testing.TB, vals map[string]any, pr postrenderer.PostRenderer) (string, error) {
 	t.Helper()
+	return renderStoreIn(t, testNamespace, vals, pr)
+}
+
+// renderStoreIn is renderStore in namespace ns.
+func renderStoreIn(t testing.TB, ns string, vals map[string]any, pr postrenderer.PostRenderer) (string, error) {
+	t.Helper()
 	c, err := charts.Store()
 	if err != nil {
 		t.Fatal(err)
@@ -53,7 +59,7 @@ func renderStore(t testing.TB, vals map[string]any, pr postrenderer.PostRenderer
 	}
 	in := action.NewInstall(cfg)
 	in.DryRunStrategy = action.DryRunClient
-	in.ReleaseName, in.Namespace = releaseName, testNamespace
+	in.ReleaseName, in.Namespace = releaseName, ns
 	in.PostRenderer = pr
 	in.PostRenderStrategy = action.PostRenderStrategyCombined
 	r, err := in.RunWithContext(context.Background(), c, vals)

@@ -36,6 +36,8 @@ type Service struct {
 	chartOnce sync.Once
 	chart     *chart.Chart
 	chartErr  error
+	// schemas holds the chart's values schema compiled.
+	schemas schemaCache
 }
 
 // storeChart loads the embedded store chart once, for checking overrides.
@@ -96,7 +98,7 @@ func (s *Service) checkOverrides(c Caller, name string, plan Plan, set []string)
 	if host := storeHost(name, opts); !hostRE.MatchString(host) || len(host) > 253 {
 		return nil, fmt.Errorf("store host %q is not a valid DNS name: the base domain setting %q is wrong", host, opts.BaseDomain)
 	}
-	return checkOverrides(ch, c, name, plan, opts)
+	return checkOverrides(&s.schemas, ch, c, name, plan, opts)
 }
 
 // hostRE is a DNS name of lowercase labels.
@@ -298,7 +300,7 @@ func (s *Service) Retry(ctx context.Context, c Caller, name string, req RetryReq
 		if err != nil {
 			return store.Store{}, store.Job{}, err
 		}
-		if _, err := checkOverrides(ch, c, name, plan, opts); err != nil {
+		if _, err := checkOverrides(&s.schemas, ch, c, name, plan, opts); err != nil {
 			if errors.Is(err, ErrForbidden) {
 				s.deny(ctx, c, "retry", name, err.Error(), start)
 			}

@@ -134,13 +134,13 @@ func (s *Service) ValidateUpgrade(c Caller, st store.Store, req UpgradeRequest) 
 	if len(req.Set) > 0 {
 		newOnly := opts
 		newOnly.Plan, newOnly.Set = &plan, req.Set
-		if _, err := checkOverrides(ch, c, st.Name, plan, newOnly); err != nil {
+		if _, err := checkOverrides(&s.schemas, ch, c, st.Name, plan, newOnly); err != nil {
 			return changeParams{}, err
 		}
 	}
 	target := opts
 	target.Plan, target.Set = &plan, mergeSet(opts.Set, req.Set)
-	if _, err := checkOverrides(ch, Caller{Name: c.Name, Admin: true}, st.Name, plan, target); err != nil {
+	if _, err := checkOverrides(&s.schemas, ch, Caller{Name: c.Name, Admin: true}, st.Name, plan, target); err != nil {
 		return changeParams{}, err
 	}
 	timeout, err := parseTimeout(req.Timeout)

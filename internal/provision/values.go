@@ -369,7 +369,7 @@ func buildValues(schema *valuesSchema, name string, plan Plan, o Options) (map[s
 // owner set only what their plan allows within its bounds and an admin any
 // chart value but urumi's own, checks the resulting values against the
 // chart's values schema and the plan's quota, and returns the values.
-func checkOverrides(ch *chart.Chart, c Caller, name string, plan Plan, o Options) (map[string]any, error) {
+func checkOverrides(sc *schemaCache, ch *chart.Chart, c Caller, name string, plan Plan, o Options) (map[string]any, error) {
 	schema, err := parseValuesSchema(ch.Schema)
 	if err != nil {
 		return nil, err
@@ -393,7 +393,7 @@ func checkOverrides(ch *chart.Chart, c Caller, name string, plan Plan, o Options
 	if err != nil {
 		return nil, errorf(ErrInvalid, "value overrides do not fit the store chart: %v", err)
 	}
-	if err := util.ValidateAgainstSingleSchema(full, ch.Schema); err != nil {
+	if err := sc.validate(ch.Schema, full); err != nil {
 		return nil, errorf(ErrInvalid, "value overrides are not valid for the store chart: %s", schemaMessage(err))
 	}
 	if err := fitsQuota(plan.Quota, full); err != nil {

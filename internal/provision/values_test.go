@@ -28,7 +28,7 @@ func TestCheckOverridesRefusesHostileEntries(t *testing.T) {
 	}
 	for _, tc := range hostiletest.Overrides() {
 		t.Run(tc.Name, func(t *testing.T) {
-			_, err := checkOverrides(ch, owner, "shop", plan, opts(tc.Set))
+			_, err := checkOverrides(nil, ch, owner, "shop", plan, opts(tc.Set))
 			if err == nil {
 				t.Fatalf("a store owner's %q was accepted", tc.Set)
 			}
@@ -38,7 +38,7 @@ func TestCheckOverridesRefusesHostileEntries(t *testing.T) {
 			if strings.ContainsAny(err.Error(), "\n\r") {
 				t.Errorf("the message carries a line break: %q", err)
 			}
-			_, err = checkOverrides(ch, admin, "shop", plan, opts(tc.Set))
+			_, err = checkOverrides(nil, ch, admin, "shop", plan, opts(tc.Set))
 			if tc.AdminOK && err != nil {
 				t.Errorf("an admin may set %q: %v", tc.Set, err)
 			}
@@ -63,7 +63,7 @@ func TestCheckOverridesOwnerValues(t *testing.T) {
 		"resources.wordpress.limits.cpu=1",
 		"resources.wordpress.requests.memory=300Mi",
 	}
-	vals, err := checkOverrides(ch, owner, "shop", plan, Options{BaseDomain: "example.com", IngressClass: "nginx", Set: ok})
+	vals, err := checkOverrides(nil, ch, owner, "shop", plan, Options{BaseDomain: "example.com", IngressClass: "nginx", Set: ok})
 	if err != nil {
 		t.Fatalf("a store owner's allowed values: %v", err)
 	}
@@ -71,27 +71,27 @@ func TestCheckOverridesOwnerValues(t *testing.T) {
 		t.Errorf("title %q", got)
 	}
 	// A comma is part of the value, never a second entry.
-	vals, err = checkOverrides(ch, owner, "shop", plan, Options{BaseDomain: "example.com", IngressClass: "nginx", Set: []string{"site.title=a,host=evil.example"}})
+	vals, err = checkOverrides(nil, ch, owner, "shop", plan, Options{BaseDomain: "example.com", IngressClass: "nginx", Set: []string{"site.title=a,host=evil.example"}})
 	if err != nil || vals["host"] != "shop.example.com" || vals["site"].(map[string]any)["title"] != "a,host=evil.example" {
 		t.Errorf("comma in a value: %v %v", vals, err)
 	}
-	_, err = checkOverrides(ch, owner, "shop", plan, Options{BaseDomain: "example.com", IngressClass: "nginx", Set: []string{"ingress.className=other"}})
+	_, err = checkOverrides(nil, ch, owner, "shop", plan, Options{BaseDomain: "example.com", IngressClass: "nginx", Set: []string{"ingress.className=other"}})
 	if !errors.Is(err, ErrForbidden) || !strings.Contains(err.Error(), "ingress.className") || !strings.Contains(err.Error(), "woocommerce.version") {
 		t.Errorf("ingress.className by an owner: %v, want forbidden naming the key and what may be set", err)
 	}
 	// A bound of the plan: at most the plan's CPU for one container.
-	_, err = checkOverrides(ch, owner, "shop", plan, Options{BaseDomain: "example.com", Set: []string{"resources.wordpress.limits.cpu=3"}})
+	_, err = checkOverrides(nil, ch, owner, "shop", plan, Options{BaseDomain: "example.com", Set: []string{"resources.wordpress.limits.cpu=3"}})
 	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "at most 2") {
 		t.Errorf("cpu above the plan's bound: %v", err)
 	}
 	// Within the bound, but the containers together exceed the quota.
-	_, err = checkOverrides(ch, owner, "shop", plan, Options{BaseDomain: "example.com", Set: []string{"resources.wordpress.limits.cpu=2"}})
+	_, err = checkOverrides(nil, ch, owner, "shop", plan, Options{BaseDomain: "example.com", Set: []string{"resources.wordpress.limits.cpu=2"}})
 	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "add up to") {
 		t.Errorf("containers beyond the quota: %v", err)
 	}
 	// A plan that gives owners nothing.
 	plan.OwnerValues = nil
-	_, err = checkOverrides(ch, owner, "shop", plan, Options{BaseDomain: "example.com", Set: []string{"site.title=x"}})
+	_, err = checkOverrides(nil, ch, owner, "shop", plan, Options{BaseDomain: "example.com", Set: []string{"site.title=x"}})
 	if !errors.Is(err, ErrForbidden) || !strings.Contains(err.Error(), "they may set none") {
 		t.Errorf("a plan without owner values: %v", err)
 	}

@@ -235,19 +235,23 @@ func (d *sqlDB) RenewLease(ctx context.Context, id int64, worker string, lease t
 	if lease <= 0 {
 		return fmt.Errorf("renew lease of job %d: lease must be positive", id)
 	}
-	return d.inTx(ctx, func(tx *sql.Tx) error {
-		t := now()
-		res, err := tx.ExecContext(ctx, `UPDATE jobs SET lease_expires_at = $1, updated_at = $2
-			WHERE id = $3 AND state = 'running' AND lease_owner = $4`,
-			toMicros(t.Add(lease)), toMicros(t), id, worker)
-		if err != nil {
-			return fmt.Errorf("renew lease of job %d: %w", id, err)
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return d.leaseLost(ctx, tx, id, worker)
-		}
-		return nil
-	})
+	// One statement, so no transaction: every worker renews every few
+	// seconds, and BEGIN and COMMIT were two more round trips each time.
+	t := now()
+	res, err := d.q().ExecContext(ctx, `UPDATE jobs SET lease_expires_at = $1, updated_at = $2
+		WHERE id = $3 AND state = 'running' AND lease_owner = $4`,
+		toMicros(t.Add(lease)), toMicros(t), id, worker)
+	if err != nil {
+		return d.explain(fmt.Errorf("renew lease of job %d: %w", id, err))
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return d.explain(fmt.Errorf("renew lease of job %d: %w", id, err))
+	} else if n == 0 {
+		// Why, read after: the answer may be a moment newer than the
+		// update, never older.
+		return d.explain(d.leaseLost(ctx, d.q(), id, worker))
+	}
+	return nil
 }
 
 func (d *sqlDB) FinishJob(ctx context.Context, id int64, worker string, state JobState, lastError string) error {

@@ -258,6 +258,70 @@ func Memory(pid int) (rss, hwm float64, err error) {
 	return rss, hwm, nil
 }
 
+// MemorySampler follows a process's memory while it runs: VmHWM says how
+// high its resident set went, not what it was made of. The anonymous part
+// is the heap, stacks and runtime; the file-backed part is mostly the
+// pages of the binary the process has touched.
+type MemorySampler struct {
+	mu               sync.Mutex
+	anon, file, both float64
+	stop             chan struct{}
+	done             chan struct{}
+}
+
+// SampleMemory reads pid's memory every interval until Stop.
+func SampleMemory(pid int, every time.Duration) *MemorySampler {
+	m := &MemorySampler{stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(m.done)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			m.read(pid)
+			select {
+			case <-m.stop:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return m
+}
+
+func (m *MemorySampler) read(pid int) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return
+	}
+	var anon, file float64
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		kb, _ := strconv.ParseFloat(f[1], 64)
+		switch f[0] {
+		case "RssAnon:":
+			anon = kb / 1024
+		case "RssFile:":
+			file = kb / 1024
+		}
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.anon, m.file, m.both = max(m.anon, anon), max(m.file, file), max(m.both, anon+file)
+}
+
+// Stop ends the sampling and returns the highest anonymous and
+// file-backed resident sizes seen, and the highest sum, in MB.
+func (m *MemorySampler) Stop() (anon, file, both float64) {
+	close(m.stop)
+	<-m.done
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.anon, m.file, m.both
+}
+
 // CPUStat is the machine's CPU time so far, from /proc/stat, in clock
 // ticks: all of it, and idle (idle and iowait).
 type CPUStat struct{ Total, Idle int64 }
