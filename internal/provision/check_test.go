@@ -576,8 +576,8 @@ func TestCompactRecord(t *testing.T) {
 }
 
 // TestJudgeTrimmedPods: the reconciler's cache keeps pods without their
-// spec, and ReplicaSets and cron runs without their template; the judge
-// finds the same.
+// spec, quotas without their status, and ReplicaSets and cron runs without
+// their template; the judge finds the same.
 func TestJudgeTrimmedPods(t *testing.T) {
 	ctx := context.Background()
 	k, snap, st := fakeStore(t)
@@ -594,6 +594,9 @@ func TestJudgeTrimmedPods(t *testing.T) {
 	o.pods = append(o.pods, corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "cron-29000000-x", Namespace: Namespace(st.Name),
 		OwnerReferences: []metav1.OwnerReference{{Kind: "Job", Name: run.Name, Controller: ptr.To(true)}}},
 		Status: corev1.PodStatus{Phase: corev1.PodSucceeded}})
+	for i := range o.quotas {
+		o.quotas[i].Status = corev1.ResourceQuotaStatus{Hard: o.quotas[i].Spec.Hard, Used: corev1.ResourceList{corev1.ResourcePods: resource.MustParse("3")}}
+	}
 	want := failures(k.judge(ctx, snap, st))
 	if !slices.Contains(want, "stray-pod Pod/shell") {
 		t.Fatalf("untrimmed: %v, want the stray pod", want)
@@ -606,6 +609,15 @@ func TestJudgeTrimmedPods(t *testing.T) {
 	}
 	for i := range o.replicaSets {
 		trimCached(&o.replicaSets[i])
+	}
+	if len(o.quotas) == 0 {
+		t.Fatal("the store has no quota")
+	}
+	for i := range o.quotas {
+		trimCached(&o.quotas[i])
+		if len(o.quotas[i].Status.Used) != 0 || len(o.quotas[i].Spec.Hard) == 0 {
+			t.Fatalf("trimmed quota %s: %+v", o.quotas[i].Name, o.quotas[i])
+		}
 	}
 	for i := range o.jobs {
 		trimCached(&o.jobs[i])

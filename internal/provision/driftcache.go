@@ -164,6 +164,8 @@ func newDriftCache(k *Kube, resync time.Duration) (*driftCache, []watchedKind) {
 //   - managed fields, often half an object's size;
 //   - a pod's spec and container statuses (the judge reads its labels,
 //     controller and phase; a wait its conditions);
+//   - a quota's status (what is used changes with every pod; the judge
+//     compares the quota's spec: 4 KB a store);
 //   - a ReplicaSet's pod template (the judge follows its controller; the
 //     template is its Deployment's, which is judged), and a cron run's
 //     (a Job its CronJob made: the same, every minute).
@@ -183,6 +185,8 @@ func trimCached(obj any) {
 	case *corev1.Pod:
 		o.Spec = corev1.PodSpec{}
 		o.Status = corev1.PodStatus{Phase: o.Status.Phase, Conditions: o.Status.Conditions}
+	case *corev1.ResourceQuota:
+		o.Status = corev1.ResourceQuotaStatus{}
 	case *appsv1.ReplicaSet:
 		o.Spec.Template = corev1.PodTemplateSpec{}
 	case *batchv1.Job:
