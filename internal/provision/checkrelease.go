@@ -56,14 +56,22 @@ type helmRecord struct {
 }
 
 func newHelmRecord(s *corev1.Secret) (helmRecord, bool) {
-	if s.Labels["owner"] != "helm" {
+	r, ok := recordLabels(s.Labels)
+	r.secret = s
+	return r, ok
+}
+
+// recordLabels is the revision a release record's labels name; false when
+// they are not Helm's.
+func recordLabels(labels map[string]string) (helmRecord, bool) {
+	if labels["owner"] != "helm" {
 		return helmRecord{}, false
 	}
-	v, err := strconv.Atoi(s.Labels["version"])
+	v, err := strconv.Atoi(labels["version"])
 	if err != nil {
 		return helmRecord{}, false
 	}
-	return helmRecord{Name: s.Labels["name"], Version: v, Status: s.Labels["status"], secret: s}, true
+	return helmRecord{Name: labels["name"], Version: v, Status: labels["status"]}, true
 }
 
 // release decodes the record's release.

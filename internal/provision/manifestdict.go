@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
 	"sync"
 
@@ -230,14 +229,9 @@ func (r *compactRecord) manifest() (string, error) {
 
 // record is the helmRecord a check reads.
 func (r *compactRecord) record() (helmRecord, bool) {
-	if r.Labels["owner"] != "helm" {
-		return helmRecord{}, false
-	}
-	v, err := strconv.Atoi(r.Labels["version"])
-	if err != nil {
-		return helmRecord{}, false
-	}
-	return helmRecord{Name: r.Labels["name"], Version: v, Status: r.Labels["status"], compact: r}, true
+	rec, ok := recordLabels(r.Labels)
+	rec.compact = r
+	return rec, ok
 }
 
 // release is the part of the release a check reads: its manifest.

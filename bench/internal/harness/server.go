@@ -238,24 +238,25 @@ func Load(ctx context.Context, url, tok string, rate int, d time.Duration, check
 
 // Memory reads a process's resident and peak resident set, in MB.
 func Memory(pid int) (rss, hwm float64, err error) {
+	st, err := procStatus(pid)
+	return st["VmRSS"], st["VmHWM"], err
+}
+
+// procStatus is the sizes in /proc/PID/status, in MB, by name.
+func procStatus(pid int) (map[string]float64, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		return 0, 0, err
+		return nil, err
 	}
+	sizes := map[string]float64{}
 	for _, line := range strings.Split(string(b), "\n") {
 		f := strings.Fields(line)
-		if len(f) < 2 {
-			continue
-		}
-		kb, _ := strconv.ParseFloat(f[1], 64)
-		switch f[0] {
-		case "VmRSS:":
-			rss = kb / 1024
-		case "VmHWM:":
-			hwm = kb / 1024
+		if len(f) == 3 && f[2] == "kB" {
+			kb, _ := strconv.ParseFloat(f[1], 64)
+			sizes[strings.TrimSuffix(f[0], ":")] = kb / 1024
 		}
 	}
-	return rss, hwm, nil
+	return sizes, nil
 }
 
 // MemorySampler follows a process's memory while it runs: VmHWM says how
@@ -289,24 +290,11 @@ func SampleMemory(pid int, every time.Duration) *MemorySampler {
 }
 
 func (m *MemorySampler) read(pid int) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	st, err := procStatus(pid)
 	if err != nil {
 		return
 	}
-	var anon, file float64
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 2 {
-			continue
-		}
-		kb, _ := strconv.ParseFloat(f[1], 64)
-		switch f[0] {
-		case "RssAnon:":
-			anon = kb / 1024
-		case "RssFile:":
-			file = kb / 1024
-		}
-	}
+	anon, file := st["RssAnon"], st["RssFile"]
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.anon, m.file, m.both = max(m.anon, anon), max(m.file, file), max(m.both, anon+file)
