@@ -34,8 +34,8 @@ type compactPart struct {
 }
 
 // manifestDict holds the reference parts manifests are deflated against.
-// A part's key is its first line: Helm starts each document of a manifest
-// with "---" and a "# Source:" comment naming its template. A reference,
+// A part's key is its first two lines: Helm starts each document of a
+// manifest with "---" and a "# Source:" comment naming its template. A reference,
 // once taken, never changes: records deflated against it must read back.
 // What a reference holds only decides how well others compress, never
 // what they read back as.
