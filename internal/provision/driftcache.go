@@ -82,7 +82,20 @@ func specChanged(old, obj any) bool {
 	if err1 != nil || err2 != nil {
 		return true
 	}
-	return o.GetGeneration() != n.GetGeneration() || !maps.Equal(o.GetLabels(), n.GetLabels())
+	return o.GetGeneration() != n.GetGeneration() || !sameLabels(old, obj)
+}
+
+// sameLabels says whether two copies of an object carry the same labels
+// (a packed object keeps only their digest).
+func sameLabels(old, obj any) bool {
+	o, ok1 := old.(*packed)
+	n, ok2 := obj.(*packed)
+	if ok1 && ok2 {
+		return o.labels == n.labels
+	}
+	a, err1 := meta.Accessor(old)
+	b, err2 := meta.Accessor(obj)
+	return err1 == nil && err2 == nil && !ok1 && !ok2 && maps.Equal(a.GetLabels(), b.GetLabels())
 }
 
 // quotaChanged: an update of a quota's spec or labels; its status (what
@@ -121,7 +134,7 @@ func newDriftCache(k *Kube, resync time.Duration) (*driftCache, []watchedKind) {
 	c := &driftCache{k: k, factories: []informers.SharedInformerFactory{mine, secrets, helm, all}, manifests: newManifestDict()}
 	kinds := []watchedKind{
 		{name: "namespace", informer: mine.Core().V1().Namespaces().Informer()},
-		{name: "secret", informer: secrets.Core().V1().Secrets().Informer()},
+		{name: "secret", informer: secrets.Core().V1().Secrets().Informer(), packed: packedAs[corev1.Secret]()},
 		{name: "release", informer: helm.Core().V1().Secrets().Informer()},
 		{name: "quota", informer: all.Core().V1().ResourceQuotas().Informer(), updates: quotaChanged},
 		{name: "limit-range", informer: all.Core().V1().LimitRanges().Informer(), packed: packedAs[corev1.LimitRange]()},
@@ -129,10 +142,10 @@ func newDriftCache(k *Kube, resync time.Duration) (*driftCache, []watchedKind) {
 		{name: "configmap", informer: all.Core().V1().ConfigMaps().Informer()},
 		{name: "service", informer: all.Core().V1().Services().Informer(), packed: packedAs[corev1.Service]()},
 		{name: "claim", informer: all.Core().V1().PersistentVolumeClaims().Informer(), packed: packedAs[corev1.PersistentVolumeClaim]()},
-		{name: "pod", informer: all.Core().V1().Pods().Informer(), updates: never, routine: controlledBy("Job")},
+		{name: "pod", informer: all.Core().V1().Pods().Informer(), updates: never, routine: controlledBy("Job"), packed: packedAs[corev1.Pod]()},
 		{name: "deployment", informer: all.Apps().V1().Deployments().Informer(), packed: packedAs[appsv1.Deployment]()},
 		{name: "statefulset", informer: all.Apps().V1().StatefulSets().Informer(), packed: packedAs[appsv1.StatefulSet]()},
-		{name: "replicaset", informer: all.Apps().V1().ReplicaSets().Informer(), updates: never},
+		{name: "replicaset", informer: all.Apps().V1().ReplicaSets().Informer(), updates: never, packed: packedAs[appsv1.ReplicaSet]()},
 		{name: "job", informer: all.Batch().V1().Jobs().Informer(), routine: controlledBy("CronJob"), packed: packedAs[batchv1.Job]()},
 		{name: "cronjob", informer: all.Batch().V1().CronJobs().Informer(), updates: specChanged, packed: packedAs[batchv1.CronJob]()},
 		{name: "ingress", informer: all.Networking().V1().Ingresses().Informer(), packed: packedAs[networkingv1.Ingress]()},
@@ -145,11 +158,12 @@ func newDriftCache(k *Kube, resync time.Duration) (*driftCache, []watchedKind) {
 		records, packed := w.name == "release", w.packed
 		_ = w.informer.SetTransform(func(obj any) (any, error) {
 			trimCached(obj)
-			if s, ok := obj.(*corev1.Secret); ok && records {
-				return c.manifests.compact(s), nil
-			}
 			if packed != nil {
 				return pack(obj, packed), nil
+			}
+			shareStrings(obj)
+			if s, ok := obj.(*corev1.Secret); ok && records {
+				return c.manifests.compact(s), nil
 			}
 			return obj, nil
 		})
@@ -159,8 +173,9 @@ func newDriftCache(k *Kube, resync time.Duration) (*driftCache, []watchedKind) {
 }
 
 // trimCached drops what no check, wait or cached read uses from an
-// object the reconciler keeps (a Helm release record is then compacted:
-// see compactRecord):
+// object the reconciler keeps (the object is then packed, or its strings
+// shared and a Helm release record compacted: see packed and
+// compactRecord):
 //   - managed fields, often half an object's size;
 //   - a pod's spec and container statuses (the judge reads its labels,
 //     controller and phase; a wait its conditions);
@@ -169,19 +184,11 @@ func newDriftCache(k *Kube, resync time.Duration) (*driftCache, []watchedKind) {
 //   - a ReplicaSet's pod template (the judge follows its controller; the
 //     template is its Deployment's, which is judged), and a cron run's
 //     (a Job its CronJob made: the same, every minute).
-//
-// And it shares what every store's objects repeat: label and annotation
-// keys and values, and config map data (every store's setup script is the
-// same 8 KB).
 func trimCached(obj any) {
 	if m, err := meta.Accessor(obj); err == nil {
 		m.SetManagedFields(nil)
-		m.SetLabels(internMap(m.GetLabels()))
-		m.SetAnnotations(internMap(m.GetAnnotations()))
 	}
 	switch o := obj.(type) {
-	case *corev1.ConfigMap:
-		o.Data = internMap(o.Data)
 	case *corev1.Pod:
 		o.Spec = corev1.PodSpec{}
 		o.Status = corev1.PodStatus{Phase: o.Status.Phase, Conditions: o.Status.Conditions}
@@ -193,6 +200,19 @@ func trimCached(obj any) {
 		if ref := metav1.GetControllerOfNoCopy(o); ref != nil && ref.Kind == "CronJob" {
 			o.Spec.Template = corev1.PodTemplateSpec{}
 		}
+	}
+}
+
+// shareStrings, for an object the cache keeps decoded, shares what every
+// store's objects repeat: label and annotation keys and values, and config
+// map data (every store's setup script is the same 8 KB).
+func shareStrings(obj any) {
+	if m, err := meta.Accessor(obj); err == nil {
+		m.SetLabels(internMap(m.GetLabels()))
+		m.SetAnnotations(internMap(m.GetAnnotations()))
+	}
+	if cm, ok := obj.(*corev1.ConfigMap); ok {
+		cm.Data = internMap(cm.Data)
 	}
 }
 

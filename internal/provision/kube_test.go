@@ -2,16 +2,22 @@ package provision
 
 import (
 	"context"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"sync"
 	"testing"
+	"time"
 
 	rcommon "helm.sh/helm/v4/pkg/release/common"
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/utils/ptr"
 )
 
 // The reconciler's watches ask the API server for no gzip; urumi's other
@@ -80,6 +86,77 @@ func TestSecretsLeaveOutReleaseRecords(t *testing.T) {
 		}
 		if len(names) != 1 || names[0] != credentialsName || len(o.helm) != 1 {
 			t.Errorf("%s: urumi's secrets %v, records %d; want the credentials and one record", what, names, len(o.helm))
+		}
+	}
+}
+
+// The reconciler's cache keeps pods, ReplicaSets and urumi's Secrets
+// packed, and hands them back whole (what trimCached leaves) when read; a
+// packed object's labels are kept as a digest, which still tells a label
+// change from a status change.
+func TestCacheKeepsPacked(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ns := Namespace(testStoreName)
+	mine := map[string]string{LabelManagedBy: ManagedBy}
+	rsLabels := map[string]string{"app": "wordpress", "pod-template-hash": "abc"}
+	client := fake.NewClientset(
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns, Labels: mine}},
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: credentialsName, Namespace: ns, Labels: mine},
+			Data: map[string][]byte{"admin-password": []byte("s3cret")}},
+		&appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Name: "wordpress-abc", Namespace: ns, Labels: rsLabels},
+			Spec: appsv1.ReplicaSetSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "wordpress"}}}}}},
+		&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "wordpress-abc-x", Namespace: ns, Labels: rsLabels,
+			OwnerReferences: []metav1.OwnerReference{{Kind: "ReplicaSet", Name: "wordpress-abc", Controller: ptr.To(true)}}},
+			Spec:   corev1.PodSpec{Containers: []corev1.Container{{Name: "wordpress"}}},
+			Status: corev1.PodStatus{Phase: corev1.PodRunning, Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}}})
+	c, _ := newDriftCache(&Kube{Client: client}, 0)
+	if err := c.start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cancel(); c.stop() }()
+	for what, idx := range map[string]cache.Indexer{"secret": c.secrets, "replicaset": c.replicaSets, "pod": c.pods} {
+		for _, obj := range idx.List() {
+			p, ok := obj.(*packed)
+			if !ok {
+				t.Fatalf("the cache keeps a %s as %T, want it packed", what, obj)
+			}
+			if p.Labels != nil || p.Name == "" || p.Namespace != ns {
+				t.Errorf("packed %s keeps %+v", what, p.ObjectMeta)
+			}
+		}
+	}
+	o := c.snapshot(ns).byNS[ns]
+	if o == nil || len(o.secrets) != 1 || len(o.replicaSets) != 1 || len(o.pods) != 1 {
+		t.Fatalf("snapshot: %+v", o)
+	}
+	if string(o.secrets[0].Data["admin-password"]) != "s3cret" || o.secrets[0].Labels[LabelManagedBy] != ManagedBy {
+		t.Errorf("secret read back as %+v", o.secrets[0].ObjectMeta)
+	}
+	if rs := o.replicaSets[0]; !maps.Equal(rs.Labels, rsLabels) || len(rs.Spec.Template.Spec.Containers) != 0 {
+		t.Errorf("ReplicaSet read back with labels %v, template %+v (want the labels, no template)", rs.Labels, rs.Spec.Template)
+	}
+	pod := o.pods[0]
+	if !maps.Equal(pod.Labels, rsLabels) || pod.Status.Phase != corev1.PodRunning || len(pod.Status.Conditions) != 1 ||
+		len(pod.Spec.Containers) != 0 || metav1.GetControllerOfNoCopy(&pod) == nil {
+		t.Errorf("pod read back as %+v", pod)
+	}
+
+	// specChanged (a CronJob's update filter) on packed copies.
+	cron := func(gen int64, labels map[string]string, last int64) any {
+		return pack(&batchv1.CronJob{ObjectMeta: metav1.ObjectMeta{Name: "cron", Namespace: ns, Generation: gen, Labels: labels},
+			Status: batchv1.CronJobStatus{LastScheduleTime: &metav1.Time{Time: time.Unix(last, 0)}}}, packedAs[batchv1.CronJob]())
+	}
+	a, b := map[string]string{"a": "1", "b": "2"}, map[string]string{"b": "2", "a": "1"}
+	if specChanged(cron(1, a, 1), cron(1, b, 2)) {
+		t.Error("a status update with the same labels counts as a change")
+	}
+	for what, obj := range map[string]any{
+		"a label value": cron(1, map[string]string{"a": "1", "b": "3"}, 1), "a label more": cron(1, map[string]string{"a": "1", "b": "2", "c": ""}, 1),
+		"a label key and value run together": cron(1, map[string]string{"a": "1b", "": "2"}, 1), "the generation": cron(2, a, 1),
+	} {
+		if !specChanged(cron(1, a, 1), obj) {
+			t.Errorf("a change of %s is not seen", what)
 		}
 	}
 }

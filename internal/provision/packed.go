@@ -2,6 +2,10 @@ package provision
 
 import (
 	"fmt"
+	"hash/fnv"
+	"io"
+	"maps"
+	"slices"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -10,16 +14,18 @@ import (
 
 // packed is an object the reconciler's cache keeps as its protobuf
 // encoding, beside the metadata its index and event filters read (name,
-// namespace, uid, resource version, generation, labels, owners,
-// deletion). A Deployment, StatefulSet, Job or CronJob decoded into Go
-// structs takes 8–13 KB, most of it its pod template; encoded, 1.5–2.5 KB.
-// They change rarely once a store is up, and are read rarely: a judgement,
-// a wait, one of Helm's reads. Each read decodes a copy, which readers may
-// change freely.
+// namespace, uid, resource version, generation, owners, deletion, and a
+// digest of its labels). A Deployment, StatefulSet, Job or CronJob decoded
+// into Go structs takes 8–13 KB, most of it its pod template; encoded,
+// 1.5–2.5 KB. A trimmed pod or ReplicaSet, or a Secret, decoded holds a
+// map or two of a few hundred bytes each; encoded, a few hundred bytes in
+// one slice. They are read rarely: a judgement, a wait, one of Helm's
+// reads. Each read decodes a copy, which readers may change freely.
 type packed struct {
 	metav1.ObjectMeta
-	raw  []byte
-	kind func() protoObject
+	labels uint64 // labelDigest of the object's labels
+	raw    []byte
+	kind   func() protoObject
 }
 
 // protoObject is an API type with its generated protobuf codec.
@@ -46,9 +52,25 @@ func pack(obj any, kind func() protoObject) any {
 	}
 	return &packed{
 		ObjectMeta: metav1.ObjectMeta{Name: m.GetName(), Namespace: m.GetNamespace(), UID: m.GetUID(), ResourceVersion: m.GetResourceVersion(),
-			Generation: m.GetGeneration(), Labels: m.GetLabels(), OwnerReferences: m.GetOwnerReferences(), DeletionTimestamp: m.GetDeletionTimestamp()},
-		raw: raw, kind: kind,
+			Generation: m.GetGeneration(), OwnerReferences: m.GetOwnerReferences(), DeletionTimestamp: m.GetDeletionTimestamp()},
+		labels: labelDigest(m.GetLabels()), raw: raw, kind: kind,
 	}
+}
+
+// labelDigest is a 64-bit FNV-1a digest of labels, the same for the same
+// labels in any order.
+func labelDigest(labels map[string]string) uint64 {
+	keys := slices.Sorted(maps.Keys(labels))
+	h := fnv.New64a()
+	for _, k := range keys {
+		// A NUL cannot occur in a label key or value: the parts cannot
+		// run into each other.
+		_, _ = io.WriteString(h, k)
+		_, _ = h.Write([]byte{0})
+		_, _ = io.WriteString(h, labels[k])
+		_, _ = h.Write([]byte{0})
+	}
+	return h.Sum64()
 }
 
 // unpack decodes a packed object; anything else is returned as it is.
