@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -24,6 +25,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/yaml"
@@ -97,7 +99,7 @@ func TestDescribeDiffHidesValues(t *testing.T) {
 }
 
 // helmSecret is a release record as Helm's secret driver writes it.
-func helmSecret(t *testing.T, ns string, version int, status rcommon.Status, manifest string, compress bool) corev1.Secret {
+func helmSecret(t testing.TB, ns string, version int, status rcommon.Status, manifest string, compress bool) corev1.Secret {
 	t.Helper()
 	rel := release.Release{Name: releaseName, Namespace: ns, Version: version, Manifest: manifest, Info: &release.Info{Status: status}}
 	b, err := json.Marshal(rel)
@@ -474,36 +476,51 @@ func TestJudgePasswordReset(t *testing.T) {
 	}
 }
 
-// TestCompactRecord: the reconciler's cache keeps a release record as its
-// manifest, each part deflated against the same part of the first
-// manifest it saw. Every record reads back as it was; another store's
+// TestCompactRecord: the reconciler's cache keeps a release record as the
+// JSON of its manifest's documents, each deflated against the same
+// document of the first manifest it saw. Every record reads back as the
+// objects the check parses from the manifest Helm wrote; another store's
 // costs a small part of its gzipped record; what is not a record it can
-// read is kept as it is, for the check to report.
+// read, or a manifest it cannot convert, is kept as it is, for the check
+// to parse and report.
 func TestCompactRecord(t *testing.T) {
 	d := newManifestDict()
-	readBack := func(t *testing.T, s corev1.Secret) (string, int) {
+	// readBack compacts s, and says whether it was compacted, how many
+	// bytes it keeps, and checks that it reads back as the check reads s.
+	readBack := func(t *testing.T, s corev1.Secret) (bool, int) {
 		t.Helper()
 		data := maps.Clone(s.Data)
-		c, ok := d.compact(&s).(*compactRecord)
-		if !ok {
-			t.Fatal("record not compacted")
-		}
+		want, wantErr := func() ([]*unstructured.Unstructured, error) {
+			r, _ := newHelmRecord(&s)
+			return r.objects()
+		}()
+		got := d.compact(&s)
 		if !maps.EqualFunc(s.Data, data, bytes.Equal) {
 			t.Error("compacting changed the Secret it was given (the informer's object may share it)")
+		}
+		c, ok := got.(*compactRecord)
+		if !ok {
+			if got != &s {
+				t.Errorf("a record not compacted is kept as %T", got)
+			}
+			return false, 0
 		}
 		r, ok := c.record()
 		if !ok || r.Version != 2 || r.Status != "deployed" || r.Name != releaseName {
 			t.Fatalf("compacted record %+v", r)
 		}
-		rel, err := r.release()
-		if err != nil || rel.Version != 2 || rel.Info.Status != rcommon.StatusDeployed || rel.Chart != nil {
-			t.Fatalf("compacted record reads back as %+v, %v", rel, err)
+		objs, err := r.objects()
+		if err != nil || wantErr != nil {
+			t.Fatalf("compacted record reads back with %v; the record itself parses with %v", err, wantErr)
+		}
+		if !reflect.DeepEqual(objs, want) {
+			t.Fatalf("compacted record reads back otherwise than the record parses: %s", firstDifference("", want, objs))
 		}
 		size := 0
 		for _, p := range c.parts {
 			size += len(p.data)
 		}
-		return rel.Manifest, size
+		return true, size
 	}
 
 	// The chart, rendered and checked for three stores.
@@ -518,9 +535,9 @@ func TestCompactRecord(t *testing.T) {
 			t.Fatal(err)
 		}
 		s := helmSecret(t, ns, 2, rcommon.StatusDeployed, manifest, true)
-		got, size := readBack(t, s)
-		if got != manifest {
-			t.Fatalf("%s: manifest reads back as\n%s\nnot\n%s", name, got, manifest)
+		compacted, size := readBack(t, s)
+		if !compacted {
+			t.Fatalf("%s: the chart's manifest is not compacted", name)
 		}
 		if i > 0 && size*10 > len(s.Data["release"]) {
 			t.Errorf("%s: a record of %d bytes (manifest %d) kept in %d", name, len(s.Data["release"]), len(manifest), size)
@@ -528,23 +545,38 @@ func TestCompactRecord(t *testing.T) {
 		t.Logf("%s: record %d bytes, manifest %d, kept %d", name, len(s.Data["release"]), len(manifest), size)
 	}
 
-	// Manifests unlike the chart's read back as they were: none, one
-	// document without a separator, parts too long for a reference, more
-	// parts than references, and random bytes.
+	// Manifests unlike the chart's read back as the check parses them, or
+	// are kept as they were (when the check cannot parse them, or they are
+	// not a stream of YAML objects): none, one document without a
+	// separator, parts too long for a reference, more parts than
+	// references, numbers of each kind, strings that look like numbers,
+	// empty documents, a repeated key; and a key JSON cannot have, JSON,
+	// a list, a bad separator and random bytes.
 	long := strings.Repeat("x: 0123456789abcdef\n", 4000)
+	longDoc := "data:\n" + strings.Repeat("  k0123456789abcdef: v\n", 4000)
 	var many strings.Builder
 	for i := range 2 * maxDictParts {
-		fmt.Fprintf(&many, "---\n# Source: part-%d.yaml\nkind: ConfigMap\n", i)
+		fmt.Fprintf(&many, "---\n# Source: part-%d.yaml\nkind: ConfigMap\nmetadata:\n  name: c%d\n", i, i)
 	}
 	random := make([]byte, 5000)
 	for i := range random {
 		const alphabet = " -\n#abcxyz:"
 		random[i] = alphabet[(i*7919+i>>3)%len(alphabet)] // YAML-ish text, separators included
 	}
+	numbers := "---\n# Source: n.yaml\nkind: Thing\nspec:\n  int: 3\n  big: 9007199254740993\n  float: 1.5\n  exp: 1e3\n" +
+		"  octal: 0o17\n  hex: 0x1F\n  quoted: \"3\"\n  yes: yes\n  on: on\n  nothing: ~\n  date: 2026-12-02\n  list: [1, 2.0, \"x\"]\n  1: one\n" +
+		"  true: key\n  nested:\n    deeper: [{a: 1}, {b: [1e-3]}]\n"
 	for _, m := range []string{"", "kind: ConfigMap\n", "---\n# Source: long.yaml\n" + long + "---\n# Source: long.yaml\n" + long,
-		many.String(), many.String() + "\n---", string(random), "---\n---\n---\n"} {
-		if got, _ := readBack(t, helmSecret(t, "store-x", 2, rcommon.StatusDeployed, m, true)); got != m {
-			t.Errorf("a manifest of %d bytes reads back as %d bytes", len(m), len(got))
+		"---\n# Source: long.yaml\n" + longDoc + "---\n# Source: long.yaml\n" + longDoc,
+		many.String(), many.String() + "\n---", numbers, numbers + numbers, "---\n---\n---\n", "---\n# only a comment\n---\n{}\n"} {
+		if compacted, _ := readBack(t, helmSecret(t, "store-x", 2, rcommon.StatusDeployed, m, true)); !compacted {
+			t.Errorf("a manifest of %d bytes is not compacted", len(m))
+		}
+	}
+	for _, m := range []string{numbers + "  null: ~\n", string(random),
+		`{"kind":"ConfigMap"}`, "- kind: ConfigMap\n", "---\nkind: A\n---\n- b\n", "kind: [\n", "---\nkind: A\n--- b\n"} {
+		if compacted, _ := readBack(t, helmSecret(t, "store-x", 2, rcommon.StatusDeployed, m, true)); compacted {
+			t.Errorf("a manifest of %d bytes the check cannot parse as it is, or that is not YAML objects, is compacted", len(m))
 		}
 	}
 
@@ -563,8 +595,15 @@ func TestCompactRecord(t *testing.T) {
 		Templates: []*common.File{{Name: "templates/big.yaml", Data: []byte(tmpl.String())}}}
 	b, _ := json.Marshal(rel)
 	s.Data["release"] = []byte(base64.StdEncoding.EncodeToString(b))
-	if got, size := readBack(t, s); got != "kind: ConfigMap\n" || size > 100 {
-		t.Errorf("a record carrying its chart is kept in %d bytes, reading back %q", size, got)
+	if compacted, size := readBack(t, s); !compacted || size > 100 {
+		t.Errorf("a record carrying its chart is kept in %d bytes (compacted: %v)", size, compacted)
+	}
+
+	// A pending record is kept as it was: it lives while its operation
+	// runs, and is compacted once the operation ends.
+	pending := helmSecret(t, "store-shop", 3, rcommon.StatusPendingUpgrade, "kind: ConfigMap\n", true)
+	if got, ok := d.compact(&pending).(*corev1.Secret); !ok || got != &pending {
+		t.Errorf("a pending record is kept as %T", got)
 	}
 
 	// A record that does not decode is kept as it was.
@@ -630,5 +669,89 @@ func TestJudgeTrimmedPods(t *testing.T) {
 	}
 	if got := failures(k.judge(ctx, snap, st)); !slices.Equal(got, want) {
 		t.Errorf("trimmed: %v, untrimmed: %v", got, want)
+	}
+}
+
+// firstDifference names where a and b first differ, and how.
+func firstDifference(path string, a, b any) string {
+	if reflect.TypeOf(a) != reflect.TypeOf(b) {
+		return fmt.Sprintf("%s: %T %v, not %T %v", path, a, a, b, b)
+	}
+	switch a := a.(type) {
+	case []*unstructured.Unstructured:
+		b := b.([]*unstructured.Unstructured)
+		for i := range min(len(a), len(b)) {
+			if d := firstDifference(fmt.Sprintf("%s[%d]", path, i), a[i].Object, b[i].Object); d != "" {
+				return d
+			}
+		}
+		if len(a) != len(b) {
+			return fmt.Sprintf("%s: %d objects, not %d", path, len(a), len(b))
+		}
+	case map[string]any:
+		b := b.(map[string]any)
+		for _, k := range slices.Sorted(maps.Keys(a)) {
+			if d := firstDifference(path+"."+k, a[k], b[k]); d != "" {
+				return d
+			}
+		}
+		if len(a) != len(b) {
+			return fmt.Sprintf("%s: keys %v, not %v", path, slices.Sorted(maps.Keys(a)), slices.Sorted(maps.Keys(b)))
+		}
+	case []any:
+		b := b.([]any)
+		for i := range min(len(a), len(b)) {
+			if d := firstDifference(fmt.Sprintf("%s[%d]", path, i), a[i], b[i]); d != "" {
+				return d
+			}
+		}
+		if len(a) != len(b) {
+			return fmt.Sprintf("%s: %d items, not %d", path, len(a), len(b))
+		}
+	default:
+		if !reflect.DeepEqual(a, b) {
+			return fmt.Sprintf("%s: %T %v, not %T %v", path, a, a, b, b)
+		}
+	}
+	return ""
+}
+
+// BenchmarkReleaseObjects: what the judge pays for the release manifest's
+// objects at every look at a store, from the record as Helm writes it (the
+// manifest's YAML parsed) and from the cache's compact record (its JSON
+// inflated and decoded).
+func BenchmarkReleaseObjects(b *testing.B) {
+	ns := Namespace("shop")
+	vals, err := chartValues("shop", BuiltinPlans()[0], Options{BaseDomain: testBaseDomain, IngressClass: "nginx"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	manifest, err := renderStoreIn(b, ns, vals, (&Kube{}).postRenderer(ns, storeRoute{host: "shop." + testBaseDomain}))
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := helmSecret(b, ns, 2, rcommon.StatusDeployed, manifest, true)
+	d := newManifestDict()
+	d.compact(&s) // the first record seen is the reference
+	c, ok := d.compact(&s).(*compactRecord)
+	if !ok {
+		b.Fatal("not compacted")
+	}
+	for _, r := range []struct {
+		name string
+		rec  func() helmRecord
+	}{
+		{"record", func() helmRecord { r, _ := newHelmRecord(&s); return r }},
+		{"compact", func() helmRecord { r, _ := c.record(); return r }},
+	} {
+		b.Run(r.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				rec := r.rec()
+				if objs, err := rec.objects(); err != nil || len(objs) == 0 {
+					b.Fatal(objs, err)
+				}
+			}
+		})
 	}
 }

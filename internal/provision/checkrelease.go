@@ -74,16 +74,25 @@ func recordLabels(labels map[string]string) (helmRecord, bool) {
 	return helmRecord{Name: labels["name"], Version: v, Status: labels["status"]}, true
 }
 
-// release decodes the record's release.
+// objects are the objects of the record's manifest.
+func (r *helmRecord) objects() ([]*unstructured.Unstructured, error) {
+	if r.compact != nil {
+		objs, err := r.compact.objects()
+		if err != nil {
+			return nil, fmt.Errorf("decode Helm release record %s: %w", r.compact.Name, err)
+		}
+		return objs, nil
+	}
+	rel, err := r.release()
+	if err != nil {
+		return nil, err
+	}
+	return manifestObjects(rel.Manifest)
+}
+
+// release decodes the release of a record read from the cluster.
 func (r *helmRecord) release() (*release.Release, error) {
 	if r.decoded != nil || r.decodeEr != nil {
-		return r.decoded, r.decodeEr
-	}
-	if r.compact != nil {
-		r.decoded, r.decodeEr = r.compact.release(r.Name, r.Version, r.Status)
-		if r.decodeEr != nil {
-			r.decodeEr = fmt.Errorf("decode Helm release record %s: %w", r.compact.Name, r.decodeEr)
-		}
 		return r.decoded, r.decodeEr
 	}
 	r.decoded, r.decodeEr = decodeHelmRelease(r.secret.Data["release"])

@@ -52,12 +52,7 @@ func (j *judgement) release(ctx context.Context) {
 			j.pass(FindingRelease, fmt.Sprintf("release deployed at revision %d", last.Version))
 		}
 	}
-	rel, err := last.release()
-	if err != nil {
-		j.add(Finding{Kind: FindingReleaseObject, Status: CheckFail, Object: obj, Message: err.Error()})
-		return
-	}
-	objs, err := manifestObjects(rel.Manifest)
+	objs, err := last.objects()
 	if err != nil {
 		j.add(Finding{Kind: FindingReleaseObject, Status: CheckFail, Object: obj, Message: err.Error()})
 		return
