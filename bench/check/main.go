@@ -89,6 +89,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	log("starting the simulated cluster")
 	auditLog := filepath.Join(work, "audit.log")
+	if err := benchutil.QuietMachine(); err != nil {
+		return err
+	}
 	cl, err := simcluster.Start(ctx, simcluster.Options{BinDir: dir, Nodes: 10, AuditLog: auditLog})
 	if err != nil {
 		return err

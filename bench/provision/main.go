@@ -64,6 +64,9 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := benchutil.QuietMachine(); err != nil {
+		return err
+	}
 	c, err := simcluster.Start(ctx, simcluster.Options{Logs: os.Stderr, PodStartup: model})
 	if err != nil {
 		return err

@@ -173,6 +173,9 @@ func (b *bench) run(ctx context.Context, stdout io.Writer) error {
 
 	auditLog := filepath.Join(cmp.Or(b.o.keep, b.work), "audit.log")
 	b.log("starting the simulated cluster: %d nodes, pod start-up model %s", b.o.nodes, b.o.podStartup)
+	if err := benchutil.QuietMachine(); err != nil {
+		return err
+	}
 	if b.cluster, err = simcluster.Start(ctx, simcluster.Options{BinDir: dir, Nodes: b.o.nodes, AuditLog: auditLog, PodStartup: b.o.podStartup}); err != nil {
 		return err
 	}

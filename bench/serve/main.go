@@ -126,6 +126,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		// Kept with the profiles, if any, for a closer look.
 		b.auditLog = filepath.Join(cmp.Or(o.profile, work), "audit.log")
 	}
+	if err := benchutil.QuietMachine(); err != nil {
+		return err
+	}
 	cl, err := simcluster.Start(ctx, simcluster.Options{BinDir: dir, Nodes: 10, Profiling: o.profile != "", GOGC: o.clusterGOGC, AuditLog: b.auditLog, PodStartup: o.podStartup})
 	if err != nil {
 		return err

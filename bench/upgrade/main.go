@@ -81,6 +81,9 @@ func run(ctx context.Context) error {
 	if b.urumi, err = benchutil.BuildUrumi(ctx, dir); err != nil {
 		return err
 	}
+	if err := benchutil.QuietMachine(); err != nil {
+		return err
+	}
 	c, err := simcluster.Start(ctx, simcluster.Options{Logs: os.Stderr})
 	if err != nil {
 		return err

@@ -10,6 +10,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/urumi/urumi/internal/simcluster"
@@ -66,3 +68,51 @@ func Summarise(samples []time.Duration) Stats {
 
 // Ms formats a duration in milliseconds.
 func Ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }
+
+// OtherClusters lists, from the process table under procDir (/proc), the
+// simulated clusters' API servers already running on this machine, as
+// "pid command". A benchmark run beside one measures both: on two shared
+// cores, another cluster (a test suite's, another benchmark's) halves what
+// this one gets.
+func OtherClusters(procDir string) ([]string, error) {
+	entries, err := os.ReadDir(procDir)
+	if err != nil {
+		return nil, fmt.Errorf("read the process table: %w", err)
+	}
+	var found []string
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(procDir, e.Name(), "cmdline"))
+		if err != nil {
+			continue // gone since the listing, or not ours to read
+		}
+		args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
+		if filepath.Base(args[0]) == "kube-apiserver" && strings.Contains(args[0], "/simcluster/") {
+			found = append(found, fmt.Sprintf("%d %s", pid, args[0]))
+		}
+	}
+	slices.Sort(found)
+	return found, nil
+}
+
+// QuietMachine refuses to start a benchmark while another simulated
+// cluster runs on this machine, unless URUMI_BENCH_SHARED=1 says the
+// figures may be shared.
+func QuietMachine() error {
+	if os.Getenv("URUMI_BENCH_SHARED") == "1" {
+		return nil
+	}
+	others, err := OtherClusters("/proc")
+	if err != nil {
+		return err
+	}
+	if len(others) > 0 {
+		return fmt.Errorf("another simulated cluster is running on this machine (API server pid %s), and a benchmark beside it "+
+			"would measure both: wait for it or stop it (a test run's, or another benchmark's), or set URUMI_BENCH_SHARED=1 to measure anyway",
+			strings.Join(others, "; "))
+	}
+	return nil
+}
