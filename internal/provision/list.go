@@ -46,9 +46,13 @@ type ListRequest struct {
 type StorePage struct {
 	Stores   []store.Store
 	Continue string
+
+	kept *keptPage // set when the page is kept in memory (pagecache.go)
 }
 
-// ListPage returns one page of what List returns.
+// ListPage returns one page of what List returns. A page asked for again
+// while no store has changed comes from memory (see pageCache): its
+// stores are shared, and must not be changed.
 func (s *Service) ListPage(ctx context.Context, c Caller, req ListRequest) (StorePage, error) {
 	owner, err := listOwner(c, req.Owner, req.All)
 	if err != nil {
@@ -82,20 +86,29 @@ func (s *Service) ListPage(ctx context.Context, c Caller, req ListRequest) (Stor
 		}
 		after = tok.After
 	}
-	// One more than the page tells whether there is a next one.
-	list, err := s.DB.ListStores(ctx, store.ListFilter{Owner: owner, Status: req.Status, Plan: req.Plan, After: after, Limit: limit + 1})
+	// The generation is read before the page: a page read after it is at
+	// least as new, so keeping the page under it never keeps a stale one.
+	gen, err := s.DB.StoresGeneration(ctx)
 	if err != nil {
 		return StorePage{}, fmt.Errorf("list stores: %w", err)
 	}
-	for i := range list {
-		s.decorate(&list[i])
-	}
-	page := StorePage{Stores: list}
-	if len(list) > limit {
-		page.Stores = list[:limit]
-		page.Continue = pageToken{List: "stores", Scope: scope, After: list[limit-1].Name}.encode()
-	}
-	return page, nil
+	key := fmt.Sprintf("%s\x00%s\x00%d", scope, after, limit)
+	return s.pages.page(ctx, key, gen, func() (StorePage, error) {
+		// One more than the page tells whether there is a next one.
+		list, err := s.DB.ListStores(ctx, store.ListFilter{Owner: owner, Status: req.Status, Plan: req.Plan, After: after, Limit: limit + 1})
+		if err != nil {
+			return StorePage{}, fmt.Errorf("list stores: %w", err)
+		}
+		for i := range list {
+			s.decorate(&list[i])
+		}
+		page := StorePage{Stores: list}
+		if len(list) > limit {
+			page.Stores = list[:limit]
+			page.Continue = pageToken{List: "stores", Scope: scope, After: list[limit-1].Name}.encode()
+		}
+		return page, nil
+	})
 }
 
 // listOwner applies who may list whose stores and returns the owner to

@@ -38,6 +38,8 @@ type Service struct {
 	chartErr  error
 	// schemas holds the chart's values schema compiled.
 	schemas schemaCache
+	// pages keeps the store list pages read last.
+	pages pageCache
 }
 
 // storeChart loads the embedded store chart once, for checking overrides.

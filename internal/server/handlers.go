@@ -89,8 +89,13 @@ func handleListStores(svc *provision.Service) http.Handler {
 			writeError(w, r, err)
 			return
 		}
+		b, err := page.JSON()
+		if err != nil {
+			writeError(w, r, err)
+			return
+		}
 		setContinue(w, page.Continue)
-		encode(w, http.StatusOK, page.Stores)
+		writeJSON(w, http.StatusOK, b)
 	})
 }
 

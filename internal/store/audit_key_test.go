@@ -139,6 +139,15 @@ func TestAuditWithoutKey(t *testing.T) {
 func legacyLog(t *testing.T, tdb testDB, db DB, n int) []AuditEntry {
 	t.Helper()
 	tdb.mustExec(t, db, `DELETE FROM schema_migrations WHERE version >= 2`)
+	if tdb.dialect == dialectPostgres {
+		tdb.mustExec(t, db, `DROP TRIGGER stores_generation ON stores`)
+		tdb.mustExec(t, db, `DROP FUNCTION store_generation_next()`)
+	} else {
+		for _, op := range []string{"insert", "update", "delete"} {
+			tdb.mustExec(t, db, `DROP TRIGGER stores_generation_`+op)
+		}
+	}
+	tdb.mustExec(t, db, `DROP TABLE store_generation`)
 	tdb.mustExec(t, db, `DROP TABLE rate_limits`)
 	tdb.mustExec(t, db, `DROP TABLE store_revisions`)
 	tdb.mustExec(t, db, `DROP TABLE rollout_stores`)

@@ -298,6 +298,11 @@ type Stores interface {
 	GetStore(ctx context.Context, name string) (Store, error)
 	// ListStores leaves Options out: GetStore has them.
 	ListStores(ctx context.Context, f ListFilter) ([]Store, error)
+	// StoresGeneration is a number that every committed change to any
+	// store moves on. A list read after it is at least as new as it: a
+	// page kept with the generation read before the page's query is
+	// current for as long as the generation stays the same.
+	StoresGeneration(ctx context.Context) (int64, error)
 	// UpdateStore writes status, url, error and phases of a live store, and
 	// its options and plan when s.Options is not nil.
 	UpdateStore(ctx context.Context, s Store) error

@@ -227,6 +227,14 @@ func (d *sqlDB) ListStores(ctx context.Context, f ListFilter) ([]Store, error) {
 	return stores, nil
 }
 
+func (d *sqlDB) StoresGeneration(ctx context.Context) (int64, error) {
+	var n int64
+	if err := d.q().QueryRowContext(ctx, `SELECT n FROM store_generation WHERE id = 1`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("read the stores' generation: %w", err)
+	}
+	return n, nil
+}
+
 func (d *sqlDB) UpdateStore(ctx context.Context, s Store) error {
 	if !validStatus(s.Status) {
 		return fmt.Errorf("update store %q: unknown status %q", s.Name, s.Status)

@@ -516,3 +516,95 @@ func TestMarkStoreOnce(t *testing.T) {
 		}
 	})
 }
+
+// TestStoresGeneration: every committed change to a store moves the
+// generation on, as another handle (another replica) reads it; a read, a
+// failed write and a rolled-back transaction do not; and writes that
+// race on PostgreSQL, where the counter's row is locked at commit, all
+// commit and all count.
+func TestStoresGeneration(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, tdb testDB) {
+		ctx := context.Background()
+		db, other := tdb.open(t, Options{}), tdb.open(t, Options{})
+		last, err := other.StoresGeneration(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		moved := func(what string, want bool) {
+			t.Helper()
+			gen, err := other.StoresGeneration(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (gen > last) != want || gen < last {
+				t.Errorf("after %s: generation %d → %d, want it moved on: %v", what, last, gen, want)
+			}
+			last = gen
+		}
+		shop, _, err := db.CreateStore(ctx, newStore("shop", "alice"), "alice")
+		if err != nil {
+			t.Fatal(err)
+		}
+		moved("a create", true)
+		if _, err := db.ListStores(ctx, ListFilter{}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.GetStore(ctx, "shop"); err != nil {
+			t.Fatal(err)
+		}
+		moved("reads", false)
+		shop.Status = StatusReady
+		if err := db.UpdateStore(ctx, shop); err != nil {
+			t.Fatal(err)
+		}
+		moved("an update", true)
+		if err := db.UpdateStore(ctx, Store{Name: "nope", Status: StatusReady}); err == nil {
+			t.Fatal("update of a missing store succeeded")
+		}
+		moved("a failed update", false)
+		if ok, err := db.MarkStore(ctx, "shop", StatusReady, StatusDegraded, "drift"); err != nil || !ok {
+			t.Fatalf("MarkStore = %v, %v", ok, err)
+		}
+		moved("a mark", true)
+		if err := db.SetRelease(ctx, "shop", Release{Revision: 2}); err != nil {
+			t.Fatal(err)
+		}
+		moved("a release", true)
+		errRollback := errors.New("roll back")
+		if err := db.Atomic(ctx, func(tx DB) error {
+			if _, err := tx.MarkStore(ctx, "shop", StatusDegraded, StatusReady, ""); err != nil {
+				return err
+			}
+			return errRollback
+		}); !errors.Is(err, errRollback) {
+			t.Fatalf("Atomic = %v", err)
+		}
+		moved("a rolled-back transaction", false)
+		if err := db.RemoveStore(ctx, "shop"); err != nil {
+			t.Fatal(err)
+		}
+		moved("a remove", true)
+
+		var wg sync.WaitGroup
+		errs := make([]error, 8)
+		for i := range errs {
+			wg.Go(func() {
+				s, _, err := db.CreateStore(ctx, newStore(fmt.Sprintf("race-%d", i), fmt.Sprintf("owner-%d", i)), "bench")
+				if err == nil {
+					s.Status = StatusReady
+					err = db.UpdateStore(ctx, s)
+				}
+				errs[i] = err
+			})
+		}
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			t.Fatalf("racing writes: %v", err)
+		}
+		before := last
+		moved("racing writes", true)
+		if last-before < int64(2*len(errs)) {
+			t.Errorf("%d racing creates and updates moved the generation by %d", len(errs), last-before)
+		}
+	})
+}
