@@ -19,7 +19,6 @@ import (
 	psapolicy "k8s.io/pod-security-admission/policy"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 	kjson "sigs.k8s.io/json"
-	sigsyaml "sigs.k8s.io/yaml"
 
 	"helm.sh/helm/v4/pkg/postrenderer"
 
@@ -102,12 +101,10 @@ func (c renderCheck) Run(in *bytes.Buffer) (*bytes.Buffer, error) {
 		if len(reasons) > 0 {
 			refused = append(refused, what+" "+joinSome(reasons, ", ", maxReasons, "reasons"))
 		}
-		y, err := sigsyaml.JSONToYAML(doc)
-		if err != nil {
+		out.WriteString("---\n")
+		if err := blockYAML(out, doc); err != nil {
 			return nil, fmt.Errorf("re-encode rendered document %d: %w", i+1, err)
 		}
-		out.WriteString("---\n")
-		out.Write(y)
 	}
 	if len(refused) > 0 {
 		return nil, fmt.Errorf("the store's chart rendered objects urumi does not allow, so nothing was applied (check the store's overrides): %s",
