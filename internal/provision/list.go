@@ -38,6 +38,11 @@ type ListRequest struct {
 	Limit int
 	// Continue is the previous page's Continue, empty for the first page.
 	Continue string
+	// Generation, when not 0, is the stores' generation (see
+	// store.Stores.StoresGeneration) as the caller read it after the
+	// request arrived, saving ListPage the read. It must be a number
+	// the database gave: a page is kept under it.
+	Generation int64
 }
 
 // StorePage is one page of stores in name order. Continue, when not
@@ -88,9 +93,11 @@ func (s *Service) ListPage(ctx context.Context, c Caller, req ListRequest) (Stor
 	}
 	// The generation is read before the page: a page read after it is at
 	// least as new, so keeping the page under it never keeps a stale one.
-	gen, err := s.DB.StoresGeneration(ctx)
-	if err != nil {
-		return StorePage{}, fmt.Errorf("list stores: %w", err)
+	gen := req.Generation
+	if gen == 0 {
+		if gen, err = s.DB.StoresGeneration(ctx); err != nil {
+			return StorePage{}, fmt.Errorf("list stores: %w", err)
+		}
 	}
 	key := fmt.Sprintf("%s\x00%s\x00%d", scope, after, limit)
 	return s.pages.page(ctx, key, gen, func() (StorePage, error) {

@@ -15,10 +15,15 @@ import (
 	"github.com/urumi/urumi/internal/store/storetest"
 )
 
-// countingDB counts the store lists it runs.
+// countingDB counts the store lists and generation reads it runs.
 type countingDB struct {
 	store.DB
-	lists atomic.Int32
+	lists, gens atomic.Int32
+}
+
+func (d *countingDB) StoresGeneration(ctx context.Context) (int64, error) {
+	d.gens.Add(1)
+	return d.DB.StoresGeneration(ctx)
 }
 
 func (d *countingDB) ListStores(ctx context.Context, f store.ListFilter) ([]store.Store, error) {
@@ -126,6 +131,32 @@ func TestListPageKept(t *testing.T) {
 		}
 		if got := names(list(callerAlice, ListRequest{}, 1)); !slices.Equal(got, []string{"c-shop=QUEUED"}) {
 			t.Errorf("alice's page after another replica's remove: %v", got)
+		}
+
+		// A request that brings the generation, read with its token (as
+		// the server does), reads nothing more for a kept page; one that
+		// brings a generation older than a change reads the page anew.
+		if _, err := other.DB.CreateToken(ctx, store.Token{ID: "tok1", Owner: "admin", Admin: true, SecretHash: []byte{1}}); err != nil {
+			t.Fatal(err)
+		}
+		_, stale, err := other.DB.GetTokenSeeing(ctx, "tok1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		gens := counted.gens.Load()
+		list(callerAdmin, ListRequest{All: true, Generation: stale}, 1)
+		list(callerAdmin, ListRequest{All: true, Generation: stale}, 0)
+		if err := other.DB.RemoveStore(ctx, "b-shop"); err != nil {
+			t.Fatal(err)
+		}
+		if got := names(list(callerAdmin, ListRequest{All: true}, 1)); slices.Contains(got, "b-shop=READY") {
+			t.Errorf("page after another replica's remove: %v", got)
+		}
+		if got := names(list(callerAdmin, ListRequest{All: true, Generation: stale}, 1)); slices.Contains(got, "b-shop=READY") {
+			t.Errorf("a request that read the generation before the remove got the page from before it: %v", got)
+		}
+		if n := counted.gens.Load() - gens; n != 1 {
+			t.Errorf("%d generation reads, want 1 (by the one request that brought none)", n)
 		}
 	})
 }

@@ -21,6 +21,10 @@ import (
 type principal struct {
 	tokenID string
 	caller  provision.Caller
+	// storesGen is the stores' generation, read with the token: a store
+	// list can tell from it whether a page it keeps is current without
+	// asking the database again.
+	storesGen int64
 }
 
 type principalKey struct{}
@@ -108,7 +112,7 @@ func (a *authenticator) authenticate(ctx context.Context, header string) (princi
 	if !ok {
 		return principal{}, errUnauthorized
 	}
-	t, err := a.tokens.GetToken(ctx, id)
+	t, gen, err := a.tokens.GetTokenSeeing(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
 		return principal{}, errUnauthorized
 	}
@@ -119,7 +123,7 @@ func (a *authenticator) authenticate(ctx context.Context, header string) (princi
 		return principal{}, errUnauthorized
 	}
 	a.touch(ctx, id)
-	return principal{tokenID: id, caller: provision.Caller{Name: t.Owner, Admin: t.Admin}}, nil
+	return principal{tokenID: id, caller: provision.Caller{Name: t.Owner, Admin: t.Admin}, storesGen: gen}, nil
 }
 
 // touch records the token's use, at most once a minute per process.

@@ -83,8 +83,9 @@ func handleListStores(svc *provision.Service) http.Handler {
 				return
 			}
 		}
-		page, err := svc.ListPage(r.Context(), principalFrom(r.Context()).caller,
-			provision.ListRequest{Owner: owner, All: all, Status: store.Status(status), Plan: plan, Limit: limit, Continue: q.Get("continue")})
+		p := principalFrom(r.Context())
+		page, err := svc.ListPage(r.Context(), p.caller, provision.ListRequest{Owner: owner, All: all, Status: store.Status(status),
+			Plan: plan, Limit: limit, Continue: q.Get("continue"), Generation: p.storesGen})
 		if err != nil {
 			writeError(w, r, err)
 			return

@@ -381,6 +381,9 @@ type Audit interface {
 type Tokens interface {
 	CreateToken(ctx context.Context, t Token) (Token, error)
 	GetToken(ctx context.Context, id string) (Token, error)
+	// GetTokenSeeing is GetToken, and the stores' generation (see
+	// StoresGeneration) read in the same statement.
+	GetTokenSeeing(ctx context.Context, id string) (Token, int64, error)
 	ListTokens(ctx context.Context) ([]Token, error)
 	RevokeToken(ctx context.Context, id string) error
 	TouchToken(ctx context.Context, id string) error

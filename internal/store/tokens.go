@@ -63,6 +63,30 @@ func (d *sqlDB) GetToken(ctx context.Context, id string) (Token, error) {
 	return t, nil
 }
 
+// GetTokenSeeing is GetToken, with the stores' generation read in the same
+// statement (one round trip for a request that lists stores).
+func (d *sqlDB) GetTokenSeeing(ctx context.Context, id string) (Token, int64, error) {
+	var gen int64
+	row := d.q().QueryRowContext(ctx, `SELECT `+tokenColumns+`, (SELECT n FROM store_generation WHERE id = 1) FROM tokens WHERE id = $1`, id)
+	t, err := scanToken(appendScan{row, &gen})
+	if errors.Is(err, sql.ErrNoRows) {
+		return Token{}, 0, tokenNotFound(id)
+	}
+	if err != nil {
+		return Token{}, 0, fmt.Errorf("get token %q: %w", id, err)
+	}
+	return t, gen, nil
+}
+
+// appendScan is a row whose Scan fills more destinations after the ones
+// it is given.
+type appendScan struct {
+	row  scanner
+	more any
+}
+
+func (a appendScan) Scan(dest ...any) error { return a.row.Scan(append(dest, a.more)...) }
+
 // ListTokens lists every token, revoked ones too, oldest first.
 func (d *sqlDB) ListTokens(ctx context.Context) ([]Token, error) {
 	rows, err := d.q().QueryContext(ctx, `SELECT `+tokenColumns+` FROM tokens ORDER BY created_at, id`)

@@ -73,3 +73,45 @@ func TestTokens(t *testing.T) {
 		}
 	})
 }
+
+// TestGetTokenSeeing: the token as GetToken reads it, and the stores'
+// generation as StoresGeneration reads it, from one statement.
+func TestGetTokenSeeing(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, tdb testDB) {
+		ctx := context.Background()
+		db := tdb.open(t, Options{})
+		hash := bytes.Repeat([]byte{0xcd}, 32)
+		if _, err := db.CreateToken(ctx, Token{ID: "tok1", Owner: "alice", Admin: true, SecretHash: hash}); err != nil {
+			t.Fatal(err)
+		}
+		seen := func() int64 {
+			t.Helper()
+			tok, gen, err := db.GetTokenSeeing(ctx, "tok1")
+			want, err2 := db.GetToken(ctx, "tok1")
+			if err != nil || err2 != nil || tok.ID != want.ID || tok.Owner != want.Owner || !tok.Admin ||
+				!bytes.Equal(tok.SecretHash, hash) || !tok.CreatedAt.Equal(want.CreatedAt) || !tok.RevokedAt.Equal(want.RevokedAt) {
+				t.Fatalf("GetTokenSeeing = %+v, %v; GetToken = %+v, %v", tok, err, want, err2)
+			}
+			if now, err := db.StoresGeneration(ctx); err != nil || now != gen {
+				t.Fatalf("GetTokenSeeing saw generation %d, StoresGeneration reads %d (%v)", gen, now, err)
+			}
+			return gen
+		}
+		before := seen()
+		if _, _, err := db.CreateStore(ctx, newStore("shop", "alice"), "alice"); err != nil {
+			t.Fatal(err)
+		}
+		if after := seen(); after <= before {
+			t.Errorf("generation after a create: %d, before: %d", after, before)
+		}
+		if err := db.RevokeToken(ctx, "tok1"); err != nil {
+			t.Fatal(err)
+		}
+		if tok, _, err := db.GetTokenSeeing(ctx, "tok1"); err != nil || tok.RevokedAt.IsZero() {
+			t.Errorf("revoked token read as %+v, %v", tok, err)
+		}
+		if _, _, err := db.GetTokenSeeing(ctx, "nope"); !errors.Is(err, ErrNotFound) {
+			t.Errorf("GetTokenSeeing of a missing token: err = %v, want ErrNotFound", err)
+		}
+	})
+}
