@@ -91,7 +91,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.nodes, "nodes", 0, "kwok nodes (0: one per 50 stores, at least 3)")
 	fs.BoolVar(&o.skipDelete, "skip-delete", false, "leave the stores (and skip timing their deletion)")
 	fs.StringVar(&o.keep, "keep", "", "keep the API server's audit log and serve's log in this directory")
-	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write urumi serve's CPU profile of the whole run to this file, and its heap profile at the end to FILE.heap")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write urumi serve's CPU and heap profiles, one per phase, to FILE.fleet (requests to the last READY), FILE.rest (the fleet at rest), FILE.list (the list loads) and FILE (the rest of the run), each heap profile beside it with .heap added")
 	fs.Func("serve-env", "add KEY=VALUE to urumi serve's environment (repeatable), e.g. GODEBUG=gctrace=1 or GOMEMLIMIT=120MiB", func(v string) error {
 		if k, _, ok := strings.Cut(v, "="); !ok || k == "" {
 			return fmt.Errorf("%q is not KEY=VALUE", v)
@@ -141,6 +141,8 @@ type bench struct {
 	client  *http.Client
 	rows    [][]string
 	notes   []string
+	// segments counts the profile segments ended so far.
+	segments int
 }
 
 func (b *bench) run(ctx context.Context, stdout io.Writer) error {
@@ -213,9 +215,15 @@ func (b *bench) run(ctx context.Context, stdout io.Writer) error {
 	if err := b.fleet(ctx, latency, auditLog); err != nil {
 		return err
 	}
+	b.profileSegment("fleet")
+	if err := b.atRest(ctx); err != nil {
+		return err
+	}
+	b.profileSegment("rest")
 	// A list load that fails (on a machine too busy to answer in time) is
 	// reported, and the run goes on: its memory and the rest still count.
 	listErr := b.lists(ctx)
+	b.profileSegment("list")
 	if listErr != nil {
 		b.add([]string{"GET /v1/stores?all=true load", "FAILED: " + listErr.Error(), "", ""})
 	}
@@ -506,6 +514,85 @@ func (b *bench) fleet(ctx context.Context, latency time.Duration, auditLog strin
 }
 
 const serveProc = "urumi serve"
+
+// restWindow is how long the fleet is watched at rest.
+const restWindow = 60 * time.Second
+
+// atRest measures what the fleet costs once every store is READY and no
+// request comes: serve's reconciler and workers, and the cluster's own
+// work (every store's WP-Cron Job, each minute).
+func (b *bench) atRest(ctx context.Context) error {
+	b.log("the fleet at rest for %s", restWindow)
+	before, err := b.cpuTime()
+	if err != nil {
+		return err
+	}
+	gen0, err := b.storesGeneration(ctx)
+	if err != nil {
+		return err
+	}
+	select {
+	case <-time.After(restWindow):
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	after, err := b.cpuTime()
+	if err != nil {
+		return err
+	}
+	gen1, err := b.storesGeneration(ctx)
+	if err != nil {
+		return err
+	}
+	total := float64(b.o.stores + b.o.latencyStores)
+	cores := func(d time.Duration) float64 { return d.Seconds() / restWindow.Seconds() }
+	serve := cores(after[serveProc] - before[serveProc])
+	b.add([]string{fmt.Sprintf("at rest, %d stores, %s", int(total), restWindow),
+		fmt.Sprintf("urumi serve %.0f millicores (%.0f per 1,000 stores); stores written %d times", 1000*serve, 1000*serve*1000/total, gen1-gen0),
+		fmt.Sprintf("control plane %.2f cores, kwok %.2f", cores(controlPlane(after)-controlPlane(before)), cores(after["kwok"]-before["kwok"])), ""})
+	return nil
+}
+
+// storesGeneration reads how many times the stores were written so far
+// (the number the server's kept list pages are checked against).
+func (b *bench) storesGeneration(ctx context.Context) (int64, error) {
+	c, err := pgx.Connect(ctx, b.dsn)
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close(ctx)
+	var n int64
+	if err := c.QueryRow(ctx, `SELECT n FROM store_generation WHERE id = 1`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("read the stores' generation: %w", err)
+	}
+	return n, nil
+}
+
+// profileSegment, with -cpuprofile, ends serve's profile of one phase
+// (SIGUSR1) and names it after the phase.
+func (b *bench) profileSegment(phase string) {
+	if b.o.cpuProfile == "" {
+		return
+	}
+	b.segments++
+	if err := b.srv.Cmd.Process.Signal(syscall.SIGUSR1); err != nil {
+		b.log("profile of %s: %v", phase, err)
+		return
+	}
+	from := fmt.Sprintf("%s.%d", b.o.cpuProfile, b.segments)
+	for range 100 {
+		if _, err := os.Stat(from); err == nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	time.Sleep(500 * time.Millisecond) // the heap profile is written after
+	for _, suffix := range []string{"", ".heap"} {
+		if err := os.Rename(b.o.cpuProfile+suffix+"."+strconv.Itoa(b.segments), b.o.cpuProfile+"."+phase+suffix); err != nil {
+			b.log("profile of %s: %v", phase, err)
+		}
+	}
+}
 
 // controlPlane is the simulated control plane's share of cpu: the API
 // server, etcd, the controller manager and the scheduler (not kwok).

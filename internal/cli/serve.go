@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"os"
 	"runtime/debug"
-	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -116,26 +115,13 @@ func runServe(ctx context.Context, f *Factory, cfg ServeConfig) error {
 	if err != nil {
 		return err
 	}
-	// For benchmarks and developers: a CPU profile of the whole run.
+	// For benchmarks and developers: CPU and heap profiles of the run.
 	if path := f.Getenv("URUMI_CPU_PROFILE"); path != "" {
-		pf, err := os.Create(path)
+		stop, err := profileRun(path, f.Getenv("URUMI_HEAP_PROFILE"), log)
 		if err != nil {
-			return fmt.Errorf("URUMI_CPU_PROFILE: %w", err)
+			return err
 		}
-		defer pf.Close()
-		if err := pprof.StartCPUProfile(pf); err != nil {
-			return fmt.Errorf("URUMI_CPU_PROFILE: %w", err)
-		}
-		defer pprof.StopCPUProfile()
-	}
-	// And a heap profile, written as the server stops.
-	if path := f.Getenv("URUMI_HEAP_PROFILE"); path != "" {
-		defer func() {
-			if pf, err := os.Create(path); err == nil {
-				_ = pprof.Lookup("heap").WriteTo(pf, 0)
-				pf.Close()
-			}
-		}()
+		defer stop()
 	}
 	// In a container with a memory limit, the collector keeps the heap
 	// under it (GOMEMLIMIT, when set, wins).

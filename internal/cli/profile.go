@@ -1,0 +1,88 @@
+package cli
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime/pprof"
+	"syscall"
+)
+
+// profileRun writes a CPU profile of serve's run to cpuPath, and a heap
+// profile to heapPath (if set) as it stops. For benchmarks that want a
+// profile per phase, SIGUSR1 ends a segment: the CPU profile so far is
+// closed as cpuPath.1 (then .2, ...), with the heap as it is then beside
+// it in heapPath.1, and the next segment starts. The returned stop ends
+// the last segment.
+func profileRun(cpuPath, heapPath string, log *slog.Logger) (stop func(), err error) {
+	start := func() (*os.File, error) {
+		pf, err := os.Create(cpuPath)
+		if err != nil {
+			return nil, fmt.Errorf("URUMI_CPU_PROFILE: %w", err)
+		}
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			pf.Close()
+			return nil, fmt.Errorf("URUMI_CPU_PROFILE: %w", err)
+		}
+		return pf, nil
+	}
+	writeHeap := func(path string) {
+		if path == "" {
+			return
+		}
+		pf, err := os.Create(path)
+		if err != nil {
+			log.Warn("write the heap profile", "err", err)
+			return
+		}
+		defer pf.Close()
+		if err := pprof.Lookup("heap").WriteTo(pf, 0); err != nil {
+			log.Warn("write the heap profile", "path", path, "err", err)
+		}
+	}
+	pf, err := start()
+	if err != nil {
+		return nil, err
+	}
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGUSR1)
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		for n := 1; ; n++ {
+			select {
+			case <-done:
+				return
+			case <-sig:
+			}
+			pprof.StopCPUProfile()
+			pf.Close()
+			if err := os.Rename(cpuPath, fmt.Sprintf("%s.%d", cpuPath, n)); err != nil {
+				log.Warn("end a CPU profile segment", "err", err)
+			}
+			if heapPath != "" {
+				writeHeap(fmt.Sprintf("%s.%d", heapPath, n))
+			}
+			next, err := start()
+			if err != nil {
+				pf = nil
+				log.Warn("start a CPU profile segment", "err", err)
+				<-done
+				return
+			}
+			pf = next
+		}
+	}()
+	return func() {
+		signal.Stop(sig)
+		close(done)
+		<-finished
+		if pf != nil {
+			pprof.StopCPUProfile()
+			pf.Close()
+		}
+		writeHeap(heapPath)
+	}, nil
+}
