@@ -9,7 +9,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
 )
 
 // TestProfileRun: SIGUSR1 ends a profile segment (CPU and heap, each a
