@@ -579,6 +579,7 @@ func (b *bench) profileSegment(phase string) {
 		b.log("profile of %s: %v", phase, err)
 		return
 	}
+	// serve writes the heap profile first, then names the CPU one.
 	from := fmt.Sprintf("%s.%d", b.o.cpuProfile, b.segments)
 	for range 100 {
 		if _, err := os.Stat(from); err == nil {
@@ -586,7 +587,6 @@ func (b *bench) profileSegment(phase string) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	time.Sleep(500 * time.Millisecond) // the heap profile is written after
 	for _, suffix := range []string{"", ".heap"} {
 		if err := os.Rename(b.o.cpuProfile+suffix+"."+strconv.Itoa(b.segments), b.o.cpuProfile+"."+phase+suffix); err != nil {
 			b.log("profile of %s: %v", phase, err)

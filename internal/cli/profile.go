@@ -11,10 +11,10 @@ import (
 
 // profileRun writes a CPU profile of serve's run to cpuPath, and a heap
 // profile to heapPath (if set) as it stops. For benchmarks that want a
-// profile per phase, SIGUSR1 ends a segment: the CPU profile so far is
-// closed as cpuPath.1 (then .2, ...), with the heap as it is then beside
-// it in heapPath.1, and the next segment starts. The returned stop ends
-// the last segment.
+// profile per phase, SIGUSR1 ends a segment: the heap as it is then is
+// written to heapPath.1 (then .2, ...), the CPU profile so far is closed
+// and renamed cpuPath.1 (.2, ...), and the next segment starts. The
+// returned stop ends the last segment.
 func profileRun(cpuPath, heapPath string, log *slog.Logger) (stop func(), err error) {
 	start := func() (*os.File, error) {
 		pf, err := os.Create(cpuPath)
@@ -59,11 +59,13 @@ func profileRun(cpuPath, heapPath string, log *slog.Logger) (stop func(), err er
 			}
 			pprof.StopCPUProfile()
 			pf.Close()
-			if err := os.Rename(cpuPath, fmt.Sprintf("%s.%d", cpuPath, n)); err != nil {
-				log.Warn("end a CPU profile segment", "err", err)
-			}
+			// The heap first: once the CPU segment has its name, both
+			// are there.
 			if heapPath != "" {
 				writeHeap(fmt.Sprintf("%s.%d", heapPath, n))
+			}
+			if err := os.Rename(cpuPath, fmt.Sprintf("%s.%d", cpuPath, n)); err != nil {
+				log.Warn("end a CPU profile segment", "err", err)
 			}
 			next, err := start()
 			if err != nil {

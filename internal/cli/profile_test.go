@@ -24,7 +24,7 @@ func TestProfileRun(t *testing.T) {
 		if err := syscall.Kill(os.Getpid(), syscall.SIGUSR1); err != nil {
 			t.Fatal(err)
 		}
-		want := filepath.Join(dir, "heap."+string(rune('0'+n)))
+		want := filepath.Join(dir, "cpu."+string(rune('0'+n)))
 		deadline := time.Now().Add(10 * time.Second)
 		for {
 			if _, err := os.Stat(want); err == nil {
