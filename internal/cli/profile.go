@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/signal"
 	"runtime/pprof"
-	"syscall"
 )
 
 // profileRun writes a CPU profile of serve's run to cpuPath, and a heap
@@ -46,7 +45,9 @@ func profileRun(cpuPath, heapPath string, log *slog.Logger) (stop func(), err er
 		return nil, err
 	}
 	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGUSR1)
+	if sigs := segmentSignals(); len(sigs) > 0 {
+		signal.Notify(sig, sigs...)
+	}
 	done := make(chan struct{})
 	finished := make(chan struct{})
 	go func() {
