@@ -26,20 +26,7 @@ func profileRun(cpuPath, heapPath string, log *slog.Logger) (stop func(), err er
 		}
 		return pf, nil
 	}
-	writeHeap := func(path string) {
-		if path == "" {
-			return
-		}
-		pf, err := os.Create(path)
-		if err != nil {
-			log.Warn("write the heap profile", "err", err)
-			return
-		}
-		defer pf.Close()
-		if err := pprof.Lookup("heap").WriteTo(pf, 0); err != nil {
-			log.Warn("write the heap profile", "path", path, "err", err)
-		}
-	}
+	writeHeap := func(path string) { writeHeapProfile(path, log) }
 	pf, err := start()
 	if err != nil {
 		return nil, err
@@ -88,4 +75,20 @@ func profileRun(cpuPath, heapPath string, log *slog.Logger) (stop func(), err er
 		}
 		writeHeap(heapPath)
 	}, nil
+}
+
+// writeHeapProfile writes the heap profile to path, if set.
+func writeHeapProfile(path string, log *slog.Logger) {
+	if path == "" {
+		return
+	}
+	pf, err := os.Create(path)
+	if err != nil {
+		log.Warn("write the heap profile", "err", err)
+		return
+	}
+	defer pf.Close()
+	if err := pprof.Lookup("heap").WriteTo(pf, 0); err != nil {
+		log.Warn("write the heap profile", "path", path, "err", err)
+	}
 }

@@ -122,6 +122,8 @@ func runServe(ctx context.Context, f *Factory, cfg ServeConfig) error {
 			return err
 		}
 		defer stop()
+	} else if path := f.Getenv("URUMI_HEAP_PROFILE"); path != "" {
+		defer writeHeapProfile(path, log) // the heap alone, as the server stops
 	}
 	// In a container with a memory limit, the collector keeps the heap
 	// under it (GOMEMLIMIT, when set, wins).
