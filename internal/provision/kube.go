@@ -108,11 +108,12 @@ func NewKube(config *rest.Config, settings Settings, log *slog.Logger) (*Kube, e
 	// cluster, and gzip on every watch stream cost the API server its
 	// compression and serve its decompression (about 5 % of serve's CPU at
 	// scale) for bytes that cross a cluster network.
+	// They also decode leanly what the cache keeps trimmed (leandecode.go).
 	plain := rest.CopyConfig(typed)
 	plain.DisableCompression = true
-	watches, err := kubernetes.NewForConfig(plain)
+	watches, err := leanWatchClient(plain)
 	if err != nil {
-		return nil, fmt.Errorf("kubernetes client: %w", err)
+		return nil, err
 	}
 	dyn, err := dynamic.NewForConfig(config)
 	if err != nil {
