@@ -215,14 +215,18 @@ func (b *bench) run(ctx context.Context, stdout io.Writer) error {
 	if err := b.fleet(ctx, latency, auditLog); err != nil {
 		return err
 	}
+	pid := b.srv.Cmd.Process.Pid
+	peaks := []string{fmt.Sprintf("%.0f MB provisioning", mem.Phase(pid))}
 	b.profileSegment("fleet")
 	if err := b.atRest(ctx); err != nil {
 		return err
 	}
+	peaks = append(peaks, fmt.Sprintf("%.0f MB at rest", mem.Phase(pid)))
 	b.profileSegment("rest")
 	// A list load that fails (on a machine too busy to answer in time) is
 	// reported, and the run goes on: its memory and the rest still count.
 	listErr := b.lists(ctx)
+	peaks = append(peaks, fmt.Sprintf("%.0f MB under the list loads", mem.Phase(pid)))
 	b.profileSegment("list")
 	if listErr != nil {
 		b.add([]string{"GET /v1/stores?all=true load", "FAILED: " + listErr.Error(), "", ""})
@@ -233,7 +237,7 @@ func (b *bench) run(ctx context.Context, stdout io.Writer) error {
 	}
 	anon, file, both := mem.Stop()
 	b.add([]string{fmt.Sprintf("urumi serve peak RSS, %d stores (reconciler's informers included)", b.o.stores+b.o.latencyStores), fmt.Sprintf("%.0f MB", hwm),
-		fmt.Sprintf("sampled every 250 ms: at most %.0f MB anonymous (heap, stacks, runtime), %.0f MB file-backed (the binary's pages), %.0f MB together", anon, file, both), "< 150 MB at 1,000 stores"})
+		fmt.Sprintf("sampled every 250 ms: at most %.0f MB anonymous (heap, stacks, runtime), %.0f MB file-backed (the binary's pages), %.0f MB together; by phase, %s", anon, file, both, strings.Join(peaks, ", ")), "< 150 MB at 1,000 stores"})
 	if !b.o.skipDelete {
 		if err := b.deleteAll(ctx); err != nil {
 			return err

@@ -31,6 +31,7 @@ import (
 // what trimCached would drop from these kinds:
 //   - every object's managed fields;
 //   - a Pod's spec, and its status but for its phase and conditions;
+//   - a ResourceQuota's status (what is used changes with every pod);
 //   - a ReplicaSet's pod template;
 //   - the pod template of a Job a CronJob made (a cron run).
 //
@@ -184,6 +185,10 @@ func leanObject(gvk schema.GroupVersionKind, into runtime.Object) (runtime.Objec
 		obj = &corev1.Pod{}
 	case corev1.SchemeGroupVersion.WithKind("PodList"):
 		obj = &corev1.PodList{}
+	case corev1.SchemeGroupVersion.WithKind("ResourceQuota"):
+		obj = &corev1.ResourceQuota{}
+	case corev1.SchemeGroupVersion.WithKind("ResourceQuotaList"):
+		obj = &corev1.ResourceQuotaList{}
 	case appsv1.SchemeGroupVersion.WithKind("ReplicaSet"):
 		obj = &appsv1.ReplicaSet{}
 	case appsv1.SchemeGroupVersion.WithKind("ReplicaSetList"):
@@ -214,6 +219,13 @@ func leanUnmarshal(kind string, raw []byte, obj runtime.Object) error {
 		return leanList(raw, &o.ListMeta, func(v []byte) error {
 			o.Items = append(o.Items, corev1.Pod{})
 			return leanPod(v, &o.Items[len(o.Items)-1])
+		})
+	case *corev1.ResourceQuota:
+		return leanQuota(raw, o)
+	case *corev1.ResourceQuotaList:
+		return leanList(raw, &o.ListMeta, func(v []byte) error {
+			o.Items = append(o.Items, corev1.ResourceQuota{})
+			return leanQuota(v, &o.Items[len(o.Items)-1])
 		})
 	case *appsv1.ReplicaSet:
 		return leanReplicaSet(raw, o)
@@ -269,6 +281,20 @@ func leanPod(raw []byte, p *corev1.Pod) error {
 			})
 		}
 		return nil // the spec, and anything newer
+	})
+}
+
+// leanQuota decodes a ResourceQuota's metadata (without managed fields)
+// and spec.
+func leanQuota(raw []byte, q *corev1.ResourceQuota) error {
+	return eachField(raw, func(num protowire.Number, v []byte) error {
+		switch num {
+		case 1:
+			return leanMeta(v, &q.ObjectMeta)
+		case 2:
+			return q.Spec.Unmarshal(v)
+		}
+		return nil // the status
 	})
 }
 

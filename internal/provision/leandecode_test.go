@@ -95,6 +95,12 @@ func leanTestObjects() []runtime.Object {
 		Spec:       appsv1.ReplicaSetSpec{Replicas: new(int32), Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"a": "b"}}, Template: tmpl},
 		Status:     appsv1.ReplicaSetStatus{Replicas: 1, ReadyReplicas: 1},
 	}
+	quota := corev1.ResourceQuota{
+		ObjectMeta: leanTestMeta("store", nil),
+		Spec:       corev1.ResourceQuotaSpec{Hard: corev1.ResourceList{corev1.ResourcePods: resource.MustParse("6")}},
+		Status: corev1.ResourceQuotaStatus{Hard: corev1.ResourceList{corev1.ResourcePods: resource.MustParse("6")},
+			Used: corev1.ResourceList{corev1.ResourcePods: resource.MustParse("4")}},
+	}
 	deploy := appsv1.Deployment{ObjectMeta: leanTestMeta("wordpress", nil), Spec: appsv1.DeploymentSpec{Template: tmpl}}
 	return withKinds([]runtime.Object{
 		new(pod("cron-1-abc")),
@@ -103,6 +109,7 @@ func leanTestObjects() []runtime.Object {
 		&batchv1.JobList{Items: []batchv1.Job{cronRun, setup}},
 		new(rs),
 		&appsv1.ReplicaSetList{Items: []appsv1.ReplicaSet{rs}},
+		new(quota), &corev1.ResourceQuotaList{Items: []corev1.ResourceQuota{quota}},
 		new(deploy),
 	})
 }
@@ -134,6 +141,10 @@ func cachedForm(t *testing.T, obj runtime.Object) runtime.Object {
 			trimCached(&l.Items[i])
 		}
 	case *appsv1.ReplicaSetList:
+		for i := range l.Items {
+			trimCached(&l.Items[i])
+		}
+	case *corev1.ResourceQuotaList:
 		for i := range l.Items {
 			trimCached(&l.Items[i])
 		}
@@ -267,7 +278,7 @@ func FuzzLeanDecoder(f *testing.F) {
 			return // the lean decoder skipped what the generated one refused
 		}
 		switch want.(type) {
-		case *corev1.Pod, *corev1.PodList, *batchv1.Job, *batchv1.JobList, *appsv1.ReplicaSet, *appsv1.ReplicaSetList:
+		case *corev1.Pod, *corev1.PodList, *corev1.ResourceQuota, *corev1.ResourceQuotaList, *batchv1.Job, *batchv1.JobList, *appsv1.ReplicaSet, *appsv1.ReplicaSetList:
 			want = cachedForm(t, want)
 		}
 		got.GetObjectKind().SetGroupVersionKind(schema.GroupVersionKind{})
@@ -309,7 +320,7 @@ func TestLeanWatchClient(t *testing.T) {
 		case r.URL.Path == "/api/v1/namespaces/store-a/pods":
 			encode(w, objs[1])
 		case r.URL.Path == "/apis/apps/v1/namespaces/store-a/deployments/wordpress":
-			encode(w, objs[7])
+			encode(w, objs[len(objs)-1])
 		default:
 			http.NotFound(w, r)
 		}

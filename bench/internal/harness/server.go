@@ -266,8 +266,10 @@ func procStatus(pid int) (map[string]float64, error) {
 type MemorySampler struct {
 	mu               sync.Mutex
 	anon, file, both float64
-	stop             chan struct{}
-	done             chan struct{}
+	// phase is the highest sum since the last Phase.
+	phase float64
+	stop  chan struct{}
+	done  chan struct{}
 }
 
 // SampleMemory reads pid's memory every interval until Stop.
@@ -298,6 +300,19 @@ func (m *MemorySampler) read(pid int) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.anon, m.file, m.both = max(m.anon, anon), max(m.file, file), max(m.both, anon+file)
+	m.phase = max(m.phase, anon+file)
+}
+
+// Phase returns the highest resident size (anonymous and file-backed
+// together, in MB) seen since the last Phase or the start, taking a
+// sample first, and begins the next phase.
+func (m *MemorySampler) Phase(pid int) float64 {
+	m.read(pid)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	peak := m.phase
+	m.phase = 0
+	return peak
 }
 
 // Stop ends the sampling and returns the highest anonymous and
