@@ -216,43 +216,32 @@ func leanUnmarshal(kind string, raw []byte, obj runtime.Object) error {
 	case *corev1.Pod:
 		return leanPod(raw, o)
 	case *corev1.PodList:
-		return leanList(raw, &o.ListMeta, func(v []byte) error {
-			o.Items = append(o.Items, corev1.Pod{})
-			return leanPod(v, &o.Items[len(o.Items)-1])
-		})
+		return leanList(raw, &o.ListMeta, &o.Items, leanPod)
 	case *corev1.ResourceQuota:
 		return leanQuota(raw, o)
 	case *corev1.ResourceQuotaList:
-		return leanList(raw, &o.ListMeta, func(v []byte) error {
-			o.Items = append(o.Items, corev1.ResourceQuota{})
-			return leanQuota(v, &o.Items[len(o.Items)-1])
-		})
+		return leanList(raw, &o.ListMeta, &o.Items, leanQuota)
 	case *appsv1.ReplicaSet:
 		return leanReplicaSet(raw, o)
 	case *appsv1.ReplicaSetList:
-		return leanList(raw, &o.ListMeta, func(v []byte) error {
-			o.Items = append(o.Items, appsv1.ReplicaSet{})
-			return leanReplicaSet(v, &o.Items[len(o.Items)-1])
-		})
+		return leanList(raw, &o.ListMeta, &o.Items, leanReplicaSet)
 	case *batchv1.Job:
 		return leanJob(raw, o)
 	case *batchv1.JobList:
-		return leanList(raw, &o.ListMeta, func(v []byte) error {
-			o.Items = append(o.Items, batchv1.Job{})
-			return leanJob(v, &o.Items[len(o.Items)-1])
-		})
+		return leanList(raw, &o.ListMeta, &o.Items, leanJob)
 	}
 	return fmt.Errorf("no lean decoding of %s", kind)
 }
 
 // leanList decodes a list: its metadata, and each item with item.
-func leanList(raw []byte, meta *metav1.ListMeta, item func([]byte) error) error {
+func leanList[T any](raw []byte, meta *metav1.ListMeta, items *[]T, item func([]byte, *T) error) error {
 	return eachField(raw, func(num protowire.Number, v []byte) error {
 		switch num {
 		case 1:
 			return meta.Unmarshal(v)
 		case 2:
-			return item(v)
+			*items = append(*items, *new(T))
+			return item(v, &(*items)[len(*items)-1])
 		}
 		return nil
 	})
