@@ -12,6 +12,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -131,22 +132,10 @@ func withKinds(objs []runtime.Object) []runtime.Object {
 func cachedForm(t *testing.T, obj runtime.Object) runtime.Object {
 	t.Helper()
 	obj = obj.DeepCopyObject()
-	switch l := obj.(type) {
-	case *corev1.PodList:
-		for i := range l.Items {
-			trimCached(&l.Items[i])
-		}
-	case *batchv1.JobList:
-		for i := range l.Items {
-			trimCached(&l.Items[i])
-		}
-	case *appsv1.ReplicaSetList:
-		for i := range l.Items {
-			trimCached(&l.Items[i])
-		}
-	case *corev1.ResourceQuotaList:
-		for i := range l.Items {
-			trimCached(&l.Items[i])
+	switch obj.(type) {
+	case *corev1.PodList, *batchv1.JobList, *appsv1.ReplicaSetList, *corev1.ResourceQuotaList:
+		if err := meta.EachListItem(obj, func(item runtime.Object) error { trimCached(item); return nil }); err != nil {
+			t.Fatal(err)
 		}
 	case *appsv1.Deployment: // not a lean kind: decoded whole
 	default:
