@@ -57,10 +57,10 @@ func TestCacheReads(t *testing.T) {
 	}
 	next.reqs = nil
 
-	// Services are kept packed (packed.go): read back whole.
+	// Services are kept packed (packed.go), against a reference (delta.go): read back whole.
 	services := cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{})
 	_ = services.Add(pack(&corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "store-a", Name: "wordpress", Generation: 1},
-		Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeClusterIP, Ports: []corev1.ServicePort{{Name: "http", Port: 80}}}}, packedAs[corev1.Service]()))
+		Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeClusterIP, Ports: []corev1.ServicePort{{Name: "http", Port: 80}}}}, packedAs[corev1.Service](), newDeltaRefs()))
 	k.waitCache.Store(&driftCache{configMaps: configMaps, services: services})
 	svc, err := dyn.Resource(schema.GroupVersionResource{Version: "v1", Resource: "services"}).Namespace("store-a").Get(ctx, "wordpress", metav1.GetOptions{})
 	if err != nil {

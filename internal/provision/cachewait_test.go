@@ -86,22 +86,22 @@ func TestCacheWaiter(t *testing.T) {
 		t.Errorf("nothing cached: pending %q", p)
 	}
 	// The cache still holds generation 1, ready: that says nothing about 2.
-	_ = deployments.Add(pack(waitedDeployment(1, 1, 1), packedAs[appsv1.Deployment]()))
+	_ = deployments.Add(pack(waitedDeployment(1, 1, 1), packedAs[appsv1.Deployment](), nil))
 	if p := pending(); !strings.Contains(p, "not seen since the change") {
 		t.Errorf("older generation cached: pending %q", p)
 	}
-	_ = deployments.Update(pack(waitedDeployment(2, 2, 0), packedAs[appsv1.Deployment]()))
+	_ = deployments.Update(pack(waitedDeployment(2, 2, 0), packedAs[appsv1.Deployment](), nil))
 	if p := pending(); p == "" {
 		t.Error("generation 2 with no ready replica counted as ready")
 	}
-	_ = deployments.Update(pack(waitedDeployment(2, 2, 1), packedAs[appsv1.Deployment]()))
+	_ = deployments.Update(pack(waitedDeployment(2, 2, 1), packedAs[appsv1.Deployment](), nil))
 	if p := pending(); p != "" {
 		t.Errorf("ready Deployment: pending %q", p)
 	}
 
 	job := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Namespace: "store-a", Name: "setup", UID: "j1"}}
 	list = append(list, infoOf(job, gvkJob))
-	_ = jobs.Add(pack(job.DeepCopy(), packedAs[batchv1.Job]()))
+	_ = jobs.Add(pack(job.DeepCopy(), packedAs[batchv1.Job](), nil))
 	if p := pending(); !strings.Contains(p, "job in progress") {
 		t.Errorf("running Job: pending %q", p)
 	}
@@ -110,19 +110,19 @@ func TestCacheWaiter(t *testing.T) {
 	}
 	failed := job.DeepCopy()
 	failed.Status.Conditions = []batchv1.JobCondition{{Type: batchv1.JobFailed, Status: corev1.ConditionTrue, Reason: "BackoffLimitExceeded"}}
-	_ = jobs.Update(pack(failed, packedAs[batchv1.Job]()))
+	_ = jobs.Update(pack(failed, packedAs[batchv1.Job](), nil))
 	if _, err := w.pending(list, true, map[string]judged{}); err == nil || !strings.Contains(err.Error(), "BackoffLimitExceeded") {
 		t.Errorf("failed Job: %v, want an error naming the reason", err)
 	}
 	done := job.DeepCopy()
 	done.Status.Conditions = []batchv1.JobCondition{{Type: batchv1.JobComplete, Status: corev1.ConditionTrue}}
-	_ = jobs.Update(pack(done, packedAs[batchv1.Job]()))
+	_ = jobs.Update(pack(done, packedAs[batchv1.Job](), nil))
 	if err := w.WaitWithJobs(list, time.Second); err != nil {
 		t.Errorf("everything ready: %v", err)
 	}
 
 	// Not ready by the deadline: the error names what was waited for.
-	_ = deployments.Update(pack(waitedDeployment(2, 2, 0), packedAs[appsv1.Deployment]()))
+	_ = deployments.Update(pack(waitedDeployment(2, 2, 0), packedAs[appsv1.Deployment](), nil))
 	err := w.WaitWithJobs(list, 300*time.Millisecond)
 	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "Deployment store-a/wordpress") {
 		t.Errorf("timeout: %v", err)

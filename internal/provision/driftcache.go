@@ -49,8 +49,10 @@ type driftCache struct {
 	ingresses    cache.Indexer
 	roleBindings cache.Indexer
 
-	// manifests compacts the release records the cache keeps.
+	// manifests compacts the release records the cache keeps; refs are
+	// what packed objects are kept against.
 	manifests *manifestDict
+	refs      *deltaRefs
 }
 
 // watchedKind is one informer and which of its events may be drift.
@@ -66,8 +68,10 @@ type watchedKind struct {
 	// when anything else changes, and at every resync.
 	routine func(obj any) bool
 	// packed, when set, makes the cache keep this kind packed (see
-	// packed.go).
+	// packed.go); apart, without a reference (delta.go): a store's
+	// secrets are never kept against another's.
 	packed func() protoObject
+	apart  bool
 }
 
 // never: a pod's updates are its workload's status, which the workload
@@ -131,10 +135,10 @@ func newDriftCache(k *Kube, resync time.Duration) (*driftCache, []watchedKind) {
 	secrets := informers.NewSharedInformerFactoryWithOptions(client, resync, selected(urumiSecretSelector))
 	helm := informers.NewSharedInformerFactoryWithOptions(client, resync, selected(helmRecordSelector))
 	all := informers.NewSharedInformerFactoryWithOptions(client, resync)
-	c := &driftCache{k: k, factories: []informers.SharedInformerFactory{mine, secrets, helm, all}, manifests: newManifestDict()}
+	c := &driftCache{k: k, factories: []informers.SharedInformerFactory{mine, secrets, helm, all}, manifests: newManifestDict(), refs: newDeltaRefs()}
 	kinds := []watchedKind{
 		{name: "namespace", informer: mine.Core().V1().Namespaces().Informer()},
-		{name: "secret", informer: secrets.Core().V1().Secrets().Informer(), packed: packedAs[corev1.Secret]()},
+		{name: "secret", informer: secrets.Core().V1().Secrets().Informer(), packed: packedAs[corev1.Secret](), apart: true},
 		{name: "release", informer: helm.Core().V1().Secrets().Informer()},
 		{name: "quota", informer: all.Core().V1().ResourceQuotas().Informer(), updates: quotaChanged},
 		{name: "limit-range", informer: all.Core().V1().LimitRanges().Informer(), packed: packedAs[corev1.LimitRange]()},
@@ -155,11 +159,14 @@ func newDriftCache(k *Kube, resync time.Duration) (*driftCache, []watchedKind) {
 		&c.services, &c.claims, &c.pods, &c.deployments, &c.statefulSets, &c.replicaSets, &c.jobs, &c.cronJobs,
 		&c.ingresses, &c.roleBindings}
 	for i, w := range kinds {
-		records, packed := w.name == "release", w.packed
+		records, packed, refs := w.name == "release", w.packed, c.refs
+		if w.apart {
+			refs = nil
+		}
 		_ = w.informer.SetTransform(func(obj any) (any, error) {
 			trimCached(obj)
 			if packed != nil {
-				return pack(obj, packed), nil
+				return pack(obj, packed, refs), nil
 			}
 			shareStrings(obj)
 			if s, ok := obj.(*corev1.Secret); ok && records {

@@ -91,7 +91,7 @@ func TestSecretsLeaveOutReleaseRecords(t *testing.T) {
 }
 
 // The reconciler's cache keeps pods, ReplicaSets and urumi's Secrets
-// packed, and hands them back whole (what trimCached leaves) when read; a
+// packed (the Secrets without a reference), and hands them back whole (what trimCached leaves) when read; a
 // packed object's labels are kept as a digest, which still tells a label
 // change from a status change.
 func TestCacheKeepsPacked(t *testing.T) {
@@ -124,6 +124,10 @@ func TestCacheKeepsPacked(t *testing.T) {
 			if p.Labels != nil || p.Name == "" || p.Namespace != ns {
 				t.Errorf("packed %s keeps %+v", what, p.ObjectMeta)
 			}
+			// Kept against a reference (delta.go), but a store's secrets.
+			if apart := what == "secret"; (p.ref == nil) != apart {
+				t.Errorf("packed %s kept against %p", what, p.ref)
+			}
 		}
 	}
 	o := c.snapshot(ns).byNS[ns]
@@ -145,7 +149,7 @@ func TestCacheKeepsPacked(t *testing.T) {
 	// specChanged (a CronJob's update filter) on packed copies.
 	cron := func(gen int64, labels map[string]string, last int64) any {
 		return pack(&batchv1.CronJob{ObjectMeta: metav1.ObjectMeta{Name: "cron", Namespace: ns, Generation: gen, Labels: labels},
-			Status: batchv1.CronJobStatus{LastScheduleTime: &metav1.Time{Time: time.Unix(last, 0)}}}, packedAs[batchv1.CronJob]())
+			Status: batchv1.CronJobStatus{LastScheduleTime: &metav1.Time{Time: time.Unix(last, 0)}}}, packedAs[batchv1.CronJob](), nil)
 	}
 	a, b := map[string]string{"a": "1", "b": "2"}, map[string]string{"b": "2", "a": "1"}
 	if specChanged(cron(1, a, 1), cron(1, b, 2)) {
