@@ -28,9 +28,9 @@ import (
 const (
 	// deltaWindow is the shortest copy: a copy costs two to four bytes.
 	deltaWindow = 6
-	// deltaTableBits sizes a reference's index: 4,096 windows, for
-	// references of a few kilobytes; deltaSeenBits the index of what an
-	// encoding wrote as it is.
+	// deltaTableBits bounds a reference's index: 4,096 windows, for
+	// references of a few kilobytes; deltaSeenBits sizes the index of what
+	// an encoding wrote as it is.
 	deltaTableBits = 12
 	deltaSeenBits  = 10
 	// maxDeltaRefs bounds the references kept (the store chart makes
@@ -45,15 +45,22 @@ const (
 // are, never what they decode to.
 type deltaRef struct {
 	text []byte
-	// index maps a window's hash to where it last starts in text, plus
-	// one (zero: nowhere).
-	index [1 << deltaTableBits]int32
+	// index maps a window's hash (bits bits) to where it last starts in
+	// text, plus one (zero: nowhere).
+	index []int32
+	bits  uint
 }
 
 func newDeltaRef(text []byte) *deltaRef {
-	r := &deltaRef{text: bytes.Clone(text)}
+	r := &deltaRef{text: bytes.Clone(text), bits: 6}
+	// About a slot for each window: a pod's reference needs a fraction
+	// of what a Deployment's does.
+	for r.bits < deltaTableBits && 1<<r.bits < len(text) {
+		r.bits++
+	}
+	r.index = make([]int32, 1<<r.bits)
 	for i := 0; i+deltaWindow <= len(r.text); i++ {
-		r.index[windowHash(r.text[i:], deltaTableBits)] = int32(i + 1)
+		r.index[windowHash(r.text[i:], r.bits)] = int32(i + 1)
 	}
 	return r
 }
@@ -82,7 +89,7 @@ func (r *deltaRef) encode(src []byte) []byte {
 		// same number of its bytes were skipped.
 		if e := next + (i - lit); e+deltaWindow <= len(r.text) && bytes.Equal(window, r.text[e:e+deltaWindow]) {
 			from = e
-		} else if p := int(r.index[windowHash(window, deltaTableBits)]) - 1; p >= 0 && bytes.Equal(window, r.text[p:p+deltaWindow]) {
+		} else if p := int(r.index[windowHash(window, r.bits)]) - 1; p >= 0 && bytes.Equal(window, r.text[p:p+deltaWindow]) {
 			from = p
 		} else if p := int(seen[windowHash(window, deltaSeenBits)]) - 1; p >= 0 && p+deltaWindow <= i && bytes.Equal(window, src[p:p+deltaWindow]) {
 			from, self = p, true

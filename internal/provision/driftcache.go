@@ -143,7 +143,7 @@ func newDriftCache(k *Kube, resync time.Duration) (*driftCache, []watchedKind) {
 		{name: "quota", informer: all.Core().V1().ResourceQuotas().Informer(), updates: quotaChanged},
 		{name: "limit-range", informer: all.Core().V1().LimitRanges().Informer(), packed: packedAs[corev1.LimitRange]()},
 		{name: "network-policy", informer: all.Networking().V1().NetworkPolicies().Informer(), packed: packedAs[networkingv1.NetworkPolicy]()},
-		{name: "configmap", informer: all.Core().V1().ConfigMaps().Informer()},
+		{name: "configmap", informer: all.Core().V1().ConfigMaps().Informer(), packed: packedAs[corev1.ConfigMap]()},
 		{name: "service", informer: all.Core().V1().Services().Informer(), packed: packedAs[corev1.Service]()},
 		{name: "claim", informer: all.Core().V1().PersistentVolumeClaims().Informer(), packed: packedAs[corev1.PersistentVolumeClaim]()},
 		{name: "pod", informer: all.Core().V1().Pods().Informer(), updates: never, routine: controlledBy("Job"), packed: packedAs[corev1.Pod]()},
@@ -211,15 +211,11 @@ func trimCached(obj any) {
 }
 
 // shareStrings, for an object the cache keeps decoded, shares what every
-// store's objects repeat: label and annotation keys and values, and config
-// map data (every store's setup script is the same 8 KB).
+// store's objects repeat: label and annotation keys and values.
 func shareStrings(obj any) {
 	if m, err := meta.Accessor(obj); err == nil {
 		m.SetLabels(internMap(m.GetLabels()))
 		m.SetAnnotations(internMap(m.GetAnnotations()))
-	}
-	if cm, ok := obj.(*corev1.ConfigMap); ok {
-		cm.Data = internMap(cm.Data)
 	}
 }
 

@@ -90,10 +90,10 @@ func TestSecretsLeaveOutReleaseRecords(t *testing.T) {
 	}
 }
 
-// The reconciler's cache keeps pods, ReplicaSets and urumi's Secrets
-// packed (the Secrets without a reference), and hands them back whole (what trimCached leaves) when read; a
-// packed object's labels are kept as a digest, which still tells a label
-// change from a status change.
+// The reconciler's cache keeps pods, ReplicaSets, config maps and urumi's
+// Secrets packed (the Secrets without a reference), and hands them back
+// whole (what trimCached leaves) when read; a packed object's labels are
+// kept as a digest, which still tells a label change from a status change.
 func TestCacheKeepsPacked(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -104,6 +104,7 @@ func TestCacheKeepsPacked(t *testing.T) {
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns, Labels: mine}},
 		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: credentialsName, Namespace: ns, Labels: mine},
 			Data: map[string][]byte{"admin-password": []byte("s3cret")}},
+		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "setup", Namespace: ns}, Data: map[string]string{"setup.sh": "#!/bin/sh\n"}},
 		&appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Name: "wordpress-abc", Namespace: ns, Labels: rsLabels},
 			Spec: appsv1.ReplicaSetSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "wordpress"}}}}}},
 		&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "wordpress-abc-x", Namespace: ns, Labels: rsLabels,
@@ -115,14 +116,14 @@ func TestCacheKeepsPacked(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { cancel(); c.stop() }()
-	for what, idx := range map[string]cache.Indexer{"secret": c.secrets, "replicaset": c.replicaSets, "pod": c.pods} {
+	for what, idx := range map[string]cache.Indexer{"secret": c.secrets, "replicaset": c.replicaSets, "pod": c.pods, "configmap": c.configMaps} {
 		for _, obj := range idx.List() {
 			p, ok := obj.(*packed)
 			if !ok {
 				t.Fatalf("the cache keeps a %s as %T, want it packed", what, obj)
 			}
-			if p.Labels != nil || p.Name == "" || p.Namespace != ns {
-				t.Errorf("packed %s keeps %+v", what, p.ObjectMeta)
+			if p.name == "" || p.namespace != ns {
+				t.Errorf("packed %s keeps %+v", what, p.packedMeta)
 			}
 			// Kept against a reference (delta.go), but a store's secrets.
 			if apart := what == "secret"; (p.ref == nil) != apart {
@@ -131,8 +132,11 @@ func TestCacheKeepsPacked(t *testing.T) {
 		}
 	}
 	o := c.snapshot(ns).byNS[ns]
-	if o == nil || len(o.secrets) != 1 || len(o.replicaSets) != 1 || len(o.pods) != 1 {
+	if o == nil || len(o.secrets) != 1 || len(o.replicaSets) != 1 || len(o.pods) != 1 || len(o.configMaps) != 1 {
 		t.Fatalf("snapshot: %+v", o)
+	}
+	if cm := o.configMaps[0]; cm.Data["setup.sh"] != "#!/bin/sh\n" {
+		t.Errorf("config map read back as %+v", cm)
 	}
 	if string(o.secrets[0].Data["admin-password"]) != "s3cret" || o.secrets[0].Labels[LabelManagedBy] != ManagedBy {
 		t.Errorf("secret read back as %+v", o.secrets[0].ObjectMeta)
