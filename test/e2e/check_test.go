@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 
 	"github.com/urumi/urumi/charts"
@@ -244,20 +245,32 @@ func recreatePolicy(ctx context.Context, e *env, ns, name string, spec networkin
 
 func setQuota(ctx context.Context, t *testing.T, e *env, ns string, name corev1.ResourceName, v string) {
 	t.Helper()
-	q, err := e.client.CoreV1().ResourceQuotas(ns).Get(ctx, "store-quota", metav1.GetOptions{})
-	must(t, err)
-	q.Spec.Hard[name] = resource.MustParse(v)
-	_, err = e.client.CoreV1().ResourceQuotas(ns).Update(ctx, q, metav1.UpdateOptions{})
-	must(t, err)
+	// The quota controller writes the quota's status with every pod the
+	// cron job starts: read and write again on a conflict.
+	must(t, retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		q, err := e.client.CoreV1().ResourceQuotas(ns).Get(ctx, "store-quota", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		q.Spec.Hard[name] = resource.MustParse(v)
+		_, err = e.client.CoreV1().ResourceQuotas(ns).Update(ctx, q, metav1.UpdateOptions{})
+		return err
+	}))
 }
 
 func scale(ctx context.Context, t *testing.T, e *env, ns, name string, n int32) {
 	t.Helper()
-	d, err := e.client.AppsV1().Deployments(ns).Get(ctx, name, metav1.GetOptions{})
-	must(t, err)
-	d.Spec.Replicas = ptr.To(n)
-	_, err = e.client.AppsV1().Deployments(ns).Update(ctx, d, metav1.UpdateOptions{})
-	must(t, err)
+	// The Deployment controller writes its status: read and write again on
+	// a conflict.
+	must(t, retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		d, err := e.client.AppsV1().Deployments(ns).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		d.Spec.Replicas = ptr.To(n)
+		_, err = e.client.AppsV1().Deployments(ns).Update(ctx, d, metav1.UpdateOptions{})
+		return err
+	}))
 	waitFor(ctx, t, "the Deployment's status", func() (bool, error) {
 		d, err := e.client.AppsV1().Deployments(ns).Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
