@@ -182,37 +182,61 @@ func (r *deltaRef) decode(delta []byte) ([]byte, error) {
 	return out, nil
 }
 
+// references holds values taken once by key and never changed after (a
+// delta's or a deflated part's reference: what was kept against one must
+// read back), at most max of them.
+type references[T any] struct {
+	mu  sync.RWMutex
+	m   map[string]*T
+	max int
+}
+
+func newReferences[T any](max int) references[T] {
+	return references[T]{m: map[string]*T{}, max: max}
+}
+
+// get is the reference for key. When the key is new and there is room,
+// take makes it; when take gives nil, there is none and none is kept.
+func (r *references[T]) get(key string, take func() *T) *T {
+	r.mu.RLock()
+	ref, ok := r.m[key]
+	r.mu.RUnlock()
+	if ok {
+		return ref
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if ref, ok := r.m[key]; ok {
+		return ref
+	}
+	if len(r.m) >= r.max {
+		return nil
+	}
+	if ref = take(); ref != nil {
+		r.m[key] = ref
+	}
+	return ref
+}
+
 // deltaRefs are the references of the cache's packed objects, by kind and
 // role.
 type deltaRefs struct {
-	mu   sync.RWMutex
-	refs map[string]*deltaRef
+	refs references[deltaRef]
 }
 
 func newDeltaRefs() *deltaRefs {
-	return &deltaRefs{refs: map[string]*deltaRef{}}
+	return &deltaRefs{refs: newReferences[deltaRef](maxDeltaRefs)}
 }
 
 // reference is the reference for key, taking text as it when the key is
 // new and there is room; nil when there is none.
 func (d *deltaRefs) reference(key string, text []byte) *deltaRef {
-	d.mu.RLock()
-	ref, ok := d.refs[key]
-	d.mu.RUnlock()
-	if ok {
-		return ref
-	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if ref, ok := d.refs[key]; ok {
-		return ref
-	}
-	if len(d.refs) >= maxDeltaRefs || len(text) > maxDeltaRef {
-		return nil
-	}
-	ref = newDeltaRef(text)
-	d.refs[key] = ref
-	return ref
+	return d.refs.get(key, func() *deltaRef {
+		if len(text) > maxDeltaRef {
+			return nil
+		}
+		return newDeltaRef(text)
+	})
 }
 
 // delta is raw as kept against the reference for key: the delta and its

@@ -111,7 +111,7 @@ func TestDeltaRefs(t *testing.T) {
 	if d, ref := refs.delta("deployment\x00wordpress", raw); ref == nil || len(d) >= len(raw) {
 		t.Fatalf("the first object: a delta of %d bytes for %d against %p; want one against itself", len(d), len(raw), ref)
 	}
-	first := refs.refs["deployment\x00wordpress"]
+	first := refs.refs.m["deployment\x00wordpress"]
 	other, _ := storeDeployment("tea", 2).Marshal()
 	d, ref := refs.delta("deployment\x00wordpress", other)
 	if ref != first {
@@ -136,8 +136,8 @@ func TestDeltaRefs(t *testing.T) {
 	for i := range maxDeltaRefs + 10 {
 		refs.delta(fmt.Sprint("key", i), raw)
 	}
-	if len(refs.refs) != maxDeltaRefs {
-		t.Errorf("%d references kept, want at most %d", len(refs.refs), maxDeltaRefs)
+	if len(refs.refs.m) != maxDeltaRefs {
+		t.Errorf("%d references kept, want at most %d", len(refs.refs.m), maxDeltaRefs)
 	}
 	if d, ref := newDeltaRefs().delta("big", make([]byte, maxDeltaRef+1)); ref != nil || len(d) != maxDeltaRef+1 {
 		t.Error("an object larger than a reference may be became one")

@@ -48,8 +48,7 @@ type compactPart struct {
 // What a reference holds only decides how well others compress, never
 // what they read back as.
 type manifestDict struct {
-	mu    sync.RWMutex
-	parts map[string]*dictPart
+	parts references[dictPart]
 	// writers are deflaters, each 600 KB: kept for the next record;
 	// readers are inflaters, each 40 KB: kept for the next document.
 	writers, readers sync.Pool
@@ -75,7 +74,7 @@ const (
 )
 
 func newManifestDict() *manifestDict {
-	return &manifestDict{parts: map[string]*dictPart{}}
+	return &manifestDict{parts: newReferences[dictPart](maxDictParts)}
 }
 
 // compact returns the compact form of Helm release record s, or s itself
@@ -218,31 +217,21 @@ func (d *manifestDict) deflatePart(buf *bytes.Buffer, ref *dictPart, part string
 // reference is the reference part for key, taking part as it when the key
 // is new and there is room.
 func (d *manifestDict) reference(key, part string) *dictPart {
-	d.mu.RLock()
-	ref, ok := d.parts[key]
-	d.mu.RUnlock()
-	if ok {
+	return d.parts.get(key, func() *dictPart {
+		if len(part) > maxDictPart {
+			return nil
+		}
+		ref := &dictPart{text: []byte(part)}
+		// The stream of the text alone, flushed: where every part
+		// deflated against it starts.
+		var buf bytes.Buffer
+		n, err := d.deflatePart(&buf, ref, "")
+		if err != nil {
+			return nil
+		}
+		ref.prefix = bytes.Clone(buf.Bytes()[:n])
 		return ref
-	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if ref, ok := d.parts[key]; ok {
-		return ref
-	}
-	if len(d.parts) >= maxDictParts || len(part) > maxDictPart {
-		return nil
-	}
-	ref = &dictPart{text: []byte(part)}
-	// The stream of the text alone, flushed: where every part deflated
-	// against it starts.
-	var buf bytes.Buffer
-	n, err := d.deflatePart(&buf, ref, "")
-	if err != nil {
-		return nil
-	}
-	ref.prefix = bytes.Clone(buf.Bytes()[:n])
-	d.parts[key] = ref
-	return ref
+	})
 }
 
 // objects inflates and decodes the record's manifest: what
