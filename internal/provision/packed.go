@@ -40,7 +40,7 @@ type packed struct {
 // packedMeta is the metadata a packed object keeps beside its encoding,
 // and its metav1.Object: 104 bytes where an ObjectMeta takes 232. What it
 // does not keep reads as empty (the labels too: the digest stands for
-// them), and setting it changes nothing.
+// them), and setting it is ignored.
 type packedMeta struct {
 	name, namespace, resourceVersion string
 	uid                              types.UID
