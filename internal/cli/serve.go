@@ -148,6 +148,12 @@ func runServe(ctx context.Context, f *Factory, cfg ServeConfig) error {
 	if err := startupPreflight(ctx, runner.Kube, cfg.Workers, log); err != nil {
 		return err
 	}
+	// Tokens and the stores' generation, which every request reads, are
+	// answered from memory while the database notifies their changes.
+	followCtx, stopFollowing := context.WithCancel(context.WithoutCancel(ctx)) // on through the drain
+	followDone := make(chan struct{})
+	go func() { defer close(followDone); svc.DB.FollowChanges(followCtx, log.With("component", "change-feed")) }()
+	defer func() { stopFollowing(); <-followDone }()
 	metrics := server.NewMetrics(svc.DB, log)
 	runner.Events, runner.Drift, runner.Backups = metrics, metrics, metrics
 	pool := &provision.Pool{

@@ -142,6 +142,11 @@ func legacyLog(t *testing.T, tdb testDB, db DB, n int) []AuditEntry {
 	if tdb.dialect == dialectPostgres {
 		tdb.mustExec(t, db, `DROP TRIGGER stores_generation ON stores`)
 		tdb.mustExec(t, db, `DROP FUNCTION store_generation_next()`)
+		tdb.mustExec(t, db, `DROP TRIGGER store_generation_notify ON store_generation`)
+		tdb.mustExec(t, db, `DROP FUNCTION urumi_notify_generation()`)
+		tdb.mustExec(t, db, `DROP TRIGGER tokens_notify_update ON tokens`)
+		tdb.mustExec(t, db, `DROP TRIGGER tokens_notify_delete ON tokens`)
+		tdb.mustExec(t, db, `DROP FUNCTION urumi_notify_token()`)
 	} else {
 		for _, op := range []string{"insert", "update", "delete"} {
 			tdb.mustExec(t, db, `DROP TRIGGER stores_generation_`+op)

@@ -144,6 +144,7 @@ func openPostgres(ctx context.Context, dsn string, d *sqlDB) (DB, error) {
 		return nil, openErr(err)
 	}
 	db := stdlib.OpenDB(*cfg)
+	d.feed = newChangeFeed(cfg)
 	// Bounded: a burst of requests waits for a connection instead of
 	// opening one each until the server refuses ("too many clients", at
 	// 100 by default, shared by every replica). Idle connections are kept
@@ -218,13 +219,32 @@ type sqlDB struct {
 	auditKey   []byte // nil: the audit log can be read, not written or verified
 	keyID      string // keyFingerprint(auditKey)
 	limits     *limitState
+	feed       *changeFeed // PostgreSQL: see FollowChanges
 }
 
 // txState is the transaction of an Atomic call and its savepoint depth.
 type txState struct {
 	tx         *sql.Tx
 	savepoints int
+	// committed runs once the transaction is over (see afterCommit).
+	committed []func()
 }
+
+// afterCommit runs fn once what was just written is committed: now, or
+// inside Atomic when its transaction ends. It tells the change feed of
+// this process's changes, so it runs when the commit's outcome is not
+// known, or the transaction rolled back, too: the feed then forgets
+// more than it had to.
+func (d *sqlDB) afterCommit(fn func()) {
+	if d.tx != nil {
+		d.tx.committed = append(d.tx.committed, fn)
+		return
+	}
+	fn()
+}
+
+// storesChanged tells the change feed that this process changed a store.
+func (d *sqlDB) storesChanged() { d.afterCommit(d.feed.storesChanged) }
 
 // q is where statements go: the transaction inside Atomic, else the pool.
 func (d *sqlDB) q() querier {
@@ -352,9 +372,16 @@ func (d *sqlDB) Atomic(ctx context.Context, fn func(tx DB) error) error {
 	td := *d
 	td.tx = &txState{tx: tx}
 	if err := fn(&td); err != nil {
+		for _, fn := range td.tx.committed {
+			fn()
+		}
 		return d.explain(err)
 	}
-	if err := tx.Commit(); err != nil {
+	err = tx.Commit()
+	for _, fn := range td.tx.committed {
+		fn()
+	}
+	if err != nil {
 		return d.explain(fmt.Errorf("commit transaction on %s: %w", d.name, err))
 	}
 	return nil

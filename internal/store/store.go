@@ -7,6 +7,7 @@ package store
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"time"
 )
 
@@ -418,6 +419,12 @@ type DB interface {
 	// until commit, and writers that take their locks in the same order
 	// (jobs, stores, then the head) never deadlock each other.
 	Atomic(ctx context.Context, fn func(tx DB) error) error
+	// FollowChanges, until ctx ends, listens to the database's change
+	// notifications so that a request's token and the stores' generation
+	// are answered from memory (PostgreSQL; a no-op on SQLite). Run it in
+	// its own goroutine in a long-lived server; changes other processes
+	// commit are then seen when their notification arrives.
+	FollowChanges(ctx context.Context, log *slog.Logger)
 	Ping(ctx context.Context) error
 	Close() error
 }

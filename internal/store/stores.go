@@ -65,6 +65,7 @@ func (d *sqlDB) CreateStore(ctx context.Context, s Store, actor string) (Store, 
 }
 
 func (d *sqlDB) CreateStoreJob(ctx context.Context, s Store, actor string, kind JobKind, params []byte) (Store, Job, error) {
+	defer d.storesChanged()
 	switch kind {
 	case JobCreate, JobRestore:
 	default:
@@ -236,6 +237,7 @@ func (d *sqlDB) StoresGeneration(ctx context.Context) (int64, error) {
 }
 
 func (d *sqlDB) UpdateStore(ctx context.Context, s Store) error {
+	defer d.storesChanged()
 	if !validStatus(s.Status) {
 		return fmt.Errorf("update store %q: unknown status %q", s.Name, s.Status)
 	}
@@ -270,6 +272,7 @@ func (d *sqlDB) UpdateStore(ctx context.Context, s Store) error {
 // the status (or, DEGRADED to DEGRADED, the reason) changed and marks
 // nothing.
 func (d *sqlDB) MarkStore(ctx context.Context, name string, from, to Status, reason string) (bool, error) {
+	defer d.storesChanged()
 	if !validStatus(to) {
 		return false, fmt.Errorf("mark store %q: unknown status %q", name, to)
 	}
@@ -286,6 +289,7 @@ func (d *sqlDB) MarkStore(ctx context.Context, name string, from, to Status, rea
 }
 
 func (d *sqlDB) ClaimBackupSlot(ctx context.Context, name string, now, next time.Time) (bool, error) {
+	defer d.storesChanged()
 	res, err := d.q().ExecContext(ctx, `UPDATE stores SET backup_due_at = $1
 		WHERE name = $2 AND deleted_at IS NULL AND (backup_due_at IS NULL OR backup_due_at <= $3)`,
 		toMicros(next), name, toMicros(now))
@@ -303,6 +307,7 @@ func (d *sqlDB) ClaimBackupSlot(ctx context.Context, name string, now, next time
 // queued jobs. A running job (usually the delete job calling this) is left
 // to its worker to finish.
 func (d *sqlDB) RemoveStore(ctx context.Context, name string) error {
+	defer d.storesChanged()
 	return d.inTx(ctx, func(tx *sql.Tx) error {
 		t := toMicros(now())
 		var id int64
@@ -324,6 +329,7 @@ func (d *sqlDB) RemoveStore(ctx context.Context, name string) error {
 }
 
 func (d *sqlDB) SetRelease(ctx context.Context, name string, r Release) error {
+	defer d.storesChanged()
 	r.UpgradeAvailable = "" // an answer of the moment, not a record
 	b, err := json.Marshal(r)
 	if err != nil {

@@ -64,8 +64,24 @@ func (d *sqlDB) GetToken(ctx context.Context, id string) (Token, error) {
 }
 
 // GetTokenSeeing is GetToken, with the stores' generation read in the same
-// statement (one round trip for a request that lists stores).
+// statement (one round trip for a request that lists stores), or from
+// memory while the change feed follows the database (see FollowChanges).
 func (d *sqlDB) GetTokenSeeing(ctx context.Context, id string) (Token, int64, error) {
+	if d.tx != nil {
+		return d.getTokenSeeing(ctx, id)
+	}
+	if t, gen, ok := d.feed.token(id); ok {
+		return t, gen, nil
+	}
+	m := d.feed.mark()
+	t, gen, err := d.getTokenSeeing(ctx, id)
+	if err == nil {
+		d.feed.fill(m, t, gen)
+	}
+	return t, gen, err
+}
+
+func (d *sqlDB) getTokenSeeing(ctx context.Context, id string) (Token, int64, error) {
 	var gen int64
 	row := d.q().QueryRowContext(ctx, `SELECT `+tokenColumns+`, (SELECT n FROM store_generation WHERE id = 1) FROM tokens WHERE id = $1`, id)
 	t, err := scanToken(appendScan{row, &gen})
@@ -111,6 +127,9 @@ func (d *sqlDB) ListTokens(ctx context.Context) ([]Token, error) {
 // RevokeToken marks the token revoked; revoking it again keeps the first
 // revocation time.
 func (d *sqlDB) RevokeToken(ctx context.Context, id string) error {
+	// Forgotten here once committed; the notification tells other
+	// processes.
+	defer d.afterCommit(func() { d.feed.forget(id) })
 	return d.inTx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE tokens SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2`,
 			toMicros(now()), id)
