@@ -338,6 +338,35 @@ func TestQuotaAndRateLimitAcrossReplicas(t *testing.T) {
 		t.Fatalf("stores in the database: %d %v", len(list), err)
 	}
 
+	// Each replica keeps tokens and the stores' generation in memory,
+	// following the database's change notifications: a store created
+	// through one replica is listed by it at once and by the others as
+	// soon as the notification arrives, and a token revoked from the CLI
+	// is refused by every replica.
+	feedTok := token(t, environ, dsn, "feed-owner", false)
+	for _, srv := range servers {
+		must(t, srv.as(t, feedTok).do("GET", "/v1/stores", nil), http.StatusOK) // the token is now kept
+	}
+	must(t, servers[0].as(t, feedTok).do("POST", "/v1/stores", map[string]any{"name": "feed-1"}), http.StatusAccepted)
+	listed := func(srv *serverProc) (bool, string) {
+		var list []store.Store
+		must(t, srv.as(t, feedTok).do("GET", "/v1/stores", nil), http.StatusOK).into(t, &list)
+		return len(list) == 1 && list[0].Name == "feed-1", fmt.Sprintf("%d stores listed", len(list))
+	}
+	if ok, got := listed(servers[0]); !ok {
+		t.Fatalf("the replica that created feed-1 does not list it at once: %s", got)
+	}
+	for _, srv := range servers[1:] {
+		eventually(t, 10*time.Second, "another replica lists feed-1", func() (bool, string) { return listed(srv) })
+	}
+	urumi(t, environ, "token", "revoke", "--db", dsn, feedTok[len("urumi_"):len("urumi_")+12])
+	for _, srv := range servers {
+		eventually(t, 10*time.Second, "a replica refuses the revoked token", func() (bool, string) {
+			r := srv.as(t, feedTok).do("GET", "/v1/stores", nil)
+			return r.status == http.StatusUnauthorized, fmt.Sprint("status ", r.status)
+		})
+	}
+
 	limited := startServer(t, "rate", append(environ, "URUMI_CREATE_RATE=2"), "--db", dsn, "--workers", "0")
 	rater := limited.as(t, token(t, environ, dsn, "rate-owner", false))
 	must(t, rater.do("POST", "/v1/stores", map[string]any{"name": "rate-1"}), http.StatusAccepted)
