@@ -18,9 +18,10 @@ import (
 // migration 0010_change_notify).
 const changeChannel = "urumi_changes"
 
-// Follower timings: a quiet listening connection is pinged so that one
-// lost without a word (a half-open TCP connection) is noticed; a lost one
-// is dialled again with a growing pause.
+// Follower timings: a quiet listening connection sends itself a
+// notification, so that one lost without a word (a half-open TCP
+// connection) is noticed; a lost one is dialled again with a growing
+// pause.
 const (
 	followPing       = 10 * time.Second
 	followPingWait   = 5 * time.Second
@@ -40,12 +41,12 @@ const maxFollowedTokens = 10000
 // What it answers is as new as the notifications that have arrived:
 //   - changes this process commits are seen at once: a write to a store
 //     marks the generation unknown until it is read again, and a token
-//     revoked here is forgotten before RevokeToken returns;
+//     revoked here is forgotten once the revocation commits;
 //   - changes other processes commit are seen when their notification
 //     arrives, a millisecond or so after their commit;
-//   - while the connection is down (and until a ping finds a silent one
-//     dead, at most followPing+followPingWait), nothing is answered from
-//     memory and everything kept is dropped.
+//   - while the connection is down (and until its echo finds a silent
+//     one dead, at most followPing+followPingWait), nothing is answered
+//     from memory and everything kept is dropped.
 //
 // An entry is only kept from a read that no notification, local write or
 // reconnection overtook while it was under way (the sequence numbers), so
@@ -170,6 +171,8 @@ func (f *changeFeed) notified(payload string) {
 		delete(f.tokens, rest[1:])
 		f.tokenSeq++
 		return
+	case strings.HasPrefix(rest, "p"):
+		return // a follower's echo (see listen)
 	case strings.HasPrefix(rest, "g"):
 		if n, err := strconv.ParseInt(rest[1:], 10, 64); err == nil {
 			f.gen = max(f.gen, n)
@@ -261,9 +264,41 @@ func (f *changeFeed) listen(ctx context.Context, log *slog.Logger) error {
 	if _, err := conn.Exec(ctx, `LISTEN `+changeChannel); err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
+	// The notifications' path is proven before anything is answered from
+	// memory, and again whenever it has been quiet: a notification the
+	// connection sends itself must come back. (Behind a connection
+	// pooler in transaction mode LISTEN is accepted but notifications
+	// never arrive: the feed then stays off, with a warning, rather than
+	// answer what is no longer so.)
+	pid := conn.PgConn().PID()
+	echoes := 0
+	echo := func() error {
+		echoes++
+		want := fmt.Sprintf("%s p%d.%d", schema, pid, echoes)
+		ectx, cancel := context.WithTimeout(ctx, followPingWait)
+		defer cancel()
+		if _, err := conn.Exec(ectx, `SELECT pg_notify($1, $2)`, changeChannel, want); err != nil {
+			return fmt.Errorf("notify: %w", err)
+		}
+		for {
+			n, err := conn.WaitForNotification(ectx)
+			if err != nil {
+				return fmt.Errorf("a notification sent on the listening connection did not come back within %s "+
+					"(a connection pooler in transaction mode loses them: connect to PostgreSQL directly or in session mode): %w",
+					followPingWait, err)
+			}
+			if n.Payload == want {
+				return nil
+			}
+			f.notified(n.Payload)
+		}
+	}
+	if err := echo(); err != nil {
+		return err
+	}
 	// Every change committed from here on is notified: what is read
 	// from now can be kept.
-	f.setLive(true, schema, conn.PgConn().PID())
+	f.setLive(true, schema, pid)
 	log.Info("following the database's changes: tokens and the stores' generation are answered from memory", "schema", schema)
 	for {
 		wctx, cancel := context.WithTimeout(ctx, followPing)
@@ -278,11 +313,8 @@ func (f *changeFeed) listen(ctx context.Context, log *slog.Logger) error {
 		case !pgconn.Timeout(err) && !errors.Is(err, context.DeadlineExceeded):
 			return fmt.Errorf("wait for a notification: %w", err)
 		}
-		pctx, cancel := context.WithTimeout(ctx, followPingWait)
-		err = conn.Ping(pctx)
-		cancel()
-		if err != nil {
-			return fmt.Errorf("ping: %w", err)
+		if err := echo(); err != nil {
+			return err
 		}
 	}
 }

@@ -221,6 +221,7 @@ func TestChangeFeedRaces(t *testing.T) {
 		{"another token notified", func(f *changeFeed) { f.notified("s tt2") }, true, false},
 		{"a generation notified", func(f *changeFeed) { f.notified("s g7") }, true, true},
 		{"another schema's token", func(f *changeFeed) { f.notified("s2 tt1") }, true, true},
+		{"a follower's echo", func(f *changeFeed) { f.notified("s p42.1") }, true, true},
 		{"a payload not understood", func(f *changeFeed) { f.notified("s x") }, false, false},
 		{"the connection lost", func(f *changeFeed) { f.setLive(false, "", 0) }, false, false},
 		{"the connection lost and back", func(f *changeFeed) { f.setLive(false, "", 0); f.setLive(true, "s", 2) }, false, false},
