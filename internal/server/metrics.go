@@ -88,7 +88,42 @@ func NewMetrics(db store.Jobs, log *slog.Logger) *Metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
+	if f, ok := db.(feedReporter); ok {
+		m.reg.MustRegister(feedCollector{f})
+	}
 	return m
+}
+
+// feedReporter is a database that keeps tokens in memory while it follows
+// its changes (store.DB.FollowChanges).
+type feedReporter interface{ FeedStats() store.FeedStats }
+
+// feedCollector reports the change feed: whether requests are answered
+// without a database round trip.
+type feedCollector struct{ db feedReporter }
+
+var (
+	followingDesc = prometheus.NewDesc("urumi_change_feed_following",
+		"1 while this process follows PostgreSQL's change notifications and answers tokens and the stores' generation from memory; "+
+			"0 while it reads them from the database on every request (on SQLite, always).", nil, nil)
+	tokenReadsDesc = prometheus.NewDesc("urumi_token_reads_total",
+		"Token checks by where they were answered (memory, database) while following the database's changes.", []string{"from"}, nil)
+)
+
+func (c feedCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- followingDesc
+	ch <- tokenReadsDesc
+}
+
+func (c feedCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.db.FeedStats()
+	following := 0.0
+	if s.Following {
+		following = 1
+	}
+	ch <- prometheus.MustNewConstMetric(followingDesc, prometheus.GaugeValue, following)
+	ch <- prometheus.MustNewConstMetric(tokenReadsDesc, prometheus.CounterValue, float64(s.FromMemory), "memory")
+	ch <- prometheus.MustNewConstMetric(tokenReadsDesc, prometheus.CounterValue, float64(s.FromDatabase), "database")
 }
 
 // Handler serves the metrics in the Prometheus text format.

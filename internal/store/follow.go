@@ -187,6 +187,22 @@ func (f *changeFeed) notified(payload string) {
 	f.tokenSeq++
 }
 
+// FeedStats is what the change feed has done: whether it follows the
+// database's changes now, and how many times GetTokenSeeing answered
+// from memory and from the database.
+type FeedStats struct {
+	Following    bool
+	FromMemory   uint64
+	FromDatabase uint64
+}
+
+// FeedStats reports the change feed (see FollowChanges); on SQLite it
+// never follows, and every read is from the database (not counted).
+func (d *sqlDB) FeedStats() FeedStats {
+	s := d.feed.stats()
+	return FeedStats{Following: s.live, FromMemory: s.hits, FromDatabase: s.misses}
+}
+
 // feedStats is what the tests look at: GetTokenSeeing's answers from
 // memory (hits) and from the database (misses), and what is kept.
 type feedStats struct {
