@@ -1,9 +1,12 @@
 package provision
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"sync"
+	"sync/atomic"
 )
 
 // maxKeptStores bounds the stores that the kept pages hold together: at
@@ -38,6 +41,10 @@ type keptPage struct {
 	jsonOnce sync.Once
 	json     []byte
 	jsonErr  error
+
+	asks   atomic.Int32 // Gzipped calls
+	gzOnce sync.Once
+	gz     []byte
 }
 
 // page returns the page kept under key at generation gen, reading it with
@@ -137,4 +144,37 @@ func (p StorePage) JSON() ([]byte, error) {
 	}
 	p.kept.jsonOnce.Do(func() { p.kept.json, p.kept.jsonErr = json.Marshal(p.Stores) })
 	return p.kept.json, p.kept.jsonErr
+}
+
+// minGzip is the smallest encoding worth compressing: below a few packets
+// the bytes saved cost more than the compression.
+const minGzip = 1024
+
+// Gzipped is the page's JSON and a newline, gzip-compressed, for a kept
+// page asked for again: compressed once, on its second ask (a page asked
+// for once is not worth it), and shared by every later request. ok is
+// false for a page not kept, asked for the first time, or too small to
+// gain.
+func (p StorePage) Gzipped() (gz []byte, ok bool) {
+	k := p.kept
+	if k == nil || k.asks.Add(1) < 2 {
+		return nil, false
+	}
+	k.gzOnce.Do(func() {
+		b, err := p.JSON()
+		if err != nil || len(b) < minGzip {
+			return
+		}
+		var buf bytes.Buffer
+		zw, err := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
+		if err != nil {
+			return
+		}
+		_, _ = zw.Write(b)
+		_, _ = zw.Write([]byte{'\n'})
+		if zw.Close() == nil {
+			k.gz = buf.Bytes()
+		}
+	})
+	return k.gz, k.gz != nil
 }

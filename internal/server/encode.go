@@ -132,6 +132,39 @@ func writeJSON(w http.ResponseWriter, status int, b []byte) {
 	_, _ = w.Write([]byte{'\n'})
 }
 
+// writeGzippedJSON writes gz, a JSON body and its newline already
+// gzip-compressed, for a client that accepts it (see acceptsGzip).
+func writeGzippedJSON(w http.ResponseWriter, status int, gz []byte) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Content-Encoding", "gzip")
+	w.Header().Set("Content-Length", strconv.Itoa(len(gz)))
+	w.WriteHeader(status)
+	_, _ = w.Write(gz)
+}
+
+// acceptsGzip says whether the request's Accept-Encoding names gzip with
+// a weight above zero ("*" is not taken for it).
+func acceptsGzip(h http.Header) bool {
+	for _, v := range h.Values("Accept-Encoding") {
+		for part := range strings.SplitSeq(v, ",") {
+			name, params, _ := strings.Cut(part, ";")
+			if !strings.EqualFold(strings.TrimSpace(name), "gzip") {
+				continue
+			}
+			for p := range strings.SplitSeq(params, ";") {
+				k, q, ok := strings.Cut(p, "=")
+				if ok && strings.EqualFold(strings.TrimSpace(k), "q") {
+					f, err := strconv.ParseFloat(strings.TrimSpace(q), 64)
+					return err == nil && f > 0
+				}
+			}
+			return true
+		}
+	}
+	return false
+}
+
 // decode reads the request body, a single JSON object of type T, at most
 // limit bytes, rejecting unknown fields. An empty body is T's zero value if
 // emptyOK, else an error. Field names must match exactly and appear once:

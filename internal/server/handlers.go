@@ -90,6 +90,16 @@ func handleListStores(svc *provision.Service) http.Handler {
 			writeError(w, r, err)
 			return
 		}
+		// A page asked for again is sent compressed, to clients that
+		// take it: a page of 100 stores is a tenth of its size.
+		w.Header().Add("Vary", "Accept-Encoding")
+		if acceptsGzip(r.Header) {
+			if gz, ok := page.Gzipped(); ok {
+				setContinue(w, page.Continue)
+				writeGzippedJSON(w, http.StatusOK, gz)
+				return
+			}
+		}
 		b, err := page.JSON()
 		if err != nil {
 			writeError(w, r, err)

@@ -2,9 +2,11 @@ package server
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"maps"
 	"mime"
 	"net/http"
@@ -168,8 +170,19 @@ func (s *spec) checkResponse(t testing.TB, method, path string, r response) {
 	if ct != "application/json" {
 		return
 	}
-	if err := s.validate(t, ptr+"/content/application~1json/schema", r.body); err != nil {
-		t.Errorf("%s %s: %d body does not match the document: %v\nbody: %s", method, path, r.status, err, r.body)
+	body := r.body
+	if enc := r.header.Get("Content-Encoding"); enc != "" {
+		zr, err := gzip.NewReader(bytes.NewReader(body))
+		if enc == "gzip" && err == nil {
+			body, err = io.ReadAll(zr)
+		}
+		if enc != "gzip" || err != nil {
+			t.Errorf("%s %s: %d body encoded %q: %v", method, path, r.status, enc, err)
+			return
+		}
+	}
+	if err := s.validate(t, ptr+"/content/application~1json/schema", body); err != nil {
+		t.Errorf("%s %s: %d body does not match the document: %v\nbody: %s", method, path, r.status, err, body)
 	}
 }
 
