@@ -181,9 +181,21 @@ func (l Latencies) P(q float64) time.Duration {
 func Ms(d time.Duration) string { return fmt.Sprintf("%.2fms", float64(d.Microseconds())/1000) }
 
 // Load sends GETs at a fixed rate for d and measures each from the time it
-// was due (not sent), so a server that falls behind shows it.
+// was due (not sent), so a server that falls behind shows it. It asks for
+// no compression.
 func Load(ctx context.Context, url, tok string, rate int, d time.Duration, check func([]byte) error) (Latencies, error) {
-	tr := &http.Transport{MaxIdleConnsPerHost: 256, MaxConnsPerHost: 0, DisableCompression: true}
+	return load(ctx, url, tok, rate, d, false, check)
+}
+
+// LoadGzip is Load from a client that asks for gzip and decompresses what
+// comes compressed before check sees it, as Go's default client, browsers
+// and urumi's CLI do; the decompression is in the latency.
+func LoadGzip(ctx context.Context, url, tok string, rate int, d time.Duration, check func([]byte) error) (Latencies, error) {
+	return load(ctx, url, tok, rate, d, true, check)
+}
+
+func load(ctx context.Context, url, tok string, rate int, d time.Duration, gzip bool, check func([]byte) error) (Latencies, error) {
+	tr := &http.Transport{MaxIdleConnsPerHost: 256, MaxConnsPerHost: 0, DisableCompression: !gzip}
 	defer tr.CloseIdleConnections()
 	c := &http.Client{Transport: tr, Timeout: 10 * time.Second}
 	// Warm the connections and the server up.
