@@ -25,16 +25,7 @@ func TestBackupMetrics(t *testing.T) {
 	}
 	t.Cleanup(func() { db.Close() })
 	m := NewMetrics(db, nil)
-	scrape := func() string {
-		t.Helper()
-		rec := httptest.NewRecorder()
-		m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
-		body, err := io.ReadAll(rec.Body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return string(body)
-	}
+	scrape := func() string { t.Helper(); return scrapeMetrics(t, m) }
 	if got := scrape(); !strings.Contains(got, "urumi_backup_last_success_timestamp_seconds 0\n") || !strings.Contains(got, "urumi_stores_backup_failing 0\n") {
 		t.Errorf("metrics before any backup:\n%s", grepLines(got, "backup"))
 	}
@@ -82,4 +73,16 @@ func grepLines(text, word string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// scrapeMetrics is what /metrics answers now.
+func scrapeMetrics(t *testing.T, m *Metrics) string {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	body, err := io.ReadAll(rec.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(body)
 }

@@ -3,9 +3,7 @@ package server
 import (
 	"bytes"
 	"context"
-	"io"
 	"log/slog"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -28,16 +26,7 @@ func TestChangeFeedMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := NewMetrics(db, nil)
-	scrape := func() string {
-		t.Helper()
-		rec := httptest.NewRecorder()
-		m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
-		body, err := io.ReadAll(rec.Body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return string(body)
-	}
+	scrape := func() string { t.Helper(); return scrapeMetrics(t, m) }
 	if got := scrape(); !strings.Contains(got, "urumi_change_feed_following 0\n") {
 		t.Errorf("before following:\n%s", grepLines(got, "change_feed"))
 	}
