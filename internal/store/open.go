@@ -243,8 +243,13 @@ func (d *sqlDB) afterCommit(fn func()) {
 	fn()
 }
 
-// storesChanged tells the change feed that this process changed a store.
-func (d *sqlDB) storesChanged() { d.afterCommit(d.feed.storesChanged) }
+// storesChanged tells the change feed, if any, that this process changed
+// a store.
+func (d *sqlDB) storesChanged() {
+	if d.feed != nil {
+		d.afterCommit(d.feed.storesChanged)
+	}
+}
 
 // q is where statements go: the transaction inside Atomic, else the pool.
 func (d *sqlDB) q() querier {
@@ -371,17 +376,15 @@ func (d *sqlDB) Atomic(ctx context.Context, fn func(tx DB) error) error {
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
 	td := *d
 	td.tx = &txState{tx: tx}
-	if err := fn(&td); err != nil {
-		for _, fn := range td.tx.committed {
-			fn()
+	defer func() { // committed, rolled back or unknown: see afterCommit
+		for _, hook := range td.tx.committed {
+			hook()
 		}
+	}()
+	if err := fn(&td); err != nil {
 		return d.explain(err)
 	}
-	err = tx.Commit()
-	for _, fn := range td.tx.committed {
-		fn()
-	}
-	if err != nil {
+	if err := tx.Commit(); err != nil {
 		return d.explain(fmt.Errorf("commit transaction on %s: %w", d.name, err))
 	}
 	return nil
