@@ -107,7 +107,7 @@ var (
 		"1 while this process follows PostgreSQL's change notifications and answers tokens and the stores' generation from memory; "+
 			"0 while it reads them from the database on every request (on SQLite, always).", nil, nil)
 	tokenReadsDesc = prometheus.NewDesc("urumi_token_reads_total",
-		"Token checks by where they were answered (memory, database) while following the database's changes.", []string{"from"}, nil)
+		"Token checks on PostgreSQL by where they were answered: from memory (while following the database's changes) or from the database (not counted on SQLite).", []string{"from"}, nil)
 )
 
 func (c feedCollector) Describe(ch chan<- *prometheus.Desc) {

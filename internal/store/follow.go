@@ -116,7 +116,8 @@ func (f *changeFeed) fill(m feedMark, t Token, gen int64) {
 		// Notifications may have brought a newer one already.
 		f.gen, f.genKnown = max(f.gen, gen), true
 	}
-	if f.tokenSeq == m.tokenSeq && (len(f.tokens) < maxFollowedTokens || f.tokens[t.ID].ID != "") {
+	_, kept := f.tokens[t.ID]
+	if f.tokenSeq == m.tokenSeq && (kept || len(f.tokens) < maxFollowedTokens) {
 		t.SecretHash = append([]byte(nil), t.SecretHash...)
 		f.tokens[t.ID] = t
 	}
