@@ -124,9 +124,7 @@ func encode(w http.ResponseWriter, status int, v any) {
 
 // writeJSON writes b, a JSON document, as the response; b is not changed.
 func writeJSON(w http.ResponseWriter, status int, b []byte) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.Header().Set("Content-Length", strconv.Itoa(len(b)+1))
+	setJSONHeaders(w.Header(), len(b)+1)
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
 	_, _ = w.Write([]byte{'\n'})
@@ -135,12 +133,17 @@ func writeJSON(w http.ResponseWriter, status int, b []byte) {
 // writeGzippedJSON writes gz, a JSON body and its newline already
 // gzip-compressed, for a client that accepts it (see acceptsGzip).
 func writeGzippedJSON(w http.ResponseWriter, status int, gz []byte) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
+	setJSONHeaders(w.Header(), len(gz))
 	w.Header().Set("Content-Encoding", "gzip")
-	w.Header().Set("Content-Length", strconv.Itoa(len(gz)))
 	w.WriteHeader(status)
 	_, _ = w.Write(gz)
+}
+
+// setJSONHeaders are the headers of a JSON body of n bytes as sent.
+func setJSONHeaders(h http.Header, n int) {
+	h.Set("Content-Type", "application/json")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Length", strconv.Itoa(n))
 }
 
 // acceptsGzip says whether the request's Accept-Encoding names gzip with

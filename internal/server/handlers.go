@@ -91,7 +91,7 @@ func handleListStores(svc *provision.Service) http.Handler {
 			return
 		}
 		// A page asked for again is sent compressed, to clients that
-		// take it: a page of 100 stores is a tenth of its size.
+		// take it: a page of 100 stores shrinks to a small fraction.
 		w.Header().Add("Vary", "Accept-Encoding")
 		if acceptsGzip(r.Header) {
 			if gz, ok := page.Gzipped(); ok {
