@@ -530,7 +530,7 @@ func TestCompactRecord(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		manifest, err := renderStoreIn(t, ns, vals, (&Kube{}).postRenderer(ns, storeRoute{host: name + "." + testBaseDomain}))
+		manifest, err := renderStoreIn(t, ns, vals, checkedRender(&Kube{}, ns, storeRoute{host: name + "." + testBaseDomain}))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -726,7 +726,7 @@ func BenchmarkReleaseObjects(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	manifest, err := renderStoreIn(b, ns, vals, (&Kube{}).postRenderer(ns, storeRoute{host: "shop." + testBaseDomain}))
+	manifest, err := renderStoreIn(b, ns, vals, checkedRender(&Kube{}, ns, storeRoute{host: "shop." + testBaseDomain}))
 	if err != nil {
 		b.Fatal(err)
 	}

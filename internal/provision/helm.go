@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"strings"
 	"time"
 
 	"helm.sh/helm/v4/pkg/action"
@@ -15,8 +17,10 @@ import (
 )
 
 // helmConfig is a Helm action configuration for one store's namespace, with
-// release records kept as Secrets there (Helm's default driver).
-func (k *Kube) helmConfig(ctx context.Context, namespace string) (*action.Configuration, error) {
+// release records kept as Secrets there (Helm's default driver), and
+// urumi's render check (for the store reached at route) between Helm and
+// the cluster: see renderGate.
+func (k *Kube) helmConfig(ctx context.Context, namespace string, route storeRoute) (*action.Configuration, error) {
 	cfg := action.NewConfiguration()
 	cfg.SetLogger(k.Log.With("component", "helm", "namespace", namespace).Handler())
 	if err := cfg.Init(getter{k: k, namespace: namespace}, namespace, "secret"); err != nil {
@@ -27,12 +31,16 @@ func (k *Kube) helmConfig(ctx context.Context, namespace string) (*action.Config
 		return nil, err
 	}
 	cfg.Capabilities = caps
-	cfg.Releases.Driver = &fastRecords{Driver: cfg.Releases.Driver, ctx: ctx, secrets: k.Client.CoreV1().Secrets(namespace), enc: &k.records}
+	var gate *renderGate
+	if !k.SkipRenderCheck {
+		gate = newRenderGate(renderCheckFor(namespace, route))
+	}
+	cfg.Releases.Driver = &fastRecords{Driver: cfg.Releases.Driver, ctx: ctx, secrets: k.Client.CoreV1().Secrets(namespace), enc: &k.records, gate: gate}
 	kc, ok := cfg.KubeClient.(*kube.Client)
 	if !ok {
 		return nil, fmt.Errorf("helm configuration for %s: unexpected kube client %T", namespace, cfg.KubeClient)
 	}
-	cfg.KubeClient = helmClient{Client: kc, ctx: ctx, cache: k.waitCache.Load()}
+	cfg.KubeClient = helmClient{Client: kc, ctx: ctx, cache: k.waitCache.Load(), gate: gate}
 	return cfg, nil
 }
 
@@ -43,13 +51,50 @@ func (k *Kube) helmConfig(ctx context.Context, namespace string) (*action.Config
 //   - waits that read serve's informers (cache, when set), or else watch
 //     only the kinds that become ready later than they are made (see
 //     cachewait.go).
+//
+// Every manifest it builds objects of passes urumi's render check first
+// (gate; nil only when a test turns the check off).
 type helmClient struct {
 	*kube.Client
 	ctx   context.Context
 	cache *driftCache
+	gate  *renderGate
 }
 
 func (helmClient) IsReachable() error { return nil }
+
+func (c helmClient) Build(r io.Reader, validate bool) (kube.ResourceList, error) {
+	r, err := c.checked(r)
+	if err != nil {
+		return nil, err
+	}
+	return c.Client.Build(r, validate)
+}
+
+func (c helmClient) BuildTable(r io.Reader, validate bool) (kube.ResourceList, error) {
+	r, err := c.checked(r)
+	if err != nil {
+		return nil, err
+	}
+	return c.Client.BuildTable(r, validate)
+}
+
+// checked is what of manifest r the client may build: the render check's
+// re-encoding of it.
+func (c helmClient) checked(r io.Reader) (io.Reader, error) {
+	if c.gate == nil {
+		return r, nil
+	}
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return nil, err
+	}
+	m, err := c.gate.manifest(string(b))
+	if err != nil {
+		return nil, err
+	}
+	return strings.NewReader(m), nil
+}
 
 func (c helmClient) GetWaiter(ws kube.WaitStrategy) (kube.Waiter, error) {
 	return c.GetWaiterWithOptions(ws)
@@ -122,7 +167,7 @@ func (k *Kube) helmInstall(ctx context.Context, namespace string, fresh bool, ro
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := k.helmConfig(ctx, namespace)
+	cfg, err := k.helmConfig(ctx, namespace, route)
 	if err != nil {
 		return nil, err
 	}
@@ -150,8 +195,9 @@ func (k *Kube) helmInstall(ctx context.Context, namespace string, fresh bool, ro
 		// OpenAPI schema on every install was half of urumi's CPU per store.
 		in.DisableOpenAPIValidation = true
 		in.SkipSchemaValidation = k.schemas.passes(ch, vals)
-		in.PostRenderer = k.postRenderer(namespace, route)
-		// Hooks too pass through the render check (Helm's default, spelt out).
+		// The render check is in cfg (see renderGate); a post-renderer is
+		// only a test's.
+		in.PostRenderer = k.RenderHook
 		in.PostRenderStrategy = action.PostRenderStrategyCombined
 		r, err := in.RunWithContext(ctx, ch, vals)
 		if err != nil {
@@ -159,7 +205,7 @@ func (k *Kube) helmInstall(ctx context.Context, namespace string, fresh bool, ro
 		}
 		return asRelease(r)
 	}
-	up := k.newUpgrade(ctx, cfg, namespace, route, timeout)
+	up := k.newUpgrade(ctx, cfg, namespace, timeout)
 	up.SkipSchemaValidation = k.schemas.passes(ch, vals)
 	r, err := up.RunWithContext(ctx, releaseName, ch, vals)
 	if err != nil {
@@ -196,7 +242,9 @@ func (k *Kube) helmUninstall(ctx context.Context, namespace string, timeout time
 		}
 		return fmt.Errorf("read namespace %s: %w", namespace, describeAPIError(err))
 	}
-	cfg, err := k.helmConfig(ctx, namespace)
+	// No route: nothing new is rendered, and what the record lists is
+	// deleted as it was checked when it was stored.
+	cfg, err := k.helmConfig(ctx, namespace, storeRoute{})
 	if err != nil {
 		return err
 	}

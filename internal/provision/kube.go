@@ -52,9 +52,9 @@ type Kube struct {
 	Settings Settings
 	Log      *slog.Logger
 
-	// RenderHook, when set, runs on the rendered manifests before urumi's
-	// render check. Tests use it to stand for a chart that emits what it
-	// should not.
+	// RenderHook, when set, is Helm's post-renderer: it runs on the
+	// rendered manifests before urumi's render check. Tests use it to
+	// stand for a chart that emits what it should not.
 	RenderHook postrenderer.PostRenderer
 	// Chart, when set, is the store chart to install and upgrade to in
 	// place of the one built into urumi. Tests set it to an older chart
@@ -181,7 +181,14 @@ func (c nsConfig) ConfigAccess() clientcmd.ConfigAccess    { return clientcmd.Ne
 
 // describeAPIError turns the API errors a person can act on into advice.
 func describeAPIError(err error) error {
+	var refused renderRefusal
 	switch {
+	case errors.As(err, &refused):
+		// The render check says what it refused and that nothing was
+		// applied; Helm's wording around it ("unable to build kubernetes
+		// objects...") only hides that.
+		return refused
+
 	case apierrors.IsForbidden(err) && strings.Contains(err.Error(), "ValidatingAdmissionPolicy"):
 		// urumi's boundary policy (BoundaryPolicy), not a missing permission.
 		return fmt.Errorf("%w (the cluster's admission policy refused it: urumi may write only inside its stores' namespaces)", err)

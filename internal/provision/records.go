@@ -29,11 +29,16 @@ import (
 // smaller. Everything else is Helm's format (the Secret's name, type and
 // labels, base64 of gzipped JSON), so Helm reads them back, the CLI
 // included. Reads, lists and deletes are Helm's driver's.
+//
+// With a gate, every revision passes urumi's render check as it is
+// stored, and what is read back is known to the gate as checked (see
+// renderGate).
 type fastRecords struct {
 	driver.Driver
 	ctx     context.Context
 	secrets corev1client.SecretInterface
 	enc     *recordEncoder
+	gate    *renderGate
 }
 
 // recordEncoder encodes release records, keeping its gzip writers (about
@@ -45,6 +50,9 @@ type recordEncoder struct {
 
 // Create stores a new record; one of the same name is driver.ErrReleaseExists.
 func (d *fastRecords) Create(key string, r rel.Releaser) error {
+	if err := d.check(r); err != nil {
+		return err
+	}
 	obj, err := d.enc.recordSecret(key, r, "createdAt")
 	if err != nil {
 		return fmt.Errorf("create: %w", err)
@@ -61,6 +69,9 @@ func (d *fastRecords) Create(key string, r rel.Releaser) error {
 // Update replaces a record, as Helm's driver does (without a
 // resourceVersion: the last writer wins).
 func (d *fastRecords) Update(key string, r rel.Releaser) error {
+	if err := d.check(r); err != nil {
+		return err
+	}
 	obj, err := d.enc.recordSecret(key, r, "modifiedAt")
 	if err != nil {
 		return fmt.Errorf("update: %w", err)
@@ -69,6 +80,44 @@ func (d *fastRecords) Update(key string, r rel.Releaser) error {
 		return fmt.Errorf("update: failed to update: %w", err)
 	}
 	return nil
+}
+
+// check passes a revision about to be stored through the gate, if any.
+func (d *fastRecords) check(r rel.Releaser) error {
+	if d.gate == nil {
+		return nil
+	}
+	rl, err := asRelease(r)
+	if err != nil {
+		return err
+	}
+	return d.gate.release(rl)
+}
+
+func (d *fastRecords) Get(key string) (rel.Releaser, error) {
+	r, err := d.Driver.Get(key)
+	if err == nil && d.gate != nil {
+		d.gate.trustRelease(r)
+	}
+	return r, err
+}
+
+func (d *fastRecords) List(filter func(rel.Releaser) bool) ([]rel.Releaser, error) {
+	return d.trusted(d.Driver.List(filter))
+}
+
+func (d *fastRecords) Query(labels map[string]string) ([]rel.Releaser, error) {
+	return d.trusted(d.Driver.Query(labels))
+}
+
+// trusted makes the gate know the revisions read from the records.
+func (d *fastRecords) trusted(rs []rel.Releaser, err error) ([]rel.Releaser, error) {
+	if d.gate != nil {
+		for _, r := range rs {
+			d.gate.trustRelease(r)
+		}
+	}
+	return rs, err
 }
 
 // recordSecret is the Secret Helm's driver would write for r under key,

@@ -24,7 +24,7 @@ const maxHistory = 10
 // newUpgrade is a Helm upgrade of the store's release as urumi runs every
 // one: waiting with the watcher for every resource, the setup Job included,
 // and passing the rendered manifests through urumi's render check.
-func (k *Kube) newUpgrade(ctx context.Context, cfg *action.Configuration, namespace string, route storeRoute, timeout time.Duration) *action.Upgrade {
+func (k *Kube) newUpgrade(ctx context.Context, cfg *action.Configuration, namespace string, timeout time.Duration) *action.Upgrade {
 	up := action.NewUpgrade(cfg)
 	up.Namespace = namespace
 	up.WaitStrategy, up.WaitForJobs, up.Timeout = kube.StatusWatcherStrategy, true, timeout
@@ -36,8 +36,8 @@ func (k *Kube) newUpgrade(ctx context.Context, cfg *action.Configuration, namesp
 	// field manager belong to the binary's name, "kubectl-urumi" say).
 	up.ForceConflicts = true
 	up.DisableOpenAPIValidation = true // as for install
-	up.PostRenderer = k.postRenderer(namespace, route)
-	up.PostRenderStrategy = action.PostRenderStrategyCombined // as for install
+	up.PostRenderer = k.RenderHook     // a test's only: the check is in cfg
+	up.PostRenderStrategy = action.PostRenderStrategyCombined
 	return up
 }
 
@@ -65,7 +65,7 @@ func (k *Kube) helmUpgrade(ctx context.Context, namespace string, route storeRou
 	if err != nil {
 		return changeResult{}, err
 	}
-	cfg, err := k.helmConfig(ctx, namespace)
+	cfg, err := k.helmConfig(ctx, namespace, route)
 	if err != nil {
 		return changeResult{}, err
 	}
@@ -79,7 +79,7 @@ func (k *Kube) helmUpgrade(ctx context.Context, namespace string, route storeRou
 	if vals, err = k.valuesFor(ch, vals); err != nil {
 		return changeResult{}, err
 	}
-	up := k.newUpgrade(ctx, cfg, namespace, route, timeout)
+	up := k.newUpgrade(ctx, cfg, namespace, timeout)
 	up.SkipSchemaValidation = k.schemas.passes(ch, vals)
 	up.RollbackOnFailure = true
 	diagnosis := k.diagnoseBefore(ctx, namespace, timeout)
@@ -96,7 +96,9 @@ func (k *Kube) helmUpgrade(ctx context.Context, namespace string, route storeRou
 // rollback fails, the release is returned to the revision it ran before,
 // as an upgrade's rollback-on-failure does.
 func (k *Kube) helmRollback(ctx context.Context, namespace string, revision int, timeout time.Duration) (changeResult, error) {
-	cfg, err := k.helmConfig(ctx, namespace)
+	// No route: a rollback renders nothing; it applies a revision checked
+	// when it was stored.
+	cfg, err := k.helmConfig(ctx, namespace, storeRoute{})
 	if err != nil {
 		return changeResult{}, err
 	}
@@ -216,7 +218,7 @@ func (k *Kube) history(cfg *action.Configuration) ([]*release.Release, error) {
 
 // releaseHistory is the store's Helm history, read from the cluster.
 func (k *Kube) releaseHistory(ctx context.Context, namespace string) ([]*release.Release, error) {
-	cfg, err := k.helmConfig(ctx, namespace)
+	cfg, err := k.helmConfig(ctx, namespace, storeRoute{})
 	if err != nil {
 		return nil, err
 	}

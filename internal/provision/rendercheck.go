@@ -8,6 +8,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"sync"
 
 	"go.yaml.in/yaml/v3"
 	appsv1 "k8s.io/api/apps/v1"
@@ -20,40 +21,100 @@ import (
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 	kjson "sigs.k8s.io/json"
 
-	"helm.sh/helm/v4/pkg/postrenderer"
+	rel "helm.sh/helm/v4/pkg/release"
+	release "helm.sh/helm/v4/pkg/release/v1"
 
 	"github.com/urumi/urumi/charts"
 )
 
-// postRenderer is what Helm runs on the store chart's rendered manifests
-// before anything reaches the API server: the test hook, if any, then
-// urumi's render check.
-func (k *Kube) postRenderer(namespace string, route storeRoute) postrenderer.PostRenderer {
-	return chain{k.RenderHook, checkIf(!k.SkipRenderCheck, renderCheck{namespace: namespace, host: route.host, gateway: route.gateway})}
+// renderCheckFor is the render check of the store in namespace, reached
+// at route.
+func renderCheckFor(namespace string, route storeRoute) renderCheck {
+	return renderCheck{namespace: namespace, host: route.host, gateway: route.gateway}
 }
 
-// chain runs post-renderers in order, skipping nil ones.
-type chain []postrenderer.PostRenderer
-
-func (c chain) Run(in *bytes.Buffer) (*bytes.Buffer, error) {
-	for _, pr := range c {
-		if pr == nil {
-			continue
-		}
-		out, err := pr.Run(in)
-		if err != nil {
-			return nil, err
-		}
-		in = out
-	}
-	return in, nil
+// renderGate puts urumi's render check between Helm and the cluster. Helm
+// turns every manifest it applies or deletes into objects through its kube
+// client's Build (the release's manifest and each hook's), and stores every
+// new revision (Create) before it applies anything of it. The gate checks
+// each manifest there: Build builds only the check's re-encoding of it, and
+// the revision is stored with that re-encoding, so that the record says
+// exactly what was applied. A manifest read back from the store's own
+// release records (the revision an upgrade replaces, a rollback's target,
+// what an uninstall deletes) was checked when it was stored and passes as
+// it is, as it always did: the check of a new render only.
+type renderGate struct {
+	check renderCheck
+	mu    sync.Mutex
+	// known maps a manifest to what Build and the record get: its
+	// re-encoding, or itself when it was read from a record. Each action
+	// sees a handful.
+	known map[string]string
 }
 
-func checkIf(on bool, pr postrenderer.PostRenderer) postrenderer.PostRenderer {
-	if !on {
-		return nil
+func newRenderGate(check renderCheck) *renderGate {
+	return &renderGate{check: check, known: map[string]string{}}
+}
+
+// manifest is what Helm may apply of m: the check's re-encoding of m, or
+// an error saying what the check refused.
+func (g *renderGate) manifest(m string) (string, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if out, ok := g.known[m]; ok {
+		return out, nil
 	}
-	return pr
+	b, err := g.check.check([]byte(m))
+	if err != nil {
+		return "", renderRefusal{err}
+	}
+	out := b.String()
+	// The re-encoding reads back as what was checked (TestBlockYAML), so
+	// a record of it passes as it is.
+	g.known[m], g.known[out] = out, out
+	return out, nil
+}
+
+// renderRefusal is the render check's refusal of a manifest, as the gate
+// returns it through Helm.
+type renderRefusal struct{ error }
+
+func (r renderRefusal) Unwrap() error { return r.error }
+
+// trust records a manifest read from the store's release records.
+func (g *renderGate) trust(m string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.known[m] = m
+}
+
+// release checks a revision about to be stored: its manifest and its
+// hooks' (the store chart ships no hooks: the check refuses them) become
+// their re-encodings.
+func (g *renderGate) release(r *release.Release) error {
+	m, err := g.manifest(r.Manifest)
+	if err != nil {
+		return err
+	}
+	r.Manifest = m
+	for _, h := range r.Hooks {
+		if h.Manifest, err = g.manifest(h.Manifest); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// trustRelease records the manifests of a revision read from a record.
+func (g *renderGate) trustRelease(r rel.Releaser) {
+	rl, err := asRelease(r)
+	if err != nil || rl == nil {
+		return
+	}
+	g.trust(rl.Manifest)
+	for _, h := range rl.Hooks {
+		g.trust(h.Manifest)
+	}
 }
 
 // renderCheck refuses rendered manifests that urumi did not mean: objects
@@ -82,8 +143,17 @@ const (
 	maxReasons = 3
 )
 
+// Run is the check as a Helm post-renderer (the offline tests render
+// through it).
 func (c renderCheck) Run(in *bytes.Buffer) (*bytes.Buffer, error) {
-	docs, err := splitDocuments(in.Bytes())
+	return c.check(in.Bytes())
+}
+
+// check checks a stream of rendered documents and returns its own
+// re-encoding of them, each document under the "# Source:" line Helm gave
+// it, if any.
+func (c renderCheck) check(in []byte) (*bytes.Buffer, error) {
+	docs, err := splitDocuments(in)
 	if err != nil {
 		return nil, fmt.Errorf("store chart rendered manifests urumi cannot read, so nothing was applied: %w", err)
 	}
@@ -94,7 +164,7 @@ func (c renderCheck) Run(in *bytes.Buffer) (*bytes.Buffer, error) {
 	out := new(bytes.Buffer)
 	var refused []string
 	for i, doc := range docs {
-		what, reasons, err := c.checkObject(psa, doc)
+		what, reasons, err := c.checkObject(psa, doc.json)
 		if err != nil {
 			return nil, fmt.Errorf("store chart rendered document %d, which is not a Kubernetes object urumi can read, so nothing was applied: %w", i+1, err)
 		}
@@ -102,7 +172,10 @@ func (c renderCheck) Run(in *bytes.Buffer) (*bytes.Buffer, error) {
 			refused = append(refused, what+" "+joinSome(reasons, ", ", maxReasons, "reasons"))
 		}
 		out.WriteString("---\n")
-		if err := blockYAML(out, doc); err != nil {
+		if doc.source != "" {
+			out.WriteString("# Source: " + doc.source + "\n")
+		}
+		if err := blockYAML(out, doc.json); err != nil {
 			return nil, fmt.Errorf("re-encode rendered document %d: %w", i+1, err)
 		}
 	}
@@ -121,19 +194,30 @@ func joinSome(items []string, sep string, limit int, noun string) string {
 	return fmt.Sprintf("%s (and %d more %s)", strings.Join(items[:limit], sep), len(items)-limit, noun)
 }
 
+// renderedDoc is one rendered document as JSON, and the chart template
+// Helm said it came from ("# Source: ..."), when that is a plain path.
+type renderedDoc struct {
+	json   []byte
+	source string
+}
+
 // splitDocuments parses a stream of YAML documents and returns each
 // non-empty one as JSON. A document that is not a mapping with string keys,
 // or that repeats a key, is an error.
-func splitDocuments(b []byte) ([][]byte, error) {
+func splitDocuments(b []byte) ([]renderedDoc, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(b))
-	var docs [][]byte
+	var docs []renderedDoc
 	for i := 1; ; i++ {
-		var v any
-		err := dec.Decode(&v)
+		var n yaml.Node
+		err := dec.Decode(&n)
 		if errors.Is(err, io.EOF) {
 			return docs, nil
 		}
 		if err != nil {
+			return nil, fmt.Errorf("document %d: %w", i, err)
+		}
+		var v any
+		if err := n.Decode(&v); err != nil {
 			return nil, fmt.Errorf("document %d: %w", i, err)
 		}
 		if v == nil {
@@ -146,8 +230,36 @@ func splitDocuments(b []byte) ([][]byte, error) {
 		if err != nil {
 			return nil, fmt.Errorf("document %d: %w", i, err)
 		}
-		docs = append(docs, j)
+		docs = append(docs, renderedDoc{json: j, source: docSource(&n)})
 	}
+}
+
+// docSource is the path of a document's leading "# Source:" comment (on
+// its first key, where the YAML reader puts it), or "".
+func docSource(n *yaml.Node) string {
+	if len(n.Content) == 0 || len(n.Content[0].Content) == 0 {
+		return ""
+	}
+	line, _, _ := strings.Cut(n.Content[0].Content[0].HeadComment, "\n")
+	path, ok := strings.CutPrefix(line, "# Source: ")
+	if !ok || !isSourcePath(path) {
+		return ""
+	}
+	return path
+}
+
+// isSourcePath says whether a "# Source:" line names what it may: a chart
+// file's path, of letters, digits and ._/- only.
+func isSourcePath(p string) bool {
+	if p == "" || len(p) > 253 {
+		return false
+	}
+	for _, r := range p {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("._/-", r)) {
+			return false
+		}
+	}
+	return true
 }
 
 // newAllowedObject returns an empty object of the API type for apiVersion

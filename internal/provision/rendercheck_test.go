@@ -12,6 +12,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -76,9 +77,37 @@ func renderStoreIn(t testing.TB, ns string, vals map[string]any, pr postrenderer
 	return rel.Manifest, nil
 }
 
-// checker is the post-renderer urumi runs for the test store.
+// checkedRender is, for offline renders, what an install runs on the
+// rendered manifests: k's test hook, if any, then urumi's render check
+// (unless k turns it off), as one post-renderer.
+func checkedRender(k *Kube, ns string, route storeRoute) postrenderer.PostRenderer {
+	c := chain{k.RenderHook}
+	if !k.SkipRenderCheck {
+		c = append(c, renderCheckFor(ns, route))
+	}
+	return c
+}
+
+// chain runs post-renderers in order, skipping nil ones.
+type chain []postrenderer.PostRenderer
+
+func (c chain) Run(in *bytes.Buffer) (*bytes.Buffer, error) {
+	for _, pr := range c {
+		if pr == nil {
+			continue
+		}
+		out, err := pr.Run(in)
+		if err != nil {
+			return nil, err
+		}
+		in = out
+	}
+	return in, nil
+}
+
+// checker is the render check of the test store, as a post-renderer.
 func checker() postrenderer.PostRenderer {
-	return (&Kube{}).postRenderer(testNamespace, storeRoute{host: testHost})
+	return checkedRender(&Kube{}, testNamespace, storeRoute{host: testHost})
 }
 
 // appliedObjects parses a release manifest as Helm's kube client reads it.
@@ -532,18 +561,115 @@ func TestRenderCheckRefusesInjectedChart(t *testing.T) {
 	}
 	injected := "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: evil\n  namespace: kube-system\nspec:\n  selector: {matchLabels: {a: b}}\n  template:\n    metadata: {labels: {a: b}}\n    spec:\n      hostPID: true\n      containers: [{name: c, image: busybox, securityContext: {privileged: true}}]\n"
 	k := &Kube{RenderHook: appendDocs(injected)}
-	_, err = renderStore(t, vals, k.postRenderer(testNamespace, storeRoute{host: testHost}))
+	_, err = renderStore(t, vals, checkedRender(k, testNamespace, storeRoute{host: testHost}))
 	if err == nil || !strings.Contains(err.Error(), `Deployment "evil" is in namespace "kube-system"`) {
 		t.Fatalf("render with an injected Deployment: err = %v, want it refused", err)
 	}
 	// With the check off (as the cluster-side test does), it goes through.
 	k.SkipRenderCheck = true
-	manifest, err := renderStore(t, vals, k.postRenderer(testNamespace, storeRoute{host: testHost}))
+	manifest, err := renderStore(t, vals, checkedRender(k, testNamespace, storeRoute{host: testHost}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(manifest, "kube-system") {
 		t.Error("SkipRenderCheck did not let the injected document through")
+	}
+}
+
+// TestRenderGate: the gate installs run (the check where Helm builds
+// objects and stores a revision) passes the chart as Helm renders it
+// without a post-renderer, as its re-encoding under each document's
+// "# Source:" line; reads that re-encoding back as itself; refuses what
+// the check refuses, hooks included; and passes a manifest read from a
+// record as it is.
+func TestRenderGate(t *testing.T) {
+	vals, err := chartValues(testStoreName, BuiltinPlans()[0], Options{BaseDomain: testBaseDomain, IngressClass: "nginx"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := renderStore(t, vals, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := renderCheckFor(testNamespace, storeRoute{host: testHost})
+	g := newRenderGate(check)
+	out, err := g.manifest(raw)
+	if err != nil {
+		t.Fatalf("gate refused the chart: %v", err)
+	}
+	// The same objects in the same order, as the judge reads a record.
+	want, err := manifestObjects(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := manifestObjects(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(want) || len(got) < 6 {
+		t.Fatalf("gate's manifest has %d objects, the render %d", len(got), len(want))
+	}
+	for i := range want {
+		if !equality.Semantic.DeepEqual(want[i].Object, got[i].Object) {
+			t.Errorf("object %d: the gate's manifest reads as\n%v\nthe render as\n%v", i, got[i].Object, want[i].Object)
+		}
+	}
+	if n, m := strings.Count(out, "# Source: "), strings.Count(raw, "# Source: "); n != m || n != len(want) {
+		t.Errorf("gate's manifest has %d Source lines, the render %d, for %d objects", n, m, len(want))
+	}
+	// What the record holds passes as it is, for this gate and a fresh one
+	// (an upgrade's next action).
+	if again, err := g.manifest(out); err != nil || again != out {
+		t.Errorf("gate on its own output: err = %v, changed = %v", err, again != out)
+	}
+	if again, err := newRenderGate(check).manifest(out); err != nil || again != out {
+		t.Errorf("a fresh gate on the re-encoding: err = %v, changed = %v", err, again != out)
+	}
+
+	hostile := raw + "\n---\n" + injectedDeployment
+	if _, err := g.manifest(hostile); err == nil || !strings.Contains(err.Error(), `Deployment "evil" is in namespace "kube-system"`) {
+		t.Errorf("gate on an injected Deployment: err = %v", err)
+	}
+	// A revision: its manifest becomes the re-encoding; a hook is refused.
+	r := &releasev1.Release{Manifest: raw}
+	if err := g.release(r); err != nil || r.Manifest != out {
+		t.Errorf("release: err = %v, manifest replaced by the re-encoding = %v", err, r.Manifest == out)
+	}
+	hook := "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: h\n  annotations: {\"helm.sh/hook\": post-install}\n"
+	r = &releasev1.Release{Manifest: raw, Hooks: []*releasev1.Hook{{Manifest: hook}}}
+	if err := g.release(r); err == nil || !strings.Contains(err.Error(), "Helm annotation helm.sh/hook") {
+		t.Errorf("release with a hook: err = %v", err)
+	}
+	// Read from a record: trusted as it is, as it was checked when stored.
+	g.trustRelease(&releasev1.Release{Manifest: hostile})
+	if m, err := g.manifest(hostile); err != nil || m != hostile {
+		t.Errorf("a record's manifest: err = %v, changed = %v", err, m != hostile)
+	}
+	if _, err := newRenderGate(check).manifest(hostile); err == nil {
+		t.Error("a fresh gate passed the injected Deployment")
+	}
+}
+
+// TestDocSource: the "# Source:" line is kept only when it names a plain
+// path; anything else is dropped, never copied into the re-encoding.
+func TestDocSource(t *testing.T) {
+	for in, want := range map[string]string{
+		"# Source: store/templates/wordpress-deployment.yaml\na: 1\n": "store/templates/wordpress-deployment.yaml",
+		"# Source: store/templates/a.yaml\n# more\na: 1\n":            "store/templates/a.yaml",
+		"# Source: a b\na: 1\n":                                       "",
+		"# Source: a\\nb\na: 1\n":                                     "",
+		"# Source: \na: 1\n":                                          "",
+		"# source: a\na: 1\n":                                         "",
+		"a: 1\n":                                                      "",
+		"a: 1 # Source: x\n":                                          "",
+	} {
+		docs, err := splitDocuments([]byte(in))
+		if err != nil || len(docs) != 1 {
+			t.Fatalf("splitDocuments(%q) = %d docs, %v", in, len(docs), err)
+		}
+		if docs[0].source != want {
+			t.Errorf("source of %q = %q, want %q", in, docs[0].source, want)
+		}
 	}
 }
 
@@ -604,6 +730,29 @@ func TestHelmInstallRefusesInjectedRender(t *testing.T) {
 	}
 	if len(deps.Items) > 0 || len(secrets.Items) > 0 {
 		t.Errorf("the refused release left %d Deployments and %d release records in %s", len(deps.Items), len(secrets.Items), ns)
+	}
+
+	// A hook (Helm sorts it out of the manifest, and would apply it after
+	// the release's objects): refused before anything is applied or stored.
+	k.RenderHook = appendDocs("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: hooked\n  annotations: {\"helm.sh/hook\": post-install}\ndata: {a: b}\n")
+	_, err = k.helmInstall(ctx, ns, false, routeOf(name, o), vals, 30*time.Second)
+	if err == nil || !strings.Contains(err.Error(), "Helm annotation helm.sh/hook") {
+		t.Fatalf("install with an injected hook: err = %v, want it refused", err)
+	}
+	t.Log(err)
+	deps, err = k.Client.AppsV1().Deployments(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	secrets, err = k.Client.CoreV1().Secrets(ns).List(ctx, metav1.ListOptions{LabelSelector: "owner=helm"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := k.Client.CoreV1().ConfigMaps(ns).Get(ctx, "hooked", metav1.GetOptions{}); !isNotFound(err) {
+		t.Errorf("ConfigMap hooked: err = %v, want not found", err)
+	}
+	if len(deps.Items) > 0 || len(secrets.Items) > 0 {
+		t.Errorf("the release refused for its hook left %d Deployments and %d release records in %s", len(deps.Items), len(secrets.Items), ns)
 	}
 }
 

@@ -116,7 +116,7 @@ func TestRenderCheckPassesGatewayChart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	manifest, err := renderStore(t, vals, (&Kube{}).postRenderer(testNamespace, routeOf(testStoreName, o)))
+	manifest, err := renderStore(t, vals, checkedRender(&Kube{}, testNamespace, routeOf(testStoreName, o)))
 	if err != nil {
 		t.Fatalf("render check refused the chart: %v", err)
 	}
@@ -129,7 +129,7 @@ func TestRenderCheckPassesGatewayChart(t *testing.T) {
 	}
 	other := o
 	other.Gateway = &GatewayRef{Name: "internal", Namespace: "gateways"}
-	if _, err := renderStore(t, vals, (&Kube{}).postRenderer(testNamespace, routeOf(testStoreName, other))); err == nil ||
+	if _, err := renderStore(t, vals, checkedRender(&Kube{}, testNamespace, routeOf(testStoreName, other))); err == nil ||
 		!strings.Contains(err.Error(), "only the Gateway gateways/internal is allowed") {
 		t.Errorf("chart for another Gateway: %v", err)
 	}

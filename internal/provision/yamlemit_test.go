@@ -61,7 +61,10 @@ func emitCorpus(t testing.TB) [][]byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return append(docs, chartDocs...)
+	for _, d := range chartDocs {
+		docs = append(docs, d.json)
+	}
+	return docs
 }
 
 // TestBlockYAML: what blockYAML writes reads back, in every YAML reader
