@@ -17,10 +17,12 @@ import (
 )
 
 // helmConfig is a Helm action configuration for one store's namespace, with
-// release records kept as Secrets there (Helm's default driver), and
-// urumi's render check (for the store reached at route) between Helm and
-// the cluster: see renderGate.
-func (k *Kube) helmConfig(ctx context.Context, namespace string, route storeRoute) (*action.Configuration, error) {
+// release records kept as Secrets there (Helm's default driver). An
+// action that renders the chart (an install, an upgrade) passes the
+// store's route: urumi's render check then stands between Helm and the
+// cluster (see renderGate). The others (nil) apply or delete only what a
+// record lists, checked when it was stored.
+func (k *Kube) helmConfig(ctx context.Context, namespace string, route *storeRoute) (*action.Configuration, error) {
 	cfg := action.NewConfiguration()
 	cfg.SetLogger(k.Log.With("component", "helm", "namespace", namespace).Handler())
 	if err := cfg.Init(getter{k: k, namespace: namespace}, namespace, "secret"); err != nil {
@@ -32,8 +34,8 @@ func (k *Kube) helmConfig(ctx context.Context, namespace string, route storeRout
 	}
 	cfg.Capabilities = caps
 	var gate *renderGate
-	if !k.SkipRenderCheck {
-		gate = newRenderGate(renderCheckFor(namespace, route))
+	if route != nil && !k.SkipRenderCheck {
+		gate = newRenderGate(renderCheckFor(namespace, *route))
 	}
 	cfg.Releases.Driver = &fastRecords{Driver: cfg.Releases.Driver, ctx: ctx, secrets: k.Client.CoreV1().Secrets(namespace), enc: &k.records, gate: gate}
 	kc, ok := cfg.KubeClient.(*kube.Client)
@@ -167,7 +169,7 @@ func (k *Kube) helmInstall(ctx context.Context, namespace string, fresh bool, ro
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := k.helmConfig(ctx, namespace, route)
+	cfg, err := k.helmConfig(ctx, namespace, &route)
 	if err != nil {
 		return nil, err
 	}
@@ -242,9 +244,9 @@ func (k *Kube) helmUninstall(ctx context.Context, namespace string, timeout time
 		}
 		return fmt.Errorf("read namespace %s: %w", namespace, describeAPIError(err))
 	}
-	// No route: nothing new is rendered, and what the record lists is
-	// deleted as it was checked when it was stored.
-	cfg, err := k.helmConfig(ctx, namespace, storeRoute{})
+	// Nothing is rendered: what the record lists is deleted (Helm rebuilds
+	// that list from the record's documents).
+	cfg, err := k.helmConfig(ctx, namespace, nil)
 	if err != nil {
 		return err
 	}

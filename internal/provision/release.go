@@ -65,7 +65,7 @@ func (k *Kube) helmUpgrade(ctx context.Context, namespace string, route storeRou
 	if err != nil {
 		return changeResult{}, err
 	}
-	cfg, err := k.helmConfig(ctx, namespace, route)
+	cfg, err := k.helmConfig(ctx, namespace, &route)
 	if err != nil {
 		return changeResult{}, err
 	}
@@ -96,9 +96,9 @@ func (k *Kube) helmUpgrade(ctx context.Context, namespace string, route storeRou
 // rollback fails, the release is returned to the revision it ran before,
 // as an upgrade's rollback-on-failure does.
 func (k *Kube) helmRollback(ctx context.Context, namespace string, revision int, timeout time.Duration) (changeResult, error) {
-	// No route: a rollback renders nothing; it applies a revision checked
-	// when it was stored.
-	cfg, err := k.helmConfig(ctx, namespace, storeRoute{})
+	// A rollback renders nothing: it applies a revision checked when it
+	// was stored.
+	cfg, err := k.helmConfig(ctx, namespace, nil)
 	if err != nil {
 		return changeResult{}, err
 	}
@@ -218,7 +218,7 @@ func (k *Kube) history(cfg *action.Configuration) ([]*release.Release, error) {
 
 // releaseHistory is the store's Helm history, read from the cluster.
 func (k *Kube) releaseHistory(ctx context.Context, namespace string) ([]*release.Release, error) {
-	cfg, err := k.helmConfig(ctx, namespace, storeRoute{})
+	cfg, err := k.helmConfig(ctx, namespace, nil)
 	if err != nil {
 		return nil, err
 	}

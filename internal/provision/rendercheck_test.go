@@ -756,6 +756,68 @@ func TestHelmInstallRefusesInjectedRender(t *testing.T) {
 	}
 }
 
+// TestHelmInstallThroughGate installs a store for real through the gate:
+// the record keeps the check's re-encoding, each document under its
+// "# Source:" line, and reads back as the objects the cluster has; the
+// uninstall, which rebuilds its list from the record's documents, deletes
+// them.
+func TestHelmInstallThroughGate(t *testing.T) {
+	c := cluster.Get(t)
+	ctx := context.Background()
+	k, err := NewKube(c.Config, Settings{IngressNamespace: "ingress-nginx"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const name = "gated"
+	ns := Namespace(name)
+	if err := k.ensureNamespace(ctx, name, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	o := Options{BaseDomain: testBaseDomain, IngressClass: "nginx"}
+	vals, err := chartValues(name, BuiltinPlans()[0], o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := k.helmInstall(ctx, ns, true, routeOf(name, o), vals, 2*time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := k.helmConfig(ctx, ns, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored, err := lastRelease(cfg)
+	if err != nil || stored == nil {
+		t.Fatalf("read the record: %v, %v", stored, err)
+	}
+	if stored.Manifest != r.Manifest {
+		t.Error("the record's manifest is not the one the install applied")
+	}
+	objs, err := manifestObjects(stored.Manifest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(stored.Manifest, "# Source: "); n != len(objs) || n < 6 {
+		t.Errorf("record has %d Source lines for %d objects", n, len(objs))
+	}
+	if strings.Contains(stored.Manifest, helmFilenameAnnotation) {
+		t.Error("record carries the post-renderer's file annotation")
+	}
+	// Its re-encoding passes the check as it is.
+	if again, err := newRenderGate(renderCheckFor(ns, routeOf(name, o))).manifest(stored.Manifest); err != nil || again != stored.Manifest {
+		t.Errorf("the record through a fresh gate: err = %v, changed = %v", err, again != stored.Manifest)
+	}
+	if _, err := k.Client.NetworkingV1().Ingresses(ns).Get(ctx, "wordpress", metav1.GetOptions{}); err != nil {
+		t.Errorf("the store's Ingress: %v", err)
+	}
+	if err := k.helmUninstall(ctx, ns, time.Minute); err != nil {
+		t.Fatalf("uninstall: %v", err)
+	}
+	if _, err := k.Client.NetworkingV1().Ingresses(ns).Get(ctx, "wordpress", metav1.GetOptions{}); !isNotFound(err) {
+		t.Errorf("the store's Ingress after the uninstall: err = %v, want not found", err)
+	}
+}
+
 // BenchmarkRenderStore is the CPU of one store's render as an install runs
 // it: the chart's templates, Helm's post-render split and the render check.
 func BenchmarkRenderStore(b *testing.B) {
