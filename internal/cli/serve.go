@@ -186,14 +186,17 @@ func runServe(ctx context.Context, f *Factory, cfg ServeConfig) error {
 		"lease", f.Config.Lease, "timeout", f.Config.Timeout, "create_rate_per_min", cfg.CreateRate, "drift", cfg.Drift)
 	if mode := provision.DriftMode(cfg.Drift); mode != provision.DriftOff {
 		drift := &provision.Reconciler{Service: svc, Kube: runner.Kube, Mode: mode, Log: log.With("component", "drift"), Metrics: metrics, Wake: pool.Wake}
+		// On through the drain: the jobs still running after SIGTERM wait
+		// for their objects through the reconciler's informers.
+		driftCtx, stopDrift := context.WithCancel(context.WithoutCancel(ctx))
 		driftDone := make(chan struct{})
 		go func() {
 			defer close(driftDone)
-			if err := drift.Run(ctx); err != nil {
+			if err := drift.Run(driftCtx); err != nil {
 				log.Error("drift reconciler stopped: drift is not noticed until serve restarts", "err", err)
 			}
 		}()
-		defer func() { <-driftDone }()
+		defer func() { stopDrift(); <-driftDone }()
 	}
 	if cfg.Workers > 0 {
 		// Rollouts whose driver stopped (or that were started over the

@@ -117,6 +117,12 @@ func (w cacheWaiter) wait(resources kube.ResourceList, timeout time.Duration, jo
 	defer t.Stop()
 	seen := map[string]judged{}
 	for {
+		if !w.cache.live() {
+			// The reconciler stopped (serve shutting down, or its watches
+			// failed): what the cache holds will not change, so Helm's
+			// watcher waits out the rest.
+			return w.helmWait(resources, jobs, time.Until(deadline(ctx)))
+		}
 		pending, err := w.pending(resources, jobs, seen)
 		if err != nil {
 			return err
@@ -130,6 +136,14 @@ func (w cacheWaiter) wait(resources kube.ResourceList, timeout time.Duration, jo
 		case <-t.C:
 		}
 	}
+}
+
+// helmWait is Helm's waiter on what becomes ready later.
+func (w cacheWaiter) helmWait(resources kube.ResourceList, jobs bool, timeout time.Duration) error {
+	if jobs {
+		return w.Waiter.WaitWithJobs(onlyWaited(resources), timeout)
+	}
+	return w.Waiter.Wait(onlyWaited(resources), timeout)
 }
 
 // pending describes the first object not ready yet ("" when all are), or

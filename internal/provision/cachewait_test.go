@@ -127,4 +127,38 @@ func TestCacheWaiter(t *testing.T) {
 	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "Deployment store-a/wordpress") {
 		t.Errorf("timeout: %v", err)
 	}
+
+	// A cache that no longer follows the cluster (serve draining its jobs
+	// after SIGTERM stopped the reconciler) is not waited on: Helm's
+	// waiter waits out the rest, on what becomes ready later.
+	stopped := make(chan struct{})
+	close(stopped)
+	c.done = stopped
+	helm := &recordingWaiter{}
+	w.Waiter = helm
+	if err := w.WaitWithJobs(append(list, infoOf(&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "store-a", Name: "c"}}, gvkConfigMap)), time.Second); err != nil {
+		t.Errorf("stopped cache: %v, want Helm's waiter's answer", err)
+	}
+	if helm.calls != 1 || !helm.jobs || len(helm.waited) != 2 {
+		t.Errorf("stopped cache: Helm's waiter called %d times (jobs %v) for %d objects, want once, with jobs, for the Deployment and the Job", helm.calls, helm.jobs, len(helm.waited))
+	}
+}
+
+// recordingWaiter is a Helm waiter that says everything is ready and
+// records what it was asked.
+type recordingWaiter struct {
+	kube.Waiter
+	calls  int
+	jobs   bool
+	waited kube.ResourceList
+}
+
+func (r *recordingWaiter) Wait(res kube.ResourceList, _ time.Duration) error {
+	r.calls, r.waited = r.calls+1, res
+	return nil
+}
+
+func (r *recordingWaiter) WaitWithJobs(res kube.ResourceList, _ time.Duration) error {
+	r.calls, r.jobs, r.waited = r.calls+1, true, res
+	return nil
 }

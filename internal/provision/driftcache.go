@@ -53,6 +53,10 @@ type driftCache struct {
 	// what packed objects are kept against.
 	manifests *manifestDict
 	refs      *deltaRefs
+
+	// done is closed when the informers stop following the cluster (the
+	// context start was given ends); nil: never started, as in tests.
+	done <-chan struct{}
 }
 
 // watchedKind is one informer and which of its events may be drift.
@@ -234,6 +238,7 @@ func internMap(m map[string]string) map[string]string {
 
 // start starts every informer and waits for their first lists.
 func (c *driftCache) start(ctx context.Context) error {
+	c.done = ctx.Done()
 	for _, f := range c.factories {
 		f.Start(ctx.Done())
 	}
@@ -245,6 +250,17 @@ func (c *driftCache) start(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// live says whether the informers still follow the cluster. A stopped
+// cache stays readable but no longer changes.
+func (c *driftCache) live() bool {
+	select {
+	case <-c.done:
+		return false
+	default:
+		return true
+	}
 }
 
 // stop waits for the informers' goroutines once ctx is done.
