@@ -33,16 +33,18 @@ func renderCheckFor(namespace string, route storeRoute) renderCheck {
 	return renderCheck{namespace: namespace, host: route.host, gateway: route.gateway}
 }
 
-// renderGate puts urumi's render check between Helm and the cluster. Helm
-// turns every manifest it applies or deletes into objects through its kube
-// client's Build (the release's manifest and each hook's), and stores every
-// new revision (Create) before it applies anything of it. The gate checks
-// each manifest there: Build builds only the check's re-encoding of it, and
-// the revision is stored with that re-encoding, so that the record says
-// exactly what was applied. A manifest read back from the store's own
-// release records (the revision an upgrade replaces, a rollback's target,
-// what an uninstall deletes) was checked when it was stored and passes as
-// it is, as it always did: the check of a new render only.
+// renderGate puts urumi's render check between Helm and the cluster in the
+// actions that render the chart (install, upgrade). Helm turns every
+// manifest it applies into objects through its kube client's Build (the
+// release's manifest and each hook's), and stores every new revision
+// (Create) before it applies anything of it. The gate checks each manifest
+// there: Build builds only the check's re-encoding of it, and the revision
+// is stored with that re-encoding, so that the record says exactly what
+// was applied. A manifest read back from the store's own release records
+// (the revision an upgrade replaces, the one a failed upgrade's rollback
+// returns to) was checked when it was stored and passes as it is, as it
+// always did: the check is of a new render. Uninstalls and rollbacks,
+// which render nothing, have no gate.
 type renderGate struct {
 	check renderCheck
 	mu    sync.Mutex
