@@ -76,7 +76,7 @@ func TestCacheWaiter(t *testing.T) {
 	list := kube.ResourceList{infoOf(applied, gvkDeployment)}
 	pending := func() string {
 		t.Helper()
-		p, err := w.pending(list, true, map[string]judged{})
+		p, err := w.pending(list, true, map[*resource.Info]*judged{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -99,19 +99,41 @@ func TestCacheWaiter(t *testing.T) {
 		t.Errorf("ready Deployment: pending %q", p)
 	}
 
+	// Across polls, an object is judged again only when its version
+	// moved: the same version with other contents (which the API server
+	// never sends) keeps the verdict; a new version is judged.
+	seen := map[*resource.Info]*judged{}
+	versioned := func(ready int32, version string) any {
+		d := waitedDeployment(2, 2, ready)
+		d.ResourceVersion = version
+		return pack(d, packedAs[appsv1.Deployment](), nil)
+	}
+	_ = deployments.Update(versioned(0, "7"))
+	for i, c := range []struct {
+		obj   any
+		ready bool
+	}{{versioned(0, "7"), false}, {versioned(1, "7"), false}, {versioned(1, "8"), true}, {versioned(0, "8"), true}, {versioned(0, "9"), false}} {
+		_ = deployments.Update(c.obj)
+		p, err := w.pending(list, true, seen)
+		if err != nil || (p == "") != c.ready {
+			t.Errorf("poll %d: pending %q, %v; want ready = %v", i, p, err, c.ready)
+		}
+	}
+	_ = deployments.Update(pack(waitedDeployment(2, 2, 1), packedAs[appsv1.Deployment](), nil))
+
 	job := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Namespace: "store-a", Name: "setup", UID: "j1"}}
 	list = append(list, infoOf(job, gvkJob))
 	_ = jobs.Add(pack(job.DeepCopy(), packedAs[batchv1.Job](), nil))
 	if p := pending(); !strings.Contains(p, "job in progress") {
 		t.Errorf("running Job: pending %q", p)
 	}
-	if p, err := w.pending(list, false, map[string]judged{}); p != "" || err != nil {
+	if p, err := w.pending(list, false, map[*resource.Info]*judged{}); p != "" || err != nil {
 		t.Errorf("without WaitForJobs a running Job is not waited for: %q, %v", p, err)
 	}
 	failed := job.DeepCopy()
 	failed.Status.Conditions = []batchv1.JobCondition{{Type: batchv1.JobFailed, Status: corev1.ConditionTrue, Reason: "BackoffLimitExceeded"}}
 	_ = jobs.Update(pack(failed, packedAs[batchv1.Job](), nil))
-	if _, err := w.pending(list, true, map[string]judged{}); err == nil || !strings.Contains(err.Error(), "BackoffLimitExceeded") {
+	if _, err := w.pending(list, true, map[*resource.Info]*judged{}); err == nil || !strings.Contains(err.Error(), "BackoffLimitExceeded") {
 		t.Errorf("failed Job: %v, want an error naming the reason", err)
 	}
 	done := job.DeepCopy()

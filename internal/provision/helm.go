@@ -33,16 +33,21 @@ func (k *Kube) helmConfig(ctx context.Context, namespace string, route *storeRou
 		return nil, err
 	}
 	cfg.Capabilities = caps
+	wc := k.waitCache.Load()
 	var gate *renderGate
 	if route != nil && !k.SkipRenderCheck {
-		gate = newRenderGate(renderCheckFor(namespace, *route))
+		var rendered *renderedDocs
+		if wc != nil {
+			rendered = &wc.manifests.rendered
+		}
+		gate = newRenderGate(renderCheckFor(namespace, *route), rendered)
 	}
 	cfg.Releases.Driver = &fastRecords{Driver: cfg.Releases.Driver, ctx: ctx, secrets: k.Client.CoreV1().Secrets(namespace), enc: &k.records, gate: gate}
 	kc, ok := cfg.KubeClient.(*kube.Client)
 	if !ok {
 		return nil, fmt.Errorf("helm configuration for %s: unexpected kube client %T", namespace, cfg.KubeClient)
 	}
-	cfg.KubeClient = helmClient{Client: kc, ctx: ctx, cache: k.waitCache.Load(), gate: gate}
+	cfg.KubeClient = helmClient{Client: kc, ctx: ctx, cache: wc, gate: gate}
 	return cfg, nil
 }
 
@@ -95,7 +100,7 @@ func (c helmClient) checked(r io.Reader) (io.Reader, error) {
 	if err != nil {
 		return nil, err
 	}
-	return strings.NewReader(m), nil
+	return strings.NewReader(m.build()), nil
 }
 
 func (c helmClient) GetWaiter(ws kube.WaitStrategy) (kube.Waiter, error) {

@@ -51,30 +51,50 @@ type renderGate struct {
 	// known maps a manifest to what Build and the record get: its
 	// re-encoding, or itself when it was read from a record. Each action
 	// sees a handful.
-	known map[string]string
+	known map[string]gated
+	// rendered, if set, is told every re-encoding stored in a record, for
+	// the reconciler's cache (see renderedDocs).
+	rendered *renderedDocs
 }
 
-func newRenderGate(check renderCheck) *renderGate {
-	return &renderGate{check: check, known: map[string]string{}}
+// gated is what the gate lets Helm have of a manifest: the manifest to
+// store, and what to build objects from (the same, as JSON documents; ""
+// for a manifest read from a record, built as it is).
+type gated struct {
+	manifest string
+	checked  checkedManifest
+}
+
+func newRenderGate(check renderCheck, rendered *renderedDocs) *renderGate {
+	return &renderGate{check: check, known: map[string]gated{}, rendered: rendered}
 }
 
 // manifest is what Helm may apply of m: the check's re-encoding of m, or
 // an error saying what the check refused.
-func (g *renderGate) manifest(m string) (string, error) {
+func (g *renderGate) manifest(m string) (gated, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if out, ok := g.known[m]; ok {
 		return out, nil
 	}
-	b, err := g.check.check([]byte(m))
+	c, err := g.check.check([]byte(m))
 	if err != nil {
-		return "", renderRefusal{err}
+		return gated{}, renderRefusal{err}
 	}
-	out := b.String()
+	out := gated{manifest: c.yaml, checked: c}
 	// The re-encoding reads back as what was checked (TestBlockYAML), so
 	// a record of it passes as it is.
-	g.known[m], g.known[out] = out, out
+	g.known[m], g.known[c.yaml] = out, out
 	return out, nil
+}
+
+// build is what Helm's Build reads for manifest m: its checked documents
+// as JSON (Helm then converts no YAML), or m as it is.
+func (g gated) build() string {
+	if g.checked.docs == nil {
+		return g.manifest
+	}
+	return g.checked.jsonStream()
 }
 
 // renderRefusal is the render check's refusal of a manifest, as the gate
@@ -87,7 +107,9 @@ func (r renderRefusal) Unwrap() error { return r.error }
 func (g *renderGate) trust(m string) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	g.known[m] = m
+	if _, ok := g.known[m]; !ok {
+		g.known[m] = gated{manifest: m}
+	}
 }
 
 // release checks a revision about to be stored: its manifest and its
@@ -98,11 +120,16 @@ func (g *renderGate) release(r *release.Release) error {
 	if err != nil {
 		return err
 	}
-	r.Manifest = m
+	r.Manifest = m.manifest
 	for _, h := range r.Hooks {
-		if h.Manifest, err = g.manifest(h.Manifest); err != nil {
+		hm, err := g.manifest(h.Manifest)
+		if err != nil {
 			return err
 		}
+		h.Manifest = hm.manifest
+	}
+	if g.rendered != nil && m.checked.docs != nil {
+		g.rendered.put(m.manifest, m.checked.docs)
 	}
 	return nil
 }
@@ -148,44 +175,81 @@ const (
 // Run is the check as a Helm post-renderer (the offline tests render
 // through it).
 func (c renderCheck) Run(in *bytes.Buffer) (*bytes.Buffer, error) {
-	return c.check(in.Bytes())
+	out, err := c.check(in.Bytes())
+	if err != nil {
+		return nil, err
+	}
+	return bytes.NewBufferString(out.yaml), nil
+}
+
+// checkedManifest is the check's re-encoding of a manifest, and the JSON
+// of each of its documents, as manifestDocs converts the re-encoding.
+type checkedManifest struct {
+	yaml string
+	docs []manifestDoc
+}
+
+// jsonStream is the manifest as a stream of JSON documents, which Helm's
+// Build decodes without converting YAML.
+func (m checkedManifest) jsonStream() string {
+	n := 0
+	for _, d := range m.docs {
+		n += len(d.json) + 1
+	}
+	var b strings.Builder
+	b.Grow(n)
+	for _, d := range m.docs {
+		b.WriteString(d.json)
+		b.WriteByte('\n')
+	}
+	return b.String()
 }
 
 // check checks a stream of rendered documents and returns its own
 // re-encoding of them, each document under the "# Source:" line Helm gave
 // it, if any.
-func (c renderCheck) check(in []byte) (*bytes.Buffer, error) {
+func (c renderCheck) check(in []byte) (checkedManifest, error) {
 	docs, err := splitDocuments(in)
 	if err != nil {
-		return nil, fmt.Errorf("store chart rendered manifests urumi cannot read, so nothing was applied: %w", err)
+		return checkedManifest{}, fmt.Errorf("store chart rendered manifests urumi cannot read, so nothing was applied: %w", err)
 	}
 	psa, err := psapolicy.NewEvaluator(psapolicy.DefaultChecks(), nil)
 	if err != nil {
-		return nil, fmt.Errorf("load the Pod Security checks: %w", err)
+		return checkedManifest{}, fmt.Errorf("load the Pod Security checks: %w", err)
 	}
 	out := new(bytes.Buffer)
 	var refused []string
+	checked := make([]manifestDoc, 0, len(docs))
 	for i, doc := range docs {
 		what, reasons, err := c.checkObject(psa, doc.json)
 		if err != nil {
-			return nil, fmt.Errorf("store chart rendered document %d, which is not a Kubernetes object urumi can read, so nothing was applied: %w", i+1, err)
+			return checkedManifest{}, fmt.Errorf("store chart rendered document %d, which is not a Kubernetes object urumi can read, so nothing was applied: %w", i+1, err)
 		}
 		if len(reasons) > 0 {
 			refused = append(refused, what+" "+joinSome(reasons, ", ", maxReasons, "reasons"))
 		}
 		out.WriteString("---\n")
+		start := out.Len()
 		if doc.source != "" {
 			out.WriteString("# Source: " + doc.source + "\n")
 		}
 		if err := blockYAML(out, doc.json); err != nil {
-			return nil, fmt.Errorf("re-encode rendered document %d: %w", i+1, err)
+			return checkedManifest{}, fmt.Errorf("re-encode rendered document %d: %w", i+1, err)
 		}
+		// The document's key, as manifestDocs reads it: its first line
+		// (the YAML reader leaves the stream's first separator on the
+		// first document).
+		if i == 0 {
+			start = 0
+		}
+		key, _, _ := bytes.Cut(out.Bytes()[start:], []byte("\n"))
+		checked = append(checked, manifestDoc{key: string(key), json: string(doc.json)})
 	}
 	if len(refused) > 0 {
-		return nil, fmt.Errorf("the store's chart rendered objects urumi does not allow, so nothing was applied (check the store's overrides): %s",
+		return checkedManifest{}, fmt.Errorf("the store's chart rendered objects urumi does not allow, so nothing was applied (check the store's overrides): %s",
 			joinSome(refused, "; ", maxRefused, "objects"))
 	}
-	return out, nil
+	return checkedManifest{yaml: out.String(), docs: checked}, nil
 }
 
 // joinSome joins the first limit items and says how many it left out.

@@ -3,6 +3,8 @@ package provision
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -16,6 +18,8 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/utils/ptr"
 	sigsyaml "sigs.k8s.io/yaml"
 
@@ -592,11 +596,13 @@ func TestRenderGate(t *testing.T) {
 		t.Fatal(err)
 	}
 	check := renderCheckFor(testNamespace, storeRoute{host: testHost})
-	g := newRenderGate(check)
-	out, err := g.manifest(raw)
+	rendered := &renderedDocs{}
+	g := newRenderGate(check, rendered)
+	gm, err := g.manifest(raw)
 	if err != nil {
 		t.Fatalf("gate refused the chart: %v", err)
 	}
+	out := gm.manifest
 	// The same objects in the same order, as the judge reads a record.
 	want, err := manifestObjects(raw)
 	if err != nil {
@@ -617,23 +623,35 @@ func TestRenderGate(t *testing.T) {
 	if n, m := strings.Count(out, "# Source: "), strings.Count(raw, "# Source: "); n != m || n != len(want) {
 		t.Errorf("gate's manifest has %d Source lines, the render %d, for %d objects", n, m, len(want))
 	}
+	// What Build reads (JSON documents) decodes as Helm's Build decodes
+	// the re-encoding: the same objects, in the same order.
+	if built := decodeStream(t, gm.build()); !equality.Semantic.DeepEqual(built, decodeStream(t, out)) || len(built) != len(want) {
+		t.Errorf("Build's JSON stream reads as %d objects, not as the re-encoding's %d", len(built), len(want))
+	}
 	// What the record holds passes as it is, for this gate and a fresh one
 	// (an upgrade's next action).
-	if again, err := g.manifest(out); err != nil || again != out {
-		t.Errorf("gate on its own output: err = %v, changed = %v", err, again != out)
+	if again, err := g.manifest(out); err != nil || again.manifest != out {
+		t.Errorf("gate on its own output: err = %v, changed = %v", err, again.manifest != out)
 	}
-	if again, err := newRenderGate(check).manifest(out); err != nil || again != out {
-		t.Errorf("a fresh gate on the re-encoding: err = %v, changed = %v", err, again != out)
+	if again, err := newRenderGate(check, nil).manifest(out); err != nil || again.manifest != out {
+		t.Errorf("a fresh gate on the re-encoding: err = %v, changed = %v", err, again.manifest != out)
 	}
 
 	hostile := raw + "\n---\n" + injectedDeployment
 	if _, err := g.manifest(hostile); err == nil || !strings.Contains(err.Error(), `Deployment "evil" is in namespace "kube-system"`) {
 		t.Errorf("gate on an injected Deployment: err = %v", err)
 	}
-	// A revision: its manifest becomes the re-encoding; a hook is refused.
+	// A revision: its manifest becomes the re-encoding, whose documents
+	// the cache is then handed once; a hook is refused.
 	r := &releasev1.Release{Manifest: raw}
 	if err := g.release(r); err != nil || r.Manifest != out {
 		t.Errorf("release: err = %v, manifest replaced by the re-encoding = %v", err, r.Manifest == out)
+	}
+	if docs, ok := rendered.take(strings.Clone(out)); !ok || len(docs) != len(want) {
+		t.Errorf("the stored revision's documents: %d, held = %v", len(docs), ok)
+	}
+	if _, ok := rendered.take(out); ok {
+		t.Error("a revision's documents were handed out twice")
 	}
 	hook := "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: h\n  annotations: {\"helm.sh/hook\": post-install}\n"
 	r = &releasev1.Release{Manifest: raw, Hooks: []*releasev1.Hook{{Manifest: hook}}}
@@ -642,11 +660,103 @@ func TestRenderGate(t *testing.T) {
 	}
 	// Read from a record: trusted as it is, as it was checked when stored.
 	g.trustRelease(&releasev1.Release{Manifest: hostile})
-	if m, err := g.manifest(hostile); err != nil || m != hostile {
-		t.Errorf("a record's manifest: err = %v, changed = %v", err, m != hostile)
+	if m, err := g.manifest(hostile); err != nil || m.manifest != hostile || m.build() != hostile {
+		t.Errorf("a record's manifest: err = %v, changed = %v", err, m.manifest != hostile)
 	}
-	if _, err := newRenderGate(check).manifest(hostile); err == nil {
+	if _, err := newRenderGate(check, nil).manifest(hostile); err == nil {
 		t.Error("a fresh gate passed the injected Deployment")
+	}
+	// A record read back is not handed to the cache: it was not rendered
+	// here.
+	if err := g.release(&releasev1.Release{Manifest: hostile}); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := rendered.take(hostile); ok {
+		t.Error("a record read back was handed to the cache as rendered")
+	}
+}
+
+// decodeStream decodes a manifest as Helm's Build does (YAML or a stream
+// of JSON documents) into objects.
+func decodeStream(t *testing.T, m string) []map[string]any {
+	t.Helper()
+	d := utilyaml.NewYAMLOrJSONDecoder(strings.NewReader(m), 4096)
+	var objs []map[string]any
+	for {
+		var ext runtime.RawExtension
+		err := d.Decode(&ext)
+		if errors.Is(err, io.EOF) {
+			return objs
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw := bytes.TrimSpace(ext.Raw)
+		if len(raw) == 0 || string(raw) == "null" {
+			continue
+		}
+		obj, _, err := unstructured.UnstructuredJSONScheme.Decode(raw, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		objs = append(objs, obj.(*unstructured.Unstructured).Object)
+	}
+}
+
+// TestRenderedDocs: the documents the gate hands the cache are what
+// manifestDocs reads of the re-encoding, byte for byte, for the chart
+// with plain and awkward values; the cache holds at most maxRenderedDocs.
+func TestRenderedDocs(t *testing.T) {
+	check := renderCheckFor(testNamespace, storeRoute{host: testHost})
+	for _, title := range []string{"Shop", `a "quoted" <b>&amp;</b> title: - [x] {y} # z`, "ünïcödé 🛒 \\ back\\slash", "123", "true", "null", "0x1F", "1e3", " lead and trail "} {
+		vals, err := chartValues(testStoreName, BuiltinPlans()[0], Options{BaseDomain: testBaseDomain, IngressClass: "nginx"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := setPath(vals, []string{"site", "title"}, title); err != nil {
+			t.Fatal(err)
+		}
+		raw, err := renderStore(t, vals, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		gm, err := newRenderGate(check, nil).manifest(raw)
+		if err != nil {
+			t.Fatalf("title %q: %v", title, err)
+		}
+		want, err := manifestDocs(gm.manifest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(gm.checked.docs) != len(want) {
+			t.Fatalf("title %q: the gate has %d documents, manifestDocs reads %d", title, len(gm.checked.docs), len(want))
+		}
+		for i, d := range gm.checked.docs {
+			if d.key != want[i].key {
+				t.Errorf("title %q, document %d: key %q, manifestDocs reads %q", title, i, d.key, want[i].key)
+			}
+			if d.json != want[i].json {
+				at := 0
+				for at < min(len(d.json), len(want[i].json)) && d.json[at] == want[i].json[at] {
+					at++
+				}
+				t.Errorf("title %q, document %d: the gate's JSON differs from manifestDocs' at byte %d: %q, not %q", title, i, at,
+					d.json[at:min(at+40, len(d.json))], want[i].json[at:min(at+40, len(want[i].json))])
+			}
+		}
+	}
+	var r renderedDocs
+	for i := range maxRenderedDocs + 10 {
+		r.put(fmt.Sprint(i), []manifestDoc{{key: "k"}})
+	}
+	if len(r.docs) != maxRenderedDocs || len(r.order) != maxRenderedDocs {
+		t.Errorf("held %d manifests (%d in order), not %d", len(r.docs), len(r.order), maxRenderedDocs)
+	}
+	if _, ok := r.take("0"); ok {
+		t.Error("the oldest manifest was kept")
+	}
+	if _, ok := r.take(fmt.Sprint(maxRenderedDocs + 9)); !ok {
+		t.Error("the newest manifest was dropped")
 	}
 }
 
@@ -804,8 +914,8 @@ func TestHelmInstallThroughGate(t *testing.T) {
 		t.Error("record carries the post-renderer's file annotation")
 	}
 	// Its re-encoding passes the check as it is.
-	if again, err := newRenderGate(renderCheckFor(ns, routeOf(name, o))).manifest(stored.Manifest); err != nil || again != stored.Manifest {
-		t.Errorf("the record through a fresh gate: err = %v, changed = %v", err, again != stored.Manifest)
+	if again, err := newRenderGate(renderCheckFor(ns, routeOf(name, o)), nil).manifest(stored.Manifest); err != nil || again.manifest != stored.Manifest {
+		t.Errorf("the record through a fresh gate: err = %v, changed = %v", err, again.manifest != stored.Manifest)
 	}
 	if _, err := k.Client.NetworkingV1().Ingresses(ns).Get(ctx, "wordpress", metav1.GetOptions{}); err != nil {
 		t.Errorf("the store's Ingress: %v", err)
