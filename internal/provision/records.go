@@ -54,6 +54,9 @@ func (d *fastRecords) Create(key string, r rel.Releaser) error {
 		return err
 	}
 	obj, err := d.enc.recordSecret(key, r, "createdAt")
+	if err == nil {
+		d.stored(r, obj)
+	}
 	if err != nil {
 		return fmt.Errorf("create: %w", err)
 	}
@@ -73,6 +76,9 @@ func (d *fastRecords) Update(key string, r rel.Releaser) error {
 		return err
 	}
 	obj, err := d.enc.recordSecret(key, r, "modifiedAt")
+	if err == nil {
+		d.stored(r, obj)
+	}
 	if err != nil {
 		return fmt.Errorf("update: %w", err)
 	}
@@ -92,6 +98,13 @@ func (d *fastRecords) check(r rel.Releaser) error {
 		return err
 	}
 	return d.gate.release(rl)
+}
+
+// stored tells the gate, if any, the record about to be written.
+func (d *fastRecords) stored(r rel.Releaser, obj *corev1.Secret) {
+	if rl, err := asRelease(r); err == nil && rl != nil && d.gate != nil {
+		d.gate.stored(rl, obj.Data["release"])
+	}
 }
 
 func (d *fastRecords) Get(key string) (rel.Releaser, error) {

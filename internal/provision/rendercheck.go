@@ -128,10 +128,22 @@ func (g *renderGate) release(r *release.Release) error {
 		}
 		h.Manifest = hm.manifest
 	}
-	if g.rendered != nil && m.checked.docs != nil {
-		g.rendered.put(m.manifest, m.checked.docs)
-	}
 	return nil
+}
+
+// stored tells the cache (if any) the documents of a revision Helm is
+// storing, by the record's data: once it is no longer pending, its
+// record is cached with them (see renderedDocs).
+func (g *renderGate) stored(r *release.Release, data []byte) {
+	if g.rendered == nil || strings.HasPrefix(r.Info.Status.String(), "pending-") {
+		return
+	}
+	g.mu.Lock()
+	m, ok := g.known[r.Manifest]
+	g.mu.Unlock()
+	if ok && m.checked.docs != nil {
+		g.rendered.put(data, m.checked.docs)
+	}
 }
 
 // trustRelease records the manifests of a revision read from a record.

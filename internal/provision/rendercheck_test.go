@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -27,6 +28,7 @@ import (
 	"helm.sh/helm/v4/pkg/chart/common"
 	kubefake "helm.sh/helm/v4/pkg/kube/fake"
 	"helm.sh/helm/v4/pkg/postrenderer"
+	rcommon "helm.sh/helm/v4/pkg/release/common"
 	releasev1 "helm.sh/helm/v4/pkg/release/v1"
 	releaseutil "helm.sh/helm/v4/pkg/release/v1/util"
 	"helm.sh/helm/v4/pkg/storage"
@@ -596,8 +598,8 @@ func TestRenderGate(t *testing.T) {
 		t.Fatal(err)
 	}
 	check := renderCheckFor(testNamespace, storeRoute{host: testHost})
-	rendered := &renderedDocs{}
-	g := newRenderGate(check, rendered)
+	dict := newManifestDict()
+	g := newRenderGate(check, &dict.rendered)
 	gm, err := g.manifest(raw)
 	if err != nil {
 		t.Fatalf("gate refused the chart: %v", err)
@@ -641,17 +643,47 @@ func TestRenderGate(t *testing.T) {
 	if _, err := g.manifest(hostile); err == nil || !strings.Contains(err.Error(), `Deployment "evil" is in namespace "kube-system"`) {
 		t.Errorf("gate on an injected Deployment: err = %v", err)
 	}
-	// A revision: its manifest becomes the re-encoding, whose documents
-	// the cache is then handed once; a hook is refused.
-	r := &releasev1.Release{Manifest: raw}
+	// A revision: its manifest becomes the re-encoding; a hook is refused.
+	r := &releasev1.Release{Name: releaseName, Namespace: testNamespace, Version: 1, Manifest: raw,
+		Info: &releasev1.Info{Status: rcommon.StatusPendingInstall}}
 	if err := g.release(r); err != nil || r.Manifest != out {
 		t.Errorf("release: err = %v, manifest replaced by the re-encoding = %v", err, r.Manifest == out)
 	}
-	if docs, ok := rendered.take(strings.Clone(out)); !ok || len(docs) != len(want) {
-		t.Errorf("the stored revision's documents: %d, held = %v", len(docs), ok)
+	// Its record, once no longer pending, is handed to the cache with the
+	// gate's documents, once; the cache then keeps what it keeps of the
+	// record read the long way.
+	var enc recordEncoder
+	record := func() *corev1.Secret {
+		obj, err := enc.recordSecret("sh.helm.release.v1.store.v1", r, "modifiedAt")
+		if err != nil {
+			t.Fatal(err)
+		}
+		obj.Namespace = testNamespace
+		g.stored(r, obj.Data["release"])
+		return obj
 	}
-	if _, ok := rendered.take(out); ok {
-		t.Error("a revision's documents were handed out twice")
+	if pending := record(); len(dict.rendered.docs) != 0 || dict.compact(pending) != any(pending) {
+		t.Errorf("a pending record was handed to the cache (%d held) or compacted", len(dict.rendered.docs))
+	}
+	r.Info.Status = rcommon.StatusDeployed
+	deployed := record()
+	if len(dict.rendered.docs) != 1 {
+		t.Fatalf("the deployed record: %d held, not 1", len(dict.rendered.docs))
+	}
+	fast, ok := dict.compact(deployed).(*compactRecord)
+	if !ok || len(dict.rendered.docs) != 0 {
+		t.Fatalf("the deployed record compacted as %T, %d still held", fast, len(dict.rendered.docs))
+	}
+	slow, ok := newManifestDict().compact(deployed).(*compactRecord)
+	if !ok {
+		t.Fatal("the deployed record read the long way was not compacted")
+	}
+	fr, _ := fast.record()
+	sr, _ := slow.record()
+	fobjs, err1 := fr.objects()
+	sobjs, err2 := sr.objects()
+	if err1 != nil || err2 != nil || len(fobjs) != len(want) || !reflect.DeepEqual(fobjs, sobjs) {
+		t.Errorf("the record compacted with the gate's documents reads back otherwise than read the long way (%v, %v)", err1, err2)
 	}
 	hook := "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: h\n  annotations: {\"helm.sh/hook\": post-install}\n"
 	r = &releasev1.Release{Manifest: raw, Hooks: []*releasev1.Hook{{Manifest: hook}}}
@@ -668,10 +700,12 @@ func TestRenderGate(t *testing.T) {
 	}
 	// A record read back is not handed to the cache: it was not rendered
 	// here.
-	if err := g.release(&releasev1.Release{Manifest: hostile}); err != nil {
+	back := &releasev1.Release{Manifest: hostile, Info: &releasev1.Info{Status: rcommon.StatusSuperseded}}
+	if err := g.release(back); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := rendered.take(hostile); ok {
+	g.stored(back, []byte("data"))
+	if len(dict.rendered.docs) != 0 {
 		t.Error("a record read back was handed to the cache as rendered")
 	}
 }
@@ -747,16 +781,16 @@ func TestRenderedDocs(t *testing.T) {
 	}
 	var r renderedDocs
 	for i := range maxRenderedDocs + 10 {
-		r.put(fmt.Sprint(i), []manifestDoc{{key: "k"}})
+		r.put([]byte(fmt.Sprint(i)), []manifestDoc{{key: "k"}})
 	}
 	if len(r.docs) != maxRenderedDocs || len(r.order) != maxRenderedDocs {
-		t.Errorf("held %d manifests (%d in order), not %d", len(r.docs), len(r.order), maxRenderedDocs)
+		t.Errorf("held %d records (%d in order), not %d", len(r.docs), len(r.order), maxRenderedDocs)
 	}
-	if _, ok := r.take("0"); ok {
-		t.Error("the oldest manifest was kept")
+	if _, ok := r.take([]byte("0")); ok {
+		t.Error("the oldest record was kept")
 	}
-	if _, ok := r.take(fmt.Sprint(maxRenderedDocs + 9)); !ok {
-		t.Error("the newest manifest was dropped")
+	if _, ok := r.take([]byte(fmt.Sprint(maxRenderedDocs + 9))); !ok {
+		t.Error("the newest record was dropped")
 	}
 }
 
