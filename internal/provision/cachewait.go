@@ -96,8 +96,9 @@ type cacheWaiter struct {
 const cachePoll = 250 * time.Millisecond
 
 // judged is an object's last verdict, kept while its resourceVersion
-// stays, and its key in the cache.
+// stays, its key in the cache, and whether it is waited for at all.
 type judged struct {
+	skip    bool // not waited for
 	key     string
 	version string
 	ready   bool
@@ -156,11 +157,12 @@ func (w cacheWaiter) pending(resources kube.ResourceList, jobs bool, seen map[*r
 	for _, info := range resources {
 		j := seen[info]
 		if j == nil {
-			if !waitsForReadiness(info) || info.Mapping.GroupVersionKind.Kind == "Job" && !jobs {
-				continue
-			}
-			j = &judged{key: info.Namespace + "/" + info.Name}
+			j = &judged{key: info.Namespace + "/" + info.Name,
+				skip: !waitsForReadiness(info) || info.Mapping.GroupVersionKind.Kind == "Job" && !jobs}
 			seen[info] = j
+		}
+		if j.skip {
+			continue
 		}
 		kind := info.Mapping.GroupVersionKind.Kind
 		what := func() string { return kind + " " + j.key }
