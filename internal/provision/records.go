@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"strconv"
@@ -46,6 +47,9 @@ type fastRecords struct {
 // The zero value is ready to use; a nil one makes a writer each time.
 type recordEncoder struct {
 	writers sync.Pool
+	// chartJSON is the chart last encoded, and chartZ its gzip member.
+	mu                sync.Mutex
+	chartJSON, chartZ []byte
 }
 
 // Create stores a new record; one of the same name is driver.ErrReleaseExists.
@@ -159,34 +163,120 @@ func (e *recordEncoder) recordSecret(key string, r rel.Releaser, stamp string) (
 }
 
 // encode is Helm's encoding of a release record, base64 of gzipped JSON,
-// at gzip's fastest level.
+// at gzip's fastest level. The JSON is exactly what Helm's driver writes;
+// the gzip stream is three members, which every gzip reader (Helm's, Go's
+// by default) reads as one stream: what comes before the chart, the chart,
+// and what comes after it. A record carries its whole chart, some 150 KB
+// of its 200 KB of JSON, and every store's chart is the same: the chart's
+// member is compressed once and reused while the chart encodes to the same
+// JSON (compressing it for every record was 2 % of serve's CPU while a
+// fleet was made).
 func (e *recordEncoder) encode(rls *release.Release) ([]byte, error) {
-	b, err := json.Marshal(rls)
-	if err != nil {
-		return nil, err
+	var parts [][]byte
+	if rls.Chart == nil {
+		b, err := json.Marshal(rls)
+		if err != nil {
+			return nil, err
+		}
+		parts = [][]byte{b}
+	} else {
+		chartJSON, err := json.Marshal(rls.Chart)
+		if err != nil {
+			return nil, err
+		}
+		rest := *rls
+		rest.Chart = nil
+		b, err := json.Marshal(&rest)
+		if err != nil {
+			return nil, err
+		}
+		// The chart goes after the name and the info, as the Release's
+		// fields are ordered.
+		head, err := json.Marshal(struct {
+			Name string        `json:"name,omitempty"`
+			Info *release.Info `json:"info,omitempty"`
+		}{rls.Name, rls.Info})
+		if err != nil {
+			return nil, err
+		}
+		at := len(head) - 1
+		if !bytes.HasPrefix(b, head[:at]) {
+			return nil, errors.New("encode release: the record does not begin with its name and info")
+		}
+		// b is {name, info, the rest}: the chart goes between the info
+		// and the rest, with the commas JSON needs.
+		before := bytes.Clone(b[:at])
+		if at > 1 {
+			before = append(before, ',')
+		}
+		before = append(before, `"chart":`...)
+		after := b[at:]
+		if after[0] != '}' && after[0] != ',' {
+			after = append([]byte{','}, after...)
+		}
+		parts = [][]byte{before, chartJSON, after}
 	}
 	var buf bytes.Buffer
+	for i, part := range parts {
+		if len(parts) == 3 && i == 1 {
+			z, err := e.chartMember(part)
+			if err != nil {
+				return nil, err
+			}
+			buf.Write(z)
+			continue
+		}
+		if err := e.gzip(&buf, part); err != nil {
+			return nil, err
+		}
+	}
+	out := make([]byte, base64.StdEncoding.EncodedLen(buf.Len()))
+	base64.StdEncoding.Encode(out, buf.Bytes())
+	return out, nil
+}
+
+// gzip appends b to buf as a gzip member.
+func (e *recordEncoder) gzip(buf *bytes.Buffer, b []byte) error {
 	var zw *gzip.Writer
 	if e != nil {
 		zw, _ = e.writers.Get().(*gzip.Writer)
 	}
 	if zw == nil {
-		if zw, err = gzip.NewWriterLevel(&buf, gzip.BestSpeed); err != nil {
-			return nil, err
+		var err error
+		if zw, err = gzip.NewWriterLevel(buf, gzip.BestSpeed); err != nil {
+			return err
 		}
 	} else {
-		zw.Reset(&buf)
+		zw.Reset(buf)
 	}
 	if _, err := zw.Write(b); err != nil {
-		return nil, err
+		return err
 	}
 	if err := zw.Close(); err != nil {
-		return nil, err
+		return err
 	}
 	if e != nil {
 		e.writers.Put(zw)
 	}
-	out := make([]byte, base64.StdEncoding.EncodedLen(buf.Len()))
-	base64.StdEncoding.Encode(out, buf.Bytes())
-	return out, nil
+	return nil
+}
+
+// chartMember is chartJSON as a gzip member: the one made last, when the
+// chart encodes as it did then.
+func (e *recordEncoder) chartMember(chartJSON []byte) ([]byte, error) {
+	if e != nil {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		if e.chartJSON != nil && bytes.Equal(e.chartJSON, chartJSON) {
+			return e.chartZ, nil
+		}
+	}
+	var buf bytes.Buffer
+	if err := e.gzip(&buf, chartJSON); err != nil {
+		return nil, err
+	}
+	if e != nil {
+		e.chartJSON, e.chartZ = bytes.Clone(chartJSON), buf.Bytes()
+	}
+	return buf.Bytes(), nil
 }
