@@ -58,12 +58,10 @@ func (d *fastRecords) Create(key string, r rel.Releaser) error {
 		return err
 	}
 	obj, err := d.enc.recordSecret(key, r, "createdAt")
-	if err == nil {
-		d.stored(r, obj)
-	}
 	if err != nil {
 		return fmt.Errorf("create: %w", err)
 	}
+	d.stored(r, obj)
 	if _, err := d.secrets.Create(d.ctx, obj, metav1.CreateOptions{}); err != nil {
 		if apierrors.IsAlreadyExists(err) {
 			return driver.ErrReleaseExists
@@ -80,12 +78,10 @@ func (d *fastRecords) Update(key string, r rel.Releaser) error {
 		return err
 	}
 	obj, err := d.enc.recordSecret(key, r, "modifiedAt")
-	if err == nil {
-		d.stored(r, obj)
-	}
 	if err != nil {
 		return fmt.Errorf("update: %w", err)
 	}
+	d.stored(r, obj)
 	if _, err := d.secrets.Update(d.ctx, obj, metav1.UpdateOptions{}); err != nil {
 		return fmt.Errorf("update: failed to update: %w", err)
 	}
@@ -106,7 +102,10 @@ func (d *fastRecords) check(r rel.Releaser) error {
 
 // stored tells the gate, if any, the record about to be written.
 func (d *fastRecords) stored(r rel.Releaser, obj *corev1.Secret) {
-	if rl, err := asRelease(r); err == nil && rl != nil && d.gate != nil {
+	if d.gate == nil {
+		return
+	}
+	if rl, err := asRelease(r); err == nil && rl != nil {
 		d.gate.stored(rl, obj.Data["release"])
 	}
 }
@@ -172,13 +171,15 @@ func (e *recordEncoder) recordSecret(key string, r rel.Releaser, stamp string) (
 // JSON (compressing it for every record was 2 % of serve's CPU while a
 // fleet was made).
 func (e *recordEncoder) encode(rls *release.Release) ([]byte, error) {
-	var parts [][]byte
+	var buf bytes.Buffer
 	if rls.Chart == nil {
 		b, err := json.Marshal(rls)
 		if err != nil {
 			return nil, err
 		}
-		parts = [][]byte{b}
+		if err := e.gzip(&buf, b); err != nil {
+			return nil, err
+		}
 	} else {
 		chartJSON, err := json.Marshal(rls.Chart)
 		if err != nil {
@@ -214,19 +215,15 @@ func (e *recordEncoder) encode(rls *release.Release) ([]byte, error) {
 		if after[0] != '}' && after[0] != ',' {
 			after = append([]byte{','}, after...)
 		}
-		parts = [][]byte{before, chartJSON, after}
-	}
-	var buf bytes.Buffer
-	for i, part := range parts {
-		if len(parts) == 3 && i == 1 {
-			z, err := e.chartMember(part)
-			if err != nil {
-				return nil, err
-			}
-			buf.Write(z)
-			continue
+		z, err := e.chartMember(chartJSON)
+		if err != nil {
+			return nil, err
 		}
-		if err := e.gzip(&buf, part); err != nil {
+		if err := e.gzip(&buf, before); err != nil {
+			return nil, err
+		}
+		buf.Write(z)
+		if err := e.gzip(&buf, after); err != nil {
 			return nil, err
 		}
 	}

@@ -49,29 +49,21 @@ type renderGate struct {
 	check renderCheck
 	mu    sync.Mutex
 	// known maps a manifest to what Build and the record get: its
-	// re-encoding, or itself when it was read from a record. Each action
-	// sees a handful.
-	known map[string]gated
+	// re-encoding, or itself (without documents) when it was read from a
+	// record. Each action sees a handful.
+	known map[string]checkedManifest
 	// rendered, if set, is told every re-encoding stored in a record, for
 	// the reconciler's cache (see renderedDocs).
 	rendered *renderedDocs
 }
 
-// gated is what the gate lets Helm have of a manifest: the manifest to
-// store, and what to build objects from (the same, as JSON documents; ""
-// for a manifest read from a record, built as it is).
-type gated struct {
-	manifest string
-	checked  checkedManifest
-}
-
 func newRenderGate(check renderCheck, rendered *renderedDocs) *renderGate {
-	return &renderGate{check: check, known: map[string]gated{}, rendered: rendered}
+	return &renderGate{check: check, known: map[string]checkedManifest{}, rendered: rendered}
 }
 
 // manifest is what Helm may apply of m: the check's re-encoding of m, or
 // an error saying what the check refused.
-func (g *renderGate) manifest(m string) (gated, error) {
+func (g *renderGate) manifest(m string) (checkedManifest, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if out, ok := g.known[m]; ok {
@@ -79,22 +71,12 @@ func (g *renderGate) manifest(m string) (gated, error) {
 	}
 	c, err := g.check.check([]byte(m))
 	if err != nil {
-		return gated{}, renderRefusal{err}
+		return checkedManifest{}, renderRefusal{err}
 	}
-	out := gated{manifest: c.yaml, checked: c}
 	// The re-encoding reads back as what was checked (TestBlockYAML), so
 	// a record of it passes as it is.
-	g.known[m], g.known[c.yaml] = out, out
-	return out, nil
-}
-
-// build is what Helm's Build reads for manifest m: its checked documents
-// as JSON (Helm then converts no YAML), or m as it is.
-func (g gated) build() string {
-	if g.checked.docs == nil {
-		return g.manifest
-	}
-	return g.checked.jsonStream()
+	g.known[m], g.known[c.yaml] = c, c
+	return c, nil
 }
 
 // renderRefusal is the render check's refusal of a manifest, as the gate
@@ -108,7 +90,7 @@ func (g *renderGate) trust(m string) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if _, ok := g.known[m]; !ok {
-		g.known[m] = gated{manifest: m}
+		g.known[m] = checkedManifest{yaml: m}
 	}
 }
 
@@ -120,13 +102,13 @@ func (g *renderGate) release(r *release.Release) error {
 	if err != nil {
 		return err
 	}
-	r.Manifest = m.manifest
+	r.Manifest = m.yaml
 	for _, h := range r.Hooks {
 		hm, err := g.manifest(h.Manifest)
 		if err != nil {
 			return err
 		}
-		h.Manifest = hm.manifest
+		h.Manifest = hm.yaml
 	}
 	return nil
 }
@@ -135,14 +117,14 @@ func (g *renderGate) release(r *release.Release) error {
 // storing, by the record's data: once it is no longer pending, its
 // record is cached with them (see renderedDocs).
 func (g *renderGate) stored(r *release.Release, data []byte) {
-	if g.rendered == nil || strings.HasPrefix(r.Info.Status.String(), "pending-") {
+	if g.rendered == nil || r.Info.Status.IsPending() {
 		return
 	}
 	g.mu.Lock()
 	m, ok := g.known[r.Manifest]
 	g.mu.Unlock()
-	if ok && m.checked.docs != nil {
-		g.rendered.put(data, m.checked.docs)
+	if ok && m.docs != nil {
+		g.rendered.put(data, m.docs)
 	}
 }
 
@@ -195,15 +177,20 @@ func (c renderCheck) Run(in *bytes.Buffer) (*bytes.Buffer, error) {
 }
 
 // checkedManifest is the check's re-encoding of a manifest, and the JSON
-// of each of its documents, as manifestDocs converts the re-encoding.
+// of each of its documents, as manifestDocs converts the re-encoding; a
+// manifest read from a record is kept as it is, without documents.
 type checkedManifest struct {
 	yaml string
 	docs []manifestDoc
 }
 
-// jsonStream is the manifest as a stream of JSON documents, which Helm's
-// Build decodes without converting YAML.
-func (m checkedManifest) jsonStream() string {
+// build is what Helm's Build reads of the manifest: its checked documents
+// as a stream of JSON (Helm then converts no YAML), or a manifest read
+// from a record as it is.
+func (m checkedManifest) build() string {
+	if m.docs == nil {
+		return m.yaml
+	}
 	n := 0
 	for _, d := range m.docs {
 		n += len(d.json) + 1

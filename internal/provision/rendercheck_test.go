@@ -604,7 +604,7 @@ func TestRenderGate(t *testing.T) {
 	if err != nil {
 		t.Fatalf("gate refused the chart: %v", err)
 	}
-	out := gm.manifest
+	out := gm.yaml
 	// The same objects in the same order, as the judge reads a record.
 	want, err := manifestObjects(raw)
 	if err != nil {
@@ -632,11 +632,11 @@ func TestRenderGate(t *testing.T) {
 	}
 	// What the record holds passes as it is, for this gate and a fresh one
 	// (an upgrade's next action).
-	if again, err := g.manifest(out); err != nil || again.manifest != out {
-		t.Errorf("gate on its own output: err = %v, changed = %v", err, again.manifest != out)
+	if again, err := g.manifest(out); err != nil || again.yaml != out {
+		t.Errorf("gate on its own output: err = %v, changed = %v", err, again.yaml != out)
 	}
-	if again, err := newRenderGate(check, nil).manifest(out); err != nil || again.manifest != out {
-		t.Errorf("a fresh gate on the re-encoding: err = %v, changed = %v", err, again.manifest != out)
+	if again, err := newRenderGate(check, nil).manifest(out); err != nil || again.yaml != out {
+		t.Errorf("a fresh gate on the re-encoding: err = %v, changed = %v", err, again.yaml != out)
 	}
 
 	hostile := raw + "\n---\n" + injectedDeployment
@@ -692,8 +692,8 @@ func TestRenderGate(t *testing.T) {
 	}
 	// Read from a record: trusted as it is, as it was checked when stored.
 	g.trustRelease(&releasev1.Release{Manifest: hostile})
-	if m, err := g.manifest(hostile); err != nil || m.manifest != hostile || m.build() != hostile {
-		t.Errorf("a record's manifest: err = %v, changed = %v", err, m.manifest != hostile)
+	if m, err := g.manifest(hostile); err != nil || m.yaml != hostile || m.build() != hostile {
+		t.Errorf("a record's manifest: err = %v, changed = %v", err, m.yaml != hostile)
 	}
 	if _, err := newRenderGate(check, nil).manifest(hostile); err == nil {
 		t.Error("a fresh gate passed the injected Deployment")
@@ -758,14 +758,14 @@ func TestRenderedDocs(t *testing.T) {
 		if err != nil {
 			t.Fatalf("title %q: %v", title, err)
 		}
-		want, err := manifestDocs(gm.manifest)
+		want, err := manifestDocs(gm.yaml)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(gm.checked.docs) != len(want) {
-			t.Fatalf("title %q: the gate has %d documents, manifestDocs reads %d", title, len(gm.checked.docs), len(want))
+		if len(gm.docs) != len(want) {
+			t.Fatalf("title %q: the gate has %d documents, manifestDocs reads %d", title, len(gm.docs), len(want))
 		}
-		for i, d := range gm.checked.docs {
+		for i, d := range gm.docs {
 			if d.key != want[i].key {
 				t.Errorf("title %q, document %d: key %q, manifestDocs reads %q", title, i, d.key, want[i].key)
 			}
@@ -948,8 +948,8 @@ func TestHelmInstallThroughGate(t *testing.T) {
 		t.Error("record carries the post-renderer's file annotation")
 	}
 	// Its re-encoding passes the check as it is.
-	if again, err := newRenderGate(renderCheckFor(ns, routeOf(name, o)), nil).manifest(stored.Manifest); err != nil || again.manifest != stored.Manifest {
-		t.Errorf("the record through a fresh gate: err = %v, changed = %v", err, again.manifest != stored.Manifest)
+	if again, err := newRenderGate(renderCheckFor(ns, routeOf(name, o)), nil).manifest(stored.Manifest); err != nil || again.yaml != stored.Manifest {
+		t.Errorf("the record through a fresh gate: err = %v, changed = %v", err, again.yaml != stored.Manifest)
 	}
 	if _, err := k.Client.NetworkingV1().Ingresses(ns).Get(ctx, "wordpress", metav1.GetOptions{}); err != nil {
 		t.Errorf("the store's Ingress: %v", err)
