@@ -154,7 +154,9 @@ func (f *Factory) Runner(ctx context.Context, log *slog.Logger) (*provision.Runn
 	if err != nil {
 		return nil, err
 	}
-	return &provision.Runner{DB: db, Kube: k, Worker: workerID("cli"), Lease: f.Config.Lease, Log: log}, nil
+	// Copies of the runner (one per worker) renew their leases together.
+	leases := &provision.Leases{DB: db, Lease: f.Config.Lease, Log: log}
+	return &provision.Runner{DB: db, Kube: k, Worker: workerID("cli"), Lease: f.Config.Lease, Leases: leases, Log: log}, nil
 }
 
 // caller is the local user. Whoever runs the CLI against the database is

@@ -60,7 +60,10 @@ type Runner struct {
 	// Lease is how long a claim lasts without renewal; a killed worker's
 	// job is claimable again after it.
 	Lease time.Duration
-	Log   *slog.Logger
+	// Leases, if set, renews this runner's leases together with those of
+	// the other runners that share it; without it each job renews its own.
+	Leases *Leases
+	Log    *slog.Logger
 	// Events, if set, sees every job's progress.
 	Events Events
 	// Drift, if set, counts what repairs mend.
@@ -102,12 +105,11 @@ func (r *Runner) emit(extra Events, e Event) {
 func (r *Runner) RunJob(ctx context.Context, job store.Job, events Events) error {
 	jobCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	heartbeatDone := make(chan struct{})
-	go func() {
-		defer close(heartbeatDone)
-		r.heartbeat(jobCtx, job.ID, cancel)
-	}()
-	defer func() { cancel(nil); <-heartbeatDone }()
+	leases := r.Leases
+	if leases == nil {
+		leases = &Leases{DB: r.DB, Lease: r.Lease, Log: r.Log}
+	}
+	defer leases.hold(job.ID, r.Worker, cancel)()
 
 	log := r.Log.With("job", job.ID, "store", job.Store, "kind", job.Kind, "attempt", job.Attempts)
 	log.Info("job started")
@@ -167,29 +169,6 @@ func (r *Runner) RunJob(ctx context.Context, job store.Job, events Events) error
 		log.Warn("job failed", "err", runErr)
 		r.emit(events, Event{Store: job.Store, Job: job.ID, Kind: job.Kind, State: JobFailed, Err: runErr})
 		return runErr
-	}
-}
-
-// heartbeat renews the lease every third of its length, and at least every
-// two seconds so that a job cancelled by a delete stops promptly; when
-// renewal says the lease is gone, it cancels the job.
-func (r *Runner) heartbeat(ctx context.Context, id int64, cancel context.CancelCauseFunc) {
-	t := time.NewTicker(min(r.Lease/3, 2*time.Second))
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			err := r.DB.RenewLease(ctx, id, r.Worker, r.Lease)
-			if errors.Is(err, store.ErrLeaseLost) {
-				cancel(ErrLeaseLost)
-				return
-			}
-			if err != nil && ctx.Err() == nil {
-				r.Log.Warn("renew lease", "job", id, "err", err)
-			}
-		}
 	}
 }
 

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -252,6 +254,58 @@ func (d *sqlDB) RenewLease(ctx context.Context, id int64, worker string, lease t
 		return d.explain(d.leaseLost(ctx, d.q(), id, worker))
 	}
 	return nil
+}
+
+// leasesPerStatement bounds the leases one RenewLeases statement
+// names (two parameters each).
+const leasesPerStatement = 200
+
+// RenewLeases extends every lease of held still held, in one statement
+// per leasesPerStatement of them, and returns the jobs it renewed; a job
+// not among them is no longer its worker's (taken over, cancelled or
+// finished).
+func (d *sqlDB) RenewLeases(ctx context.Context, held []Lease, lease time.Duration) ([]int64, error) {
+	if lease <= 0 {
+		return nil, fmt.Errorf("renew %d leases: lease must be positive", len(held))
+	}
+	var renewed []int64
+	for part := range slices.Chunk(held, leasesPerStatement) {
+		t := now()
+		var q strings.Builder
+		q.WriteString(`UPDATE jobs SET lease_expires_at = $1, updated_at = $2 WHERE state = 'running' AND (`)
+		args := []any{toMicros(t.Add(lease)), toMicros(t)}
+		for i, l := range part {
+			if i > 0 {
+				q.WriteString(" OR ")
+			}
+			fmt.Fprintf(&q, "(id = $%d AND lease_owner = $%d)", len(args)+1, len(args)+2)
+			args = append(args, l.Job, l.Worker)
+		}
+		q.WriteString(") RETURNING id")
+		ids, err := d.renewed(ctx, q.String(), args)
+		if err != nil {
+			return renewed, d.explain(fmt.Errorf("renew %d leases: %w", len(held), err))
+		}
+		renewed = append(renewed, ids...)
+	}
+	return renewed, nil
+}
+
+func (d *sqlDB) renewed(ctx context.Context, query string, args []any) ([]int64, error) {
+	rows, err := d.q().QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = rows.Close() }()
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
 }
 
 func (d *sqlDB) FinishJob(ctx context.Context, id int64, worker string, state JobState, lastError string) error {

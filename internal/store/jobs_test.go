@@ -349,3 +349,63 @@ func TestQueueStats(t *testing.T) {
 		}
 	})
 }
+
+func TestRenewLeases(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, tdb testDB) {
+		ctx := context.Background()
+		db := tdb.open(t, Options{})
+		claimed := map[string]Job{}
+		for i, name := range []string{"one", "two", "three", "four"} {
+			if _, _, err := db.CreateStore(ctx, newStore(name, "alice"), "alice"); err != nil {
+				t.Fatal(err)
+			}
+			worker := fmt.Sprintf("w%d", i)
+			j, err := db.ClaimJob(ctx, worker, 200*time.Millisecond)
+			if err != nil {
+				t.Fatal(err)
+			}
+			claimed[j.Store] = j
+		}
+		one, two, three, four := claimed["one"], claimed["two"], claimed["three"], claimed["four"]
+		if err := db.CancelJob(ctx, three.ID); err != nil { // a delete took it
+			t.Fatal(err)
+		}
+		if err := db.FinishJob(ctx, four.ID, four.LeaseOwner, JobSucceeded, ""); err != nil {
+			t.Fatal(err)
+		}
+		held := []Lease{
+			{one.ID, one.LeaseOwner},
+			{two.ID, "someone-else"}, // not two's worker
+			{three.ID, three.LeaseOwner},
+			{four.ID, four.LeaseOwner},
+			{9999, "w0"}, // no such job
+		}
+		renewed, err := db.RenewLeases(ctx, held, longLease)
+		if err != nil || len(renewed) != 1 || renewed[0] != one.ID {
+			t.Fatalf("RenewLeases = %v, %v; want only job %d", renewed, err, one.ID)
+		}
+		// one's lease outlives its first 200 ms; two's does not.
+		time.Sleep(300 * time.Millisecond)
+		if j, err := db.GetJob(ctx, one.ID); err != nil || !j.LeaseExpiresAt.After(time.Now().Add(longLease/2)) {
+			t.Errorf("renewed job = %+v, %v; want its lease a minute ahead", j, err)
+		}
+		if j, err := db.ClaimJob(ctx, "w9", longLease); err != nil || j.ID != two.ID {
+			t.Errorf("ClaimJob = %+v, %v; want job %d, whose lease ran out", j, err, two.ID)
+		}
+		// More than one statement's worth: renewed in parts.
+		var many []Lease
+		for i := range 2*leasesPerStatement + 50 {
+			many = append(many, Lease{int64(100000 + i), "w0"})
+		}
+		many = append(many, Lease{one.ID, one.LeaseOwner})
+		if renewed, err := db.RenewLeases(ctx, many, longLease); err != nil || len(renewed) != 1 || renewed[0] != one.ID {
+			t.Errorf("RenewLeases of %d = %v, %v; want only job %d", len(many), renewed, err, one.ID)
+		}
+		if renewed, err := db.RenewLeases(ctx, nil, longLease); err != nil || len(renewed) != 0 {
+			t.Errorf("RenewLeases of nothing = %v, %v", renewed, err)
+		}
+		if _, err := db.RenewLeases(ctx, held, 0); err == nil {
+			t.Error("RenewLeases with a zero lease succeeded")
+		}
+	})
+}

@@ -329,6 +329,12 @@ type Stores interface {
 	Revisions(ctx context.Context, name string) ([]Revision, error)
 }
 
+// Lease is a running job and the worker that holds it.
+type Lease struct {
+	Job    int64
+	Worker string
+}
+
 // Jobs is the durable job queue.
 type Jobs interface {
 	// EnqueueJob adds a job for a live store, with its params (JSON or
@@ -342,6 +348,9 @@ type Jobs interface {
 	ClaimJobByID(ctx context.Context, id int64, worker string, lease time.Duration) (Job, error)
 	// RenewLease extends worker's lease; ErrLeaseLost if it no longer holds it.
 	RenewLease(ctx context.Context, id int64, worker string, lease time.Duration) error
+	// RenewLeases extends each of held that its worker still holds, in
+	// one round trip, and returns the jobs whose lease it extended.
+	RenewLeases(ctx context.Context, held []Lease, lease time.Duration) ([]int64, error)
 	// FinishJob ends a job worker holds with a final state.
 	FinishJob(ctx context.Context, id int64, worker string, state JobState, lastError string) error
 	// ReleaseJob hands a job back to the queue (graceful shutdown).
