@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"maps"
-	"time"
 	"unique"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -69,7 +68,8 @@ type watchedKind struct {
 	// routine says which objects come and go on their own every minute
 	// and need no judging: the chart's cron runs (a Job its CronJob made,
 	// and that Job's pods). Whether they belong to the chart is judged
-	// when anything else changes, and at every resync.
+	// when anything else changes, and when the reconciler revisits every
+	// store (Reconciler.Resync).
 	routine func(obj any) bool
 	// packed, when set, makes the cache keep this kind packed (see
 	// packed.go); apart, without a reference (delta.go): a store's
@@ -127,7 +127,7 @@ func controlledBy(kind string) func(obj any) bool {
 }
 
 // newDriftCache sets up the informers; start them with run.
-func newDriftCache(k *Kube, resync time.Duration) (*driftCache, []watchedKind) {
+func newDriftCache(k *Kube) (*driftCache, []watchedKind) {
 	selected := func(sel string) informers.SharedInformerOption {
 		return informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = sel })
 	}
@@ -135,10 +135,12 @@ func newDriftCache(k *Kube, resync time.Duration) (*driftCache, []watchedKind) {
 	if client == nil {
 		client = k.Client
 	}
-	mine := informers.NewSharedInformerFactoryWithOptions(client, resync, selected(LabelManagedBy+"="+ManagedBy))
-	secrets := informers.NewSharedInformerFactoryWithOptions(client, resync, selected(urumiSecretSelector))
-	helm := informers.NewSharedInformerFactoryWithOptions(client, resync, selected(helmRecordSelector))
-	all := informers.NewSharedInformerFactoryWithOptions(client, resync)
+	// No resync: the reconciler revisits every store itself, spread over
+	// its period (Reconciler.revisit).
+	mine := informers.NewSharedInformerFactoryWithOptions(client, 0, selected(LabelManagedBy+"="+ManagedBy))
+	secrets := informers.NewSharedInformerFactoryWithOptions(client, 0, selected(urumiSecretSelector))
+	helm := informers.NewSharedInformerFactoryWithOptions(client, 0, selected(helmRecordSelector))
+	all := informers.NewSharedInformerFactoryWithOptions(client, 0)
 	c := &driftCache{k: k, factories: []informers.SharedInformerFactory{mine, secrets, helm, all}, manifests: newManifestDict(), refs: newDeltaRefs()}
 	kinds := []watchedKind{
 		{name: "namespace", informer: mine.Core().V1().Namespaces().Informer()},

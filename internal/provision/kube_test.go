@@ -14,9 +14,11 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/ptr"
 )
 
@@ -70,7 +72,7 @@ func TestSecretsLeaveOutReleaseRecords(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, _ := newDriftCache(k, 0)
+	c, _ := newDriftCache(k)
 	if err := c.start(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +113,7 @@ func TestCacheKeepsPacked(t *testing.T) {
 			OwnerReferences: []metav1.OwnerReference{{Kind: "ReplicaSet", Name: "wordpress-abc", Controller: ptr.To(true)}}},
 			Spec:   corev1.PodSpec{Containers: []corev1.Container{{Name: "wordpress"}}},
 			Status: corev1.PodStatus{Phase: corev1.PodRunning, Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}}})
-	c, _ := newDriftCache(&Kube{Client: client}, 0)
+	c, _ := newDriftCache(&Kube{Client: client})
 	if err := c.start(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -166,5 +168,57 @@ func TestCacheKeepsPacked(t *testing.T) {
 		if !specChanged(cron(1, a, 1), obj) {
 			t.Errorf("a change of %s is not seen", what)
 		}
+	}
+}
+
+// TestRevisit: every Resync the reconciler queues every store with a
+// namespace once, spread over the period rather than all at one moment.
+func TestRevisit(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	mine := map[string]string{LabelManagedBy: ManagedBy}
+	names := []string{"a", "b", "c", "d"}
+	var objs []runtime.Object
+	for _, n := range names {
+		objs = append(objs, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: Namespace(n), Labels: mine}})
+	}
+	objs = append(objs, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "kube-system"}})
+	c, _ := newDriftCache(&Kube{Client: fake.NewClientset(objs...)})
+	if err := c.start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cancel(); c.stop() }()
+	const period = 2 * time.Second
+	r := &Reconciler{Resync: period, cache: c,
+		queue: workqueue.NewTypedRateLimitingQueue(workqueue.DefaultTypedControllerRateLimiter[string]())}
+	defer r.queue.ShutDown()
+	start := time.Now()
+	r.revisit()
+	got := map[string]time.Duration{}
+	for len(got) < len(names) {
+		name, quit := r.queue.Get()
+		if quit {
+			t.Fatal("queue shut down")
+		}
+		if _, twice := got[name]; twice {
+			t.Errorf("%s queued twice", name)
+		}
+		got[name] = time.Since(start)
+		r.queue.Done(name)
+	}
+	if len(got) != len(names) {
+		t.Fatalf("queued %v, want %v", got, names)
+	}
+	var last time.Duration
+	for _, d := range got {
+		last = max(last, d)
+	}
+	// Four stores over two seconds: the last comes 1.5 s in, not at once;
+	// nothing comes after the period.
+	if last < period/2 || last > period+5*time.Second {
+		t.Errorf("the last store was queued %s in, want spread over %s: %v", last, period, got)
+	}
+	if r.queue.Len() != 0 {
+		t.Errorf("%d more queued", r.queue.Len())
 	}
 }
