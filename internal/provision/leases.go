@@ -26,15 +26,14 @@ type Leases struct {
 	Log   *slog.Logger
 
 	mu      sync.Mutex
-	held    map[int64]heldLease
-	holds   uint64 // holds so far, each hold's number
-	renewer bool   // a renewing goroutine runs
+	held    map[uint64]heldLease // by hold: a job may be held again, by another worker, before its first hold ends
+	holds   uint64               // holds so far, each hold's number
+	renewer bool                 // a renewing goroutine runs
 }
 
 type heldLease struct {
-	worker string
-	lost   context.CancelCauseFunc
-	hold   uint64
+	lease store.Lease
+	lost  context.CancelCauseFunc
 }
 
 // renewal is what one tick renews.
@@ -54,10 +53,11 @@ func (l *Leases) hold(job int64, worker string, lost context.CancelCauseFunc) (r
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.held == nil {
-		l.held = map[int64]heldLease{}
+		l.held = map[uint64]heldLease{}
 	}
 	l.holds++
-	l.held[job] = heldLease{worker: worker, lost: lost, hold: l.holds}
+	n := l.holds
+	l.held[n] = heldLease{lease: store.Lease{Job: job, Worker: worker}, lost: lost}
 	if !l.renewer {
 		l.renewer = true
 		go l.renew()
@@ -65,7 +65,7 @@ func (l *Leases) hold(job int64, worker string, lost context.CancelCauseFunc) (r
 	return func() {
 		l.mu.Lock()
 		defer l.mu.Unlock()
-		delete(l.held, job)
+		delete(l.held, n)
 	}
 }
 
@@ -102,26 +102,25 @@ func (l *Leases) snapshot() renewal {
 		l.renewer = false
 		return r
 	}
-	for id, h := range l.held {
-		r.leases = append(r.leases, store.Lease{Job: id, Worker: h.worker})
-		r.holds = append(r.holds, h.hold)
+	for n, h := range l.held {
+		r.leases = append(r.leases, h.lease)
+		r.holds = append(r.holds, n)
 	}
 	return r
 }
 
-// forget cancels the jobs of r that were not renewed and are still in the
-// same hold: one released in the meantime has ended, and one held again
-// since holds a lease claimed after the renewal.
-func (l *Leases) forget(r renewal, renewed []int64) {
-	ok := make(map[int64]bool, len(renewed))
-	for _, id := range renewed {
-		ok[id] = true
+// forget cancels the jobs of r that were not renewed and are still held
+// (one released in the meantime has ended).
+func (l *Leases) forget(r renewal, renewed []store.Lease) {
+	ok := make(map[store.Lease]bool, len(renewed))
+	for _, lease := range renewed {
+		ok[lease] = true
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for i, lease := range r.leases {
-		if h, still := l.held[lease.Job]; still && !ok[lease.Job] && h.hold == r.holds[i] {
-			delete(l.held, lease.Job)
+		if h, still := l.held[r.holds[i]]; still && !ok[lease] {
+			delete(l.held, r.holds[i])
 			h.lost(ErrLeaseLost)
 		}
 	}

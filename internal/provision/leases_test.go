@@ -85,3 +85,48 @@ func TestLeases(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestLeasesOfOneJobTwice: a job taken over by another worker of the same
+// process while its first run still holds it (a lease that ran out during
+// a stall). The first hold is cancelled, the second is renewed, and
+// releasing the first leaves the second alone.
+func TestLeasesOfOneJobTwice(t *testing.T) {
+	ctx := context.Background()
+	db, err := store.Open(ctx, storetest.SQLiteDSN(t), store.Options{AuditKey: storetest.AuditKey(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	const lease = 900 * time.Millisecond
+	l := &Leases{DB: db, Lease: lease, Log: slog.New(slog.DiscardHandler)}
+	if _, _, err := db.CreateStore(ctx, store.Store{Name: "shop", Owner: "alice", Plan: "small"}, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	job, err := db.ClaimJob(ctx, "w-new", lease)
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldCtx, cancelOld := context.WithCancelCause(ctx)
+	defer cancelOld(nil)
+	newCtx, cancelNew := context.WithCancelCause(ctx)
+	defer cancelNew(nil)
+	releaseOld := l.hold(job.ID, "w-old", cancelOld)
+	releaseNew := l.hold(job.ID, "w-new", cancelNew)
+	defer releaseNew()
+	select {
+	case <-oldCtx.Done():
+		if !errors.Is(context.Cause(oldCtx), ErrLeaseLost) {
+			t.Errorf("the first hold ended with %v, want ErrLeaseLost", context.Cause(oldCtx))
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the first hold of a job another worker took was not cancelled")
+	}
+	releaseOld()
+	time.Sleep(2 * lease)
+	if newCtx.Err() != nil {
+		t.Errorf("the second hold was cancelled: %v", context.Cause(newCtx))
+	}
+	if j, err := db.GetJob(ctx, job.ID); err != nil || !j.LeaseExpiresAt.After(job.LeaseExpiresAt.Add(lease)) {
+		t.Errorf("job = %+v, %v; want its lease renewed past %s", j, err, job.LeaseExpiresAt.Add(lease))
+	}
+}

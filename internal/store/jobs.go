@@ -261,14 +261,14 @@ func (d *sqlDB) RenewLease(ctx context.Context, id int64, worker string, lease t
 const leasesPerStatement = 200
 
 // RenewLeases extends every lease of held still held, in one statement
-// per leasesPerStatement of them, and returns the jobs it renewed; a job
-// not among them is no longer its worker's (taken over, cancelled or
+// per leasesPerStatement of them, and returns those it renewed; one not
+// among them is no longer its worker's (taken over, cancelled or
 // finished).
-func (d *sqlDB) RenewLeases(ctx context.Context, held []Lease, lease time.Duration) ([]int64, error) {
+func (d *sqlDB) RenewLeases(ctx context.Context, held []Lease, lease time.Duration) ([]Lease, error) {
 	if lease <= 0 {
 		return nil, fmt.Errorf("renew %d leases: lease must be positive", len(held))
 	}
-	var renewed []int64
+	var renewed []Lease
 	for part := range slices.Chunk(held, leasesPerStatement) {
 		t := now()
 		var q strings.Builder
@@ -281,31 +281,31 @@ func (d *sqlDB) RenewLeases(ctx context.Context, held []Lease, lease time.Durati
 			fmt.Fprintf(&q, "(id = $%d AND lease_owner = $%d)", len(args)+1, len(args)+2)
 			args = append(args, l.Job, l.Worker)
 		}
-		q.WriteString(") RETURNING id")
-		ids, err := d.renewed(ctx, q.String(), args)
+		q.WriteString(") RETURNING id, lease_owner")
+		part, err := d.renewed(ctx, q.String(), args)
 		if err != nil {
 			return renewed, d.explain(fmt.Errorf("renew %d leases: %w", len(held), err))
 		}
-		renewed = append(renewed, ids...)
+		renewed = append(renewed, part...)
 	}
 	return renewed, nil
 }
 
-func (d *sqlDB) renewed(ctx context.Context, query string, args []any) ([]int64, error) {
+func (d *sqlDB) renewed(ctx context.Context, query string, args []any) ([]Lease, error) {
 	rows, err := d.q().QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
 	defer func() { _ = rows.Close() }()
-	var ids []int64
+	var leases []Lease
 	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
+		var l Lease
+		if err := rows.Scan(&l.Job, &l.Worker); err != nil {
 			return nil, err
 		}
-		ids = append(ids, id)
+		leases = append(leases, l)
 	}
-	return ids, rows.Err()
+	return leases, rows.Err()
 }
 
 func (d *sqlDB) FinishJob(ctx context.Context, id int64, worker string, state JobState, lastError string) error {

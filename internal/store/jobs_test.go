@@ -381,8 +381,8 @@ func TestRenewLeases(t *testing.T) {
 			{9999, "w0"}, // no such job
 		}
 		renewed, err := db.RenewLeases(ctx, held, longLease)
-		if err != nil || len(renewed) != 1 || renewed[0] != one.ID {
-			t.Fatalf("RenewLeases = %v, %v; want only job %d", renewed, err, one.ID)
+		if err != nil || len(renewed) != 1 || renewed[0] != held[0] {
+			t.Fatalf("RenewLeases = %v, %v; want only %v", renewed, err, held[0])
 		}
 		// one's lease outlives its first 200 ms; two's does not.
 		time.Sleep(300 * time.Millisecond)
@@ -398,8 +398,8 @@ func TestRenewLeases(t *testing.T) {
 			many = append(many, Lease{int64(100000 + i), "w0"})
 		}
 		many = append(many, Lease{one.ID, one.LeaseOwner})
-		if renewed, err := db.RenewLeases(ctx, many, longLease); err != nil || len(renewed) != 1 || renewed[0] != one.ID {
-			t.Errorf("RenewLeases of %d = %v, %v; want only job %d", len(many), renewed, err, one.ID)
+		if renewed, err := db.RenewLeases(ctx, many, longLease); err != nil || len(renewed) != 1 || renewed[0] != held[0] {
+			t.Errorf("RenewLeases of %d = %v, %v; want only %v", len(many), renewed, err, held[0])
 		}
 		if renewed, err := db.RenewLeases(ctx, nil, longLease); err != nil || len(renewed) != 0 {
 			t.Errorf("RenewLeases of nothing = %v, %v", renewed, err)

@@ -349,8 +349,8 @@ type Jobs interface {
 	// RenewLease extends worker's lease; ErrLeaseLost if it no longer holds it.
 	RenewLease(ctx context.Context, id int64, worker string, lease time.Duration) error
 	// RenewLeases extends each of held that its worker still holds, in
-	// one round trip, and returns the jobs whose lease it extended.
-	RenewLeases(ctx context.Context, held []Lease, lease time.Duration) ([]int64, error)
+	// one round trip, and returns those it extended.
+	RenewLeases(ctx context.Context, held []Lease, lease time.Duration) ([]Lease, error)
 	// FinishJob ends a job worker holds with a final state.
 	FinishJob(ctx context.Context, id int64, worker string, state JobState, lastError string) error
 	// ReleaseJob hands a job back to the queue (graceful shutdown).
