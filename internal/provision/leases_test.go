@@ -12,19 +12,27 @@ import (
 	"github.com/urumi/urumi/internal/store/storetest"
 )
 
+// testLease is the tests' lease: renewed every 300 ms.
+const testLease = 900 * time.Millisecond
+
+// newLeasesTest is a SQLite database and a Leases renewing in it.
+func newLeasesTest(t *testing.T) (store.DB, *Leases) {
+	t.Helper()
+	db, err := store.Open(context.Background(), storetest.SQLiteDSN(t), store.Options{AuditKey: storetest.AuditKey(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db, &Leases{DB: db, Lease: testLease, Log: slog.New(slog.DiscardHandler)}
+}
+
 // TestLeases holds three jobs' leases through one Leases: it keeps the
 // held ones alive well past their length, cancels the job a delete took
 // with ErrLeaseLost, leaves a released one alone, and stops renewing when
 // nothing is held.
 func TestLeases(t *testing.T) {
 	ctx := context.Background()
-	db, err := store.Open(ctx, storetest.SQLiteDSN(t), store.Options{AuditKey: storetest.AuditKey(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	const lease = 900 * time.Millisecond // renewed every 300 ms
-	l := &Leases{DB: db, Lease: lease, Log: slog.New(slog.DiscardHandler)}
+	db, l := newLeasesTest(t)
 	type held struct {
 		job     store.Job
 		ctx     context.Context
@@ -35,7 +43,7 @@ func TestLeases(t *testing.T) {
 		if _, _, err := db.CreateStore(ctx, store.Store{Name: fmt.Sprintf("shop-%d", i), Owner: "alice", Plan: "small"}, "alice"); err != nil {
 			t.Fatal(err)
 		}
-		job, err := db.ClaimJob(ctx, fmt.Sprintf("w%d", i), lease)
+		job, err := db.ClaimJob(ctx, fmt.Sprintf("w%d", i), testLease)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -59,14 +67,14 @@ func TestLeases(t *testing.T) {
 
 	// Two lease lengths later the held job's lease has moved on with
 	// them, and the released one's has run out.
-	time.Sleep(2 * lease)
+	time.Sleep(2 * testLease)
 	if kept.ctx.Err() != nil || released.ctx.Err() != nil {
 		t.Errorf("held and released jobs cancelled: %v, %v", context.Cause(kept.ctx), context.Cause(released.ctx))
 	}
-	if j, err := db.GetJob(ctx, kept.job.ID); err != nil || !j.LeaseExpiresAt.After(kept.job.LeaseExpiresAt.Add(lease)) {
-		t.Errorf("held job = %+v, %v; want its lease renewed past %s", j, err, kept.job.LeaseExpiresAt.Add(lease))
+	if j, err := db.GetJob(ctx, kept.job.ID); err != nil || !j.LeaseExpiresAt.After(kept.job.LeaseExpiresAt.Add(testLease)) {
+		t.Errorf("held job = %+v, %v; want its lease renewed past %s", j, err, kept.job.LeaseExpiresAt.Add(testLease))
 	}
-	if _, err := db.ClaimJobByID(ctx, released.job.ID, "other", lease); err != nil {
+	if _, err := db.ClaimJobByID(ctx, released.job.ID, "other", testLease); err != nil {
 		t.Errorf("ClaimJobByID of the released job: %v, want its lease run out", err)
 	}
 
@@ -92,17 +100,11 @@ func TestLeases(t *testing.T) {
 // releasing the first leaves the second alone.
 func TestLeasesOfOneJobTwice(t *testing.T) {
 	ctx := context.Background()
-	db, err := store.Open(ctx, storetest.SQLiteDSN(t), store.Options{AuditKey: storetest.AuditKey(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	const lease = 900 * time.Millisecond
-	l := &Leases{DB: db, Lease: lease, Log: slog.New(slog.DiscardHandler)}
+	db, l := newLeasesTest(t)
 	if _, _, err := db.CreateStore(ctx, store.Store{Name: "shop", Owner: "alice", Plan: "small"}, "alice"); err != nil {
 		t.Fatal(err)
 	}
-	job, err := db.ClaimJob(ctx, "w-new", lease)
+	job, err := db.ClaimJob(ctx, "w-new", testLease)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,11 +124,11 @@ func TestLeasesOfOneJobTwice(t *testing.T) {
 		t.Fatal("the first hold of a job another worker took was not cancelled")
 	}
 	releaseOld()
-	time.Sleep(2 * lease)
+	time.Sleep(2 * testLease)
 	if newCtx.Err() != nil {
 		t.Errorf("the second hold was cancelled: %v", context.Cause(newCtx))
 	}
-	if j, err := db.GetJob(ctx, job.ID); err != nil || !j.LeaseExpiresAt.After(job.LeaseExpiresAt.Add(lease)) {
-		t.Errorf("job = %+v, %v; want its lease renewed past %s", j, err, job.LeaseExpiresAt.Add(lease))
+	if j, err := db.GetJob(ctx, job.ID); err != nil || !j.LeaseExpiresAt.After(job.LeaseExpiresAt.Add(testLease)) {
+		t.Errorf("job = %+v, %v; want its lease renewed past %s", j, err, job.LeaseExpiresAt.Add(testLease))
 	}
 }
