@@ -3,6 +3,8 @@ package provision
 import (
 	"context"
 	"errors"
+	"maps"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/cli-runtime/pkg/resource"
@@ -183,4 +186,72 @@ func (r *recordingWaiter) Wait(res kube.ResourceList, _ time.Duration) error {
 func (r *recordingWaiter) WaitWithJobs(res kube.ResourceList, _ time.Duration) error {
 	r.calls, r.jobs, r.waited = r.calls+1, true, res
 	return nil
+}
+
+// After an apply, each object keeps its identity, and the waits decide as
+// they did with the API server's whole answer.
+func TestSlimApplied(t *testing.T) {
+	full := waitedDeployment(3, 2, 1)
+	full.ResourceVersion, full.Labels = "41", map[string]string{"app.kubernetes.io/component": "wordpress"}
+	full.ManagedFields = []metav1.ManagedFieldsEntry{{Manager: "helm", Operation: metav1.ManagedFieldsOperationApply}}
+	full.Spec.Template.Spec.Containers = []corev1.Container{{Name: "wordpress", Image: "wordpress:6", Env: []corev1.EnvVar{{Name: "A", Value: "b"}}}}
+	u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(full)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deployment := &unstructured.Unstructured{Object: u}
+	deployment.SetGroupVersionKind(gvkDeployment)
+	lb := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "Service",
+		"metadata": map[string]any{"namespace": "store-a", "name": "lb", "uid": "s1"},
+		"spec":     map[string]any{"type": "LoadBalancer", "ports": []any{map[string]any{"port": int64(80)}}}}}
+	typed := &corev1.Service{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Service"},
+		ObjectMeta: metav1.ObjectMeta{Namespace: "store-a", Name: "typed-lb"}, Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer}}
+	cm := &corev1.ConfigMap{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
+		ObjectMeta: metav1.ObjectMeta{Namespace: "store-a", Name: "c"}, Data: map[string]string{"k": "v"}}
+	list := kube.ResourceList{infoOf(deployment, gvkDeployment), infoOf(lb, gvkService), infoOf(typed, gvkService), infoOf(cm, gvkConfigMap)}
+	before := make([]runtime.Object, len(list))
+	for i, info := range list {
+		before[i] = info.Object
+	}
+	waited := func() []string {
+		var names []string
+		for _, i := range onlyWaited(list) {
+			names = append(names, i.Name)
+		}
+		return names
+	}
+	wantWaited := waited()
+
+	slimApplied(list)
+
+	if got := waited(); !slices.Equal(got, wantWaited) {
+		t.Errorf("waited for %v after slimming, %v before", got, wantWaited)
+	}
+	for i, info := range list {
+		s, ok := info.Object.(*unstructured.Unstructured)
+		if !ok {
+			t.Fatalf("%s: slimmed into %T", info.Name, info.Object)
+		}
+		b, _ := meta.Accessor(before[i])
+		if s.GroupVersionKind() != before[i].GetObjectKind().GroupVersionKind() || s.GetName() != b.GetName() ||
+			s.GetNamespace() != b.GetNamespace() || s.GetUID() != b.GetUID() || s.GetResourceVersion() != b.GetResourceVersion() ||
+			s.GetGeneration() != b.GetGeneration() || !maps.Equal(s.GetLabels(), b.GetLabels()) {
+			t.Errorf("%s: identity changed: %v", info.Name, s.Object)
+		}
+		for k := range s.Object {
+			if k != "apiVersion" && k != "kind" && k != "metadata" && !(k == "spec" && s.GetKind() == "Service") {
+				t.Errorf("%s: kept %q", info.Name, k)
+			}
+		}
+		if s.GetManagedFields() != nil {
+			t.Errorf("%s: kept its managed fields", info.Name)
+		}
+	}
+	// The cache waiter's "is the cached copy older than the change?"
+	// answers as before.
+	for _, c := range []*appsv1.Deployment{waitedDeployment(2, 2, 1), waitedDeployment(3, 3, 1), waitedDeployment(4, 4, 1)} {
+		if got, want := older(c, list[0].Object), older(c, before[0]); got != want {
+			t.Errorf("cached generation %d: older = %v after slimming, %v before", c.Generation, got, want)
+		}
+	}
 }

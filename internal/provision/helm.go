@@ -8,6 +8,10 @@ import (
 	"strings"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
 	"helm.sh/helm/v4/pkg/action"
 	"helm.sh/helm/v4/pkg/kube"
 	rel "helm.sh/helm/v4/pkg/release"
@@ -84,6 +88,60 @@ func (c helmClient) BuildTable(r io.Reader, validate bool) (kube.ResourceList, e
 		return nil, err
 	}
 	return c.Client.BuildTable(r, validate)
+}
+
+// Create applies resources as Helm does, then keeps of each object only
+// what is read after it: see slimApplied.
+func (c helmClient) Create(resources kube.ResourceList, opts ...kube.ClientCreateOption) (*kube.Result, error) {
+	r, err := c.Client.Create(resources, opts...)
+	slimApplied(resources)
+	return r, err
+}
+
+// Update applies targets as Helm does, then keeps of each object only what
+// is read after it: see slimApplied.
+func (c helmClient) Update(originals, targets kube.ResourceList, opts ...kube.ClientUpdateOption) (*kube.Result, error) {
+	r, err := c.Client.Update(originals, targets, opts...)
+	slimApplied(targets)
+	return r, err
+}
+
+// slimApplied replaces each applied object with its identity: kind, name,
+// namespace, uid, resourceVersion, generation, labels (and a Service's
+// type). An apply leaves in each the API server's answer, decoded whole
+// (status, defaults, managed fields): some 40 KB a store's Deployment, and
+// Helm keeps the list through the wait for readiness, twenty seconds and
+// more, for every install in flight. Nothing after the apply reads more:
+// the waits read the objects' identity and, for the cache waiter, their
+// generation and uid (older) and a Service's type (waitsForReadiness);
+// what a wait judges is read from the cluster or the cache; a failed
+// upgrade deletes what it made by identity.
+func slimApplied(resources kube.ResourceList) {
+	for _, info := range resources {
+		if info == nil || info.Object == nil {
+			continue
+		}
+		m, err := meta.Accessor(info.Object)
+		if err != nil {
+			continue
+		}
+		s := &unstructured.Unstructured{Object: map[string]any{}}
+		s.GetObjectKind().SetGroupVersionKind(info.Object.GetObjectKind().GroupVersionKind())
+		s.SetName(m.GetName())
+		s.SetNamespace(m.GetNamespace())
+		s.SetUID(m.GetUID())
+		s.SetResourceVersion(m.GetResourceVersion())
+		s.SetGeneration(m.GetGeneration())
+		s.SetLabels(m.GetLabels())
+		if u, ok := info.Object.(*unstructured.Unstructured); ok {
+			if t, found, _ := unstructured.NestedString(u.Object, "spec", "type"); found && s.GetKind() == "Service" {
+				_ = unstructured.SetNestedField(s.Object, t, "spec", "type")
+			}
+		} else if svc, ok := info.Object.(*corev1.Service); ok && svc.Spec.Type != "" {
+			_ = unstructured.SetNestedField(s.Object, string(svc.Spec.Type), "spec", "type")
+		}
+		info.Object = s
+	}
 }
 
 // checked is what of manifest r the client may build: the render check's
