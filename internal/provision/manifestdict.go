@@ -54,9 +54,12 @@ type manifestDict struct {
 	// rendered holds the documents of the manifests this process checked
 	// and stored, until their records come through the watch.
 	rendered renderedDocs
-	// writers are deflaters, each 600 KB: kept for the next record;
-	// readers are inflaters, each 40 KB: kept for the next document.
-	writers, readers sync.Pool
+	// w is the deflater (800 KB), kept for the next record and used by
+	// one at a time (wmu): records come through one watch; readers are
+	// inflaters, each 40 KB, kept for the next document.
+	wmu     sync.Mutex
+	w       *flate.Writer
+	readers sync.Pool
 }
 
 // dictPart is a reference part, and its deflate stream flushed: the
@@ -252,16 +255,18 @@ func (d *manifestDict) deflate(docs []manifestDoc) ([]compactPart, error) {
 // deflatePart writes ref's text (when there is a reference) and part to
 // buf, flushing between them, and returns where part's bytes start.
 func (d *manifestDict) deflatePart(buf *bytes.Buffer, ref *dictPart, part string) (int, error) {
-	w, _ := d.writers.Get().(*flate.Writer)
+	d.wmu.Lock()
+	defer d.wmu.Unlock()
+	w := d.w
 	if w == nil {
 		var err error
 		if w, err = flate.NewWriter(buf, manifestLevel); err != nil {
 			return 0, err
 		}
+		d.w = w
 	} else {
 		w.Reset(buf)
 	}
-	defer d.writers.Put(w)
 	if ref != nil {
 		if _, err := w.Write(ref.text); err != nil {
 			return 0, err

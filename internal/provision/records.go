@@ -42,11 +42,15 @@ type fastRecords struct {
 	gate    *renderGate
 }
 
-// recordEncoder encodes release records, keeping its gzip writers (about
-// 1 MB each, most of what encoding a record allocates) for the next one.
-// The zero value is ready to use; a nil one makes a writer each time.
+// recordEncoder encodes release records, keeping one gzip writer (1.2 MB,
+// most of what encoding a record allocates) for the next one. Records are
+// compressed one at a time: each takes a fraction of a millisecond, and a
+// writer per worker in flight (a sync.Pool's, kept across two collections)
+// was megabytes of live heap for nothing. The zero value is ready to use;
+// a nil one makes a writer each time.
 type recordEncoder struct {
-	writers sync.Pool
+	zmu sync.Mutex
+	zw  *gzip.Writer
 	// chartJSON is the chart last encoded, and chartZ its gzip member.
 	mu                sync.Mutex
 	chartJSON, chartZ []byte
@@ -236,12 +240,17 @@ func (e *recordEncoder) encode(rls *release.Release) ([]byte, error) {
 func (e *recordEncoder) gzip(buf *bytes.Buffer, b []byte) error {
 	var zw *gzip.Writer
 	if e != nil {
-		zw, _ = e.writers.Get().(*gzip.Writer)
+		e.zmu.Lock()
+		defer e.zmu.Unlock()
+		zw = e.zw
 	}
 	if zw == nil {
 		var err error
 		if zw, err = gzip.NewWriterLevel(buf, gzip.BestSpeed); err != nil {
 			return err
+		}
+		if e != nil {
+			e.zw = zw
 		}
 	} else {
 		zw.Reset(buf)
@@ -249,13 +258,7 @@ func (e *recordEncoder) gzip(buf *bytes.Buffer, b []byte) error {
 	if _, err := zw.Write(b); err != nil {
 		return err
 	}
-	if err := zw.Close(); err != nil {
-		return err
-	}
-	if e != nil {
-		e.writers.Put(zw)
-	}
-	return nil
+	return zw.Close()
 }
 
 // chartMember is chartJSON as a gzip member: the one made last, when the
