@@ -185,7 +185,7 @@ func runServe(ctx context.Context, f *Factory, cfg ServeConfig) error {
 		"base_domain", f.Config.BaseDomain, "route", f.Config.Route, "ingress_class", f.Config.IngressClass,
 		"lease", f.Config.Lease, "timeout", f.Config.Timeout, "create_rate_per_min", cfg.CreateRate, "drift", cfg.Drift)
 	if mode := provision.DriftMode(cfg.Drift); mode != provision.DriftOff {
-		drift := &provision.Reconciler{Service: svc, Kube: runner.Kube, Mode: mode, Log: log.With("component", "drift"), Metrics: metrics, Wake: pool.Wake}
+		drift := &provision.Reconciler{Service: svc, Kube: runner.Kube, Mode: mode, Log: log.With("component", "drift"), Metrics: metrics, Wake: pool.Wake, Leases: runner.Leases}
 		// On through the drain: the jobs still running after SIGTERM wait
 		// for their objects through the reconciler's informers.
 		driftCtx, stopDrift := context.WithCancel(context.WithoutCancel(ctx))

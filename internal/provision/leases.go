@@ -33,6 +33,7 @@ type Leases struct {
 
 type heldLease struct {
 	lease store.Lease
+	store string
 	lost  context.CancelCauseFunc
 }
 
@@ -47,9 +48,10 @@ func (l *Leases) every() time.Duration {
 	return max(min(l.Lease/3, 2*time.Second), time.Millisecond)
 }
 
-// hold renews worker's lease of job until release is called, and calls
-// lost(ErrLeaseLost) if the lease is found gone.
-func (l *Leases) hold(job int64, worker string, lost context.CancelCauseFunc) (release func()) {
+// hold renews worker's lease of job, a job of store storeName, until
+// release is called, and calls lost(ErrLeaseLost) if the lease is found
+// gone.
+func (l *Leases) hold(job int64, storeName, worker string, lost context.CancelCauseFunc) (release func()) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.held == nil {
@@ -57,7 +59,7 @@ func (l *Leases) hold(job int64, worker string, lost context.CancelCauseFunc) (r
 	}
 	l.holds++
 	n := l.holds
-	l.held[n] = heldLease{lease: store.Lease{Job: job, Worker: worker}, lost: lost}
+	l.held[n] = heldLease{lease: store.Lease{Job: job, Worker: worker}, store: storeName, lost: lost}
 	if !l.renewer {
 		l.renewer = true
 		go l.renew()
@@ -67,6 +69,22 @@ func (l *Leases) hold(job int64, worker string, lost context.CancelCauseFunc) (r
 		defer l.mu.Unlock()
 		delete(l.held, n)
 	}
+}
+
+// Running says whether a worker sharing these leases holds a job of store
+// storeName, one whose lease has not been found gone.
+func (l *Leases) Running(storeName string) bool {
+	if l == nil {
+		return false
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, h := range l.held {
+		if h.store == storeName {
+			return true
+		}
+	}
+	return false
 }
 
 // renew renews what is held every period, and ends when nothing is.

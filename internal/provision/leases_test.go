@@ -49,7 +49,7 @@ func TestLeases(t *testing.T) {
 		}
 		jctx, cancel := context.WithCancelCause(ctx)
 		t.Cleanup(func() { cancel(nil) })
-		jobs = append(jobs, held{job, jctx, l.hold(job.ID, job.LeaseOwner, cancel)})
+		jobs = append(jobs, held{job, jctx, l.hold(job.ID, job.Store, job.LeaseOwner, cancel)})
 	}
 	kept, taken, released := jobs[0], jobs[1], jobs[2]
 	released.release()
@@ -112,8 +112,8 @@ func TestLeasesOfOneJobTwice(t *testing.T) {
 	defer cancelOld(nil)
 	newCtx, cancelNew := context.WithCancelCause(ctx)
 	defer cancelNew(nil)
-	releaseOld := l.hold(job.ID, "w-old", cancelOld)
-	releaseNew := l.hold(job.ID, "w-new", cancelNew)
+	releaseOld := l.hold(job.ID, job.Store, "w-old", cancelOld)
+	releaseNew := l.hold(job.ID, job.Store, "w-new", cancelNew)
 	defer releaseNew()
 	select {
 	case <-oldCtx.Done():

@@ -75,6 +75,12 @@ type Reconciler struct {
 	Resync time.Duration
 	// Workers judge stores in parallel (default 2).
 	Workers int
+	// Leases, if set, are those of this process's workers: a store one of
+	// them is running a job for is left to the job, which judges its end,
+	// without reading the database (as it would find the job, or the
+	// store in flight, and do nothing). Events come by the dozen while a
+	// store is made.
+	Leases *Leases
 
 	cache *driftCache
 	queue workqueue.TypedRateLimitingInterface[string]
@@ -210,6 +216,10 @@ func (r *Reconciler) next(ctx context.Context) bool {
 // to look again, when it is waiting for something to settle.
 func (r *Reconciler) reconcile(ctx context.Context, name string) (time.Duration, error) {
 	ns := Namespace(name)
+	if r.Leases.Running(name) {
+		r.setOrphan(orphanNamespaceKey(ns), false, nil) // a job has it
+		return 0, nil
+	}
 	st, err := r.Service.DB.GetStore(ctx, name)
 	if errors.Is(err, store.ErrNotFound) {
 		n := r.cache.namespace(ns)

@@ -317,3 +317,62 @@ func BenchmarkJudge(b *testing.B) {
 		k.judge(ctx, snap, st)
 	}
 }
+
+// gettingDB counts the store reads a reconciler makes.
+type gettingDB struct {
+	store.DB
+	mu   sync.Mutex
+	gets int
+}
+
+func (d *gettingDB) GetStore(ctx context.Context, name string) (store.Store, error) {
+	d.mu.Lock()
+	d.gets++
+	d.mu.Unlock()
+	return d.DB.GetStore(ctx, name)
+}
+
+// A store one of this process's workers is running a job for is left to
+// the job: judging it reads nothing from the database. Once the job lets
+// go, the store is read again.
+func TestReconcilerLeavesHeldStores(t *testing.T) {
+	ctx := context.Background()
+	f := newReconcilerFixture(t)
+	// A FAILED store: once read, it is left alone without the cache.
+	f.st.Status = store.StatusFailed
+	if err := f.db.UpdateStore(ctx, f.st); err != nil {
+		t.Fatal(err)
+	}
+	db := &gettingDB{DB: f.db}
+	leases := &Leases{DB: f.db, Lease: time.Hour}
+	m := &countingMetrics{found: map[string]int{}, orphans: map[string]int{}}
+	r := &Reconciler{Service: &Service{DB: db}, Kube: f.k, Mode: DriftRepair, Metrics: m, Leases: leases}
+	r.defaults()
+
+	release := leases.hold(1, f.st.Name, "w1", func(error) {})
+	other := leases.hold(2, "another", "w2", func(error) {})
+	defer other()
+	if !leases.Running(f.st.Name) || leases.Running("nobody") {
+		t.Fatalf("Running(%s) = %v, Running(nobody) = %v", f.st.Name, leases.Running(f.st.Name), leases.Running("nobody"))
+	}
+	if again, err := r.reconcile(ctx, f.st.Name); err != nil || again != 0 {
+		t.Fatalf("reconcile of a held store: %v, %v", again, err)
+	}
+	if db.gets != 0 {
+		t.Errorf("a held store was read %d times", db.gets)
+	}
+	release()
+	if leases.Running(f.st.Name) {
+		t.Error("released, and still running")
+	}
+	if _, err := r.reconcile(ctx, f.st.Name); err != nil {
+		t.Fatal(err)
+	}
+	if db.gets != 1 {
+		t.Errorf("released store read %d times, want 1", db.gets)
+	}
+	var none *Leases
+	if none.Running(f.st.Name) {
+		t.Error("no leases: running")
+	}
+}

@@ -109,7 +109,7 @@ func (r *Runner) RunJob(ctx context.Context, job store.Job, events Events) error
 	if leases == nil {
 		leases = &Leases{DB: r.DB, Lease: r.Lease, Log: r.Log}
 	}
-	defer leases.hold(job.ID, r.Worker, cancel)()
+	defer leases.hold(job.ID, job.Store, r.Worker, cancel)()
 
 	log := r.Log.With("job", job.ID, "store", job.Store, "kind", job.Kind, "attempt", job.Attempts)
 	log.Info("job started")
