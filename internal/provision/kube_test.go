@@ -13,6 +13,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/fake"
@@ -107,6 +108,7 @@ func TestCacheKeepsPacked(t *testing.T) {
 		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: credentialsName, Namespace: ns, Labels: mine},
 			Data: map[string][]byte{"admin-password": []byte("s3cret")}},
 		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "setup", Namespace: ns}, Data: map[string]string{"setup.sh": "#!/bin/sh\n"}},
+		quota(ns, "2", "1"),
 		&appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Name: "wordpress-abc", Namespace: ns, Labels: rsLabels},
 			Spec: appsv1.ReplicaSetSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "wordpress"}}}}}},
 		&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "wordpress-abc-x", Namespace: ns, Labels: rsLabels,
@@ -118,13 +120,14 @@ func TestCacheKeepsPacked(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { cancel(); c.stop() }()
-	for what, idx := range map[string]cache.Indexer{"secret": c.secrets, "replicaset": c.replicaSets, "pod": c.pods, "configmap": c.configMaps} {
+	for what, idx := range map[string]cache.Indexer{"secret": c.secrets, "replicaset": c.replicaSets, "pod": c.pods, "configmap": c.configMaps,
+		"namespace": c.namespaces, "quota": c.quotas} {
 		for _, obj := range idx.List() {
 			p, ok := obj.(*packed)
 			if !ok {
 				t.Fatalf("the cache keeps a %s as %T, want it packed", what, obj)
 			}
-			if p.name == "" || p.namespace != ns {
+			if p.name == "" || p.namespace != ns && what != "namespace" {
 				t.Errorf("packed %s keeps %+v", what, p.packedMeta)
 			}
 			// Kept against a reference (delta.go), but a store's secrets.
@@ -133,9 +136,37 @@ func TestCacheKeepsPacked(t *testing.T) {
 			}
 		}
 	}
-	o := c.snapshot(ns).byNS[ns]
-	if o == nil || len(o.secrets) != 1 || len(o.replicaSets) != 1 || len(o.pods) != 1 || len(o.configMaps) != 1 {
+	snap := c.snapshot(ns)
+	o := snap.byNS[ns]
+	if o == nil || len(o.secrets) != 1 || len(o.replicaSets) != 1 || len(o.pods) != 1 || len(o.configMaps) != 1 || len(o.quotas) != 1 {
 		t.Fatalf("snapshot: %+v", o)
+	}
+	if n := c.namespace(ns); n == nil || n.Name != ns || !maps.Equal(n.Labels, mine) || snap.namespaces[ns] == nil {
+		t.Errorf("namespace read back as %+v", n)
+	}
+	if c.namespace("store-nobody") != nil {
+		t.Error("a namespace never made read back")
+	}
+	if q := o.quotas[0]; q.Spec.Hard.Pods().String() != "2" || len(q.Status.Used) != 0 {
+		t.Errorf("quota read back as %+v (want its spec, no status)", q)
+	}
+
+	// quotaChanged (a quota's update filter) on packed copies: what is
+	// used changes with every pod, and is not a change.
+	packQuota := func(q *corev1.ResourceQuota) any {
+		trimCached(q)
+		return pack(q, packedAs[corev1.ResourceQuota](), c.refs)
+	}
+	base := packQuota(quota(ns, "2", "1"))
+	if quotaChanged(base, packQuota(quota(ns, "2", "2"))) {
+		t.Error("a quota's usage counted as a change")
+	}
+	relabelled := quota(ns, "2", "1")
+	relabelled.Labels = map[string]string{"a": "b"}
+	for what, q := range map[string]*corev1.ResourceQuota{"its spec": quota(ns, "3", "1"), "its labels": relabelled} {
+		if !quotaChanged(base, packQuota(q)) {
+			t.Errorf("a change of %s is not seen", what)
+		}
 	}
 	if cm := o.configMaps[0]; cm.Data["setup.sh"] != "#!/bin/sh\n" {
 		t.Errorf("config map read back as %+v", cm)
@@ -221,4 +252,11 @@ func TestRevisit(t *testing.T) {
 	if r.queue.Len() != 0 {
 		t.Errorf("%d more queued", r.queue.Len())
 	}
+}
+
+// quota is a store's quota allowing pods, of which used are used.
+func quota(ns, pods, used string) *corev1.ResourceQuota {
+	return &corev1.ResourceQuota{ObjectMeta: metav1.ObjectMeta{Name: "store", Namespace: ns, Labels: map[string]string{LabelManagedBy: ManagedBy}},
+		Spec:   corev1.ResourceQuotaSpec{Hard: corev1.ResourceList{corev1.ResourcePods: resource.MustParse(pods)}},
+		Status: corev1.ResourceQuotaStatus{Used: corev1.ResourceList{corev1.ResourcePods: resource.MustParse(used)}}}
 }

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"unique"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -118,10 +119,11 @@ func pack(obj any, kind func() protoObject, refs *deltaRefs) any {
 
 // refKey is the reference an object is kept against: its type and its
 // role in the store, the chart's component label (a pod's or a Job's name
-// is made up anew for each), or else its name.
+// is made up anew for each), or else its name; a store's namespace, named
+// for the store, by its type alone.
 func refKey(obj any, m metav1.Object) string {
 	role := m.GetLabels()[charts.LabelComponent]
-	if role == "" {
+	if _, ns := obj.(*corev1.Namespace); role == "" && !ns {
 		role = m.GetName()
 	}
 	return reflect.TypeOf(obj).String() + "\x00" + role
