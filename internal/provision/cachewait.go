@@ -191,13 +191,13 @@ func (w cacheWaiter) pending(resources kube.ResourceList, jobs bool, seen map[*r
 			version = m.GetResourceVersion()
 		}
 		if j.version != version || version == "" {
+			if obj, err = unpack(obj); err != nil {
+				return "", err
+			}
 			// The cache may lag a moment behind the change just made: an
 			// older copy of the object says nothing about the new one.
 			if older(obj, info.Object) {
 				return what() + " not seen since the change", nil
-			}
-			if obj, err = unpack(obj); err != nil {
-				return "", err
 			}
 			ready, msg, err := objectReady(obj, info.Mapping.GroupVersionKind)
 			if err != nil {

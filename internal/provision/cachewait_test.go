@@ -255,3 +255,23 @@ func TestSlimApplied(t *testing.T) {
 		}
 	}
 }
+
+// A cached object of the same name but another uid (deleted and made
+// again) is not the one the change made, whatever its generation.
+func TestCacheWaiterOtherUID(t *testing.T) {
+	deployments := cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
+	w := cacheWaiter{ctx: context.Background(), cache: &driftCache{deployments: deployments}}
+	applied := waitedDeployment(1, 0, 0)
+	applied.UID = "new"
+	list := kube.ResourceList{infoOf(applied, gvkDeployment)}
+	_ = deployments.Add(pack(waitedDeployment(5, 5, 1), packedAs[appsv1.Deployment](), nil)) // uid d1, ready
+	if p, err := w.pending(list, true, map[*resource.Info]*judged{}); err != nil || !strings.Contains(p, "not seen since the change") {
+		t.Errorf("another uid cached: pending %q, %v", p, err)
+	}
+	same := waitedDeployment(1, 1, 1)
+	same.UID = "new"
+	_ = deployments.Update(pack(same, packedAs[appsv1.Deployment](), nil))
+	if p, err := w.pending(list, true, map[*resource.Info]*judged{}); err != nil || p != "" {
+		t.Errorf("the applied object, ready: pending %q, %v", p, err)
+	}
+}

@@ -123,6 +123,9 @@ func quotaChanged(old, obj any) bool {
 // controlledBy says whether obj's controller is of kind.
 func controlledBy(kind string) func(obj any) bool {
 	return func(obj any) bool {
+		if p, ok := obj.(*packed); ok {
+			return p.controller == kind
+		}
 		m, err := meta.Accessor(obj)
 		if err != nil {
 			return false

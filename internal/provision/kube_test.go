@@ -136,6 +136,13 @@ func TestCacheKeepsPacked(t *testing.T) {
 			}
 		}
 	}
+	// The event filters tell a cron run's pods by their controller's
+	// kind, which a packed pod keeps.
+	for _, obj := range c.pods.List() {
+		if !controlledBy("ReplicaSet")(obj) || controlledBy("Job")(obj) {
+			t.Errorf("packed pod: controlled by a ReplicaSet %v, by a Job %v", controlledBy("ReplicaSet")(obj), controlledBy("Job")(obj))
+		}
+	}
 	snap := c.snapshot(ns)
 	o := snap.byNS[ns]
 	if o == nil || len(o.secrets) != 1 || len(o.replicaSets) != 1 || len(o.pods) != 1 || len(o.configMaps) != 1 || len(o.quotas) != 1 {

@@ -20,8 +20,8 @@ import (
 
 // packed is an object the reconciler's cache keeps as its protobuf
 // encoding, beside the metadata its index and event filters read (name,
-// namespace, uid, resource version, generation, owners, deletion, and a
-// digest of its labels). A Deployment, StatefulSet, Job or CronJob decoded
+// namespace, resource version, generation, the kind of its controller,
+// deletion, and a digest of its labels). A Deployment, StatefulSet, Job or CronJob decoded
 // into Go structs takes 8–13 KB, most of it its pod template; encoded,
 // 1.5–2.5 KB. A trimmed pod or ReplicaSet, or a Secret, decoded holds a
 // map or two of a few hundred bytes each; encoded, a few hundred bytes in
@@ -39,49 +39,51 @@ type packed struct {
 }
 
 // packedMeta is the metadata a packed object keeps beside its encoding,
-// and its metav1.Object: 104 bytes where an ObjectMeta takes 232. What it
+// and its metav1.Object: 80 bytes where an ObjectMeta takes 232. What it
 // does not keep reads as empty (the labels too: the digest stands for
-// them), and setting it is ignored.
+// them; the uid and the owner references: read them from the decoded
+// object, unpack), and setting it is ignored. Of the owners it keeps the
+// kind of the controller, which the informers' event filters read
+// (controlledBy): a cron run's pods and Jobs are told apart by it.
 type packedMeta struct {
 	name, namespace, resourceVersion string
-	uid                              types.UID
 	generation                       int64
-	owners                           []metav1.OwnerReference
+	controller                       string // the kind of the controlling owner, or ""
 	deletion                         *metav1.Time
 }
 
 var _ metav1.Object = (*packedMeta)(nil)
 
-func (m *packedMeta) GetNamespace() string                            { return m.namespace }
-func (m *packedMeta) SetNamespace(ns string)                          { m.namespace = ns }
-func (m *packedMeta) GetName() string                                 { return m.name }
-func (m *packedMeta) SetName(name string)                             { m.name = name }
-func (m *packedMeta) GetGenerateName() string                         { return "" }
-func (m *packedMeta) SetGenerateName(string)                          {}
-func (m *packedMeta) GetUID() types.UID                               { return m.uid }
-func (m *packedMeta) SetUID(uid types.UID)                            { m.uid = uid }
-func (m *packedMeta) GetResourceVersion() string                      { return m.resourceVersion }
-func (m *packedMeta) SetResourceVersion(v string)                     { m.resourceVersion = v }
-func (m *packedMeta) GetGeneration() int64                            { return m.generation }
-func (m *packedMeta) SetGeneration(g int64)                           { m.generation = g }
-func (m *packedMeta) GetSelfLink() string                             { return "" }
-func (m *packedMeta) SetSelfLink(string)                              {}
-func (m *packedMeta) GetCreationTimestamp() metav1.Time               { return metav1.Time{} }
-func (m *packedMeta) SetCreationTimestamp(metav1.Time)                {}
-func (m *packedMeta) GetDeletionTimestamp() *metav1.Time              { return m.deletion }
-func (m *packedMeta) SetDeletionTimestamp(t *metav1.Time)             { m.deletion = t }
-func (m *packedMeta) GetDeletionGracePeriodSeconds() *int64           { return nil }
-func (m *packedMeta) SetDeletionGracePeriodSeconds(*int64)            {}
-func (m *packedMeta) GetLabels() map[string]string                    { return nil }
-func (m *packedMeta) SetLabels(map[string]string)                     {}
-func (m *packedMeta) GetAnnotations() map[string]string               { return nil }
-func (m *packedMeta) SetAnnotations(map[string]string)                {}
-func (m *packedMeta) GetFinalizers() []string                         { return nil }
-func (m *packedMeta) SetFinalizers([]string)                          {}
-func (m *packedMeta) GetOwnerReferences() []metav1.OwnerReference     { return m.owners }
-func (m *packedMeta) SetOwnerReferences(refs []metav1.OwnerReference) { m.owners = refs }
-func (m *packedMeta) GetManagedFields() []metav1.ManagedFieldsEntry   { return nil }
-func (m *packedMeta) SetManagedFields([]metav1.ManagedFieldsEntry)    {}
+func (m *packedMeta) GetNamespace() string                          { return m.namespace }
+func (m *packedMeta) SetNamespace(ns string)                        { m.namespace = ns }
+func (m *packedMeta) GetName() string                               { return m.name }
+func (m *packedMeta) SetName(name string)                           { m.name = name }
+func (m *packedMeta) GetGenerateName() string                       { return "" }
+func (m *packedMeta) SetGenerateName(string)                        {}
+func (m *packedMeta) GetUID() types.UID                             { return "" }
+func (m *packedMeta) SetUID(types.UID)                              {}
+func (m *packedMeta) GetResourceVersion() string                    { return m.resourceVersion }
+func (m *packedMeta) SetResourceVersion(v string)                   { m.resourceVersion = v }
+func (m *packedMeta) GetGeneration() int64                          { return m.generation }
+func (m *packedMeta) SetGeneration(g int64)                         { m.generation = g }
+func (m *packedMeta) GetSelfLink() string                           { return "" }
+func (m *packedMeta) SetSelfLink(string)                            {}
+func (m *packedMeta) GetCreationTimestamp() metav1.Time             { return metav1.Time{} }
+func (m *packedMeta) SetCreationTimestamp(metav1.Time)              {}
+func (m *packedMeta) GetDeletionTimestamp() *metav1.Time            { return m.deletion }
+func (m *packedMeta) SetDeletionTimestamp(t *metav1.Time)           { m.deletion = t }
+func (m *packedMeta) GetDeletionGracePeriodSeconds() *int64         { return nil }
+func (m *packedMeta) SetDeletionGracePeriodSeconds(*int64)          {}
+func (m *packedMeta) GetLabels() map[string]string                  { return nil }
+func (m *packedMeta) SetLabels(map[string]string)                   {}
+func (m *packedMeta) GetAnnotations() map[string]string             { return nil }
+func (m *packedMeta) SetAnnotations(map[string]string)              {}
+func (m *packedMeta) GetFinalizers() []string                       { return nil }
+func (m *packedMeta) SetFinalizers([]string)                        {}
+func (m *packedMeta) GetOwnerReferences() []metav1.OwnerReference   { return nil }
+func (m *packedMeta) SetOwnerReferences([]metav1.OwnerReference)    {}
+func (m *packedMeta) GetManagedFields() []metav1.ManagedFieldsEntry { return nil }
+func (m *packedMeta) SetManagedFields([]metav1.ManagedFieldsEntry)  {}
 
 // protoObject is an API type with its generated protobuf codec.
 type protoObject interface {
@@ -111,10 +113,18 @@ func pack(obj any, kind func() protoObject, refs *deltaRefs) any {
 		raw, ref = refs.delta(refKey(obj, m), raw)
 	}
 	return &packed{
-		packedMeta: packedMeta{name: m.GetName(), namespace: unique.Make(m.GetNamespace()).Value(), uid: m.GetUID(), resourceVersion: m.GetResourceVersion(),
-			generation: m.GetGeneration(), owners: m.GetOwnerReferences(), deletion: m.GetDeletionTimestamp()},
+		packedMeta: packedMeta{name: m.GetName(), namespace: unique.Make(m.GetNamespace()).Value(), resourceVersion: m.GetResourceVersion(),
+			generation: m.GetGeneration(), controller: controllerKind(m), deletion: m.GetDeletionTimestamp()},
 		labels: labelDigest(m.GetLabels()), raw: raw, ref: ref, kind: kind,
 	}
+}
+
+// controllerKind is the kind of m's controlling owner, or "".
+func controllerKind(m metav1.Object) string {
+	if ref := metav1.GetControllerOfNoCopy(m); ref != nil {
+		return unique.Make(ref.Kind).Value()
+	}
+	return ""
 }
 
 // refKey is the reference an object is kept against: its type and its
