@@ -109,9 +109,10 @@ func (c helmClient) Update(originals, targets kube.ResourceList, opts ...kube.Cl
 // slimApplied replaces each applied object with its identity: kind, name,
 // namespace, uid, resourceVersion, generation, labels (and a Service's
 // type). An apply leaves in each the API server's answer, decoded whole
-// (status, defaults, managed fields): some 40 KB a store's Deployment, and
-// Helm keeps the list through the wait for readiness, twenty seconds and
-// more, for every install in flight. Nothing after the apply reads more:
+// into maps (status, defaults, managed fields), and Helm keeps the list
+// through the wait for readiness, twenty seconds and more, for every
+// install in flight: at 200 stores and 16 workers, the live heap while
+// stores were made fell from 21–26 MB to 16–20 MB without it. Nothing after the apply reads more:
 // the waits read the objects' identity and, for the cache waiter, their
 // generation and uid (older) and a Service's type (waitsForReadiness);
 // what a wait judges is read from the cluster or the cache; a failed
