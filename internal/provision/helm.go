@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
@@ -135,12 +134,12 @@ func slimApplied(resources kube.ResourceList) {
 		s.SetResourceVersion(m.GetResourceVersion())
 		s.SetGeneration(m.GetGeneration())
 		s.SetLabels(m.GetLabels())
-		if u, ok := info.Object.(*unstructured.Unstructured); ok {
-			if t, found, _ := unstructured.NestedString(u.Object, "spec", "type"); found && s.GetKind() == "Service" {
-				_ = unstructured.SetNestedField(s.Object, t, "spec", "type")
+		if s.GetKind() == "Service" {
+			if u, err := toUnstructured(info.Object); err == nil {
+				if t, found, _ := unstructured.NestedString(u.Object, "spec", "type"); found {
+					_ = unstructured.SetNestedField(s.Object, t, "spec", "type")
+				}
 			}
-		} else if svc, ok := info.Object.(*corev1.Service); ok && svc.Spec.Type != "" {
-			_ = unstructured.SetNestedField(s.Object, string(svc.Spec.Type), "spec", "type")
 		}
 		info.Object = s
 	}
