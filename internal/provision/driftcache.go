@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"sync"
 	"unique"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -17,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/informers"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 )
 
@@ -29,6 +31,10 @@ import (
 type driftCache struct {
 	k         *Kube
 	factories []informers.SharedInformerFactory
+	// informers are the packed kinds' own (wirepack.go), running while
+	// running counts them.
+	informers []cache.SharedIndexInformer
+	running   sync.WaitGroup
 
 	namespaces   cache.Indexer // labelled urumi's
 	secrets      cache.Indexer // labelled urumi's, but Helm's records
@@ -71,11 +77,11 @@ type watchedKind struct {
 	// when anything else changes, and when the reconciler revisits every
 	// store (Reconciler.Resync).
 	routine func(obj any) bool
+	// selector, when set, picks the objects watched by label.
+	selector string
 	// packed, when set, makes the cache keep this kind packed (see
-	// packed.go); apart, without a reference (delta.go): a store's
-	// secrets are never kept against another's.
-	packed func() protoObject
-	apart  bool
+	// packed.go, wirepack.go).
+	packed *packedKind
 }
 
 // never: a pod's updates are its workload's status, which the workload
@@ -135,63 +141,110 @@ func controlledBy(kind string) func(obj any) bool {
 	}
 }
 
-// newDriftCache sets up the informers; start them with run.
-func newDriftCache(k *Kube) (*driftCache, []watchedKind) {
-	selected := func(sel string) informers.SharedInformerOption {
-		return informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = sel })
+// watchedKinds are the kinds the cache watches, in the order of its
+// indexes; the packed ones kept against refs.
+func watchedKinds(refs *deltaRefs) []watchedKind {
+	return []watchedKind{
+		{name: "namespace", selector: LabelManagedBy + "=" + ManagedBy, packed: packedAs[corev1.Namespace]().watching("namespaces", refs, nil)},
+		// Apart, without a reference: a store's secrets are never kept
+		// against another's.
+		{name: "secret", selector: urumiSecretSelector, packed: packedAs[corev1.Secret]().watching("secrets", nil, nil)},
+		{name: "release", selector: helmRecordSelector},
+		{name: "quota", updates: quotaChanged, packed: packedAs[corev1.ResourceQuota]().watching("resourcequotas", refs, trimQuota)},
+		{name: "limit-range", packed: packedAs[corev1.LimitRange]().watching("limitranges", refs, nil)},
+		{name: "network-policy", packed: packedAs[networkingv1.NetworkPolicy]().watching("networkpolicies", refs, nil)},
+		{name: "configmap", packed: packedAs[corev1.ConfigMap]().watching("configmaps", refs, nil)},
+		{name: "service", packed: packedAs[corev1.Service]().watching("services", refs, nil)},
+		{name: "claim", packed: packedAs[corev1.PersistentVolumeClaim]().watching("persistentvolumeclaims", refs, nil)},
+		{name: "pod", updates: never, routine: controlledBy("Job"), packed: packedAs[corev1.Pod]().watching("pods", refs, trimPod)},
+		{name: "deployment", packed: packedAs[appsv1.Deployment]().watching("deployments", refs, nil)},
+		{name: "statefulset", packed: packedAs[appsv1.StatefulSet]().watching("statefulsets", refs, nil)},
+		{name: "replicaset", updates: never, packed: packedAs[appsv1.ReplicaSet]().watching("replicasets", refs, trimReplicaSet)},
+		{name: "job", routine: controlledBy("CronJob"), packed: packedAs[batchv1.Job]().watching("jobs", refs, trimJob)},
+		{name: "cronjob", updates: specChanged, packed: packedAs[batchv1.CronJob]().watching("cronjobs", refs, nil)},
+		{name: "ingress", packed: packedAs[networkingv1.Ingress]().watching("ingresses", refs, nil)},
+		{name: "role-binding", packed: packedAs[rbacv1.RoleBinding]().watching("rolebindings", refs, nil)},
 	}
+}
+
+// newDriftCache sets up the informers; start them with start.
+func newDriftCache(k *Kube) (*driftCache, []watchedKind, error) {
+	c := &driftCache{k: k, manifests: newManifestDict(), refs: newDeltaRefs()}
+	kinds := watchedKinds(c.refs)
+	idx := []*cache.Indexer{&c.namespaces, &c.secrets, &c.helm, &c.quotas, &c.limitRanges, &c.policies, &c.configMaps,
+		&c.services, &c.claims, &c.pods, &c.deployments, &c.statefulSets, &c.replicaSets, &c.jobs, &c.cronJobs,
+		&c.ingresses, &c.roleBindings}
+
+	// The packed kinds' clients, a group version each, on one connection.
+	clients := map[schema.GroupVersion]rest.Interface{}
+	if k.watchConfig != nil {
+		byGV := map[schema.GroupVersion]map[schema.GroupVersionKind]*packedKind{}
+		for _, w := range kinds {
+			if w.packed != nil {
+				gv := w.packed.gvk.GroupVersion()
+				if byGV[gv] == nil {
+					byGV[gv] = map[schema.GroupVersionKind]*packedKind{}
+				}
+				byGV[gv][w.packed.gvk] = w.packed
+			}
+		}
+		for gv, packed := range byGV {
+			r, err := watchREST(k.watchConfig, k.watchHTTP, gv, packed)
+			if err != nil {
+				return nil, nil, err
+			}
+			clients[gv] = r
+		}
+	}
+	// Otherwise (tests, on a fake clientset) and for Helm's records,
+	// informers of a factory for each selector, which decode whole.
 	client := k.watches
 	if client == nil {
 		client = k.Client
 	}
-	// No resync: the reconciler revisits every store itself, spread over
-	// its period (Reconciler.revisit).
-	mine := informers.NewSharedInformerFactoryWithOptions(client, 0, selected(LabelManagedBy+"="+ManagedBy))
-	secrets := informers.NewSharedInformerFactoryWithOptions(client, 0, selected(urumiSecretSelector))
-	helm := informers.NewSharedInformerFactoryWithOptions(client, 0, selected(helmRecordSelector))
-	all := informers.NewSharedInformerFactoryWithOptions(client, 0)
-	c := &driftCache{k: k, factories: []informers.SharedInformerFactory{mine, secrets, helm, all}, manifests: newManifestDict(), refs: newDeltaRefs()}
-	kinds := []watchedKind{
-		{name: "namespace", informer: mine.Core().V1().Namespaces().Informer(), packed: packedAs[corev1.Namespace]()},
-		{name: "secret", informer: secrets.Core().V1().Secrets().Informer(), packed: packedAs[corev1.Secret](), apart: true},
-		{name: "release", informer: helm.Core().V1().Secrets().Informer()},
-		{name: "quota", informer: all.Core().V1().ResourceQuotas().Informer(), updates: quotaChanged, packed: packedAs[corev1.ResourceQuota]()},
-		{name: "limit-range", informer: all.Core().V1().LimitRanges().Informer(), packed: packedAs[corev1.LimitRange]()},
-		{name: "network-policy", informer: all.Networking().V1().NetworkPolicies().Informer(), packed: packedAs[networkingv1.NetworkPolicy]()},
-		{name: "configmap", informer: all.Core().V1().ConfigMaps().Informer(), packed: packedAs[corev1.ConfigMap]()},
-		{name: "service", informer: all.Core().V1().Services().Informer(), packed: packedAs[corev1.Service]()},
-		{name: "claim", informer: all.Core().V1().PersistentVolumeClaims().Informer(), packed: packedAs[corev1.PersistentVolumeClaim]()},
-		{name: "pod", informer: all.Core().V1().Pods().Informer(), updates: never, routine: controlledBy("Job"), packed: packedAs[corev1.Pod]()},
-		{name: "deployment", informer: all.Apps().V1().Deployments().Informer(), packed: packedAs[appsv1.Deployment]()},
-		{name: "statefulset", informer: all.Apps().V1().StatefulSets().Informer(), packed: packedAs[appsv1.StatefulSet]()},
-		{name: "replicaset", informer: all.Apps().V1().ReplicaSets().Informer(), updates: never, packed: packedAs[appsv1.ReplicaSet]()},
-		{name: "job", informer: all.Batch().V1().Jobs().Informer(), routine: controlledBy("CronJob"), packed: packedAs[batchv1.Job]()},
-		{name: "cronjob", informer: all.Batch().V1().CronJobs().Informer(), updates: specChanged, packed: packedAs[batchv1.CronJob]()},
-		{name: "ingress", informer: all.Networking().V1().Ingresses().Informer(), packed: packedAs[networkingv1.Ingress]()},
-		{name: "role-binding", informer: all.Rbac().V1().RoleBindings().Informer(), packed: packedAs[rbacv1.RoleBinding]()},
-	}
-	idx := []*cache.Indexer{&c.namespaces, &c.secrets, &c.helm, &c.quotas, &c.limitRanges, &c.policies, &c.configMaps,
-		&c.services, &c.claims, &c.pods, &c.deployments, &c.statefulSets, &c.replicaSets, &c.jobs, &c.cronJobs,
-		&c.ingresses, &c.roleBindings}
-	for i, w := range kinds {
-		records, packed, refs := w.name == "release", w.packed, c.refs
-		if w.apart {
-			refs = nil
+	factories := map[string]informers.SharedInformerFactory{}
+	factory := func(selector string) informers.SharedInformerFactory {
+		f := factories[selector]
+		if f == nil {
+			// No resync: the reconciler revisits every store itself,
+			// spread over its period (Reconciler.revisit).
+			f = informers.NewSharedInformerFactoryWithOptions(client, 0,
+				informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = selector }))
+			factories[selector] = f
+			c.factories = append(c.factories, f)
 		}
-		_ = w.informer.SetTransform(func(obj any) (any, error) {
-			trimCached(obj)
-			if packed != nil {
-				return pack(obj, packed, refs), nil
+		return f
+	}
+	for i := range kinds {
+		w := &kinds[i]
+		switch kind := w.packed; {
+		case kind != nil && k.watchConfig != nil:
+			w.informer = packedInformer(clients[kind.gvk.GroupVersion()], kind, w.selector)
+			c.informers = append(c.informers, w.informer)
+		case kind != nil:
+			gi, err := factory(w.selector).ForResource(kind.gvk.GroupVersion().WithResource(kind.resource))
+			if err != nil {
+				return nil, nil, fmt.Errorf("watch %ss: %w", w.name, err)
 			}
-			shareStrings(obj)
-			if s, ok := obj.(*corev1.Secret); ok && records {
-				return c.manifests.compact(s), nil
-			}
-			return obj, nil
-		})
+			w.informer = gi.Informer()
+			_ = w.informer.SetTransform(func(obj any) (any, error) {
+				trimCached(obj)
+				return pack(obj, kind, kind.refs), nil
+			})
+		default: // Helm's release records, compacted
+			w.informer = factory(w.selector).Core().V1().Secrets().Informer()
+			_ = w.informer.SetTransform(func(obj any) (any, error) {
+				trimCached(obj)
+				shareStrings(obj)
+				if s, ok := obj.(*corev1.Secret); ok {
+					return c.manifests.compact(s), nil
+				}
+				return obj, nil
+			})
+		}
 		*idx[i] = w.informer.GetIndexer()
 	}
-	return c, kinds
+	return c, kinds, nil
 }
 
 // trimCached drops what no check, wait or cached read uses from an
@@ -253,11 +306,19 @@ func (c *driftCache) start(ctx context.Context) error {
 	for _, f := range c.factories {
 		f.Start(ctx.Done())
 	}
+	for _, inf := range c.informers {
+		c.running.Go(func() { inf.RunWithContext(ctx) })
+	}
 	for _, f := range c.factories {
 		for typ, ok := range f.WaitForCacheSync(ctx.Done()) {
 			if !ok {
 				return fmt.Errorf("watch %v: the cluster did not answer the first list: %w", typ, context.Cause(ctx))
 			}
+		}
+	}
+	for _, inf := range c.informers {
+		if !cache.WaitForCacheSync(ctx.Done(), inf.HasSynced) {
+			return fmt.Errorf("watch: the cluster did not answer the first list: %w", context.Cause(ctx))
 		}
 	}
 	return nil
@@ -279,6 +340,7 @@ func (c *driftCache) stop() {
 	for _, f := range c.factories {
 		f.Shutdown()
 	}
+	c.running.Wait()
 }
 
 // namespace is the cached store namespace ns, or nil.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -66,8 +67,14 @@ type Kube struct {
 
 	config *rest.Config
 	// watches is Client without compression, for the reconciler's
-	// informers; nil: Client.
-	watches kubernetes.Interface
+	// informers; nil: Client. The informers of the kinds its cache keeps
+	// packed make their own clients on watchConfig and watchHTTP (the
+	// same connection), which decode into packed objects (wirepack.go);
+	// nil: they are informers of watches (or Client), and pack what they
+	// decode.
+	watches     kubernetes.Interface
+	watchConfig *rest.Config
+	watchHTTP   *http.Client
 	// helmREST is config for Helm's clients (cacheread.go).
 	helmREST  *rest.Config
 	discovery discovery.CachedDiscoveryInterface
@@ -108,12 +115,17 @@ func NewKube(config *rest.Config, settings Settings, log *slog.Logger) (*Kube, e
 	// cluster, and gzip on every watch stream cost the API server its
 	// compression and serve its decompression (about 5 % of serve's CPU at
 	// scale) for bytes that cross a cluster network.
-	// They also decode leanly what the cache keeps trimmed (leandecode.go).
+	// The informers of the kinds the cache keeps packed decode straight
+	// into what it keeps (wirepack.go).
 	plain := rest.CopyConfig(typed)
 	plain.DisableCompression = true
-	watches, err := leanWatchClient(plain)
+	watchHTTP, err := rest.HTTPClientFor(plain)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("kubernetes client: %w", err)
+	}
+	watches, err := kubernetes.NewForConfigAndClient(plain, watchHTTP)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes client: %w", err)
 	}
 	dyn, err := dynamic.NewForConfig(config)
 	if err != nil {
@@ -129,7 +141,7 @@ func NewKube(config *rest.Config, settings Settings, log *slog.Logger) (*Kube, e
 	}
 	k := &Kube{
 		Client: client, Dynamic: dyn, Settings: settings, Log: log,
-		config: config, watches: watches, discovery: cached,
+		config: config, watches: watches, watchConfig: plain, watchHTTP: watchHTTP, discovery: cached,
 		mapper: restmapper.NewDeferredDiscoveryRESTMapper(cached),
 	}
 	if k.helmREST, err = helmRESTConfig(config, k); err != nil {

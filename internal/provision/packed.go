@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/urumi/urumi/charts"
@@ -35,7 +36,26 @@ type packed struct {
 	labels uint64 // labelDigest of the object's labels
 	raw    []byte // the encoding, or its delta against ref
 	ref    *deltaRef
-	kind   func() protoObject
+	kind   *packedKind
+}
+
+// A packed object is a runtime.Object, as the informers of the packed
+// kinds receive it from their watches (wirepack.go). Copies share the
+// encoding, which is never changed.
+func (p *packed) GetObjectKind() schema.ObjectKind { return schema.EmptyObjectKind }
+
+func (p *packed) DeepCopyObject() runtime.Object {
+	c := *p
+	return &c
+}
+
+// GetAnnotations: a packed object keeps none; the bookmark that ends a
+// watch's initial events, which only the reflector reads, says so.
+func (p *packed) GetAnnotations() map[string]string {
+	if p.kind != nil && p.kind.endsInitialEvents {
+		return map[string]string{metav1.InitialEventsAnnotationKey: "true"}
+	}
+	return nil
 }
 
 // packedMeta is the metadata a packed object keeps beside its encoding,
@@ -92,10 +112,10 @@ type protoObject interface {
 	Unmarshal([]byte) error
 }
 
-// pack encodes obj, when it is a protoObject, as a packed object of the
-// kind kind makes, kept against refs when they are not nil; otherwise obj
-// is returned as it is.
-func pack(obj any, kind func() protoObject, refs *deltaRefs) any {
+// pack encodes obj, when it is a protoObject, as a packed object of kind,
+// kept against refs when they are not nil; otherwise obj is returned as
+// it is.
+func pack(obj any, kind *packedKind, refs *deltaRefs) any {
 	p, ok := obj.(protoObject)
 	if !ok {
 		return obj
@@ -165,17 +185,12 @@ func unpack(obj any) (any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("decode cached %s/%s: %w", p.namespace, p.name, err)
 	}
-	o := p.kind()
+	if p.kind == nil {
+		return nil, fmt.Errorf("decode cached %s/%s: no kind", p.namespace, p.name)
+	}
+	o := p.kind.new()
 	if err := o.Unmarshal(raw); err != nil {
 		return nil, fmt.Errorf("decode cached %s/%s: %w", p.namespace, p.name, err)
 	}
 	return o, nil
-}
-
-// packedAs is a packed kind's constructor.
-func packedAs[T any, PT interface {
-	*T
-	protoObject
-}]() func() protoObject {
-	return func() protoObject { return PT(new(T)) }
 }

@@ -117,7 +117,10 @@ func (r *Reconciler) Run(ctx context.Context) error {
 		return nil
 	}
 	r.defaults()
-	c, kinds := newDriftCache(r.Kube)
+	c, kinds, err := newDriftCache(r.Kube)
+	if err != nil {
+		return err
+	}
 	r.cache = c
 	r.queue = workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
 		workqueue.TypedRateLimitingQueueConfig[string]{Name: "urumi-drift"})
