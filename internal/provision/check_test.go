@@ -555,7 +555,7 @@ func TestCompactRecord(t *testing.T) {
 	long := strings.Repeat("x: 0123456789abcdef\n", 4000)
 	longDoc := "data:\n" + strings.Repeat("  k0123456789abcdef: v\n", 4000)
 	var many strings.Builder
-	for i := range 2 * maxDictParts {
+	for i := range 2 * maxDeltaRefs {
 		fmt.Fprintf(&many, "---\n# Source: part-%d.yaml\nkind: ConfigMap\nmetadata:\n  name: c%d\n", i, i)
 	}
 	random := make([]byte, 5000)

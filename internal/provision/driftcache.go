@@ -1,6 +1,7 @@
 package provision
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"maps"
@@ -114,10 +115,20 @@ func sameLabels(old, obj any) bool {
 
 // quotaChanged: an update of a quota's spec or labels; its status (what
 // is used) changes with every pod. The cache keeps quotas packed: the two
-// copies are decoded to compare, a few microseconds an update.
+// copies' specs are compared as they are encoded (decoding them, their
+// quantities parsed, was 1.3 % of serve's CPU while a fleet was made). A
+// spec encoded otherwise but meaning the same counts as a change: the
+// store is judged once more.
 func quotaChanged(old, obj any) bool {
 	if !sameLabels(old, obj) {
 		return true
+	}
+	if o, ok := old.(*packed); ok {
+		if n, ok := obj.(*packed); ok {
+			a, err1 := packedField(o, 2) // spec
+			b, err2 := packedField(n, 2)
+			return err1 != nil || err2 != nil || !bytes.Equal(a, b)
+		}
 	}
 	old, err1 := unpack(old)
 	obj, err2 := unpack(obj)

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"unique"
 
+	"google.golang.org/protobuf/encoding/protowire"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -193,4 +194,21 @@ func unpack(obj any) (any, error) {
 		return nil, fmt.Errorf("decode cached %s/%s: %w", p.namespace, p.name, err)
 	}
 	return o, nil
+}
+
+// packedField is the encoding of p's top-level field num (the last, as a
+// decoder reads it), or nil when p has none.
+func packedField(p *packed, num protowire.Number) ([]byte, error) {
+	raw, err := undelta(p.raw, p.ref)
+	if err != nil {
+		return nil, err
+	}
+	var v []byte
+	err = eachField(raw, func(n protowire.Number, b []byte) error {
+		if n == num {
+			v = b
+		}
+		return nil
+	})
+	return v, err
 }
