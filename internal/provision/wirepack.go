@@ -157,7 +157,7 @@ func (m *wireMeta) parse(msg []byte) error {
 	err := eachWireField(msg, func(num protowire.Number, typ protowire.Type, v []byte, x uint64) error {
 		if num == 7 { // generation
 			if typ != protowire.VarintType {
-				return errLeanProto
+				return errWireProto
 			}
 			m.generation = int64(x)
 			return nil
@@ -247,7 +247,7 @@ func (k *packedKind) packWire(obj []byte) (*packed, error) {
 			return nil
 		}
 		if seen { // never from an API server; decoded, the two would merge
-			return fmt.Errorf("%w: metadata given twice", errLeanProto)
+			return fmt.Errorf("%w: metadata given twice", errWireProto)
 		}
 		seen = true
 		return m.parse(v)
@@ -318,7 +318,7 @@ func (k *packedKind) packWire(obj []byte) (*packed, error) {
 	if m.deletion != nil {
 		p.deletion = &metav1.Time{}
 		if err := p.deletion.Unmarshal(m.deletion); err != nil {
-			return nil, fmt.Errorf("%w: deletion timestamp: %w", errLeanProto, err)
+			return nil, fmt.Errorf("%w: deletion timestamp: %w", errWireProto, err)
 		}
 	}
 	if m.eventsEnd {
@@ -377,15 +377,15 @@ type packingDecoder struct {
 // protobufPrefix opens every protobuf body of the Kubernetes API.
 const protobufPrefix = "k8s\x00"
 
-// errLeanProto: the bytes are not the protobuf they claim to be.
-var errLeanProto = errors.New("malformed protobuf")
+// errWireProto: the bytes are not the protobuf they claim to be.
+var errWireProto = errors.New("malformed protobuf")
 
 func (d packingDecoder) Decode(data []byte, defaults *schema.GroupVersionKind, into runtime.Object) (runtime.Object, *schema.GroupVersionKind, error) {
 	if l, ok := into.(*packedList); ok {
 		return d.decodeList(data, defaults, l)
 	}
 	if into == nil && d.protobuf {
-		if gvk, raw, ok := leanEnvelope(data); ok {
+		if gvk, raw, ok := wireEnvelope(data); ok {
 			if k := d.kinds[gvk]; k != nil {
 				p, err := k.packWire(raw)
 				if err != nil {
@@ -408,7 +408,7 @@ func (d packingDecoder) Decode(data []byte, defaults *schema.GroupVersionKind, i
 // decodeList decodes a list of l's kind into l.
 func (d packingDecoder) decodeList(data []byte, defaults *schema.GroupVersionKind, l *packedList) (runtime.Object, *schema.GroupVersionKind, error) {
 	if d.protobuf {
-		if gvk, raw, ok := leanEnvelope(data); ok && gvk == l.kind.gvk.GroupVersion().WithKind(l.kind.gvk.Kind+"List") {
+		if gvk, raw, ok := wireEnvelope(data); ok && gvk == l.kind.gvk.GroupVersion().WithKind(l.kind.gvk.Kind+"List") {
 			err := eachField(raw, func(num protowire.Number, v []byte) error {
 				switch num {
 				case 1:
@@ -501,11 +501,11 @@ func packedListWatch(client rest.Interface, k *packedKind, selector string) *cac
 	}
 }
 
-// leanEnvelope reads the kind and the bytes of the object a protobuf body
+// wireEnvelope reads the kind and the bytes of the object a protobuf body
 // of the API carries (a runtime.Unknown after the prefix), without
 // copying. ok is false for anything else, or for an object it carries
 // encoded some other way.
-func leanEnvelope(data []byte) (gvk schema.GroupVersionKind, raw []byte, ok bool) {
+func wireEnvelope(data []byte) (gvk schema.GroupVersionKind, raw []byte, ok bool) {
 	if !bytes.HasPrefix(data, []byte(protobufPrefix)) {
 		return gvk, nil, false
 	}
@@ -526,7 +526,7 @@ func leanEnvelope(data []byte) (gvk schema.GroupVersionKind, raw []byte, ok bool
 			raw = v
 		case 3, 4: // contentEncoding, contentType
 			if len(v) > 0 {
-				return errLeanProto
+				return errWireProto
 			}
 		}
 		return nil
@@ -547,11 +547,11 @@ func eachRawField(msg []byte, fn func(num protowire.Number, typ protowire.Type, 
 	for b := msg; len(b) > 0; {
 		num, typ, tagLen := protowire.ConsumeTag(b)
 		if tagLen < 0 {
-			return fmt.Errorf("%w: %w", errLeanProto, protowire.ParseError(tagLen))
+			return fmt.Errorf("%w: %w", errWireProto, protowire.ParseError(tagLen))
 		}
 		valLen := protowire.ConsumeFieldValue(num, typ, b[tagLen:])
 		if valLen < 0 {
-			return fmt.Errorf("%w: %w", errLeanProto, protowire.ParseError(valLen))
+			return fmt.Errorf("%w: %w", errWireProto, protowire.ParseError(valLen))
 		}
 		var v []byte
 		if typ == protowire.BytesType {

@@ -29,9 +29,9 @@ import (
 	"k8s.io/client-go/tools/cache"
 )
 
-// leanTestMeta is the metadata of an object as the API server sends it,
+// wireTestMeta is the metadata of an object as the API server sends it,
 // managed fields and all.
-func leanTestMeta(name string, owner *metav1.OwnerReference) metav1.ObjectMeta {
+func wireTestMeta(name string, owner *metav1.OwnerReference) metav1.ObjectMeta {
 	m := metav1.ObjectMeta{
 		Name: name, Namespace: "store-a", UID: "uid-" + "name", ResourceVersion: "42", Generation: 3,
 		CreationTimestamp: metav1.NewTime(time.Unix(1700000000, 0)),
@@ -49,7 +49,7 @@ func leanTestMeta(name string, owner *metav1.OwnerReference) metav1.ObjectMeta {
 	return m
 }
 
-func leanTestTemplate() corev1.PodTemplateSpec {
+func wireTestTemplate() corev1.PodTemplateSpec {
 	return corev1.PodTemplateSpec{
 		ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app.kubernetes.io/component": "cron"}},
 		Spec: corev1.PodSpec{
@@ -70,14 +70,14 @@ func controllerRef(kind, name string) *metav1.OwnerReference {
 	return &metav1.OwnerReference{APIVersion: "batch/v1", Kind: kind, Name: name, UID: "owner", Controller: &yes}
 }
 
-// leanTestObjects are objects of kinds the cache keeps packed, trimmed on
+// wireTestObjects are objects of kinds the cache keeps packed, trimmed on
 // the wire or not, lists of them, and an object of a kind it does not.
-func leanTestObjects() []runtime.Object {
-	tmpl := leanTestTemplate()
+func wireTestObjects() []runtime.Object {
+	tmpl := wireTestTemplate()
 	now := metav1.NewTime(time.Unix(1700000060, 0))
 	pod := func(name string) corev1.Pod {
 		return corev1.Pod{
-			ObjectMeta: leanTestMeta(name, controllerRef("Job", "wordpress-cron-1")),
+			ObjectMeta: wireTestMeta(name, controllerRef("Job", "wordpress-cron-1")),
 			Spec:       tmpl.Spec,
 			Status: corev1.PodStatus{
 				Phase: corev1.PodRunning, HostIP: "10.0.0.1", PodIP: "10.1.0.7", QOSClass: corev1.PodQOSBurstable, StartTime: &now,
@@ -91,30 +91,30 @@ func leanTestObjects() []runtime.Object {
 		}
 	}
 	cronRun := batchv1.Job{
-		ObjectMeta: leanTestMeta("wordpress-cron-1", controllerRef("CronJob", "wordpress-cron")),
+		ObjectMeta: wireTestMeta("wordpress-cron-1", controllerRef("CronJob", "wordpress-cron")),
 		Spec:       batchv1.JobSpec{BackoffLimit: new(int32), Template: tmpl},
 		Status:     batchv1.JobStatus{Active: 1, StartTime: &now},
 	}
 	setup := cronRun
-	setup.ObjectMeta = leanTestMeta("setup", nil)
+	setup.ObjectMeta = wireTestMeta("setup", nil)
 	rs := appsv1.ReplicaSet{
-		ObjectMeta: leanTestMeta("wordpress-5d8", controllerRef("Deployment", "wordpress")),
+		ObjectMeta: wireTestMeta("wordpress-5d8", controllerRef("Deployment", "wordpress")),
 		Spec:       appsv1.ReplicaSetSpec{Replicas: new(int32), Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"a": "b"}}, Template: tmpl},
 		Status:     appsv1.ReplicaSetStatus{Replicas: 1, ReadyReplicas: 1},
 	}
 	quota := corev1.ResourceQuota{
-		ObjectMeta: leanTestMeta("store", nil),
+		ObjectMeta: wireTestMeta("store", nil),
 		Spec:       corev1.ResourceQuotaSpec{Hard: corev1.ResourceList{corev1.ResourcePods: resource.MustParse("6")}},
 		Status: corev1.ResourceQuotaStatus{Hard: corev1.ResourceList{corev1.ResourcePods: resource.MustParse("6")},
 			Used: corev1.ResourceList{corev1.ResourcePods: resource.MustParse("4")}},
 	}
-	deploy := appsv1.Deployment{ObjectMeta: leanTestMeta("wordpress", nil), Spec: appsv1.DeploymentSpec{Template: tmpl}}
+	deploy := appsv1.Deployment{ObjectMeta: wireTestMeta("wordpress", nil), Spec: appsv1.DeploymentSpec{Template: tmpl}}
 	// Being deleted, with two owners, the second its controller.
 	going := pod("wordpress-5d8-x")
 	going.DeletionTimestamp = &now
 	going.OwnerReferences = []metav1.OwnerReference{{APIVersion: "v1", Kind: "ConfigMap", Name: "x", UID: "u1"},
 		*controllerRef("ReplicaSet", "wordpress-5d8")}
-	ns := corev1.Namespace{ObjectMeta: leanTestMeta("store-a", nil), Status: corev1.NamespaceStatus{Phase: corev1.NamespaceActive}}
+	ns := corev1.Namespace{ObjectMeta: wireTestMeta("store-a", nil), Status: corev1.NamespaceStatus{Phase: corev1.NamespaceActive}}
 	ns.Namespace = ""
 	return withKinds([]runtime.Object{
 		new(pod("cron-1-abc")),
@@ -126,15 +126,15 @@ func leanTestObjects() []runtime.Object {
 		new(quota), &corev1.ResourceQuotaList{Items: []corev1.ResourceQuota{quota}},
 		new(deploy), &going, &ns,
 		// Top-level fields that are not messages: immutable (a varint).
-		&corev1.ConfigMap{ObjectMeta: leanTestMeta("setup", nil), Data: map[string]string{"setup.sh": "#!/bin/sh\n"}, Immutable: new(true)},
-		&corev1.Secret{ObjectMeta: leanTestMeta("store-credentials", nil), Type: corev1.SecretTypeOpaque, Immutable: new(false),
+		&corev1.ConfigMap{ObjectMeta: wireTestMeta("setup", nil), Data: map[string]string{"setup.sh": "#!/bin/sh\n"}, Immutable: new(true)},
+		&corev1.Secret{ObjectMeta: wireTestMeta("store-credentials", nil), Type: corev1.SecretTypeOpaque, Immutable: new(false),
 			Data: map[string][]byte{"admin-password": []byte("s3cret")}},
-		&batchv1.CronJob{ObjectMeta: leanTestMeta("wordpress-cron", nil), Spec: batchv1.CronJobSpec{Schedule: "* * * * *",
+		&batchv1.CronJob{ObjectMeta: wireTestMeta("wordpress-cron", nil), Spec: batchv1.CronJobSpec{Schedule: "* * * * *",
 			JobTemplate: batchv1.JobTemplateSpec{Spec: batchv1.JobSpec{Template: tmpl}}}},
-		&corev1.Service{ObjectMeta: leanTestMeta("wordpress", nil), Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeClusterIP,
+		&corev1.Service{ObjectMeta: wireTestMeta("wordpress", nil), Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeClusterIP,
 			Ports: []corev1.ServicePort{{Name: "http", Port: 80}}}},
 		// Not a packed kind: decoded whole.
-		&corev1.Endpoints{ObjectMeta: leanTestMeta("wordpress", nil)},
+		&corev1.Endpoints{ObjectMeta: wireTestMeta("wordpress", nil)},
 	})
 }
 
@@ -243,7 +243,7 @@ func TestPackWire(t *testing.T) {
 		enc  runtime.Serializer
 		dec  packingDecoder
 	}{{"protobuf", full, packingDecoder{full, true, kinds}}, {"json", json, packingDecoder{json, false, kinds}}} {
-		for _, obj := range leanTestObjects() {
+		for _, obj := range wireTestObjects() {
 			var buf bytes.Buffer
 			if err := codec.enc.Encode(obj, &buf); err != nil {
 				t.Fatal(err)
@@ -314,7 +314,7 @@ func TestPackWire(t *testing.T) {
 		}
 		return p, o.(runtime.Object)
 	}
-	objs := leanTestObjects()
+	objs := wireTestObjects()
 	p, o := decode(objs[0])
 	if pod := o.(*corev1.Pod); len(pod.Spec.Containers) != 0 || pod.ManagedFields != nil || pod.Status.ContainerStatuses != nil || pod.Status.PodIP != "" {
 		t.Errorf("pod kept what the cache drops: %+v", pod)
@@ -387,7 +387,7 @@ func TestPackWire(t *testing.T) {
 // of the decoded one.
 func FuzzPackWire(f *testing.F) {
 	full := protobuf.NewSerializer(scheme.Scheme, scheme.Scheme)
-	for _, obj := range leanTestObjects() {
+	for _, obj := range wireTestObjects() {
 		var buf bytes.Buffer
 		if err := full.Encode(obj, &buf); err != nil {
 			f.Fatal(err)
@@ -433,7 +433,7 @@ func FuzzPackWire(f *testing.F) {
 func TestPackedInformer(t *testing.T) {
 	full := protobuf.NewSerializer(scheme.Scheme, scheme.Scheme)
 	raw := protobuf.NewRawSerializer(scheme.Scheme, scheme.Scheme)
-	objs := leanTestObjects()
+	objs := wireTestObjects()
 	list := objs[1].(*corev1.PodList)
 	end := withKinds([]runtime.Object{&corev1.Pod{ObjectMeta: metav1.ObjectMeta{ResourceVersion: "99",
 		Annotations: map[string]string{metav1.InitialEventsAnnotationKey: "true"}}}})[0]
