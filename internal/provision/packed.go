@@ -5,7 +5,6 @@ import (
 	"hash/fnv"
 	"io"
 	"maps"
-	"reflect"
 	"slices"
 	"unique"
 
@@ -131,7 +130,8 @@ func pack(obj any, kind *packedKind, refs *deltaRefs) any {
 	}
 	var ref *deltaRef
 	if refs != nil {
-		raw, ref = refs.delta(refKey(obj, m), raw)
+		_, ns := obj.(*corev1.Namespace)
+		raw, ref = refs.delta(refKey(kind.typeName, m.GetLabels()[charts.LabelComponent], m.GetName(), ns), raw)
 	}
 	return &packed{
 		packedMeta: packedMeta{name: m.GetName(), namespace: unique.Make(m.GetNamespace()).Value(), resourceVersion: m.GetResourceVersion(),
@@ -151,13 +151,14 @@ func controllerKind(m metav1.Object) string {
 // refKey is the reference an object is kept against: its type and its
 // role in the store, the chart's component label (a pod's or a Job's name
 // is made up anew for each), or else its name; a store's namespace, named
-// for the store, by its type alone.
-func refKey(obj any, m metav1.Object) string {
-	role := m.GetLabels()[charts.LabelComponent]
-	if _, ns := obj.(*corev1.Namespace); role == "" && !ns {
-		role = m.GetName()
+// for the store, by its type alone. Objects packed decoded (pack) and
+// from the wire (packWire) are keyed alike.
+func refKey(typeName, component, name string, namespace bool) string {
+	role := component
+	if role == "" && !namespace {
+		role = name
 	}
-	return reflect.TypeOf(obj).String() + "\x00" + role
+	return typeName + "\x00" + role
 }
 
 // labelDigest is a 64-bit FNV-1a digest of labels, the same for the same

@@ -324,13 +324,7 @@ func (k *packedKind) packWire(obj []byte) (*packed, error) {
 	if m.eventsEnd {
 		p.kind = k.eventsEnd
 	}
-	// The reference, as refKey: the chart's component, or the name; a
-	// namespace's, its kind alone.
-	role := string(m.component)
-	if role == "" && k.gvk.Kind != "Namespace" {
-		role = p.name
-	}
-	p.raw, p.ref = k.refs.delta(k.typeName+"\x00"+role, raw)
+	p.raw, p.ref = k.refs.delta(refKey(k.typeName, string(m.component), p.name, k.gvk.Kind == "Namespace"), raw)
 	return p, nil
 }
 
