@@ -275,3 +275,89 @@ func TestCacheWaiterOtherUID(t *testing.T) {
 		t.Errorf("the applied object, ready: pending %q, %v", p, err)
 	}
 }
+
+// A waiter reads the cache again when the informers deliver a change in
+// the namespace of what it waits for, not at its next recheck (set here
+// beyond the test's life, so that only the word of the change can end
+// the wait).
+func TestCacheWaiterWokenByChange(t *testing.T) {
+	deployments := cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
+	c := &driftCache{deployments: deployments}
+	w := cacheWaiter{ctx: context.Background(), cache: c, recheck: time.Hour}
+	list := kube.ResourceList{infoOf(waitedDeployment(2, 0, 0), gvkDeployment)}
+	_ = deployments.Add(pack(waitedDeployment(2, 2, 0), packedAs[appsv1.Deployment](), nil))
+
+	done := make(chan error, 1)
+	go func() { done <- w.Wait(list, time.Minute) }()
+	// Until the waiter follows the namespace, a change would find no one
+	// to tell: wait for it to.
+	for {
+		c.followMu.Lock()
+		n := len(c.followers["store-a"])
+		c.followMu.Unlock()
+		if n == 1 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	// A change elsewhere is not its business; one here is.
+	other := waitedDeployment(2, 2, 1)
+	other.Namespace = "store-b"
+	c.changed(pack(other, packedAs[appsv1.Deployment](), nil))
+	ready := pack(waitedDeployment(2, 2, 1), packedAs[appsv1.Deployment](), nil)
+	_ = deployments.Update(ready)
+	c.changed(ready)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("ready after the change: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the waiter did not read the cache again after a change in its namespace")
+	}
+	c.followMu.Lock()
+	defer c.followMu.Unlock()
+	if len(c.followers) != 0 {
+		t.Errorf("the waiter still follows %v after its wait", slices.Collect(maps.Keys(c.followers)))
+	}
+}
+
+// changed tells the followers of the object's namespace, a Namespace's
+// followers of its own events, once however often until they read.
+func TestDriftCacheFollow(t *testing.T) {
+	c := &driftCache{}
+	a, b := make(chan struct{}, 1), make(chan struct{}, 1)
+	stopA := c.follow("store-a", a)
+	stopB := c.follow("store-b", b)
+	told := func(ch chan struct{}) bool {
+		select {
+		case <-ch:
+			return true
+		default:
+			return false
+		}
+	}
+	inA := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "store-a", Name: "c"}}
+	c.changed(inA)
+	c.changed(pack(inA.DeepCopy(), packedAs[corev1.ConfigMap](), nil))
+	if !told(a) || told(a) || told(b) {
+		t.Error("two changes in store-a: want store-a's follower told once, store-b's not")
+	}
+	c.changed(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "store-b"}})
+	if told(a) || !told(b) {
+		t.Error("store-b's Namespace changed: want only store-b's follower told")
+	}
+	c.changed(cache.DeletedFinalStateUnknown{Key: "store-a/c", Obj: inA})
+	if !told(a) {
+		t.Error("a deletion seen late (DeletedFinalStateUnknown) in store-a: follower not told")
+	}
+	stopA()
+	c.changed(inA)
+	if told(a) {
+		t.Error("told after it stopped following")
+	}
+	stopB()
+	if len(c.followers) != 0 {
+		t.Errorf("followers left: %v", c.followers)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"slices"
 	"sync"
 	"unique"
 
@@ -63,6 +64,64 @@ type driftCache struct {
 	// done is closed when the informers stop following the cluster (the
 	// context start was given ends); nil: never started, as in tests.
 	done <-chan struct{}
+
+	// followers are told of the changes the informers deliver, by
+	// namespace (see follow).
+	followMu  sync.Mutex
+	followers map[string][]chan<- struct{}
+}
+
+// follow has ch told (without blocking: ch should hold one word) of every
+// change the informers deliver in namespace ns, a Namespace's own events
+// included, until the returned function is called. A cache waiter reads
+// the cache again only when told, instead of polling it.
+func (c *driftCache) follow(ns string, ch chan<- struct{}) (stop func()) {
+	c.followMu.Lock()
+	defer c.followMu.Unlock()
+	if c.followers == nil {
+		c.followers = map[string][]chan<- struct{}{}
+	}
+	c.followers[ns] = append(c.followers[ns], ch)
+	return func() {
+		c.followMu.Lock()
+		defer c.followMu.Unlock()
+		rest := slices.DeleteFunc(c.followers[ns], func(f chan<- struct{}) bool { return f == ch })
+		if len(rest) == 0 {
+			delete(c.followers, ns)
+		} else {
+			c.followers[ns] = rest
+		}
+	}
+}
+
+// changed tells the followers of obj's namespace that obj changed. The
+// informers' event handlers call it (Reconciler.Run), for every event.
+func (c *driftCache) changed(obj any) {
+	ns := eventNamespace(obj)
+	c.followMu.Lock()
+	defer c.followMu.Unlock()
+	for _, ch := range c.followers[ns] {
+		select {
+		case ch <- struct{}{}:
+		default: // already told, not read yet
+		}
+	}
+}
+
+// eventNamespace is the namespace of an informer event's object: the
+// namespace it is in, or a Namespace's own name; "" if it has none.
+func eventNamespace(obj any) string {
+	if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = t.Obj
+	}
+	m, err := meta.Accessor(obj)
+	if err != nil {
+		return ""
+	}
+	if ns := m.GetNamespace(); ns != "" {
+		return ns
+	}
+	return m.GetName() // a Namespace
 }
 
 // watchedKind is one informer and which of its events may be drift.

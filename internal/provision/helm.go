@@ -43,7 +43,11 @@ func (k *Kube) helmConfig(ctx context.Context, namespace string, route *storeRou
 		if wc != nil {
 			rendered = &wc.manifests.rendered
 		}
-		gate = newRenderGate(renderCheckFor(namespace, *route), rendered)
+		check := renderCheckFor(namespace, *route)
+		if check.psa, err = k.podSecurity(); err != nil {
+			return nil, err
+		}
+		gate = newRenderGate(check, rendered)
 	}
 	cfg.Releases.Driver = &fastRecords{Driver: cfg.Releases.Driver, ctx: ctx, secrets: k.Client.CoreV1().Secrets(namespace), enc: &k.records, gate: gate}
 	kc, ok := cfg.KubeClient.(*kube.Client)

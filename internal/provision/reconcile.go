@@ -10,7 +10,6 @@ import (
 	"sync"
 	"time"
 
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
@@ -127,18 +126,24 @@ func (r *Reconciler) Run(ctx context.Context) error {
 	defer r.queue.ShutDown()
 	for _, w := range kinds {
 		routine := func(obj any) bool { return w.routine != nil && w.routine(obj) }
+		// One handler an informer, for the reconciler and the cache's
+		// followers (each handler more is two goroutines more that every
+		// event passes through).
 		_, err := w.informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
 			AddFunc: func(obj any) {
+				c.changed(obj)
 				if !routine(obj) {
 					r.notice(obj)
 				}
 			},
 			UpdateFunc: func(old, obj any) {
+				c.changed(obj)
 				if !routine(obj) && (w.updates == nil || w.updates(old, obj)) {
 					r.notice(obj)
 				}
 			},
 			DeleteFunc: func(obj any) {
+				c.changed(obj)
 				if t, ok := obj.(cache.DeletedFinalStateUnknown); !ok && !routine(obj) || ok && !routine(t.Obj) {
 					r.notice(obj)
 				}
@@ -176,18 +181,7 @@ func (r *Reconciler) Run(ctx context.Context) error {
 
 // notice queues the store whose namespace obj is in (or is).
 func (r *Reconciler) notice(obj any) {
-	if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-		obj = t.Obj
-	}
-	m, err := meta.Accessor(obj)
-	if err != nil {
-		return
-	}
-	ns := m.GetNamespace()
-	if ns == "" {
-		ns = m.GetName() // a Namespace
-	}
-	name, ok := strings.CutPrefix(ns, Namespace(""))
+	name, ok := strings.CutPrefix(eventNamespace(obj), Namespace(""))
 	if !ok || name == "" {
 		return
 	}

@@ -157,6 +157,9 @@ type renderCheck struct {
 	namespace, host string
 	// gateway is the one Gateway an HTTPRoute may attach to; nil: none may.
 	gateway *GatewayRef
+	// psa evaluates the Pod Security checks; nil: the check makes its own
+	// (the Kube's is made once, see Kube.podSecurity).
+	psa psapolicy.Evaluator
 }
 
 // The error lists at most maxRefused objects, with at most maxReasons
@@ -212,9 +215,11 @@ func (c renderCheck) check(in []byte) (checkedManifest, error) {
 	if err != nil {
 		return checkedManifest{}, fmt.Errorf("store chart rendered manifests urumi cannot read, so nothing was applied: %w", err)
 	}
-	psa, err := psapolicy.NewEvaluator(psapolicy.DefaultChecks(), nil)
-	if err != nil {
-		return checkedManifest{}, fmt.Errorf("load the Pod Security checks: %w", err)
+	psa := c.psa
+	if psa == nil {
+		if psa, err = newPodSecurity(); err != nil {
+			return checkedManifest{}, err
+		}
 	}
 	out := new(bytes.Buffer)
 	var refused []string
@@ -249,6 +254,16 @@ func (c renderCheck) check(in []byte) (checkedManifest, error) {
 			joinSome(refused, "; ", maxRefused, "objects"))
 	}
 	return checkedManifest{yaml: out.String(), docs: checked}, nil
+}
+
+// newPodSecurity is an evaluator of the Pod Security checks, safe for
+// concurrent use.
+func newPodSecurity() (psapolicy.Evaluator, error) {
+	psa, err := psapolicy.NewEvaluator(psapolicy.DefaultChecks(), nil)
+	if err != nil {
+		return nil, fmt.Errorf("load the Pod Security checks: %w", err)
+	}
+	return psa, nil
 }
 
 // joinSome joins the first limit items and says how many it left out.

@@ -284,7 +284,7 @@ func (r *Runner) creation(ctx context.Context, job store.Job, s *store.Store) (*
 	if err != nil {
 		return nil, err
 	}
-	vals, err := chartValues(s.Name, plan, opts)
+	vals, err := r.Kube.chartValues(s.Name, plan, opts)
 	if err != nil {
 		return nil, err
 	}

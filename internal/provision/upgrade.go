@@ -363,7 +363,7 @@ func (r *Runner) upgrade(ctx context.Context, job store.Job, s store.Store, even
 		return r.changeFailed(ctx, job, s, ch, errors.New("the upgrade job has no target plan: request the upgrade again"))
 	}
 	ch.planName, ch.plan, ch.options = p.Plan, *p.Options.Plan, *p.Options
-	vals, err := chartValues(s.Name, ch.plan, ch.options)
+	vals, err := r.Kube.chartValues(s.Name, ch.plan, ch.options)
 	if err != nil {
 		return r.changeFailed(ctx, job, s, ch, err)
 	}
