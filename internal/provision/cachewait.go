@@ -3,6 +3,7 @@ package provision
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -126,12 +127,14 @@ func (w cacheWaiter) wait(resources kube.ResourceList, timeout time.Duration, jo
 	// Told before the first read, so that no change between a read and
 	// the wait after it goes unseen.
 	changes := make(chan struct{}, 1)
-	followed := map[string]bool{}
+	kinds := map[string][]string{} // by namespace
 	for _, info := range resources {
-		if !followed[info.Namespace] {
-			followed[info.Namespace] = true
-			defer w.cache.follow(info.Namespace, changes)()
+		if kind := info.Mapping.GroupVersionKind.Kind; waited(info, jobs) && !slices.Contains(kinds[info.Namespace], kind) {
+			kinds[info.Namespace] = append(kinds[info.Namespace], kind)
 		}
+	}
+	for ns, k := range kinds {
+		defer w.cache.follow(ns, k, changes)()
 	}
 	recheck := w.recheck
 	if recheck <= 0 {
@@ -172,6 +175,11 @@ func (w cacheWaiter) helmWait(resources kube.ResourceList, jobs bool, timeout ti
 	return w.Waiter.Wait(onlyWaited(resources), timeout)
 }
 
+// waited says whether a wait, with or without jobs, waits for info.
+func waited(info *resource.Info, jobs bool) bool {
+	return waitsForReadiness(info) && (jobs || info.Mapping.GroupVersionKind.Kind != "Job")
+}
+
 // pending describes the first object not ready yet ("" when all are), or
 // fails when one will never be (a failed Job). An object is judged again
 // only when its resourceVersion moved: 16 installs at once each read
@@ -180,8 +188,7 @@ func (w cacheWaiter) pending(resources kube.ResourceList, jobs bool, seen map[*r
 	for _, info := range resources {
 		j := seen[info]
 		if j == nil {
-			j = &judged{key: info.Namespace + "/" + info.Name,
-				skip: !waitsForReadiness(info) || info.Mapping.GroupVersionKind.Kind == "Job" && !jobs}
+			j = &judged{key: info.Namespace + "/" + info.Name, skip: !waited(info, jobs)}
 			seen[info] = j
 		}
 		if j.skip {

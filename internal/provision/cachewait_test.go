@@ -303,10 +303,10 @@ func TestCacheWaiterWokenByChange(t *testing.T) {
 	// A change elsewhere is not its business; one here is.
 	other := waitedDeployment(2, 2, 1)
 	other.Namespace = "store-b"
-	c.changed(pack(other, packedAs[appsv1.Deployment](), nil))
+	c.changed("Deployment", pack(other, packedAs[appsv1.Deployment](), nil))
 	ready := pack(waitedDeployment(2, 2, 1), packedAs[appsv1.Deployment](), nil)
 	_ = deployments.Update(ready)
-	c.changed(ready)
+	c.changed("Deployment", ready)
 	select {
 	case err := <-done:
 		if err != nil {
@@ -322,13 +322,14 @@ func TestCacheWaiterWokenByChange(t *testing.T) {
 	}
 }
 
-// changed tells the followers of the object's namespace, a Namespace's
-// followers of its own events, once however often until they read.
+// changed tells the followers of the object's kind in its namespace, a
+// Namespace's followers of its own events, once however often until they
+// read.
 func TestDriftCacheFollow(t *testing.T) {
 	c := &driftCache{}
 	a, b := make(chan struct{}, 1), make(chan struct{}, 1)
-	stopA := c.follow("store-a", a)
-	stopB := c.follow("store-b", b)
+	stopA := c.follow("store-a", []string{"ConfigMap", "Deployment"}, a)
+	stopB := c.follow("store-b", []string{"Namespace"}, b)
 	told := func(ch chan struct{}) bool {
 		select {
 		case <-ch:
@@ -338,21 +339,25 @@ func TestDriftCacheFollow(t *testing.T) {
 		}
 	}
 	inA := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "store-a", Name: "c"}}
-	c.changed(inA)
-	c.changed(pack(inA.DeepCopy(), packedAs[corev1.ConfigMap](), nil))
+	c.changed("ConfigMap", inA)
+	c.changed("ConfigMap", pack(inA.DeepCopy(), packedAs[corev1.ConfigMap](), nil))
 	if !told(a) || told(a) || told(b) {
 		t.Error("two changes in store-a: want store-a's follower told once, store-b's not")
 	}
-	c.changed(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "store-b"}})
+	c.changed("Pod", &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "store-a", Name: "p"}})
+	if told(a) {
+		t.Error("a Pod changed in store-a: its follower, which follows no Pods, was told")
+	}
+	c.changed("Namespace", &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "store-b"}})
 	if told(a) || !told(b) {
 		t.Error("store-b's Namespace changed: want only store-b's follower told")
 	}
-	c.changed(cache.DeletedFinalStateUnknown{Key: "store-a/c", Obj: inA})
+	c.changed("ConfigMap", cache.DeletedFinalStateUnknown{Key: "store-a/c", Obj: inA})
 	if !told(a) {
 		t.Error("a deletion seen late (DeletedFinalStateUnknown) in store-a: follower not told")
 	}
 	stopA()
-	c.changed(inA)
+	c.changed("ConfigMap", inA)
 	if told(a) {
 		t.Error("told after it stopped following")
 	}

@@ -68,24 +68,30 @@ type driftCache struct {
 	// followers are told of the changes the informers deliver, by
 	// namespace (see follow).
 	followMu  sync.Mutex
-	followers map[string][]chan<- struct{}
+	followers map[string][]follower
+}
+
+// follower is a channel told of changes to objects of some kinds.
+type follower struct {
+	kinds []string
+	ch    chan<- struct{}
 }
 
 // follow has ch told (without blocking: ch should hold one word) of every
-// change the informers deliver in namespace ns, a Namespace's own events
-// included, until the returned function is called. A cache waiter reads
-// the cache again only when told, instead of polling it.
-func (c *driftCache) follow(ns string, ch chan<- struct{}) (stop func()) {
+// change the informers deliver to objects of kinds (Deployment, Job, ...)
+// in namespace ns, until the returned function is called. A cache waiter
+// reads the cache again only when told, instead of polling it.
+func (c *driftCache) follow(ns string, kinds []string, ch chan<- struct{}) (stop func()) {
 	c.followMu.Lock()
 	defer c.followMu.Unlock()
 	if c.followers == nil {
-		c.followers = map[string][]chan<- struct{}{}
+		c.followers = map[string][]follower{}
 	}
-	c.followers[ns] = append(c.followers[ns], ch)
+	c.followers[ns] = append(c.followers[ns], follower{kinds: kinds, ch: ch})
 	return func() {
 		c.followMu.Lock()
 		defer c.followMu.Unlock()
-		rest := slices.DeleteFunc(c.followers[ns], func(f chan<- struct{}) bool { return f == ch })
+		rest := slices.DeleteFunc(c.followers[ns], func(f follower) bool { return f.ch == ch })
 		if len(rest) == 0 {
 			delete(c.followers, ns)
 		} else {
@@ -94,15 +100,19 @@ func (c *driftCache) follow(ns string, ch chan<- struct{}) (stop func()) {
 	}
 }
 
-// changed tells the followers of obj's namespace that obj changed. The
-// informers' event handlers call it (Reconciler.Run), for every event.
-func (c *driftCache) changed(obj any) {
+// changed tells the followers of kind in obj's namespace that obj, of
+// that kind, changed. The informers' event handlers call it
+// (Reconciler.Run), for every event.
+func (c *driftCache) changed(kind string, obj any) {
 	ns := eventNamespace(obj)
 	c.followMu.Lock()
 	defer c.followMu.Unlock()
-	for _, ch := range c.followers[ns] {
+	for _, f := range c.followers[ns] {
+		if !slices.Contains(f.kinds, kind) {
+			continue
+		}
 		select {
-		case ch <- struct{}{}:
+		case f.ch <- struct{}{}:
 		default: // already told, not read yet
 		}
 	}

@@ -126,24 +126,28 @@ func (r *Reconciler) Run(ctx context.Context) error {
 	defer r.queue.ShutDown()
 	for _, w := range kinds {
 		routine := func(obj any) bool { return w.routine != nil && w.routine(obj) }
+		kind := "" // told to no cache waiter
+		if w.packed != nil {
+			kind = w.packed.gvk.Kind
+		}
 		// One handler an informer, for the reconciler and the cache's
 		// followers (each handler more is two goroutines more that every
 		// event passes through).
 		_, err := w.informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
 			AddFunc: func(obj any) {
-				c.changed(obj)
+				c.changed(kind, obj)
 				if !routine(obj) {
 					r.notice(obj)
 				}
 			},
 			UpdateFunc: func(old, obj any) {
-				c.changed(obj)
+				c.changed(kind, obj)
 				if !routine(obj) && (w.updates == nil || w.updates(old, obj)) {
 					r.notice(obj)
 				}
 			},
 			DeleteFunc: func(obj any) {
-				c.changed(obj)
+				c.changed(kind, obj)
 				if t, ok := obj.(cache.DeletedFinalStateUnknown); !ok && !routine(obj) || ok && !routine(t.Obj) {
 					r.notice(obj)
 				}
