@@ -97,8 +97,9 @@ type cacheWaiter struct {
 
 // cacheRecheck is how often a waiter reads the cache when nothing it
 // follows changed. It reads the cache again as soon as the informers
-// deliver a change in the namespaces of what it waits for (driftCache's
-// follow), so this is only a safety net; a poll every 250 ms, before,
+// deliver a change to an object of a kind it waits for, in the namespace
+// of what it waits for (driftCache's follow), so this is only a safety
+// net; a poll every 250 ms, before,
 // was 64 wakeups a second with 16 installs in flight, and up to 250 ms
 // late.
 const cacheRecheck = 2 * time.Second
@@ -183,7 +184,7 @@ func waited(info *resource.Info, jobs bool) bool {
 // pending describes the first object not ready yet ("" when all are), or
 // fails when one will never be (a failed Job). An object is judged again
 // only when its resourceVersion moved: 16 installs at once each read
-// some twenty objects at every change in their namespace.
+// some twenty objects at every change to a kind they wait for.
 func (w cacheWaiter) pending(resources kube.ResourceList, jobs bool, seen map[*resource.Info]*judged) (string, error) {
 	for _, info := range resources {
 		j := seen[info]
