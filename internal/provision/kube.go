@@ -171,9 +171,10 @@ func (k *Kube) storeChart() (*chart.Chart, error) {
 	return k.chart, k.chartErr
 }
 
-// chartValues is chartValues with the embedded chart's values schema read
-// once: loading the chart for it was 0.9 % of serve's CPU while a fleet
-// of stores was made.
+// chartValues are a store's chart values (buildValues), typed by the
+// embedded chart's values schema, read once: loading the chart for it at
+// every create and upgrade was 0.9 % of serve's CPU while a fleet of
+// stores was made.
 func (k *Kube) chartValues(name string, plan Plan, o Options) (map[string]any, error) {
 	k.schemaOnce.Do(func() {
 		ch, err := charts.Store()

@@ -12,8 +12,6 @@ import (
 	"helm.sh/helm/v4/pkg/chart/common/util"
 	chart "helm.sh/helm/v4/pkg/chart/v2"
 	"k8s.io/apimachinery/pkg/api/resource"
-
-	"github.com/urumi/urumi/charts"
 )
 
 // Options are the non-secret settings a store is created with and keeps,
@@ -309,22 +307,11 @@ func setPath(vals map[string]any, path []string, v any) error {
 	return nil
 }
 
-// chartValues are the store chart's values: what urumi decides (host,
+// buildValues are the store chart's values: what urumi decides (host,
 // ingress, the credentials Secret's name), the plan's sizes, then the
 // overrides, each typed as the chart's values schema says. No credential
-// is ever among them.
-func chartValues(name string, plan Plan, o Options) (map[string]any, error) {
-	ch, err := charts.Store()
-	if err != nil {
-		return nil, err
-	}
-	schema, err := parseValuesSchema(ch.Schema)
-	if err != nil {
-		return nil, err
-	}
-	return buildValues(schema, name, plan, o)
-}
-
+// is ever among them. Kube.chartValues gives it the embedded chart's
+// schema.
 func buildValues(schema *valuesSchema, name string, plan Plan, o Options) (map[string]any, error) {
 	vals := plan.ChartValues()
 	maps.Copy(vals, map[string]any{

@@ -13,6 +13,12 @@ import (
 	"github.com/urumi/urumi/internal/provision/hostiletest"
 )
 
+// chartValues are a store's chart values as the runner gives them to
+// Helm (Kube.chartValues, on a Kube of its own).
+func chartValues(name string, plan Plan, o Options) (map[string]any, error) {
+	return (&Kube{}).chartValues(name, plan, o)
+}
+
 func TestCheckOverridesRefusesHostileEntries(t *testing.T) {
 	ch, err := charts.Store()
 	if err != nil {
