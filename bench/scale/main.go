@@ -55,6 +55,7 @@ import (
 )
 
 func main() {
+	harness.RunBareIfAsked() // when started as the list load's bare baseline
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
@@ -665,6 +666,10 @@ func (b *bench) lists(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	bare, err := b.bareLoad(ctx, checkPage)
+	if err != nil {
+		return err
+	}
 	plain, err := harness.Load(ctx, b.srv.URL+"/v1/stores?all=true", b.admin, b.o.rate, b.o.duration, checkPage)
 	if err != nil {
 		return err
@@ -685,6 +690,8 @@ func (b *bench) lists(ctx context.Context) error {
 		fmt.Sprintf("%s (p50 %s, %d req, %d errors)", harness.Ms(all.P(0.99)), harness.Ms(all.P(0.5)), all.N, all.Errors),
 		fmt.Sprintf("GET /healthz at the same rate: p99 %s; the list without compression: p99 %s (p50 %s), serve %s CPU per request",
 			harness.Ms(health.P(0.99)), harness.Ms(plain.P(0.99)), harness.Ms(plain.P(0.5)), perRequest(cpuAfter, cpuPlain, plain.N)), "< 10 ms"})
+	b.add([]string{"  a bare Go HTTP server in a process of its own, the same page from memory, the same load right after (the machine's and the load's share)",
+		fmt.Sprintf("p99 %s (p50 %s, %d req, %d errors)", harness.Ms(bare.P(0.99)), harness.Ms(bare.P(0.5)), bare.N, bare.Errors), "", ""})
 
 	// The same load again with the simulated cluster's controllers and
 	// kwok paused (SIGSTOP), so that nothing makes new Jobs and pods: on a
@@ -728,6 +735,28 @@ func (b *bench) lists(ctx context.Context) error {
 	b.add([]string{fmt.Sprintf("urumi store list -A, %d stores (whole process)", total),
 		fmt.Sprintf("%s median of 3 (%d lines)", s.Median.Round(time.Millisecond), lines), "", ""})
 	return nil
+}
+
+// bareLoad loads a bare Go HTTP server answering the page serve answers
+// (as serve sends it, compressed or not) as lists loads serve: what the
+// machine, the other processes and the load generator add to any
+// server's latency at this moment.
+func (b *bench) bareLoad(ctx context.Context, check func([]byte) error) (harness.Latencies, error) {
+	url := b.srv.URL + "/v1/stores?all=true"
+	plain, err := harness.Raw(ctx, url, b.admin, false)
+	if err != nil {
+		return harness.Latencies{}, err
+	}
+	gz, err := harness.Raw(ctx, url, b.admin, true)
+	if err != nil {
+		return harness.Latencies{}, err
+	}
+	bare, err := harness.StartBare(ctx, b.work, plain, gz)
+	if err != nil {
+		return harness.Latencies{}, err
+	}
+	defer bare.Stop()
+	return harness.LoadGzip(ctx, bare.URL+"/v1/stores", "", b.o.rate, b.o.duration, check)
 }
 
 // paused runs f with the simulated cluster's controller manager, scheduler
