@@ -35,7 +35,7 @@ type driftCache struct {
 	factories []informers.SharedInformerFactory
 	// informers are the packed kinds' own (wirepack.go), running while
 	// running counts them.
-	informers []cache.SharedIndexInformer
+	informers []cache.Controller
 	running   sync.WaitGroup
 
 	namespaces   cache.Indexer // labelled urumi's
@@ -136,8 +136,7 @@ func eventNamespace(obj any) string {
 
 // watchedKind is one informer and which of its events may be drift.
 type watchedKind struct {
-	name     string
-	informer cache.SharedIndexInformer
+	name string
 	// updates says which updates (not only adds and deletes) may be
 	// drift; nil: every update.
 	updates func(old, obj any) bool
@@ -247,8 +246,9 @@ func watchedKinds(refs *deltaRefs) []watchedKind {
 	}
 }
 
-// newDriftCache sets up the informers; start them with start.
-func newDriftCache(k *Kube) (*driftCache, []watchedKind, error) {
+// newDriftCache sets up the informers; start them with start. notice,
+// when not nil, is told of each change that may be drift (see handler).
+func newDriftCache(k *Kube, notice func(obj any)) (*driftCache, []watchedKind, error) {
 	c := &driftCache{k: k, manifests: newManifestDict(), refs: newDeltaRefs()}
 	kinds := watchedKinds(c.refs)
 	idx := []*cache.Indexer{&c.namespaces, &c.secrets, &c.helm, &c.quotas, &c.limitRanges, &c.policies, &c.configMaps,
@@ -297,23 +297,27 @@ func newDriftCache(k *Kube) (*driftCache, []watchedKind, error) {
 	}
 	for i := range kinds {
 		w := &kinds[i]
+		h := c.handler(w, notice)
+		var shared cache.SharedIndexInformer
 		switch kind := w.packed; {
 		case kind != nil && k.watchConfig != nil:
-			w.informer = packedInformer(clients[kind.gvk.GroupVersion()], kind, w.selector)
-			c.informers = append(c.informers, w.informer)
+			indexer, inf := packedInformer(clients[kind.gvk.GroupVersion()], kind, w.selector, h)
+			c.informers = append(c.informers, inf)
+			*idx[i] = indexer
+			continue
 		case kind != nil:
 			gi, err := factory(w.selector).ForResource(kind.gvk.GroupVersion().WithResource(kind.resource))
 			if err != nil {
 				return nil, nil, fmt.Errorf("watch %ss: %w", w.name, err)
 			}
-			w.informer = gi.Informer()
-			_ = w.informer.SetTransform(func(obj any) (any, error) {
+			shared = gi.Informer()
+			_ = shared.SetTransform(func(obj any) (any, error) {
 				trimCached(obj)
 				return pack(obj, kind, kind.refs), nil
 			})
 		default: // Helm's release records, compacted
-			w.informer = factory(w.selector).Core().V1().Secrets().Informer()
-			_ = w.informer.SetTransform(func(obj any) (any, error) {
+			shared = factory(w.selector).Core().V1().Secrets().Informer()
+			_ = shared.SetTransform(func(obj any) (any, error) {
 				trimCached(obj)
 				shareStrings(obj)
 				if s, ok := obj.(*corev1.Secret); ok {
@@ -322,9 +326,53 @@ func newDriftCache(k *Kube) (*driftCache, []watchedKind, error) {
 				return obj, nil
 			})
 		}
-		*idx[i] = w.informer.GetIndexer()
+		if _, err := shared.AddEventHandler(h); err != nil {
+			return nil, nil, fmt.Errorf("watch %ss: %w", w.name, err)
+		}
+		*idx[i] = shared.GetIndexer()
 	}
 	return c, kinds, nil
+}
+
+// handler is the one event handler of w's informer. It tells the cache's
+// followers of every change (see follow), and notice, when not nil, of
+// those that may be drift: not w's routine objects, and of the updates
+// only those w says may be. One handler an informer: a shared informer
+// passes every event through two goroutines of each handler's.
+func (c *driftCache) handler(w *watchedKind, notice func(obj any)) cache.ResourceEventHandler {
+	kind := "" // told to no follower
+	if w.packed != nil {
+		kind = w.packed.gvk.Kind
+	}
+	if notice == nil {
+		notice = func(any) {}
+	}
+	routine := func(obj any) bool {
+		if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+			obj = t.Obj
+		}
+		return w.routine != nil && w.routine(obj)
+	}
+	return cache.ResourceEventHandlerFuncs{
+		AddFunc: func(obj any) {
+			c.changed(kind, obj)
+			if !routine(obj) {
+				notice(obj)
+			}
+		},
+		UpdateFunc: func(old, obj any) {
+			c.changed(kind, obj)
+			if !routine(obj) && (w.updates == nil || w.updates(old, obj)) {
+				notice(obj)
+			}
+		},
+		DeleteFunc: func(obj any) {
+			c.changed(kind, obj)
+			if !routine(obj) {
+				notice(obj)
+			}
+		},
+	}
 }
 
 // trimCached drops what no check, wait or cached read uses from an

@@ -73,7 +73,7 @@ func TestSecretsLeaveOutReleaseRecords(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, _, err := newDriftCache(k)
+	c, _, err := newDriftCache(k, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +118,7 @@ func TestCacheKeepsPacked(t *testing.T) {
 			OwnerReferences: []metav1.OwnerReference{{Kind: "ReplicaSet", Name: "wordpress-abc", Controller: ptr.To(true)}}},
 			Spec:   corev1.PodSpec{Containers: []corev1.Container{{Name: "wordpress"}}},
 			Status: corev1.PodStatus{Phase: corev1.PodRunning, Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}}})
-	c, _, err := newDriftCache(&Kube{Client: client})
+	c, _, err := newDriftCache(&Kube{Client: client}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -227,7 +227,7 @@ func TestRevisit(t *testing.T) {
 		objs = append(objs, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: Namespace(n), Labels: mine}})
 	}
 	objs = append(objs, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "kube-system"}})
-	c, _, err := newDriftCache(&Kube{Client: fake.NewClientset(objs...)})
+	c, _, err := newDriftCache(&Kube{Client: fake.NewClientset(objs...)}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

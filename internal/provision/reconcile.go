@@ -11,7 +11,6 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
 
 	"github.com/urumi/urumi/internal/store"
@@ -116,7 +115,7 @@ func (r *Reconciler) Run(ctx context.Context) error {
 		return nil
 	}
 	r.defaults()
-	c, kinds, err := newDriftCache(r.Kube)
+	c, kinds, err := newDriftCache(r.Kube, r.notice)
 	if err != nil {
 		return err
 	}
@@ -124,39 +123,6 @@ func (r *Reconciler) Run(ctx context.Context) error {
 	r.queue = workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
 		workqueue.TypedRateLimitingQueueConfig[string]{Name: "urumi-drift"})
 	defer r.queue.ShutDown()
-	for _, w := range kinds {
-		routine := func(obj any) bool { return w.routine != nil && w.routine(obj) }
-		kind := "" // told to no cache waiter
-		if w.packed != nil {
-			kind = w.packed.gvk.Kind
-		}
-		// One handler an informer, for the reconciler and the cache's
-		// followers (each handler more is two goroutines more that every
-		// event passes through).
-		_, err := w.informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
-			AddFunc: func(obj any) {
-				c.changed(kind, obj)
-				if !routine(obj) {
-					r.notice(obj)
-				}
-			},
-			UpdateFunc: func(old, obj any) {
-				c.changed(kind, obj)
-				if !routine(obj) && (w.updates == nil || w.updates(old, obj)) {
-					r.notice(obj)
-				}
-			},
-			DeleteFunc: func(obj any) {
-				c.changed(kind, obj)
-				if t, ok := obj.(cache.DeletedFinalStateUnknown); !ok && !routine(obj) || ok && !routine(t.Obj) {
-					r.notice(obj)
-				}
-			},
-		})
-		if err != nil {
-			return fmt.Errorf("watch %ss: %w", w.name, err)
-		}
-	}
 	defer c.stop()
 	start := time.Now()
 	if err := c.start(ctx); err != nil {

@@ -467,9 +467,18 @@ func watchREST(config *rest.Config, httpClient *http.Client, gv schema.GroupVers
 // packedInformer is an informer of kind k (in every namespace; selector,
 // when not empty, picks by label) over client, whose objects arrive
 // packed.
-func packedInformer(client rest.Interface, k *packedKind, selector string) cache.SharedIndexInformer {
-	return cache.NewSharedIndexInformerWithOptions(cache.ToListWatcherWithWatchListSemantics(packedListWatch(client, k, selector), client), &packed{},
-		cache.SharedIndexInformerOptions{Indexers: cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc}})
+func packedInformer(client rest.Interface, k *packedKind, selector string, h cache.ResourceEventHandler) (cache.Indexer, cache.Controller) {
+	// A plain informer, not a shared one: it calls h from the loop that
+	// files each change, where a shared informer hands every event on
+	// through two goroutines of each handler's (and the cache has one
+	// handler an informer).
+	store, ctrl := cache.NewInformerWithOptions(cache.InformerOptions{
+		ListerWatcher: cache.ToListWatcherWithWatchListSemantics(packedListWatch(client, k, selector), client),
+		ObjectType:    &packed{},
+		Handler:       h,
+		Indexers:      cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc},
+	})
+	return store.(cache.Indexer), ctrl // an indexer, since Indexers is set
 }
 
 // packedListWatch lists and watches kind k over client, as packedInformer.

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -511,7 +512,8 @@ func TestPackedInformer(t *testing.T) {
 		t.Errorf("list at %q", l.(*packedList).ResourceVersion)
 	}
 
-	inf := packedInformer(client, k, "a=b")
+	var added atomic.Int32
+	indexer, inf := packedInformer(client, k, "a=b", cache.ResourceEventHandlerFuncs{AddFunc: func(any) { added.Add(1) }})
 	var wg sync.WaitGroup
 	defer func() { cancel(); wg.Wait() }()
 	wg.Go(func() { inf.RunWithContext(ctx) })
@@ -519,11 +521,14 @@ func TestPackedInformer(t *testing.T) {
 		t.Fatal("the informer never synced")
 	}
 	var got []*packed
-	for _, obj := range inf.GetIndexer().List() {
+	for _, obj := range indexer.List() {
 		got = append(got, obj.(*packed))
 	}
 	check("informer", got)
-	byNS, err := inf.GetIndexer().ByIndex(cache.NamespaceIndex, "store-a")
+	if int(added.Load()) != len(want) {
+		t.Errorf("the handler was told of %d adds, want %d", added.Load(), len(want))
+	}
+	byNS, err := indexer.ByIndex(cache.NamespaceIndex, "store-a")
 	if err != nil || len(byNS) != len(want) {
 		t.Errorf("namespace index: %d, %v", len(byNS), err)
 	}
