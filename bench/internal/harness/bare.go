@@ -80,15 +80,8 @@ func StartBare(ctx context.Context, dir string, plain, gz []byte) (*Bare, error)
 	}
 }
 
-// Stop ends the bare server.
-func (b *Bare) Stop() {
-	_ = b.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-b.done:
-	case <-time.After(10 * time.Second):
-		_ = b.cmd.Process.Kill()
-	}
-}
+// Stop ends the bare server, killing it if it has not within 10s.
+func (b *Bare) Stop() { stopProcess(b.cmd.Process, b.done, 10*time.Second) }
 
 // RunBareIfAsked serves as a bare server and exits, when this process was
 // started as one by StartBare; otherwise it returns at once.

@@ -82,13 +82,17 @@ func StartServer(ctx context.Context, bin, dir string, env []string, args ...str
 }
 
 // Stop asks the server to stop, and kills it if it has not within 30s.
-func (p *Server) Stop() {
-	_ = p.Cmd.Process.Signal(syscall.SIGTERM)
+func (p *Server) Stop() { stopProcess(p.Cmd.Process, p.done, 30*time.Second) }
+
+// stopProcess sends proc SIGTERM, kills it if done has not said it ended
+// within grace, and waits for done.
+func stopProcess(proc *os.Process, done <-chan error, grace time.Duration) {
+	_ = proc.Signal(syscall.SIGTERM)
 	select {
-	case <-p.done:
-	case <-time.After(30 * time.Second):
-		_ = p.Cmd.Process.Kill()
-		<-p.done
+	case <-done:
+	case <-time.After(grace):
+		_ = proc.Kill()
+		<-done
 	}
 }
 
