@@ -54,6 +54,37 @@ func TestWatchesAskForNoCompression(t *testing.T) {
 	}
 }
 
+// The reconciler's watches speak HTTP/1.1, each on its own connection
+// (see NewKube); urumi's other requests share HTTP/2.
+func TestWatchesSpeakHTTP1(t *testing.T) {
+	var mu sync.Mutex
+	proto := map[string]int{}
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		proto[r.URL.Query().Get("watch")] = r.ProtoMajor
+		mu.Unlock()
+		http.Error(w, `{"kind":"Status","apiVersion":"v1","status":"Failure","code":500}`, http.StatusInternalServerError)
+	}))
+	srv.EnableHTTP2 = true
+	srv.StartTLS()
+	defer srv.Close()
+	k, err := NewKube(&rest.Config{Host: srv.URL, TLSClientConfig: rest.TLSClientConfig{Insecure: true}}, Settings{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	_, _ = k.watches.CoreV1().Pods("").Watch(ctx, metav1.ListOptions{})
+	_, _ = k.Client.CoreV1().Pods("").List(ctx, metav1.ListOptions{})
+	mu.Lock()
+	defer mu.Unlock()
+	if got := proto["true"]; got != 1 {
+		t.Errorf("the reconciler's watch came over HTTP/%d, want HTTP/1.1", got)
+	}
+	if got := proto[""]; got != 2 {
+		t.Errorf("a list came over HTTP/%d, want HTTP/2", got)
+	}
+}
+
 // Helm's release records carry urumi's label (an install labels them), but
 // neither `store check` nor the reconciler's cache takes them for urumi's
 // own Secrets: each holds a record once, compacted, among the records.
