@@ -431,6 +431,53 @@ func FuzzPackWire(f *testing.F) {
 // TestPackedInformer: an informer of a packed kind keeps what the API
 // server sends packed, through a LIST and through a WATCH that sends the
 // initial events (the reflector waits for the bookmark that ends them).
+// A watch event's envelope reads as the API's decoder reads it, with the
+// object's bytes left in the frame; what is no envelope is the wrapped
+// decoder's to refuse.
+func TestWatchEnvelopes(t *testing.T) {
+	raw := protobuf.NewRawSerializer(scheme.Scheme, scheme.Scheme)
+	env := watchEnvelopes{raw}
+	pod := []byte("k8s\x00the pod's bytes")
+	for _, ev := range []metav1.WatchEvent{
+		{Type: string(watch.Added), Object: runtime.RawExtension{Raw: pod}},
+		{Type: string(watch.Bookmark), Object: runtime.RawExtension{Raw: []byte("k8s\x00")}},
+		{Type: string(watch.Deleted)},
+	} {
+		data, err := ev.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want, got metav1.WatchEvent
+		if _, _, err := raw.Decode(data, nil, &want); err != nil {
+			t.Fatal(err)
+		}
+		res, _, err := env.Decode(data, nil, &got)
+		if err != nil || res != &got {
+			t.Fatalf("%s: Decode = %v, %v", ev.Type, res, err)
+		}
+		if got.Type != want.Type || !bytes.Equal(got.Object.Raw, want.Object.Raw) {
+			t.Errorf("%s: read %q %q, want %q %q", ev.Type, got.Type, got.Object.Raw, want.Type, want.Object.Raw)
+		}
+		if n := len(got.Object.Raw); n > 0 && &got.Object.Raw[n-1] != &data[len(data)-1] {
+			t.Errorf("%s: the object was copied out of the frame", ev.Type)
+		}
+	}
+	// Truncated: the tag of the object promises more than there is.
+	data, _ := (&metav1.WatchEvent{Type: "ADDED", Object: runtime.RawExtension{Raw: pod}}).Marshal()
+	var ev metav1.WatchEvent
+	if _, _, err := env.Decode(data[:len(data)-3], nil, &ev); err == nil {
+		t.Error("a truncated envelope decoded")
+	}
+	if _, _, err := env.Decode(nil, nil, &ev); err == nil {
+		t.Error("an empty frame decoded")
+	}
+	// Another type goes to the wrapped decoder.
+	var u runtime.Unknown
+	if res, _, err := env.Decode(pod, nil, &u); err != nil || res != &u || !bytes.Equal(u.Raw, pod) {
+		t.Errorf("Decode into Unknown = %v, %v", res, err)
+	}
+}
+
 func TestPackedInformer(t *testing.T) {
 	full := protobuf.NewSerializer(scheme.Scheme, scheme.Scheme)
 	raw := protobuf.NewRawSerializer(scheme.Scheme, scheme.Scheme)
