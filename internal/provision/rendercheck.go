@@ -225,7 +225,7 @@ func (c renderCheck) check(in []byte) (checkedManifest, error) {
 	var refused []string
 	checked := make([]manifestDoc, 0, len(docs))
 	for i, doc := range docs {
-		what, reasons, err := c.checkObject(psa, doc.json)
+		what, reasons, err := c.checkObject(psa, doc)
 		if err != nil {
 			return checkedManifest{}, fmt.Errorf("store chart rendered document %d, which is not a Kubernetes object urumi can read, so nothing was applied: %w", i+1, err)
 		}
@@ -279,6 +279,10 @@ func joinSome(items []string, sep string, limit int, noun string) string {
 type renderedDoc struct {
 	json   []byte
 	source string
+	// head is the document's top level, as parsed (apiVersion, kind,
+	// metadata): checkObject reads what it is from it, instead of
+	// parsing the JSON for it again.
+	head map[string]any
 }
 
 // splitDocuments parses a stream of YAML documents and returns each
@@ -303,14 +307,15 @@ func splitDocuments(b []byte) ([]renderedDoc, error) {
 		if v == nil {
 			continue // empty or comments only
 		}
-		if _, ok := v.(map[string]any); !ok {
+		head, ok := v.(map[string]any)
+		if !ok {
 			return nil, fmt.Errorf("document %d is a %T, not an object", i, v)
 		}
 		j, err := json.Marshal(v)
 		if err != nil {
 			return nil, fmt.Errorf("document %d: %w", i, err)
 		}
-		docs = append(docs, renderedDoc{json: j, source: docSource(&n)})
+		docs = append(docs, renderedDoc{json: j, source: docSource(&n), head: head})
 	}
 }
 
@@ -373,24 +378,25 @@ func newAllowedObject(apiVersion, kind string) (any, bool) {
 // returns what it is (kind and name) and the reasons it is refused. An
 // error means the document is not an object of an allowed kind that
 // decodes cleanly.
-func (c renderCheck) checkObject(psa psapolicy.Evaluator, doc []byte) (string, []string, error) {
-	var tm metav1.TypeMeta
-	if err := kjson.UnmarshalCaseSensitivePreserveInts(doc, &tm); err != nil {
+func (c renderCheck) checkObject(psa psapolicy.Evaluator, doc renderedDoc) (string, []string, error) {
+	apiVersion, err := headString(doc.head, "apiVersion")
+	if err != nil {
 		return "", nil, err
 	}
-	var meta struct {
-		Metadata struct {
-			Name      string `json:"name"`
-			Namespace string `json:"namespace"`
-		} `json:"metadata"`
+	kind, err := headString(doc.head, "kind")
+	if err != nil {
+		return "", nil, err
 	}
-	_ = kjson.UnmarshalCaseSensitivePreserveInts(doc, &meta) // best effort, for the message
-	what := fmt.Sprintf("%s %q", tm.Kind, meta.Metadata.Name)
-	obj, ok := newAllowedObject(tm.APIVersion, tm.Kind)
+	var name string // best effort, for the message
+	if m, ok := doc.head["metadata"].(map[string]any); ok {
+		name, _ = m["name"].(string)
+	}
+	what := fmt.Sprintf("%s %q", kind, name)
+	obj, ok := newAllowedObject(apiVersion, kind)
 	if !ok {
-		return what, []string{fmt.Sprintf("is not a kind the store chart ships (apiVersion %q)", tm.APIVersion)}, nil
+		return what, []string{fmt.Sprintf("is not a kind the store chart ships (apiVersion %q)", apiVersion)}, nil
 	}
-	strict, err := kjson.UnmarshalStrict(doc, obj)
+	strict, err := kjson.UnmarshalStrict(doc.json, obj)
 	if err != nil {
 		return "", nil, fmt.Errorf("%s: %w", what, err)
 	}
@@ -439,6 +445,20 @@ func (c renderCheck) checkObject(psa psapolicy.Evaluator, doc []byte) (string, [
 		c.checkHTTPRoute(&r, o)
 	}
 	return what, r.reasons, nil
+}
+
+// headString is a document's top-level field key, which must be a
+// string when it is there ("" when it is not).
+func headString(head map[string]any, key string) (string, error) {
+	v, ok := head[key]
+	if !ok || v == nil {
+		return "", nil
+	}
+	s, ok := v.(string)
+	if !ok {
+		return "", fmt.Errorf("%s is a %T, not a string", key, v)
+	}
+	return s, nil
 }
 
 // refusal collects the reasons one object is refused.
