@@ -23,45 +23,21 @@ import (
 	"k8s.io/utils/ptr"
 )
 
-// The reconciler's watches ask the API server for no gzip; urumi's other
-// requests still accept it. (Over TLS, as to every API server: client-go
-// gives a config without TLS options Go's default transport, which
-// ignores the setting.)
-func TestWatchesAskForNoCompression(t *testing.T) {
+// The reconciler's watches ask the API server for no gzip and speak
+// HTTP/1.1, each on its own connection (see NewKube); urumi's other
+// requests still accept gzip and share HTTP/2. (Over TLS, as to every API
+// server: client-go gives a config without TLS options Go's default
+// transport, which ignores the compression setting.)
+func TestWatchTransport(t *testing.T) {
+	type seen struct {
+		encoding string
+		proto    int
+	}
 	var mu sync.Mutex
-	enc := map[string]string{}
-	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		enc[r.URL.Query().Get("watch")] = r.Header.Get("Accept-Encoding")
-		mu.Unlock()
-		http.Error(w, `{"kind":"Status","apiVersion":"v1","status":"Failure","code":500}`, http.StatusInternalServerError)
-	}))
-	defer srv.Close()
-	k, err := NewKube(&rest.Config{Host: srv.URL, TLSClientConfig: rest.TLSClientConfig{Insecure: true}}, Settings{}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	_, _ = k.watches.CoreV1().Pods("").Watch(ctx, metav1.ListOptions{})
-	_, _ = k.Client.CoreV1().Pods("").List(ctx, metav1.ListOptions{})
-	mu.Lock()
-	defer mu.Unlock()
-	if got := enc["true"]; got != "" {
-		t.Errorf("the reconciler's watch sent Accept-Encoding %q, want none", got)
-	}
-	if got := enc[""]; got != "gzip" {
-		t.Errorf("a list sent Accept-Encoding %q, want gzip", got)
-	}
-}
-
-// The reconciler's watches speak HTTP/1.1, each on its own connection
-// (see NewKube); urumi's other requests share HTTP/2.
-func TestWatchesSpeakHTTP1(t *testing.T) {
-	var mu sync.Mutex
-	proto := map[string]int{}
+	got := map[string]seen{}
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
-		proto[r.URL.Query().Get("watch")] = r.ProtoMajor
+		got[r.URL.Query().Get("watch")] = seen{r.Header.Get("Accept-Encoding"), r.ProtoMajor}
 		mu.Unlock()
 		http.Error(w, `{"kind":"Status","apiVersion":"v1","status":"Failure","code":500}`, http.StatusInternalServerError)
 	}))
@@ -77,11 +53,11 @@ func TestWatchesSpeakHTTP1(t *testing.T) {
 	_, _ = k.Client.CoreV1().Pods("").List(ctx, metav1.ListOptions{})
 	mu.Lock()
 	defer mu.Unlock()
-	if got := proto["true"]; got != 1 {
-		t.Errorf("the reconciler's watch came over HTTP/%d, want HTTP/1.1", got)
+	if w := got["true"]; w.encoding != "" || w.proto != 1 {
+		t.Errorf("the reconciler's watch sent Accept-Encoding %q over HTTP/%d, want none over HTTP/1.1", w.encoding, w.proto)
 	}
-	if got := proto[""]; got != 2 {
-		t.Errorf("a list came over HTTP/%d, want HTTP/2", got)
+	if l := got[""]; l.encoding != "gzip" || l.proto != 2 {
+		t.Errorf("a list sent Accept-Encoding %q over HTTP/%d, want gzip over HTTP/2", l.encoding, l.proto)
 	}
 }
 
