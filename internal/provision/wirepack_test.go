@@ -428,9 +428,6 @@ func FuzzPackWire(f *testing.F) {
 	})
 }
 
-// TestPackedInformer: an informer of a packed kind keeps what the API
-// server sends packed, through a LIST and through a WATCH that sends the
-// initial events (the reflector waits for the bookmark that ends them).
 // A watch event's envelope reads as the API's decoder reads it, with the
 // object's bytes left in the frame; what is no envelope is the wrapped
 // decoder's to refuse.
@@ -478,6 +475,9 @@ func TestWatchEnvelopes(t *testing.T) {
 	}
 }
 
+// TestPackedInformer: an informer of a packed kind keeps what the API
+// server sends packed, through a LIST and through a WATCH that sends the
+// initial events (the reflector waits for the bookmark that ends them).
 func TestPackedInformer(t *testing.T) {
 	full := protobuf.NewSerializer(scheme.Scheme, scheme.Scheme)
 	raw := protobuf.NewRawSerializer(scheme.Scheme, scheme.Scheme)
