@@ -96,6 +96,12 @@ func TestReleaseAndRevisions(t *testing.T) {
 		if err := db.AddRevision(ctx, Revision{Store: "shop", Revision: 0}); err == nil {
 			t.Error("AddRevision of revision 0 succeeded")
 		}
+		if err := db.AddRevision(ctx, Revision{Store: "nope", Revision: 1, Status: "deployed", At: at}); !errors.Is(err, ErrNotFound) {
+			t.Errorf("AddRevision of a missing store = %v, want ErrNotFound", err)
+		}
+		if err := db.UpdateStore(ctx, Store{Name: "nope", Status: StatusReady}); !errors.Is(err, ErrNotFound) {
+			t.Errorf("UpdateStore of a missing store = %v, want ErrNotFound", err)
+		}
 		if _, err := db.Revisions(ctx, "nope"); !errors.Is(err, ErrNotFound) {
 			t.Errorf("Revisions of a missing store = %v, want ErrNotFound", err)
 		}

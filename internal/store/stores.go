@@ -245,25 +245,28 @@ func (d *sqlDB) UpdateStore(ctx context.Context, s Store) error {
 	if err != nil {
 		return fmt.Errorf("update store %q: %w", s.Name, err)
 	}
-	return d.inTx(ctx, func(tx *sql.Tx) error {
-		// Options (and the plan they hold) change only when given: a
-		// retry with new overrides, an upgrade or rollback that ended.
-		var opts, plan any
-		if s.Options != nil {
-			opts, plan = string(s.Options), s.Plan
-		}
-		res, err := tx.ExecContext(ctx, `UPDATE stores SET status = $1, url = $2, error = $3, phases = $4, updated_at = $5,
-			options = COALESCE($7, options), plan = COALESCE($8, plan)
-			WHERE name = $6 AND deleted_at IS NULL`,
-			s.Status, s.URL, s.Error, phases, toMicros(now()), s.Name, opts, plan)
-		if err != nil {
-			return fmt.Errorf("update store %q: %w", s.Name, err)
-		}
-		if n, err := res.RowsAffected(); err != nil || n == 0 {
-			return storeNotFound(s.Name)
-		}
-		return nil
-	})
+	// One statement, atomic on its own: no transaction of its own (a
+	// BEGIN and a COMMIT were two more round trips to the database for
+	// each phase a job records) and, inside Atomic, no savepoint (a
+	// failed statement fails the caller's transaction, which returns the
+	// error).
+	// Options (and the plan they hold) change only when given: a retry
+	// with new overrides, an upgrade or rollback that ended.
+	var opts, plan any
+	if s.Options != nil {
+		opts, plan = string(s.Options), s.Plan
+	}
+	res, err := d.q().ExecContext(ctx, `UPDATE stores SET status = $1, url = $2, error = $3, phases = $4, updated_at = $5,
+		options = COALESCE($7, options), plan = COALESCE($8, plan)
+		WHERE name = $6 AND deleted_at IS NULL`,
+		s.Status, s.URL, s.Error, phases, toMicros(now()), s.Name, opts, plan)
+	if err != nil {
+		return d.explain(fmt.Errorf("update store %q: %w", s.Name, err))
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return storeNotFound(s.Name)
+	}
+	return nil
 }
 
 // MarkStore changes status and error in one conditional UPDATE: of two
@@ -365,27 +368,27 @@ func (d *sqlDB) AddRevision(ctx context.Context, r Revision) error {
 	if at.IsZero() {
 		at = now()
 	}
-	return d.inTx(ctx, func(tx *sql.Tx) error {
-		id, err := liveStoreID(ctx, tx, r.Store)
-		if err != nil {
-			return err
-		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO store_revisions
-			(store_id, revision, kind, job_id, actor, plan, versions, options, status, description, created_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-			ON CONFLICT (store_id, revision) DO UPDATE SET
-				kind = COALESCE(NULLIF($3, ''), store_revisions.kind),
-				job_id = COALESCE(NULLIF($4, 0), store_revisions.job_id),
-				actor = COALESCE(NULLIF($5, ''), store_revisions.actor),
-				plan = COALESCE(NULLIF($6, ''), store_revisions.plan),
-				versions = $7, options = COALESCE($8, store_revisions.options),
-				status = $9, description = $10, created_at = $11`,
-			id, r.Revision, r.Kind, r.JobID, r.Actor, r.Plan, string(versions), options, r.Status, r.Description, toMicros(at))
-		if err != nil {
-			return fmt.Errorf("record revision %d of store %q: %w", r.Revision, r.Store, err)
-		}
-		return nil
-	})
+	// One statement (no transaction or savepoint of its own: each was one
+	// more round trip to the database); a store that is not there
+	// inserts nothing.
+	res, err := d.q().ExecContext(ctx, `INSERT INTO store_revisions
+		(store_id, revision, kind, job_id, actor, plan, versions, options, status, description, created_at)
+		SELECT id, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 FROM stores WHERE name = $1 AND deleted_at IS NULL
+		ON CONFLICT (store_id, revision) DO UPDATE SET
+			kind = COALESCE(NULLIF($3, ''), store_revisions.kind),
+			job_id = COALESCE(NULLIF($4, 0), store_revisions.job_id),
+			actor = COALESCE(NULLIF($5, ''), store_revisions.actor),
+			plan = COALESCE(NULLIF($6, ''), store_revisions.plan),
+			versions = $7, options = COALESCE($8, store_revisions.options),
+			status = $9, description = $10, created_at = $11`,
+		r.Store, r.Revision, r.Kind, r.JobID, r.Actor, r.Plan, string(versions), options, r.Status, r.Description, toMicros(at))
+	if err != nil {
+		return d.explain(fmt.Errorf("record revision %d of store %q: %w", r.Revision, r.Store, err))
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return storeNotFound(r.Store)
+	}
+	return nil
 }
 
 func (d *sqlDB) Revisions(ctx context.Context, name string) ([]Revision, error) {
