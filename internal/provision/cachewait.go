@@ -243,6 +243,33 @@ func (w cacheWaiter) pending(resources kube.ResourceList, jobs bool, seen map[*r
 	return "", nil
 }
 
+// withoutTemplates is a workload without its pod template (and a
+// StatefulSet without its claim templates), which kstatus never reads:
+// they are most of a workload, and converting them to maps for it was
+// most of what judging one cost. Other objects are returned as they are.
+// The object itself is not changed: the copy is shallow.
+func withoutTemplates(obj runtime.Object) runtime.Object {
+	switch o := obj.(type) {
+	case *appsv1.Deployment:
+		c := *o
+		c.Spec.Template = corev1.PodTemplateSpec{}
+		return &c
+	case *appsv1.StatefulSet:
+		c := *o
+		c.Spec.Template, c.Spec.VolumeClaimTemplates = corev1.PodTemplateSpec{}, nil
+		return &c
+	case *appsv1.DaemonSet:
+		c := *o
+		c.Spec.Template = corev1.PodTemplateSpec{}
+		return &c
+	case *appsv1.ReplicaSet:
+		c := *o
+		c.Spec.Template = corev1.PodTemplateSpec{}
+		return &c
+	}
+	return obj
+}
+
 // deadline is ctx's deadline, or an hour from now.
 func deadline(ctx context.Context) time.Time {
 	if d, ok := ctx.Deadline(); ok {
@@ -284,7 +311,7 @@ func objectReady(obj any, gvk schema.GroupVersionKind) (bool, string, error) {
 	if !ok {
 		return false, "", fmt.Errorf("unexpected cached %T", obj)
 	}
-	u, err := toUnstructured(ro)
+	u, err := toUnstructured(withoutTemplates(ro))
 	if err != nil {
 		return false, "", err
 	}

@@ -21,6 +21,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/utils/ptr"
 
+	"github.com/fluxcd/cli-utils/pkg/kstatus/status"
 	"helm.sh/helm/v4/pkg/kube"
 )
 
@@ -364,5 +365,61 @@ func TestDriftCacheFollow(t *testing.T) {
 	stopB()
 	if len(c.followers) != 0 {
 		t.Errorf("followers left: %v", c.followers)
+	}
+}
+
+// TestObjectReadyWithoutTemplates: judging a workload without its
+// templates reads as kstatus reads the whole object, and leaves the object
+// as it was.
+func TestObjectReadyWithoutTemplates(t *testing.T) {
+	template := corev1.PodTemplateSpec{
+		ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "wordpress"}},
+		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "wordpress", Image: "wordpress:6"}}},
+	}
+	statefulSet := func(replicas, ready int32, partition *int32, current, update string) *appsv1.StatefulSet {
+		s := &appsv1.StatefulSet{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "store-a", Name: "mariadb", Generation: 2},
+			Spec: appsv1.StatefulSetSpec{Replicas: ptr.To(replicas), Template: template,
+				VolumeClaimTemplates: []corev1.PersistentVolumeClaim{{ObjectMeta: metav1.ObjectMeta{Name: "data"}}},
+				UpdateStrategy:       appsv1.StatefulSetUpdateStrategy{Type: appsv1.RollingUpdateStatefulSetStrategyType}},
+			Status: appsv1.StatefulSetStatus{ObservedGeneration: 2, Replicas: replicas, ReadyReplicas: ready,
+				CurrentReplicas: ready, UpdatedReplicas: ready, CurrentRevision: current, UpdateRevision: update},
+		}
+		if partition != nil {
+			s.Spec.UpdateStrategy.RollingUpdate = &appsv1.RollingUpdateStatefulSetStrategy{Partition: partition}
+		}
+		return s
+	}
+	withTemplate := func(d *appsv1.Deployment) *appsv1.Deployment { d.Spec.Template = template; return d }
+	gvkStatefulSet := appsv1.SchemeGroupVersion.WithKind("StatefulSet")
+	for name, c := range map[string]struct {
+		obj runtime.Object
+		gvk schema.GroupVersionKind
+	}{
+		"ready Deployment":            {withTemplate(waitedDeployment(2, 2, 1)), gvkDeployment},
+		"Deployment not observed":     {withTemplate(waitedDeployment(3, 2, 1)), gvkDeployment},
+		"Deployment with no replicas": {withTemplate(waitedDeployment(1, 1, 0)), gvkDeployment},
+		"ready StatefulSet":           {statefulSet(1, 1, nil, "r1", "r1"), gvkStatefulSet},
+		"StatefulSet rolling out":     {statefulSet(1, 1, nil, "r1", "r2"), gvkStatefulSet},
+		"StatefulSet not ready":       {statefulSet(2, 1, nil, "r1", "r1"), gvkStatefulSet},
+		"StatefulSet partitioned":     {statefulSet(2, 2, ptr.To[int32](1), "r1", "r2"), gvkStatefulSet},
+	} {
+		whole, err := toUnstructured(c.obj)
+		if err != nil {
+			t.Fatal(err)
+		}
+		whole.SetGroupVersionKind(c.gvk)
+		want, err := status.Compute(whole)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ready, msg, err := objectReady(c.obj, c.gvk)
+		if err != nil || ready != (want.Status == status.CurrentStatus) || !ready && msg != want.Message {
+			t.Errorf("%s: ready %v %q %v; kstatus of the whole object: %s %q", name, ready, msg, err, want.Status, want.Message)
+		}
+		after, _ := toUnstructured(c.obj)
+		if containers, _, _ := unstructured.NestedSlice(after.Object, "spec", "template", "spec", "containers"); len(containers) != 1 {
+			t.Errorf("%s: judging it changed the object: %v", name, after.Object["spec"])
+		}
 	}
 }
