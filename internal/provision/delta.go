@@ -6,6 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
+
+	"k8s.io/client-go/tools/cache"
 )
 
 // A packed object is kept as a delta against a reference: the encoding
@@ -266,4 +269,70 @@ func undelta(delta []byte, ref *deltaRef) ([]byte, error) {
 		return nil, fmt.Errorf("cached object: %w", err)
 	}
 	return raw, nil
+}
+
+// lazyDelay is how long an object a watch sent stays kept whole before it
+// is kept as a delta. Most updates of the objects a store is made with
+// come within it: a pod's status as it starts (under the pod start-up
+// model too), its quota's use with every pod, the setup Job's progress.
+// Encoding each of them as a delta, only for the next update to replace
+// it, was half of what packing them cost.
+const lazyDelay = 30 * time.Second
+
+// lazyDeltas are the objects of one lazy kind (packedKind.lazy) kept
+// whole, oldest first, until they have stayed as they are for lazyDelay;
+// then they are kept as deltas. It is used only from the informer's own
+// loop, the one that files every change in its indexer (packedInformer),
+// so that an object it replaces in the indexer cannot have changed in
+// between. An object is settled when a later change of the same kind
+// comes, so the last few of a kind may stay whole until the next change;
+// those in the informer's initial list are settled at once.
+type lazyDeltas struct {
+	kind  *packedKind
+	items []lazyItem
+	head  int
+}
+
+type lazyItem struct {
+	p  *packed
+	at time.Time
+}
+
+// add queues obj, if it is an object kept whole.
+func (q *lazyDeltas) add(obj any, now time.Time) {
+	if p, ok := obj.(*packed); ok && p.ref == nil {
+		q.items = append(q.items, lazyItem{p: p, at: now})
+	}
+}
+
+// settle keeps as deltas, in idx, the queued objects older than
+// lazyDelay that idx still holds.
+func (q *lazyDeltas) settle(idx cache.Indexer, now time.Time) {
+	for q.head < len(q.items) && now.Sub(q.items[q.head].at) >= lazyDelay {
+		q.settleOne(idx, q.items[q.head].p)
+		q.items[q.head] = lazyItem{}
+		q.head++
+	}
+	if q.head == len(q.items) {
+		q.items, q.head = q.items[:0], 0
+	} else if q.head > 64 && 2*q.head > len(q.items) {
+		n := copy(q.items, q.items[q.head:])
+		clear(q.items[n:])
+		q.items, q.head = q.items[:n], 0
+	}
+}
+
+// settleOne keeps p as a delta in idx, if idx still holds it.
+func (q *lazyDeltas) settleOne(idx cache.Indexer, p *packed) {
+	key := p.name
+	if p.namespace != "" {
+		key = p.namespace + "/" + p.name
+	}
+	cur, ok, err := idx.GetByKey(key)
+	if err != nil || !ok || cur != any(p) {
+		return // changed since, or gone
+	}
+	if d := q.kind.asDelta(p); d != nil {
+		_ = idx.Update(d)
+	}
 }

@@ -9,8 +9,10 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/cache"
 	"k8s.io/utils/ptr"
 
 	"github.com/urumi/urumi/charts"
@@ -162,4 +164,109 @@ func FuzzDelta(f *testing.F) {
 		}
 		_, _ = r.decode(src) // any bytes: an error or a result, never a panic
 	})
+}
+
+// TestLazyDeltas: what a watch sends of a lazy kind is kept whole, and
+// kept as a delta once it has stayed as it is for lazyDelay, in the
+// informer's indexer; an object changed or deleted since is left alone;
+// what an informer's first list brings, or a list brings back unchanged,
+// is kept as a delta at once.
+func TestLazyDeltas(t *testing.T) {
+	kind := packedAs[appsv1.Deployment]().watching("deployments", newDeltaRefs(), nil).lazily()
+	wire := func(store string, seed uint64) *packed {
+		t.Helper()
+		raw, err := storeDeployment(store, seed).Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := kind.packWire(raw, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.ref != nil {
+			t.Fatal("an object from a watch was kept as a delta at once")
+		}
+		return p
+	}
+	idx := cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{})
+	var seen []string
+	inner := cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(obj any) { seen = append(seen, "add "+obj.(*packed).name) },
+		UpdateFunc: func(_, obj any) { seen = append(seen, "update "+obj.(*packed).namespace) },
+		DeleteFunc: func(obj any) { seen = append(seen, "delete "+obj.(*packed).namespace) },
+	}
+	q := &lazyDeltas{kind: kind}
+	h := lazyHandler{ResourceEventHandler: inner, q: q, idx: &idx}
+	file := func(p *packed) {
+		old, ok, _ := idx.Get(p)
+		_ = idx.Update(p)
+		if ok {
+			h.OnUpdate(old, p)
+		} else {
+			h.OnAdd(p, false)
+		}
+	}
+	stored := func(ns string) *packed {
+		obj, _, _ := idx.GetByKey(ns + "/wordpress")
+		p, _ := obj.(*packed)
+		return p
+	}
+
+	a, b, c := wire("a", 1), wire("b", 2), wire("c", 3)
+	for _, p := range []*packed{a, b, c} {
+		file(p)
+	}
+	b2 := wire("b", 4) // b changes
+	file(b2)
+	_ = idx.Delete(c) // c goes
+	h.OnDelete(c)
+	if len(seen) != 5 || len(q.items) != 4 {
+		t.Fatalf("handler told %v, %d queued; want every event passed on and 4 queued", seen, len(q.items))
+	}
+	// Before lazyDelay: all whole.
+	q.settle(idx, time.Now())
+	if stored("store-a") != a || stored("store-b") != b2 {
+		t.Fatal("objects kept as deltas before lazyDelay")
+	}
+	// After: a, unchanged, as a delta reading the same; b, replaced, and
+	// c, gone, left alone; b2, queued later, not yet.
+	now := time.Now()
+	q.items[len(q.items)-1].at = now.Add(time.Second) // b2
+	q.settle(idx, now.Add(lazyDelay))
+	if stored("store-b") != b2 || len(q.items)-q.head != 1 {
+		t.Fatalf("b, replaced by b2, settled over it (or b2 too soon): %+v", stored("store-b").packedMeta)
+	}
+	q.settle(idx, now.Add(lazyDelay+time.Second))
+	for _, p := range []*packed{a, b2} {
+		got := stored(p.namespace)
+		if got == p || got.ref == nil || got.packedMeta != p.packedMeta {
+			t.Fatalf("%s after lazyDelay: %+v, want it as a delta", p.namespace, got)
+		}
+		want, _ := unpack(p)
+		if back, err := unpack(got); err != nil || !equality.Semantic.DeepEqual(back, want) {
+			t.Errorf("%s as a delta reads back otherwise: %v", p.namespace, err)
+		}
+	}
+	if _, ok, _ := idx.GetByKey("store-c/wordpress"); ok || len(idx.List()) != 2 {
+		t.Errorf("the deleted object came back, or another appeared: %d objects", len(idx.List()))
+	}
+	if len(q.items) != 0 {
+		t.Errorf("%d still queued", len(q.items))
+	}
+
+	// The first list, and an object listed again unchanged: at once.
+	d := wire("d", 5)
+	_ = idx.Add(d)
+	h.OnAdd(d, true)
+	if got := stored("store-d"); got.ref == nil {
+		t.Error("an object of the first list was kept whole")
+	}
+	e := wire("e", 6)
+	file(e)
+	again := *e
+	_ = idx.Update(&again)
+	h.OnUpdate(e, &again)
+	if got := stored("store-e"); got.ref == nil {
+		t.Error("an object listed again unchanged was kept whole")
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"time"
 	"unique"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -229,18 +230,18 @@ func watchedKinds(refs *deltaRefs) []watchedKind {
 		// against another's.
 		{name: "secret", selector: urumiSecretSelector, packed: packedAs[corev1.Secret]().watching("secrets", nil, nil)},
 		{name: "release", selector: helmRecordSelector},
-		{name: "quota", updates: quotaChanged, packed: packedAs[corev1.ResourceQuota]().watching("resourcequotas", refs, trimQuota)},
+		{name: "quota", updates: quotaChanged, packed: packedAs[corev1.ResourceQuota]().watching("resourcequotas", refs, trimQuota).lazily()},
 		{name: "limit-range", packed: packedAs[corev1.LimitRange]().watching("limitranges", refs, nil)},
 		{name: "network-policy", packed: packedAs[networkingv1.NetworkPolicy]().watching("networkpolicies", refs, nil)},
 		{name: "configmap", packed: packedAs[corev1.ConfigMap]().watching("configmaps", refs, nil)},
 		{name: "service", packed: packedAs[corev1.Service]().watching("services", refs, nil)},
-		{name: "claim", packed: packedAs[corev1.PersistentVolumeClaim]().watching("persistentvolumeclaims", refs, nil)},
-		{name: "pod", updates: never, routine: controlledBy("Job"), packed: packedAs[corev1.Pod]().watching("pods", refs, trimPod)},
-		{name: "deployment", packed: packedAs[appsv1.Deployment]().watching("deployments", refs, nil)},
-		{name: "statefulset", packed: packedAs[appsv1.StatefulSet]().watching("statefulsets", refs, nil)},
-		{name: "replicaset", updates: never, packed: packedAs[appsv1.ReplicaSet]().watching("replicasets", refs, trimReplicaSet)},
-		{name: "job", routine: controlledBy("CronJob"), packed: packedAs[batchv1.Job]().watching("jobs", refs, trimJob)},
-		{name: "cronjob", updates: specChanged, packed: packedAs[batchv1.CronJob]().watching("cronjobs", refs, nil)},
+		{name: "claim", packed: packedAs[corev1.PersistentVolumeClaim]().watching("persistentvolumeclaims", refs, nil).lazily()},
+		{name: "pod", updates: never, routine: controlledBy("Job"), packed: packedAs[corev1.Pod]().watching("pods", refs, trimPod).lazily()},
+		{name: "deployment", packed: packedAs[appsv1.Deployment]().watching("deployments", refs, nil).lazily()},
+		{name: "statefulset", packed: packedAs[appsv1.StatefulSet]().watching("statefulsets", refs, nil).lazily()},
+		{name: "replicaset", updates: never, packed: packedAs[appsv1.ReplicaSet]().watching("replicasets", refs, trimReplicaSet).lazily()},
+		{name: "job", routine: controlledBy("CronJob"), packed: packedAs[batchv1.Job]().watching("jobs", refs, trimJob).lazily()},
+		{name: "cronjob", updates: specChanged, packed: packedAs[batchv1.CronJob]().watching("cronjobs", refs, nil).lazily()},
 		{name: "ingress", packed: packedAs[networkingv1.Ingress]().watching("ingresses", refs, nil)},
 		{name: "role-binding", packed: packedAs[rbacv1.RoleBinding]().watching("rolebindings", refs, nil)},
 	}
@@ -301,6 +302,9 @@ func newDriftCache(k *Kube, notice func(obj any)) (*driftCache, []watchedKind, e
 		var shared cache.SharedIndexInformer
 		switch kind := w.packed; {
 		case kind != nil && k.watchConfig != nil:
+			if kind.lazy {
+				h = lazyHandler{ResourceEventHandler: h, q: &lazyDeltas{kind: kind}, idx: idx[i]}
+			}
 			indexer, inf := packedInformer(clients[kind.gvk.GroupVersion()], kind, w.selector, h)
 			c.informers = append(c.informers, inf)
 			*idx[i] = indexer
@@ -373,6 +377,49 @@ func (c *driftCache) handler(w *watchedKind, notice func(obj any)) cache.Resourc
 			}
 		},
 	}
+}
+
+// lazyHandler is the handler of a lazy kind's own informer (packedInformer
+// calls it from the loop that files each change): after h, it queues
+// what the watch sent kept whole, and keeps as deltas what has stayed as
+// it was for lazyDelay (see lazyDeltas). What the informer's first list
+// brings, and what a later list brings back unchanged, is kept as a delta
+// at once.
+type lazyHandler struct {
+	cache.ResourceEventHandler
+	q   *lazyDeltas
+	idx *cache.Indexer
+}
+
+func (h lazyHandler) OnAdd(obj any, initial bool) {
+	h.ResourceEventHandler.OnAdd(obj, initial)
+	if p, ok := obj.(*packed); ok && initial {
+		h.q.settleOne(*h.idx, p)
+		return
+	}
+	h.queue(obj)
+}
+
+func (h lazyHandler) OnUpdate(old, obj any) {
+	h.ResourceEventHandler.OnUpdate(old, obj)
+	o, ok1 := old.(*packed)
+	p, ok2 := obj.(*packed)
+	if ok1 && ok2 && o.resourceVersion == p.resourceVersion {
+		h.q.settleOne(*h.idx, p)
+		return
+	}
+	h.queue(obj)
+}
+
+func (h lazyHandler) OnDelete(obj any) {
+	h.ResourceEventHandler.OnDelete(obj)
+	h.q.settle(*h.idx, time.Now())
+}
+
+func (h lazyHandler) queue(obj any) {
+	now := time.Now()
+	h.q.add(obj, now)
+	h.q.settle(*h.idx, now)
 }
 
 // trimCached drops what no check, wait or cached read uses from an

@@ -61,6 +61,9 @@ type packedKind struct {
 	// it, and never stores it.
 	eventsEnd         *packedKind
 	endsInitialEvents bool
+	// lazy: what a watch sends of this kind is kept whole at first (see
+	// lazyDeltas).
+	lazy bool
 }
 
 // trimRule says what the cache keeps of an object's top-level field num:
@@ -123,6 +126,15 @@ func (k *packedKind) watching(resource string, refs *deltaRefs, trim trimRule) *
 	end := *k
 	end.endsInitialEvents = true
 	k.eventsEnd = &end
+	return k
+}
+
+// lazily is k with the objects its watch sends kept whole at first (see
+// lazyDeltas): a kind whose objects change again and again as a store is
+// made.
+func (k *packedKind) lazily() *packedKind {
+	k.lazy = true
+	k.eventsEnd.lazy = true
 	return k
 }
 
@@ -238,8 +250,10 @@ func (m *wireMeta) parse(msg []byte) error {
 
 // packWire packs obj, the encoding of an object of kind k (the bytes a
 // runtime.Unknown carries), without decoding it: what the cache keeps of
-// it is copied field by field, in the order it came.
-func (k *packedKind) packWire(obj []byte) (*packed, error) {
+// it is copied field by field, in the order it came. An object of a lazy
+// kind that a watch sent (lazy) is kept whole, not yet as a delta (see
+// lazyDeltas).
+func (k *packedKind) packWire(obj []byte, lazy bool) (*packed, error) {
 	var m wireMeta
 	seen := false
 	err := eachField(obj, func(num protowire.Number, v []byte) error {
@@ -324,8 +338,37 @@ func (k *packedKind) packWire(obj []byte) (*packed, error) {
 	if m.eventsEnd {
 		p.kind = k.eventsEnd
 	}
+	if lazy && k.lazy {
+		p.raw = raw
+		return p, nil
+	}
 	p.raw, p.ref = k.refs.delta(refKey(k.typeName, string(m.component), p.name, k.gvk.Kind == "Namespace"), raw)
 	return p, nil
+}
+
+// asDelta is p, an object of kind k kept whole, kept against its
+// reference instead; nil when there is none or a delta is no smaller.
+func (k *packedKind) asDelta(p *packed) *packed {
+	if p.ref != nil || k.refs == nil {
+		return nil
+	}
+	var m wireMeta
+	err := eachField(p.raw, func(num protowire.Number, v []byte) error {
+		if num == 1 {
+			return m.parse(v)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil
+	}
+	raw, ref := k.refs.delta(refKey(k.typeName, string(m.component), p.name, k.gvk.Kind == "Namespace"), p.raw)
+	if ref == nil {
+		return nil
+	}
+	c := *p
+	c.raw, c.ref = raw, ref
+	return &c
 }
 
 // packedList is a list of a packed kind, as its informer lists it.
@@ -425,7 +468,7 @@ func (d packingDecoder) Decode(data []byte, defaults *schema.GroupVersionKind, i
 	if into == nil && d.protobuf {
 		if gvk, raw, ok := wireEnvelope(data); ok {
 			if k := d.kinds[gvk]; k != nil {
-				p, err := k.packWire(raw)
+				p, err := k.packWire(raw, true)
 				if err != nil {
 					return nil, &gvk, fmt.Errorf("decode %s: %w", gvk.Kind, err)
 				}
@@ -452,7 +495,7 @@ func (d packingDecoder) decodeList(data []byte, defaults *schema.GroupVersionKin
 				case 1:
 					return l.ListMeta.Unmarshal(v)
 				case 2:
-					p, err := l.kind.packWire(v)
+					p, err := l.kind.packWire(v, false)
 					if err != nil {
 						return err
 					}

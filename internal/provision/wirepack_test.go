@@ -17,6 +17,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -324,8 +325,23 @@ func TestPackWire(t *testing.T) {
 		t.Errorf("pod lost what the judge reads: %+v", pod)
 	}
 	if p.controller != "Job" || p.name != "cron-1-abc" || p.namespace != "store-a" || p.resourceVersion != "42" || p.generation != 3 ||
-		p.labels != labelDigest(objs[0].(*corev1.Pod).Labels) || p.deletion != nil || p.ref == nil {
+		p.labels != labelDigest(objs[0].(*corev1.Pod).Labels) || p.deletion != nil {
 		t.Errorf("pod packed as %+v, labels %x", p.packedMeta, p.labels)
+	}
+	// A pod a watch sent is kept whole at first (lazyDeltas), then as a
+	// delta that reads back the same.
+	if p.ref != nil || !p.kind.lazy {
+		t.Errorf("a pod from a watch was kept as a delta at once (lazy kind: %v)", p.kind.lazy)
+	}
+	d := p.kind.asDelta(p)
+	if d == nil || d.ref == nil || len(d.raw) >= len(p.raw) || d.packedMeta != p.packedMeta || d.labels != p.labels {
+		t.Fatalf("the pod kept as a delta: %+v", d)
+	}
+	if od, err := unpack(d); err != nil || !equality.Semantic.DeepEqual(od, o) {
+		t.Errorf("the pod kept as a delta reads back as %+v, %v; want %+v", od, err, o)
+	}
+	if p.kind.asDelta(d) != nil {
+		t.Error("a delta was encoded again")
 	}
 	if _, o := decode(objs[2]); len(o.(*batchv1.Job).Spec.Template.Spec.Containers) != 0 {
 		t.Error("a cron run's template was kept")
