@@ -11,7 +11,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 )
@@ -58,15 +57,6 @@ func helmRESTConfig(config *rest.Config, k *Kube) (*rest.Config, error) {
 }
 
 func (c cacheReads) RoundTrip(req *http.Request) (*http.Response, error) {
-	if req.Method == http.MethodPatch && req.Header.Get("Content-Type") == string(types.ApplyPatchType) {
-		if _, ns, _, ok := singleObjectPath(req.URL.Path); ok && strings.HasPrefix(ns, namespacePrefix) {
-			resp, err := c.next.RoundTrip(req)
-			if err != nil {
-				return resp, err
-			}
-			return slimApplyResponse(resp)
-		}
-	}
 	dc := c.k.waitCache.Load()
 	if dc == nil || req.Method != http.MethodGet || req.URL.RawQuery != "" || !acceptsJSON(req.Header.Get("Accept")) {
 		return c.next.RoundTrip(req)
@@ -101,57 +91,6 @@ func (c cacheReads) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	u.SetGroupVersionKind(gvr.GroupVersion().WithKind(kind))
 	return jsonResponse(req, http.StatusOK, u.Object)
-}
-
-// appliedObject is what Helm keeps of an object it applied (see
-// slimApplied).
-type appliedObject struct {
-	APIVersion string `json:"apiVersion"`
-	Kind       string `json:"kind"`
-	Metadata   struct {
-		Name            string            `json:"name"`
-		Namespace       string            `json:"namespace,omitempty"`
-		UID             string            `json:"uid,omitempty"`
-		ResourceVersion string            `json:"resourceVersion,omitempty"`
-		Generation      int64             `json:"generation,omitempty"`
-		Labels          map[string]string `json:"labels,omitempty"`
-	} `json:"metadata"`
-	Spec *struct {
-		Type string `json:"type,omitempty"`
-	} `json:"spec,omitempty"`
-}
-
-// slimApplyResponse is the API server's answer to a server-side apply in
-// a store namespace, with the object cut down to what slimApplied keeps
-// of it: Helm's client decodes each answer whole into maps (the object,
-// its status, its managed fields), and nothing after the apply reads
-// more. Decoding into appliedObject skips the rest without building it
-// (the maps were 2.5 % of serve's CPU while stores were made). An error,
-// or an answer that is not JSON of an object, passes as it came.
-func slimApplyResponse(resp *http.Response) (*http.Response, error) {
-	if resp.StatusCode/100 != 2 || resp.Header.Get("Content-Encoding") != "" ||
-		!strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
-		return resp, nil
-	}
-	body, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if err != nil {
-		return nil, err
-	}
-	var obj appliedObject
-	slim, err := body, json.Unmarshal(body, &obj)
-	if err == nil && obj.Kind != "" && obj.Metadata.Name != "" {
-		if obj.Kind != "Service" {
-			obj.Spec = nil
-		}
-		if b, err := json.Marshal(obj); err == nil {
-			slim = b
-		}
-	}
-	resp.Body = io.NopCloser(bytes.NewReader(slim))
-	resp.ContentLength = int64(len(slim))
-	resp.Header.Del("Content-Length")
-	return resp, nil
 }
 
 // acceptsJSON: Helm's clients ask for JSON (or say nothing).

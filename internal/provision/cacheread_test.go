@@ -5,17 +5,14 @@ import (
 	"context"
 	"io"
 	"net/http"
-	"strings"
 	"sync"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
@@ -115,70 +112,5 @@ func TestSingleObjectPath(t *testing.T) {
 		if got != want {
 			t.Errorf("%s: %q, want %q", path, got, want)
 		}
-	}
-}
-
-// answers is an API server that answers every request with one body.
-type answers struct {
-	code int
-	body string
-}
-
-func (a answers) RoundTrip(req *http.Request) (*http.Response, error) {
-	return &http.Response{StatusCode: a.code, Header: http.Header{"Content-Type": {"application/json"}},
-		Body: io.NopCloser(bytes.NewReader([]byte(a.body))), Request: req}, nil
-}
-
-func TestSlimApplyResponse(t *testing.T) {
-	ctx := context.Background()
-	apply := func(t *testing.T, next http.RoundTripper, gvr schema.GroupVersionResource, ns string) (*unstructured.Unstructured, error) {
-		t.Helper()
-		dyn, err := dynamic.NewForConfig(&rest.Config{Host: "http://cluster.invalid", Transport: cacheReads{k: &Kube{}, next: next}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return dyn.Resource(gvr).Namespace(ns).Patch(ctx, "wordpress", types.ApplyPatchType, []byte(`{}`), metav1.PatchOptions{FieldManager: "helm"})
-	}
-	deployments := schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "deployments"}
-	deployment := `{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"wordpress","namespace":"store-a","uid":"u-1",
-		"resourceVersion":"42","generation":3,"labels":{"app":"wp"},"managedFields":[{"manager":"helm","fieldsV1":{"f:spec":{}}}]},
-		"spec":{"replicas":1,"template":{"spec":{"containers":[{"name":"wordpress"}]}}},"status":{"replicas":1}}`
-
-	got, err := apply(t, answers{http.StatusOK, deployment}, deployments, "store-a")
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := map[string]any{"apiVersion": "apps/v1", "kind": "Deployment", "metadata": map[string]any{
-		"name": "wordpress", "namespace": "store-a", "uid": "u-1", "resourceVersion": "42", "generation": int64(3),
-		"labels": map[string]any{"app": "wp"}}}
-	if !equality.Semantic.DeepEqual(got.Object, want) {
-		t.Errorf("applied Deployment read back as %v, want %v", got.Object, want)
-	}
-
-	// A Service keeps its type (the waits read it).
-	svc := `{"apiVersion":"v1","kind":"Service","metadata":{"name":"wordpress","namespace":"store-a"},
-		"spec":{"type":"ClusterIP","ports":[{"port":80}]},"status":{}}`
-	got, err = apply(t, answers{http.StatusOK, svc}, schema.GroupVersionResource{Version: "v1", Resource: "services"}, "store-a")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if spec, _ := got.Object["spec"].(map[string]any); len(spec) != 1 || spec["type"] != "ClusterIP" {
-		t.Errorf("applied Service's spec read back as %v, want its type alone", got.Object["spec"])
-	}
-
-	// Outside the store namespaces, the answer is as it came.
-	got, err = apply(t, answers{http.StatusOK, deployment}, deployments, "kube-system")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, ok := got.Object["status"]; !ok || len(got.GetManagedFields()) != 1 {
-		t.Errorf("an apply outside the store namespaces was cut down: %v", got.Object)
-	}
-
-	// A refusal still reads as the API server's error.
-	conflict := `{"apiVersion":"v1","kind":"Status","status":"Failure","reason":"Conflict","code":409,
-		"message":"Apply failed with 1 conflict: conflict with \"kubectl\": .spec.replicas"}`
-	if _, err := apply(t, answers{http.StatusConflict, conflict}, deployments, "store-a"); !apierrors.IsConflict(err) || !strings.Contains(err.Error(), "kubectl") {
-		t.Errorf("a refused apply: %v, want the API server's conflict", err)
 	}
 }
