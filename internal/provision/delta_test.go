@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"testing"
 	"time"
+	"weak"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -252,6 +254,25 @@ func TestLazyDeltas(t *testing.T) {
 	}
 	if len(q.items) != 0 {
 		t.Errorf("%d still queued", len(q.items))
+	}
+
+	// The queue does not keep a replaced version alive until it is due.
+	replaced := func() weak.Pointer[packed] {
+		e := wire("e", 6)
+		file(e)
+		file(wire("e", 7))
+		return weak.Make(e)
+	}()
+	runtime.GC()
+	if replaced.Value() != nil {
+		t.Error("a version the indexer replaced is still alive: the queue holds it")
+	}
+	if n := len(q.items) - q.head; n != 2 {
+		t.Errorf("%d queued, want e's two versions", n)
+	}
+	q.settle(idx, time.Now().Add(lazyDelay))
+	if got := stored("store-e"); got == nil || got.ref == nil {
+		t.Error("e's current version not kept as a delta once due")
 	}
 
 	// The first list, and an object listed again unchanged: at once.
