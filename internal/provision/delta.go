@@ -273,7 +273,7 @@ func undelta(delta []byte, ref *deltaRef) ([]byte, error) {
 }
 
 // lazyDelay is how long an object a watch sent stays kept whole before it
-// is kept as a delta. Most updates of the objects a store is made with
+// is kept as a delta. Many updates of the objects a store is made with
 // come within it: a pod's status as it starts, its quota's use with every
 // pod, the setup Job's progress. Encoding each of them as a delta, only
 // for the next update to replace it, was half of what packing them cost.
@@ -300,7 +300,7 @@ type lazyDeltas struct {
 // lazyItem is an object queued at a time. The queue holds it weakly: an
 // object the indexer replaced or dropped is settled by no one, and is
 // freed at once instead of lazyDelay later (the cron Jobs and pods of
-// 1,000 stores make hundreds of versions a second).
+// 1,000 stores make new versions all the time).
 type lazyItem struct {
 	p  weak.Pointer[packed]
 	at time.Time
