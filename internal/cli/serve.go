@@ -134,6 +134,11 @@ func runServe(ctx context.Context, f *Factory, cfg ServeConfig) error {
 			log.Info("heap limit set from the container's memory limit", "limit_bytes", limit, "heap_limit_bytes", heap)
 		}
 	}
+	// A long-lived server with a small heap: collect less often than
+	// Go's default would (GOGC, when set, wins).
+	if f.Getenv("GOGC") == "" {
+		defer startGCHeadroom(serveGCHeadroom)()
+	}
 	svc, err := f.Service(ctx)
 	if err != nil {
 		return err
