@@ -47,6 +47,7 @@ func (k *Kube) helmConfig(ctx context.Context, namespace string, route *storeRou
 		if check.psa, err = k.podSecurity(); err != nil {
 			return nil, err
 		}
+		check.docs = &k.renderedDocs
 		gate = newRenderGate(check, rendered)
 	}
 	cfg.Releases.Driver = &fastRecords{Driver: cfg.Releases.Driver, ctx: ctx, secrets: k.Client.CoreV1().Secrets(namespace), enc: &k.records, gate: gate}

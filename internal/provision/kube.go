@@ -105,6 +105,9 @@ type Kube struct {
 	records recordEncoder
 	// schemas holds the values schemas of the charts installed, compiled.
 	schemas schemaCache
+	// renderedDocs keeps what the render check read of the documents
+	// the installs rendered (docCache).
+	renderedDocs docCache
 }
 
 // NewKube builds clients for config.

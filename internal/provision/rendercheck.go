@@ -160,6 +160,9 @@ type renderCheck struct {
 	// psa evaluates the Pod Security checks; nil: the check makes its own
 	// (the Kube's is made once, see Kube.podSecurity).
 	psa psapolicy.Evaluator
+	// docs, if set, keeps what the check read of the documents it saw
+	// (the Kube's, shared by its installs; see docCache).
+	docs *docCache
 }
 
 // The error lists at most maxRefused objects, with at most maxReasons
@@ -211,35 +214,30 @@ func (m checkedManifest) build() string {
 // re-encoding of them, each document under the "# Source:" line Helm gave
 // it, if any.
 func (c renderCheck) check(in []byte) (checkedManifest, error) {
-	docs, err := splitDocuments(in)
-	if err != nil {
-		return checkedManifest{}, fmt.Errorf("store chart rendered manifests urumi cannot read, so nothing was applied: %w", err)
-	}
 	psa := c.psa
 	if psa == nil {
+		var err error
 		if psa, err = newPodSecurity(); err != nil {
 			return checkedManifest{}, err
 		}
+	}
+	docs, err := c.read(psa, in)
+	if err != nil {
+		return checkedManifest{}, err
 	}
 	out := new(bytes.Buffer)
 	var refused []string
 	checked := make([]manifestDoc, 0, len(docs))
 	for i, doc := range docs {
-		what, reasons, err := c.checkObject(psa, doc)
-		if err != nil {
-			return checkedManifest{}, fmt.Errorf("store chart rendered document %d, which is not a Kubernetes object urumi can read, so nothing was applied: %w", i+1, err)
-		}
-		if len(reasons) > 0 {
-			refused = append(refused, what+" "+joinSome(reasons, ", ", maxReasons, "reasons"))
+		if reasons := c.reasons(doc); len(reasons) > 0 {
+			refused = append(refused, doc.what+" "+joinSome(reasons, ", ", maxReasons, "reasons"))
 		}
 		out.WriteString("---\n")
 		start := out.Len()
 		if doc.source != "" {
 			out.WriteString("# Source: " + doc.source + "\n")
 		}
-		if err := blockYAML(out, doc.json); err != nil {
-			return checkedManifest{}, fmt.Errorf("re-encode rendered document %d: %w", i+1, err)
-		}
+		out.Write(doc.yaml)
 		// The document's key, as manifestDocs reads it: its first line
 		// (the YAML reader leaves the stream's first separator on the
 		// first document).
@@ -254,6 +252,54 @@ func (c renderCheck) check(in []byte) (checkedManifest, error) {
 			joinSome(refused, "; ", maxRefused, "objects"))
 	}
 	return checkedManifest{yaml: out.String(), docs: checked}, nil
+}
+
+// read is what the check makes of each document of a stream in any store
+// (readDocuments), with the parts of the stream read before taken from
+// the check's cache, when it has one.
+func (c renderCheck) read(psa psapolicy.Evaluator, in []byte) ([]readDoc, error) {
+	if c.docs == nil {
+		return readDocuments(psa, in)
+	}
+	var all []readDoc
+	for _, part := range streamParts(in) {
+		docs, ok := c.docs.get(part)
+		if !ok {
+			var err error
+			if docs, err = readDocuments(psa, part); err != nil {
+				// The whole stream, read again, says which of its
+				// documents is wrong.
+				return readDocuments(psa, in)
+			}
+			c.docs.put(part, docs)
+		}
+		all = append(all, docs...)
+	}
+	return all, nil
+}
+
+// readDocuments parses a stream of rendered documents, decodes each
+// strictly into its API type, and finds what refuses it in any store
+// (readDocument).
+func readDocuments(psa psapolicy.Evaluator, in []byte) ([]readDoc, error) {
+	docs, err := splitDocuments(in)
+	if err != nil {
+		return nil, fmt.Errorf("store chart rendered manifests urumi cannot read, so nothing was applied: %w", err)
+	}
+	read := make([]readDoc, 0, len(docs))
+	for i, doc := range docs {
+		d, err := readDocument(psa, doc)
+		if err != nil {
+			return nil, fmt.Errorf("store chart rendered document %d, which is not a Kubernetes object urumi can read, so nothing was applied: %w", i+1, err)
+		}
+		var b bytes.Buffer
+		if err := blockYAML(&b, doc.json); err != nil {
+			return nil, fmt.Errorf("re-encode rendered document %d: %w", i+1, err)
+		}
+		d.yaml = b.Bytes()
+		read = append(read, d)
+	}
+	return read, nil
 }
 
 // newPodSecurity is an evaluator of the Pod Security checks, safe for
@@ -374,41 +420,58 @@ func newAllowedObject(apiVersion, kind string) (any, bool) {
 	return nil, false
 }
 
-// checkObject decodes one rendered object strictly into its API type and
-// returns what it is (kind and name) and the reasons it is refused. An
-// error means the document is not an object of an allowed kind that
-// decodes cleanly.
-func (c renderCheck) checkObject(psa psapolicy.Evaluator, doc renderedDoc) (string, []string, error) {
+// readDoc is what the check makes of one rendered document whatever the
+// store it is for: it depends on the document's text alone, so the
+// check's cache may keep it for the next store's identical document.
+// Shared so, it is only read.
+type readDoc struct {
+	json   []byte
+	source string
+	what   string // its kind and name, for messages
+	// obj is the document decoded strictly into its API type; nil when it
+	// is not a kind the store chart ships.
+	obj any
+	// reasons are those it is refused for in any store; reasons adds
+	// those of where it is.
+	reasons []string
+	yaml    []byte // its re-encoding, block style
+}
+
+// readDocument decodes one rendered object strictly into its API type
+// and finds the reasons it is refused in any store (its kind, its pods,
+// its Service, its claims). An error means the document is not an object
+// of an allowed kind that decodes cleanly.
+func readDocument(psa psapolicy.Evaluator, doc renderedDoc) (readDoc, error) {
+	d := readDoc{json: doc.json, source: doc.source}
 	apiVersion, err := headString(doc.head, "apiVersion")
 	if err != nil {
-		return "", nil, err
+		return d, err
 	}
 	kind, err := headString(doc.head, "kind")
 	if err != nil {
-		return "", nil, err
+		return d, err
 	}
 	var name string // best effort, for the message
 	if m, ok := doc.head["metadata"].(map[string]any); ok {
 		name, _ = m["name"].(string)
 	}
-	what := fmt.Sprintf("%s %q", kind, name)
+	d.what = fmt.Sprintf("%s %q", kind, name)
 	obj, ok := newAllowedObject(apiVersion, kind)
 	if !ok {
-		return what, []string{fmt.Sprintf("is not a kind the store chart ships (apiVersion %q)", apiVersion)}, nil
+		d.reasons = []string{fmt.Sprintf("is not a kind the store chart ships (apiVersion %q)", apiVersion)}
+		return d, nil
 	}
 	strict, err := kjson.UnmarshalStrict(doc.json, obj)
 	if err != nil {
-		return "", nil, fmt.Errorf("%s: %w", what, err)
+		return d, fmt.Errorf("%s: %w", d.what, err)
 	}
 	if len(strict) > 0 {
-		return "", nil, fmt.Errorf("%s: %w", what, errors.Join(strict...))
+		return d, fmt.Errorf("%s: %w", d.what, errors.Join(strict...))
 	}
+	d.obj = obj
 
 	var r refusal
 	om := obj.(metav1.Object)
-	if ns := om.GetNamespace(); ns != "" && ns != c.namespace {
-		r.add("is in namespace %q, outside the store's namespace %s", ns, c.namespace)
-	}
 	if om.GetName() == "" {
 		r.add("has no name")
 	}
@@ -422,29 +485,46 @@ func (c renderCheck) checkObject(psa psapolicy.Evaluator, doc renderedDoc) (stri
 
 	switch o := obj.(type) {
 	case *appsv1.Deployment:
-		c.checkPod(&r, psa, o.Spec.Template)
+		checkPod(&r, psa, o.Spec.Template)
 	case *appsv1.StatefulSet:
-		c.checkPod(&r, psa, o.Spec.Template)
+		checkPod(&r, psa, o.Spec.Template)
 		for _, t := range o.Spec.VolumeClaimTemplates {
 			checkMeta(&r, "volume claim template "+t.Name+": ", t.Labels, t.Annotations)
 			checkClaim(&r, "volume claim template "+t.Name, t.Spec)
 		}
 	case *batchv1.Job:
-		c.checkPod(&r, psa, o.Spec.Template)
+		checkPod(&r, psa, o.Spec.Template)
 	case *batchv1.CronJob:
 		jt := o.Spec.JobTemplate
 		checkMeta(&r, "job template: ", jt.Labels, jt.Annotations)
-		c.checkPod(&r, psa, jt.Spec.Template)
+		checkPod(&r, psa, jt.Spec.Template)
 	case *corev1.Service:
 		checkService(&r, o.Spec)
 	case *corev1.PersistentVolumeClaim:
 		checkClaim(&r, "its spec", o.Spec)
+	}
+	d.reasons = r.reasons
+	return d, nil
+}
+
+// reasons are all the reasons d is refused in this check's store: its
+// namespace, its routes' hosts and backends, and those it has in any
+// store.
+func (c renderCheck) reasons(d readDoc) []string {
+	var r refusal
+	if om, ok := d.obj.(metav1.Object); ok {
+		if ns := om.GetNamespace(); ns != "" && ns != c.namespace {
+			r.add("is in namespace %q, outside the store's namespace %s", ns, c.namespace)
+		}
+	}
+	r.reasons = append(r.reasons, d.reasons...)
+	switch o := d.obj.(type) {
 	case *networkingv1.Ingress:
 		c.checkIngress(&r, o)
 	case *gwapiv1.HTTPRoute:
 		c.checkHTTPRoute(&r, o)
 	}
-	return what, r.reasons, nil
+	return r.reasons
 }
 
 // headString is a document's top-level field key, which must be a
@@ -520,7 +600,7 @@ func sortedKeys(m map[string]string) []string {
 // objects: host names, a chosen node, tolerations, priority or runtime
 // classes, Secrets other than the store's credentials, volume types the
 // chart does not use.
-func (c renderCheck) checkPod(r *refusal, psa psapolicy.Evaluator, t corev1.PodTemplateSpec) {
+func checkPod(r *refusal, psa psapolicy.Evaluator, t corev1.PodTemplateSpec) {
 	checkMeta(r, "pod template: ", t.Labels, t.Annotations)
 	spec := t.Spec
 	lv := psaapi.LevelVersion{Level: psaapi.LevelRestricted, Version: psaapi.LatestVersion()}

@@ -141,8 +141,17 @@ func FuzzRenderCheck(f *testing.F) {
 	} {
 		f.Add(seed)
 	}
+	// The check with the cache an install's has, shared by every input:
+	// it must say what the check without says.
+	cache := &docCache{}
 	f.Fuzz(func(t *testing.T, in string) {
 		out, err := renderCheck{namespace: testNamespace, host: testHost}.Run(bytes.NewBufferString(in))
+		for range 2 { // reading, then from the cache
+			cached, cerr := renderCheck{namespace: testNamespace, host: testHost, docs: cache}.Run(bytes.NewBufferString(in))
+			if (err == nil) != (cerr == nil) || err != nil && err.Error() != cerr.Error() || err == nil && cached.String() != out.String() {
+				t.Fatalf("the check with its cache differs: %v, %v", err, cerr)
+			}
+		}
 		if err != nil {
 			return
 		}
