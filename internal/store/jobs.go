@@ -523,38 +523,36 @@ func (d *sqlDB) QueueStats(ctx context.Context) (QueueStats, error) {
 	for _, s := range statuses {
 		st.StoresByStatus[s] = 0
 	}
-	count := func(query string, add func(key string, n int)) error {
-		rows, err := d.q().QueryContext(ctx, query)
-		if err != nil {
-			return err
+	// One round trip: the dashboard and the metrics ask every few
+	// seconds. The oldest queued job is the queued group's earliest.
+	rows, err := d.q().QueryContext(ctx, `SELECT 'job', state, COUNT(*), MIN(created_at) FROM jobs GROUP BY state
+		UNION ALL
+		SELECT 'store', status, COUNT(*), NULL FROM stores WHERE deleted_at IS NULL GROUP BY status`)
+	if err != nil {
+		return QueueStats{}, fmt.Errorf("queue stats: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			what, key string
+			n         int
+			oldest    sql.NullInt64
+		)
+		if err := rows.Scan(&what, &key, &n, &oldest); err != nil {
+			return QueueStats{}, fmt.Errorf("queue stats: %w", err)
 		}
-		defer rows.Close()
-		for rows.Next() {
-			var (
-				key string
-				n   int
-			)
-			if err := rows.Scan(&key, &n); err != nil {
-				return err
+		switch what {
+		case "job":
+			st.ByState[JobState(key)] = n
+			if JobState(key) == JobQueued && oldest.Valid {
+				st.OldestQueued = max(time.Since(fromMicros(oldest.Int64)), 0)
 			}
-			add(key, n)
+		case "store":
+			st.StoresByStatus[Status(key)] = n
 		}
-		return rows.Err()
 	}
-	if err := count(`SELECT state, COUNT(*) FROM jobs GROUP BY state`,
-		func(k string, n int) { st.ByState[JobState(k)] = n }); err != nil {
+	if err := rows.Err(); err != nil {
 		return QueueStats{}, fmt.Errorf("queue stats: %w", err)
-	}
-	if err := count(`SELECT status, COUNT(*) FROM stores WHERE deleted_at IS NULL GROUP BY status`,
-		func(k string, n int) { st.StoresByStatus[Status(k)] = n }); err != nil {
-		return QueueStats{}, fmt.Errorf("queue stats: %w", err)
-	}
-	var oldest sql.NullInt64
-	if err := d.q().QueryRowContext(ctx, `SELECT MIN(created_at) FROM jobs WHERE state = 'queued'`).Scan(&oldest); err != nil {
-		return QueueStats{}, fmt.Errorf("queue stats: %w", err)
-	}
-	if oldest.Valid {
-		st.OldestQueued = max(time.Since(fromMicros(oldest.Int64)), 0)
 	}
 	return st, nil
 }
