@@ -30,6 +30,10 @@ type snapshot struct {
 
 	mu    sync.Mutex
 	extra map[schema.GroupKind]map[string][]map[string]any // lazily listed kinds, by namespace
+
+	// memo, in a snapshot of the reconciler's cache, holds the release
+	// check's comparisons of objects that have not changed (diffMemo).
+	memo *diffMemo
 }
 
 // nsObjects are one namespace's objects of every listed kind.
@@ -220,39 +224,63 @@ func collect[T any, PT interface {
 // live is the live object of kind gk named name in namespace ns, as
 // unstructured content, or nil when there is none.
 func (s *snapshot) live(ctx context.Context, gk schema.GroupKind, ns, name string) (map[string]any, error) {
+	obj, listed := s.listedObject(gk, ns, name)
+	if !listed {
+		return s.liveOther(ctx, gk, ns, name)
+	}
+	if obj == nil {
+		return nil, nil
+	}
+	return runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
+}
+
+// liveObject is the live object of kind gk named name in namespace ns,
+// of a kind the snapshot lists up front, or nil.
+func (s *snapshot) liveObject(gk schema.GroupKind, ns, name string) metav1.Object {
+	obj, _ := s.listedObject(gk, ns, name)
+	if obj == nil {
+		return nil
+	}
+	return obj.(metav1.Object)
+}
+
+// listedObject finds the object of kind gk named name in namespace ns
+// among those the snapshot lists up front (nil when there is none);
+// listed is false for other kinds.
+func (s *snapshot) listedObject(gk schema.GroupKind, ns, name string) (obj runtime.Object, listed bool) {
 	o := s.byNS[ns]
 	if o == nil {
 		o = &nsObjects{}
 	}
-	find := func(objs []runtime.Object) (map[string]any, error) {
+	find := func(objs []runtime.Object) runtime.Object {
 		for _, obj := range objs {
 			if m, ok := obj.(metav1.Object); ok && m.GetName() == name {
-				return runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
+				return obj
 			}
 		}
-		return nil, nil
+		return nil
 	}
 	switch gk {
 	case schema.GroupKind{Kind: "ConfigMap"}:
-		return find(ptrs(o.configMaps))
+		return find(ptrs(o.configMaps)), true
 	case schema.GroupKind{Kind: "Service"}:
-		return find(ptrs(o.services))
+		return find(ptrs(o.services)), true
 	case schema.GroupKind{Kind: "PersistentVolumeClaim"}:
-		return find(ptrs(o.claims))
+		return find(ptrs(o.claims)), true
 	case schema.GroupKind{Group: "apps", Kind: "Deployment"}:
-		return find(ptrs(o.deployments))
+		return find(ptrs(o.deployments)), true
 	case schema.GroupKind{Group: "apps", Kind: "StatefulSet"}:
-		return find(ptrs(o.statefulSets))
+		return find(ptrs(o.statefulSets)), true
 	case schema.GroupKind{Group: "batch", Kind: "Job"}:
-		return find(ptrs(o.jobs))
+		return find(ptrs(o.jobs)), true
 	case schema.GroupKind{Group: "batch", Kind: "CronJob"}:
-		return find(ptrs(o.cronJobs))
+		return find(ptrs(o.cronJobs)), true
 	case schema.GroupKind{Group: "networking.k8s.io", Kind: "Ingress"}:
-		return find(ptrs(o.ingresses))
+		return find(ptrs(o.ingresses)), true
 	case schema.GroupKind{Group: "networking.k8s.io", Kind: "NetworkPolicy"}:
-		return find(ptrs(o.policies))
+		return find(ptrs(o.policies)), true
 	}
-	return s.liveOther(ctx, gk, ns, name)
+	return nil, false
 }
 
 // liveOther finds an object of a kind the snapshot does not list up

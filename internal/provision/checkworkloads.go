@@ -52,43 +52,112 @@ func (j *judgement) release(ctx context.Context) {
 			j.pass(FindingRelease, fmt.Sprintf("release deployed at revision %d", last.Version))
 		}
 	}
-	objs, err := last.objects()
+	items, err := j.releaseItems(last)
 	if err != nil {
 		j.add(Finding{Kind: FindingReleaseObject, Status: CheckFail, Object: obj, Message: err.Error()})
 		return
 	}
 	j.chart = map[string]bool{}
 	drifted := 0
-	for _, o := range objs {
-		gvk := o.GroupVersionKind()
-		name := gvk.Kind + "/" + o.GetName()
+	objs := make([]releaseObject, 0, len(items))
+	for _, it := range items {
+		o := it.obj
+		objs = append(objs, o)
+		name := o.gk.Kind + "/" + o.name
 		j.chart[name] = true
-		ns := o.GetNamespace()
-		if ns == "" {
-			ns = j.ns
+		diffs := it.diffs
+		if !it.known {
+			live, err := j.snap.live(ctx, o.gk, j.nsOf(o), o.name)
+			if err != nil {
+				drifted++
+				j.add(Finding{Kind: FindingReleaseObject, Status: CheckFail, Object: name, Managed: true, Message: "cannot read it: " + err.Error()})
+				continue
+			}
+			if live == nil {
+				drifted++
+				j.add(Finding{Kind: FindingReleaseObject, Status: CheckFail, Object: name, Managed: true,
+					Message: "the chart's object is missing", Fix: repairHint(j.st.Name)})
+				continue
+			}
+			diffs = manifestDiff(it.want, live)
+			if it.memo && j.snap.memo != nil {
+				l := unstructured.Unstructured{Object: live}
+				j.snap.memo.put(it.key, diffMemoEntry{obj: o, uid: l.GetUID(), rv: l.GetResourceVersion(), diffs: diffs})
+			}
 		}
-		live, err := j.snap.live(ctx, gvk.GroupKind(), ns, o.GetName())
-		if err != nil {
-			drifted++
-			j.add(Finding{Kind: FindingReleaseObject, Status: CheckFail, Object: name, Managed: true, Message: "cannot read it: " + err.Error()})
-			continue
-		}
-		if live == nil {
+		if len(diffs) > 0 {
 			drifted++
 			j.add(Finding{Kind: FindingReleaseObject, Status: CheckFail, Object: name, Managed: true,
-				Message: "the chart's object is missing", Fix: repairHint(j.st.Name)})
-			continue
-		}
-		if diffs := manifestDiff(o.Object, live); len(diffs) > 0 {
-			drifted++
-			j.add(Finding{Kind: FindingReleaseObject, Status: CheckFail, Object: name, Managed: true,
-				Message: "changed since the chart set it: " + describeDiffs(diffs, gvk.Kind == "Secret"), Fix: repairHint(j.st.Name)})
+				Message: "changed since the chart set it: " + describeDiffs(diffs, o.gk.Kind == "Secret"), Fix: repairHint(j.st.Name)})
 		}
 	}
 	if drifted == 0 {
 		j.pass(FindingReleaseObject, fmt.Sprintf("all %d objects of revision %d as the chart set them", len(objs), last.Version))
 	}
 	j.workloads(objs)
+}
+
+// releaseItem is one object of the release's manifest to compare with
+// the live one: the object as the manifest has it (want), or what the
+// comparison found when neither changed since it was last made (known,
+// from the snapshot's memo).
+type releaseItem struct {
+	obj   releaseObject
+	want  map[string]any
+	known bool
+	diffs []fieldDiff
+	// memo: the comparison may be remembered, under key.
+	memo bool
+	key  uint64
+}
+
+// releaseItems are the objects of the record's manifest. Those of a
+// record in the reconciler's cache whose comparison the memo holds, with
+// their live objects unchanged, are not decoded.
+func (j *judgement) releaseItems(last *helmRecord) ([]releaseItem, error) {
+	c, memo := last.compact, j.snap.memo
+	if c == nil || memo == nil {
+		objs, err := last.objects()
+		if err != nil {
+			return nil, err
+		}
+		items := make([]releaseItem, 0, len(objs))
+		for _, o := range objs {
+			items = append(items, releaseItem{obj: releaseObjectOf(o), want: o.Object})
+		}
+		return items, nil
+	}
+	live := func(o releaseObject) metav1.Object { return j.snap.liveObject(o.gk, j.nsOf(o), o.name) }
+	items := make([]releaseItem, 0, len(c.parts))
+	for i, p := range c.parts {
+		doc, err := undelta(p.data, p.ref)
+		if err == nil {
+			key := memo.key(j.ns, doc)
+			if e, ok := memo.get(key, live); ok {
+				items = append(items, releaseItem{obj: e.obj, known: true, diffs: e.diffs})
+				continue
+			}
+			var m map[string]any
+			if m, err = manifestDocObject(doc); err == nil {
+				if len(m) == 0 {
+					continue
+				}
+				o := releaseObjectOf(&unstructured.Unstructured{Object: m})
+				items = append(items, releaseItem{obj: o, want: m, memo: live(o) != nil, key: key})
+				continue
+			}
+		}
+		return nil, fmt.Errorf("decode Helm release record %s: document %d of the cached manifest: %w", c.Name, i+1, err)
+	}
+	return items, nil
+}
+
+// nsOf is the namespace of an object of the release.
+func (j *judgement) nsOf(o releaseObject) string {
+	if o.ns == "" {
+		return j.ns
+	}
+	return o.ns
 }
 
 // manifestDiff compares an object of a release manifest with the live
@@ -121,19 +190,11 @@ func manifestDiff(want, live map[string]any) []fieldDiff {
 // workloads checks that what the chart runs is up: Deployments and
 // StatefulSets with every replica the chart asked for ready, Jobs
 // complete, claims bound.
-func (j *judgement) workloads(objs []*unstructured.Unstructured) {
-	wantReplicas := func(o *unstructured.Unstructured) int64 {
-		v, found, _ := unstructured.NestedFieldNoCopy(o.Object, "spec", "replicas")
-		if f, ok := number(v); found && ok {
-			return int64(f)
-		}
-		return 1
-	}
+func (j *judgement) workloads(objs []releaseObject) {
 	bad := 0
 	checked := 0
 	for _, o := range objs {
-		gk := o.GroupVersionKind().GroupKind()
-		name := o.GetName()
+		gk, name := o.gk, o.name
 		switch gk {
 		case schema.GroupKind{Group: "apps", Kind: "Deployment"}:
 			checked++
@@ -142,7 +203,7 @@ func (j *judgement) workloads(objs []*unstructured.Unstructured) {
 				continue // reported as missing above
 			}
 			d := j.objs.deployments[i]
-			if msg, health := replicasProblem(wantReplicas(o), d.Spec.Replicas, d.Status.ReadyReplicas, d.Status.AvailableReplicas); msg != "" {
+			if msg, health := replicasProblem(o.replicas, d.Spec.Replicas, d.Status.ReadyReplicas, d.Status.AvailableReplicas); msg != "" {
 				bad++
 				j.add(Finding{Kind: FindingWorkload, Status: CheckFail, Object: "Deployment/" + name, Managed: true, Message: msg, Fix: j.workloadFix(), health: health})
 			}
@@ -153,7 +214,7 @@ func (j *judgement) workloads(objs []*unstructured.Unstructured) {
 				continue
 			}
 			s := j.objs.statefulSets[i]
-			if msg, health := replicasProblem(wantReplicas(o), s.Spec.Replicas, s.Status.ReadyReplicas, s.Status.AvailableReplicas); msg != "" {
+			if msg, health := replicasProblem(o.replicas, s.Spec.Replicas, s.Status.ReadyReplicas, s.Status.AvailableReplicas); msg != "" {
 				bad++
 				j.add(Finding{Kind: FindingWorkload, Status: CheckFail, Object: "StatefulSet/" + name, Managed: true, Message: msg, Fix: j.workloadFix(), health: health})
 			}

@@ -33,6 +33,9 @@ import (
 // alike.
 type driftCache struct {
 	k         *Kube
+	// memo holds the release check's comparisons of unchanged objects,
+	// for the snapshots of this cache (diffMemo).
+	memo *diffMemo
 	factories []informers.SharedInformerFactory
 	// informers are the packed kinds' own (wirepack.go), running while
 	// running counts them.
@@ -250,7 +253,7 @@ func watchedKinds(refs *deltaRefs) []watchedKind {
 // newDriftCache sets up the informers; start them with start. notice,
 // when not nil, is told of each change that may be drift (see handler).
 func newDriftCache(k *Kube, notice func(obj any)) (*driftCache, []watchedKind, error) {
-	c := &driftCache{k: k, manifests: newManifestDict(), refs: newDeltaRefs()}
+	c := &driftCache{k: k, manifests: newManifestDict(), refs: newDeltaRefs(), memo: newDiffMemo()}
 	kinds := watchedKinds(c.refs)
 	idx := []*cache.Indexer{&c.namespaces, &c.secrets, &c.helm, &c.quotas, &c.limitRanges, &c.policies, &c.configMaps,
 		&c.services, &c.claims, &c.pods, &c.deployments, &c.statefulSets, &c.replicaSets, &c.jobs, &c.cronJobs,
@@ -541,7 +544,7 @@ func (c *driftCache) namespaceNames() []string {
 // from memory.
 func (c *driftCache) snapshot(ns string) *snapshot {
 	s := &snapshot{k: c.k, scope: ns, namespaces: map[string]*corev1.Namespace{}, byNS: map[string]*nsObjects{},
-		extra: map[schema.GroupKind]map[string][]map[string]any{}}
+		extra: map[schema.GroupKind]map[string][]map[string]any{}, memo: c.memo}
 	n := c.namespace(ns)
 	if n == nil {
 		return s

@@ -1,0 +1,113 @@
+package provision
+
+import (
+	"hash/maphash"
+	"sync"
+	"unique"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+)
+
+// releaseObject is what the release check reads of one object of a
+// release's manifest, besides comparing it with the live one.
+type releaseObject struct {
+	gk       schema.GroupKind
+	name, ns string // ns: "" for the store's namespace
+	replicas int64  // spec.replicas, 1 when not set
+}
+
+func releaseObjectOf(o *unstructured.Unstructured) releaseObject {
+	replicas := int64(1)
+	v, found, _ := unstructured.NestedFieldNoCopy(o.Object, "spec", "replicas")
+	if f, ok := number(v); found && ok {
+		replicas = int64(f)
+	}
+	// Interned: the memo keeps these for every store, and every store's
+	// are the same few.
+	gk := o.GroupVersionKind().GroupKind()
+	return releaseObject{gk: schema.GroupKind{Group: intern(gk.Group), Kind: intern(gk.Kind)},
+		name: intern(o.GetName()), ns: intern(o.GetNamespace()), replicas: replicas}
+}
+
+// diffMemo remembers what the release check found comparing each document
+// of a release record in the reconciler's cache with its live object: by
+// the document's text (and the store's namespace), the object it names,
+// the live object's uid and resourceVersion, and the differences. The
+// reconciler judges a store again whenever something in its namespace
+// changes (a cron run every minute), and each time it decoded the record's
+// documents and converted every live object to compare them: a third of a
+// judgement. When neither the document nor the live object changed since
+// (the same resourceVersion is the same object), the comparison finds
+// what it found then, and is not made again.
+//
+// It holds two generations of at most diffMemoGeneration entries, as
+// docCache does: the documents of stores judged since the older began
+// stay.
+type diffMemo struct {
+	seed      maphash.Seed
+	mu        sync.Mutex
+	cur, prev map[uint64]diffMemoEntry
+}
+
+// diffMemoGeneration is a generation's size: a thousand stores' eleven
+// documents fit in the two (about 100 bytes each).
+const diffMemoGeneration = 8192
+
+type diffMemoEntry struct {
+	obj   releaseObject
+	uid   types.UID
+	rv    string
+	diffs []fieldDiff
+}
+
+func newDiffMemo() *diffMemo { return &diffMemo{seed: maphash.MakeSeed()} }
+
+// key is the memo's key of a document of a record in namespace ns.
+func (m *diffMemo) key(ns string, doc []byte) uint64 {
+	var h maphash.Hash
+	h.SetSeed(m.seed)
+	h.WriteString(ns)
+	h.WriteByte(0)
+	h.Write(doc)
+	return h.Sum64()
+}
+
+// get is what the comparison of the document keyed key found, if the live
+// object it was compared with is live still, unchanged.
+func (m *diffMemo) get(key uint64, live func(releaseObject) metav1.Object) (diffMemoEntry, bool) {
+	m.mu.Lock()
+	e, ok := m.cur[key]
+	if !ok {
+		if e, ok = m.prev[key]; ok {
+			m.putLocked(key, e)
+		}
+	}
+	m.mu.Unlock()
+	if !ok {
+		return diffMemoEntry{}, false
+	}
+	l := live(e.obj)
+	if l == nil || l.GetUID() != e.uid || l.GetResourceVersion() != e.rv || e.rv == "" {
+		return diffMemoEntry{}, false
+	}
+	return e, true
+}
+
+func (m *diffMemo) put(key uint64, e diffMemoEntry) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.putLocked(key, e)
+}
+
+func (m *diffMemo) putLocked(key uint64, e diffMemoEntry) {
+	if m.cur == nil || len(m.cur) >= diffMemoGeneration {
+		m.prev, m.cur = m.cur, make(map[uint64]diffMemoEntry)
+	}
+	m.cur[key] = e
+}
+
+// intern is s, sharing its bytes with every equal string interned.
+func intern(s string) string { return unique.Make(s).Value() }

@@ -1,0 +1,110 @@
+package provision
+
+import (
+	"context"
+	"slices"
+	"testing"
+
+	rcommon "helm.sh/helm/v4/pkg/release/common"
+	"k8s.io/apimachinery/pkg/types"
+)
+
+// TestJudgeDiffMemo: judged from the reconciler's cache, a store's release
+// objects are compared again only when the record's document or the live
+// object changed; what the judge finds is what it finds without the memo.
+func TestJudgeDiffMemo(t *testing.T) {
+	ctx := context.Background()
+	k, snap, st := fakeStore(t)
+	ns := Namespace(st.Name)
+	o := snap.byNS[ns]
+	// The record as the cache keeps it, and live objects with the uid and
+	// resourceVersion the API server gives them.
+	s := helmSecret(t, ns, 1, rcommon.StatusDeployed, testManifest, true)
+	c, ok := newManifestDict().compact(&s).(*compactRecord)
+	if !ok {
+		t.Fatal("the test record is not compacted")
+	}
+	rec, _ := c.record()
+	o.helm = []helmRecord{rec}
+	o.services[0].UID, o.services[0].ResourceVersion = types.UID("svc"), "10"
+	o.deployments[0].UID, o.deployments[0].ResourceVersion = types.UID("dep"), "11"
+	o.jobs[0].UID, o.jobs[0].ResourceVersion = types.UID("job"), "12"
+	snap.memo = newDiffMemo()
+
+	judge := func() []string {
+		t.Helper()
+		memo := snap.memo
+		snap.memo = nil
+		without := failures(k.judge(ctx, snap, st))
+		snap.memo = memo
+		with := failures(k.judge(ctx, snap, st))
+		if !slices.Equal(with, without) {
+			t.Fatalf("with the memo the judge finds %v, without %v", with, without)
+		}
+		return with
+	}
+	if got := judge(); len(got) != 0 {
+		t.Fatalf("a healthy store: %v", got)
+	}
+	if n := len(snap.memo.cur); n != 3 {
+		t.Fatalf("memo holds %d comparisons, want the 3 objects of the manifest", n)
+	}
+	if got := judge(); len(got) != 0 {
+		t.Fatalf("a healthy store judged again: %v", got)
+	}
+
+	// The memo is used: a change the judge cannot see without a new
+	// resourceVersion (the API server never makes one) is not compared.
+	image := o.deployments[0].Spec.Template.Spec.Containers[0].Image
+	o.deployments[0].Spec.Template.Spec.Containers[0].Image = "registry.example.com/other"
+	if got := failures(k.judge(ctx, snap, st)); len(got) != 0 {
+		t.Fatalf("the Deployment was compared again with its resourceVersion unchanged: %v", got)
+	}
+	// A new resourceVersion: compared again, and the drift found, with the
+	// memo as without.
+	o.deployments[0].ResourceVersion = "13"
+	if got := judge(); !slices.Contains(got, "release-object Deployment/wordpress") {
+		t.Fatalf("a changed Deployment: %v", got)
+	}
+	// And remembered, drift and all.
+	if got := failures(k.judge(ctx, snap, st)); !slices.Contains(got, "release-object Deployment/wordpress") {
+		t.Fatalf("a changed Deployment judged again: %v", got)
+	}
+	// Another object with the same name and resourceVersion (deleted and
+	// made again): compared again.
+	o.deployments[0].Spec.Template.Spec.Containers[0].Image = image
+	o.deployments[0].UID = "dep-2"
+	if got := judge(); len(got) != 0 {
+		t.Fatalf("the Deployment made again as the chart sets it: %v", got)
+	}
+	// A missing object is not remembered as present.
+	deps := o.deployments
+	o.deployments = nil
+	if got := judge(); !slices.Contains(got, "release-object Deployment/wordpress") {
+		t.Fatalf("a deleted Deployment: %v", got)
+	}
+	o.deployments = deps
+
+	// A new record (an upgrade): its documents are compared, not the
+	// old record's findings reused.
+	upgraded := helmSecret(t, ns, 2, rcommon.StatusDeployed, testManifest+"\n---\n"+testExtraConfigMap, true)
+	c2, ok := newManifestDict().compact(&upgraded).(*compactRecord)
+	if !ok {
+		t.Fatal("the upgraded record is not compacted")
+	}
+	rec2, _ := c2.record()
+	o.helm = []helmRecord{rec2}
+	st.Release.Revision = 2
+	if got := judge(); !slices.Contains(got, "release-object ConfigMap/extra") {
+		t.Fatalf("the upgrade's new ConfigMap, missing: %v", got)
+	}
+}
+
+const testExtraConfigMap = `# Source: woocommerce-store/templates/extra.yaml
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: extra
+data:
+  a: b
+`
