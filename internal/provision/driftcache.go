@@ -32,10 +32,10 @@ import (
 // check takes with its LISTs, so the reconciler and `store check` judge
 // alike.
 type driftCache struct {
-	k         *Kube
+	k *Kube
 	// memo holds the release check's comparisons of unchanged objects,
 	// for the snapshots of this cache (diffMemo).
-	memo *diffMemo
+	memo      *diffMemo
 	factories []informers.SharedInformerFactory
 	// informers are the packed kinds' own (wirepack.go), running while
 	// running counts them.
