@@ -82,7 +82,7 @@ func (j *judgement) release(ctx context.Context) {
 			diffs = manifestDiff(it.want, live)
 			if it.memo && j.snap.memo != nil {
 				l := unstructured.Unstructured{Object: live}
-				j.snap.memo.put(it.key, diffMemoEntry{obj: o, uid: l.GetUID(), rv: l.GetResourceVersion(), diffs: diffs})
+				j.snap.memo.put(it.key, diffMemoEntry{obj: o, live: j.snap.memo.liveID(l.GetUID(), l.GetResourceVersion()), diffs: diffs})
 			}
 		}
 		if len(diffs) > 0 {

@@ -35,7 +35,8 @@ func releaseObjectOf(o *unstructured.Unstructured) releaseObject {
 // diffMemo remembers what the release check found comparing each document
 // of a release record in the reconciler's cache with its live object: by
 // the document's text (and the store's namespace), the object it names,
-// the live object's uid and resourceVersion, and the differences. The
+// the live object's uid and resourceVersion (hashed), and the
+// differences. The
 // reconciler judges a store again whenever something in its namespace
 // changes (a cron run every minute), and each time it decoded the record's
 // documents and converted every live object to compare them: a third of a
@@ -57,9 +58,10 @@ type diffMemo struct {
 const diffMemoGeneration = 8192
 
 type diffMemoEntry struct {
-	obj   releaseObject
-	uid   types.UID
-	rv    string
+	obj releaseObject
+	// live is the live object compared: a hash of its uid and
+	// resourceVersion (liveID).
+	live  uint64
 	diffs []fieldDiff
 }
 
@@ -90,10 +92,24 @@ func (m *diffMemo) get(key uint64, live func(releaseObject) metav1.Object) (diff
 		return diffMemoEntry{}, false
 	}
 	l := live(e.obj)
-	if l == nil || l.GetUID() != e.uid || l.GetResourceVersion() != e.rv || e.rv == "" {
+	if l == nil || e.live == 0 || m.liveID(l.GetUID(), l.GetResourceVersion()) != e.live {
 		return diffMemoEntry{}, false
 	}
 	return e, true
+}
+
+// liveID is what the memo keeps of a live object: a hash of its uid and
+// resourceVersion (0, which matches nothing, when either is unknown).
+func (m *diffMemo) liveID(uid types.UID, rv string) uint64 {
+	if uid == "" || rv == "" {
+		return 0
+	}
+	var h maphash.Hash
+	h.SetSeed(m.seed)
+	h.WriteString(string(uid))
+	h.WriteByte(0)
+	h.WriteString(rv)
+	return h.Sum64() | 1
 }
 
 func (m *diffMemo) put(key uint64, e diffMemoEntry) {

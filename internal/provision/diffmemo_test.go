@@ -85,6 +85,18 @@ func TestJudgeDiffMemo(t *testing.T) {
 	}
 	o.deployments = deps
 
+	// An object whose resourceVersion is not known is compared each time.
+	o.services[0].ResourceVersion = ""
+	if got := judge(); len(got) != 0 {
+		t.Fatalf("a Service without resourceVersion: %v", got)
+	}
+	selector := o.services[0].Spec.Selector
+	o.services[0].Spec.Selector = map[string]string{"app": "elsewhere"}
+	if got := failures(k.judge(ctx, snap, st)); !slices.Contains(got, "release-object Service/wordpress") {
+		t.Fatalf("a changed Service without resourceVersion: %v", got)
+	}
+	o.services[0].Spec.Selector, o.services[0].ResourceVersion = selector, "10"
+
 	// A new record (an upgrade): its documents are compared, not the
 	// old record's findings reused.
 	upgraded := helmSecret(t, ns, 2, rcommon.StatusDeployed, testManifest+"\n---\n"+testExtraConfigMap, true)

@@ -50,7 +50,8 @@ func (k *Kube) helmConfig(ctx context.Context, namespace string, route *storeRou
 		check.docs = &k.renderedDocs
 		gate = newRenderGate(check, rendered)
 	}
-	cfg.Releases.Driver = &fastRecords{Driver: cfg.Releases.Driver, ctx: ctx, secrets: k.Client.CoreV1().Secrets(namespace), enc: &k.records, gate: gate}
+	cfg.Releases.Driver = &fastRecords{Driver: cfg.Releases.Driver, ctx: ctx, secrets: k.Client.CoreV1().Secrets(namespace), enc: &k.records, gate: gate,
+		rest: recordsClient(k.Client.CoreV1()), namespace: namespace}
 	kc, ok := cfg.KubeClient.(*kube.Client)
 	if !ok {
 		return nil, fmt.Errorf("helm configuration for %s: unexpected kube client %T", namespace, cfg.KubeClient)

@@ -5,15 +5,24 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"maps"
+	"net/http"
+	"net/http/httptest"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	rcommon "helm.sh/helm/v4/pkg/release/common"
 	release "helm.sh/helm/v4/pkg/release/v1"
 	"helm.sh/helm/v4/pkg/storage/driver"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/client-go/rest"
 
 	"github.com/urumi/urumi/charts"
 )
@@ -177,4 +186,69 @@ func BenchmarkRecordEncode(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestRecordWritesAskForMetadata: a record is written as a Secret, in
+// protobuf, and the answer asked for is the metadata alone; the API
+// server's "already exists" is still Helm's ErrReleaseExists.
+func TestRecordWritesAskForMetadata(t *testing.T) {
+	type seen struct{ method, path, accept, contentType string }
+	var (
+		mu   sync.Mutex
+		reqs []seen
+	)
+	created := false
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		reqs = append(reqs, seen{r.Method, r.URL.Path, r.Header.Get("Accept"), r.Header.Get("Content-Type")})
+		again := created && r.Method == http.MethodPost
+		created = created || r.Method == http.MethodPost
+		mu.Unlock()
+		if !bytes.HasPrefix(body, []byte(protobufPrefix)) {
+			http.Error(w, "not protobuf", http.StatusBadRequest)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		if again {
+			w.WriteHeader(http.StatusConflict)
+			fmt.Fprint(w, `{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"AlreadyExists","code":409,"message":"exists"}`)
+			return
+		}
+		fmt.Fprint(w, `{"kind":"PartialObjectMetadata","apiVersion":"meta.k8s.io/v1","metadata":{"name":"x","resourceVersion":"7"}}`)
+	}))
+	defer srv.Close()
+	client, err := kubernetes.NewForConfig(&rest.Config{Host: srv.URL, ContentConfig: rest.ContentConfig{
+		ContentType: runtime.ContentTypeProtobuf, AcceptContentTypes: runtime.ContentTypeProtobuf + "," + runtime.ContentTypeJSON}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := recordsClient(client.CoreV1())
+	if rc == nil {
+		t.Fatal("no REST client for a real clientset")
+	}
+	if recordsClient(fake.NewClientset().CoreV1()) != nil {
+		t.Error("a REST client for a fake clientset")
+	}
+	d := &fastRecords{ctx: context.Background(), enc: &recordEncoder{}, rest: rc, namespace: testNamespace}
+	rls := &release.Release{Name: releaseName, Namespace: testNamespace, Version: 1, Manifest: "---\nkind: ConfigMap\n",
+		Info: &release.Info{Status: rcommon.StatusDeployed}}
+	key := "sh.helm.release.v1." + releaseName + ".v1"
+	if err := d.Create(key, rls); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Create(key, rls); !errors.Is(err, driver.ErrReleaseExists) {
+		t.Errorf("a second create: %v, want %v", err, driver.ErrReleaseExists)
+	}
+	if err := d.Update(key, rls); err != nil {
+		t.Fatal(err)
+	}
+	want := []seen{
+		{http.MethodPost, "/api/v1/namespaces/" + testNamespace + "/secrets", metadataOnly, runtime.ContentTypeProtobuf},
+		{http.MethodPost, "/api/v1/namespaces/" + testNamespace + "/secrets", metadataOnly, runtime.ContentTypeProtobuf},
+		{http.MethodPut, "/api/v1/namespaces/" + testNamespace + "/secrets/" + key, metadataOnly, runtime.ContentTypeProtobuf},
+	}
+	if !slices.Equal(reqs, want) {
+		t.Errorf("requests:\n%+v\nwant\n%+v", reqs, want)
+	}
 }

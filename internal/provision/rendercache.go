@@ -25,7 +25,7 @@ type docCache struct {
 	cur, prev map[string][]readDoc
 }
 
-const docCacheGeneration = 64
+const docCacheGeneration = 32
 
 func (c *docCache) get(part []byte) ([]readDoc, bool) {
 	c.mu.Lock()

@@ -428,9 +428,13 @@ type readDoc struct {
 	json   []byte
 	source string
 	what   string // its kind and name, for messages
-	// obj is the document decoded strictly into its API type; nil when it
-	// is not a kind the store chart ships.
-	obj any
+	// namespace is the one the object names, if any.
+	namespace string
+	// route is the document decoded strictly into its API type, when it
+	// is an Ingress or an HTTPRoute: reasons checks its hosts, backends
+	// and Gateway for the store. (The cache keeps no other decoded
+	// object.)
+	route any
 	// reasons are those it is refused for in any store; reasons adds
 	// those of where it is.
 	reasons []string
@@ -468,10 +472,9 @@ func readDocument(psa psapolicy.Evaluator, doc renderedDoc) (readDoc, error) {
 	if len(strict) > 0 {
 		return d, fmt.Errorf("%s: %w", d.what, errors.Join(strict...))
 	}
-	d.obj = obj
-
 	var r refusal
 	om := obj.(metav1.Object)
+	d.namespace = om.GetNamespace()
 	if om.GetName() == "" {
 		r.add("has no name")
 	}
@@ -502,6 +505,8 @@ func readDocument(psa psapolicy.Evaluator, doc renderedDoc) (readDoc, error) {
 		checkService(&r, o.Spec)
 	case *corev1.PersistentVolumeClaim:
 		checkClaim(&r, "its spec", o.Spec)
+	case *networkingv1.Ingress, *gwapiv1.HTTPRoute:
+		d.route = o
 	}
 	d.reasons = r.reasons
 	return d, nil
@@ -512,13 +517,11 @@ func readDocument(psa psapolicy.Evaluator, doc renderedDoc) (readDoc, error) {
 // store.
 func (c renderCheck) reasons(d readDoc) []string {
 	var r refusal
-	if om, ok := d.obj.(metav1.Object); ok {
-		if ns := om.GetNamespace(); ns != "" && ns != c.namespace {
-			r.add("is in namespace %q, outside the store's namespace %s", ns, c.namespace)
-		}
+	if ns := d.namespace; ns != "" && ns != c.namespace {
+		r.add("is in namespace %q, outside the store's namespace %s", ns, c.namespace)
 	}
 	r.reasons = append(r.reasons, d.reasons...)
-	switch o := d.obj.(type) {
+	switch o := d.route.(type) {
 	case *networkingv1.Ingress:
 		c.checkIngress(&r, o)
 	case *gwapiv1.HTTPRoute:
