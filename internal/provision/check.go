@@ -435,6 +435,16 @@ func describeDiffs(diffs []fieldDiff, hide bool) string {
 }
 
 func (j *judgement) policies() {
+	memo := j.snap.memo
+	var inputs uint64
+	if memo != nil {
+		inputs = memo.policyInputs(j.ns, j.st.Name, j.st.Owner, j.k.routerNamespace(j.opts), j.plan.Egress, j.objs.policies)
+		if p, ok := memo.policiesPassed(j.ns, inputs); ok {
+			j.pass(FindingNetworkPolicy, fmt.Sprintf("urumi's %d NetworkPolicies present and unchanged", p.policies))
+			j.pass(FindingIsolation, fmt.Sprintf("isolation self-test: the live policies answer all %d connections as urumi wants", p.cases))
+			return
+		}
+	}
 	want, err := networkPolicies(j.st.Name, j.st.Owner, j.k.routerNamespace(j.opts), j.plan.Egress)
 	if err != nil {
 		j.add(Finding{Kind: FindingNetworkPolicy, Status: CheckFail, Message: "cannot build urumi's policies: " + err.Error()})
@@ -546,6 +556,9 @@ func (j *judgement) policies() {
 			f.Fix = fmt.Sprintf("unless a person meant it: `kubectl -n %s delete networkpolicy %s`", j.ns, name)
 		}
 		j.add(f)
+	}
+	if memo != nil && bad == 0 && res.OK() && len(extra) == 0 {
+		memo.policiesPass(j.ns, inputs, len(want), len(table.Cases))
 	}
 }
 

@@ -2,9 +2,11 @@ package provision
 
 import (
 	"hash/maphash"
+	"strconv"
 	"sync"
 	"unique"
 
+	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -47,10 +49,74 @@ func releaseObjectOf(o *unstructured.Unstructured) releaseObject {
 // It holds two generations of at most diffMemoGeneration entries, as
 // docCache does: the documents of stores judged since the older began
 // stay.
+//
+// It also remembers, for each store whose NetworkPolicies and isolation
+// self-test passed, what they were judged from (policyInputs): the same
+// policies, unchanged, judged for the same store pass again.
 type diffMemo struct {
 	seed      maphash.Seed
 	mu        sync.Mutex
 	cur, prev map[uint64]diffMemoEntry
+	policies  map[string]policyPass // by namespace
+}
+
+// policyPass is a store's policies and isolation self-test passed: from
+// inputs (policyInputs), with how many policies urumi wants and how many
+// connections the self-test probes.
+type policyPass struct {
+	inputs          uint64
+	policies, cases int
+}
+
+// policyInputs is a hash of what judgement.policies reads: the store, its
+// owner, the router's namespace and the plan's egress (which make the
+// policies urumi wants and the self-test's table), and the live policies,
+// each by name, uid and resourceVersion. 0, which is never remembered,
+// when a live policy's uid or resourceVersion is unknown.
+func (m *diffMemo) policyInputs(ns, store, owner, router string, egress Egress, live []networkingv1.NetworkPolicy) uint64 {
+	var h maphash.Hash
+	h.SetSeed(m.seed)
+	for _, s := range []string{ns, store, owner, router, strconv.FormatBool(egress.PublicHTTPS), egress.MailRelay} {
+		h.WriteString(s)
+		h.WriteByte(0)
+	}
+	for _, p := range live {
+		if p.UID == "" || p.ResourceVersion == "" {
+			return 0
+		}
+		for _, s := range []string{p.Name, string(p.UID), p.ResourceVersion} {
+			h.WriteString(s)
+			h.WriteByte(0)
+		}
+	}
+	return h.Sum64() | 1
+}
+
+// policiesPassed is the store's pass, if its policies passed judged from
+// these inputs.
+func (m *diffMemo) policiesPassed(ns string, inputs uint64) (policyPass, bool) {
+	if inputs == 0 {
+		return policyPass{}, false
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	p, ok := m.policies[ns]
+	return p, ok && p.inputs == inputs
+}
+
+// policiesPass remembers that the store's policies passed, judged from
+// inputs; it forgets any pass before.
+func (m *diffMemo) policiesPass(ns string, inputs uint64, policies, cases int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.policies == nil || len(m.policies) >= 2*diffMemoGeneration {
+		m.policies = map[string]policyPass{} // deleted stores' passes go too
+	}
+	if inputs == 0 {
+		delete(m.policies, ns)
+		return
+	}
+	m.policies[intern(ns)] = policyPass{inputs: inputs, policies: policies, cases: cases}
 }
 
 // diffMemoGeneration is a generation's size: a thousand stores' eleven

@@ -2,10 +2,12 @@ package provision
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"testing"
 
 	rcommon "helm.sh/helm/v4/pkg/release/common"
+	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/types"
 )
 
@@ -96,6 +98,37 @@ func TestJudgeDiffMemo(t *testing.T) {
 		t.Fatalf("a changed Service without resourceVersion: %v", got)
 	}
 	o.services[0].Spec.Selector, o.services[0].ResourceVersion = selector, "10"
+
+	// The policies and the isolation self-test: judged again only when a
+	// live policy or what urumi wants of them changed.
+	for i := range o.policies {
+		o.policies[i].UID, o.policies[i].ResourceVersion = types.UID(fmt.Sprint("np", i)), "20"
+	}
+	if got := judge(); len(got) != 0 {
+		t.Fatalf("policies with uids: %v", got)
+	}
+	if _, ok := snap.memo.policies[ns]; !ok {
+		t.Fatal("the policies' pass is not remembered")
+	}
+	ingress := o.policies[0].Spec.Ingress
+	o.policies[0].Spec.Ingress = []networkingv1.NetworkPolicyIngressRule{{}} // from anywhere
+	if got := failures(k.judge(ctx, snap, st)); len(got) != 0 {
+		t.Fatalf("a policy was judged again with its resourceVersion unchanged: %v", got)
+	}
+	o.policies[0].ResourceVersion = "21"
+	if got := judge(); !slices.Contains(got, "network-policy NetworkPolicy/"+o.policies[0].Name) {
+		t.Fatalf("a policy opened to anywhere: %v", got)
+	}
+	o.policies[0].Spec.Ingress, o.policies[0].ResourceVersion = ingress, "22"
+	if got := judge(); len(got) != 0 {
+		t.Fatalf("the policy mended: %v", got)
+	}
+	owner := st.Owner
+	st.Owner = "bob" // urumi wants other labels
+	if got := judge(); len(got) == 0 {
+		t.Fatal("policies labelled for another owner pass")
+	}
+	st.Owner = owner
 
 	// A new record (an upgrade): its documents are compared, not the
 	// old record's findings reused.
