@@ -82,7 +82,7 @@ func (j *judgement) release(ctx context.Context) {
 			diffs = manifestDiff(it.want, live)
 			if it.memo && j.snap.memo != nil {
 				l := unstructured.Unstructured{Object: live}
-				j.snap.memo.put(it.key, diffMemoEntry{obj: o, live: j.snap.memo.liveID(l.GetUID(), l.GetResourceVersion()), diffs: diffs})
+				j.snap.memo.put(it.key, newDiffMemoEntry(o, j.snap.memo.liveID(l.GetUID(), l.GetResourceVersion()), diffs))
 			}
 		}
 		if len(diffs) > 0 {
@@ -134,7 +134,7 @@ func (j *judgement) releaseItems(last *helmRecord) ([]releaseItem, error) {
 		if err == nil {
 			key := memo.key(j.ns, doc)
 			if e, ok := memo.get(key, live); ok {
-				items = append(items, releaseItem{obj: e.obj, known: true, diffs: e.diffs})
+				items = append(items, releaseItem{obj: e.obj.Value(), known: true, diffs: e.differences()})
 				continue
 			}
 			var m map[string]any
