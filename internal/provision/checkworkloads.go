@@ -80,7 +80,7 @@ func (j *judgement) release(ctx context.Context) {
 				continue
 			}
 			diffs = manifestDiff(it.want, live)
-			if it.memo && j.snap.memo != nil {
+			if it.memo {
 				l := unstructured.Unstructured{Object: live}
 				j.snap.memo.put(it.key, newDiffMemoEntry(o, j.snap.memo.liveID(l.GetUID(), l.GetResourceVersion()), diffs))
 			}

@@ -34,11 +34,10 @@ func releaseObjectOf(o *unstructured.Unstructured) releaseObject {
 // of a release record in the reconciler's cache with its live object: by
 // the document's text (and the store's namespace), the object it names,
 // the live object's uid and resourceVersion (hashed), and the
-// differences. The
-// reconciler judges a store again whenever something in its namespace
-// changes (a cron run every minute), and each time it decoded the record's
-// documents and converted every live object to compare them: a third of a
-// judgement. When neither the document nor the live object changed since
+// differences. The reconciler judges a store again whenever something in
+// its namespace changes (a cron run every minute), and each time it
+// decoded the record's documents and converted every live object to
+// compare them: most of a judgement's work. When neither the document nor the live object changed since
 // (the same resourceVersion is the same object), the comparison finds
 // what it found then, and is not made again.
 //
@@ -50,10 +49,10 @@ func releaseObjectOf(o *unstructured.Unstructured) releaseObject {
 // self-test passed, what they were judged from (policyInputs): the same
 // policies, unchanged, judged for the same store pass again.
 type diffMemo struct {
-	seed      maphash.Seed
-	mu        sync.Mutex
-	cur, prev map[uint64]diffMemoEntry
-	policies  map[string]policyPass // by namespace
+	seed     maphash.Seed
+	mu       sync.Mutex
+	gens     generations[uint64, diffMemoEntry]
+	policies map[string]policyPass // by namespace
 }
 
 // policyPass is a store's policies and isolation self-test passed: from
@@ -71,19 +70,12 @@ type policyPass struct {
 // when a live policy's uid or resourceVersion is unknown.
 func (m *diffMemo) policyInputs(ns, store, owner, router string, egress Egress, live []networkingv1.NetworkPolicy) uint64 {
 	var h maphash.Hash
-	h.SetSeed(m.seed)
-	for _, s := range []string{ns, store, owner, router, strconv.FormatBool(egress.PublicHTTPS), egress.MailRelay} {
-		h.WriteString(s)
-		h.WriteByte(0)
-	}
+	m.hash(&h, ns, store, owner, router, strconv.FormatBool(egress.PublicHTTPS), egress.MailRelay)
 	for _, p := range live {
 		if p.UID == "" || p.ResourceVersion == "" {
 			return 0
 		}
-		for _, s := range []string{p.Name, string(p.UID), p.ResourceVersion} {
-			h.WriteString(s)
-			h.WriteByte(0)
-		}
+		writeFields(&h, p.Name, string(p.UID), p.ResourceVersion)
 	}
 	return h.Sum64() | 1
 }
@@ -112,7 +104,7 @@ func (m *diffMemo) policiesPass(ns string, inputs uint64, policies, cases int) {
 		delete(m.policies, ns)
 		return
 	}
-	m.policies[intern(ns)] = policyPass{inputs: inputs, policies: policies, cases: cases}
+	m.policies[unique.Make(ns).Value()] = policyPass{inputs: inputs, policies: policies, cases: cases}
 }
 
 // diffMemoGeneration is a generation's size: a thousand stores' eleven
@@ -153,23 +145,31 @@ func newDiffMemo() *diffMemo { return &diffMemo{seed: maphash.MakeSeed()} }
 // key is the memo's key of a document of a record in namespace ns.
 func (m *diffMemo) key(ns string, doc []byte) uint64 {
 	var h maphash.Hash
-	h.SetSeed(m.seed)
-	h.WriteString(ns)
-	h.WriteByte(0)
+	m.hash(&h, ns)
 	h.Write(doc)
 	return h.Sum64()
+}
+
+// hash starts h as the memo's hash, seeded, of fields.
+func (m *diffMemo) hash(h *maphash.Hash, fields ...string) {
+	h.SetSeed(m.seed)
+	writeFields(h, fields...)
+}
+
+// writeFields writes each field to h, ended by a zero byte so that no two
+// lists of fields write the same bytes.
+func writeFields(h *maphash.Hash, fields ...string) {
+	for _, f := range fields {
+		h.WriteString(f)
+		h.WriteByte(0)
+	}
 }
 
 // get is what the comparison of the document keyed key found, if the live
 // object it was compared with is live still, unchanged.
 func (m *diffMemo) get(key uint64, live func(releaseObject) metav1.Object) (diffMemoEntry, bool) {
 	m.mu.Lock()
-	e, ok := m.cur[key]
-	if !ok {
-		if e, ok = m.prev[key]; ok {
-			m.putLocked(key, e)
-		}
-	}
+	e, ok := m.gens.get(key, diffMemoGeneration)
 	m.mu.Unlock()
 	if !ok {
 		return diffMemoEntry{}, false
@@ -188,25 +188,12 @@ func (m *diffMemo) liveID(uid types.UID, rv string) uint64 {
 		return 0
 	}
 	var h maphash.Hash
-	h.SetSeed(m.seed)
-	h.WriteString(string(uid))
-	h.WriteByte(0)
-	h.WriteString(rv)
+	m.hash(&h, string(uid), rv)
 	return h.Sum64() | 1
 }
 
 func (m *diffMemo) put(key uint64, e diffMemoEntry) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.putLocked(key, e)
+	m.gens.put(key, e, diffMemoGeneration)
 }
-
-func (m *diffMemo) putLocked(key uint64, e diffMemoEntry) {
-	if m.cur == nil || len(m.cur) >= diffMemoGeneration {
-		m.prev, m.cur = m.cur, make(map[uint64]diffMemoEntry)
-	}
-	m.cur[key] = e
-}
-
-// intern is s, sharing its bytes with every equal string interned.
-func intern(s string) string { return unique.Make(s).Value() }

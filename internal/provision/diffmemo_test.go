@@ -48,7 +48,7 @@ func TestJudgeDiffMemo(t *testing.T) {
 	if got := judge(); len(got) != 0 {
 		t.Fatalf("a healthy store: %v", got)
 	}
-	if n := len(snap.memo.cur); n != 3 {
+	if n := len(snap.memo.gens.cur); n != 3 {
 		t.Fatalf("memo holds %d comparisons, want the 3 objects of the manifest", n)
 	}
 	if got := judge(); len(got) != 0 {

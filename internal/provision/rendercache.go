@@ -16,13 +16,12 @@ import (
 // store (its namespace, its routes) is checked on every install
 // (renderCheck.reasons).
 //
-// It holds two generations of at most docCacheGeneration parts each: a
-// part found in the older one moves to the newer, and when the newer is
-// full the older is dropped, so that the parts every install renders stay
-// and those of one store alone go.
+// It holds two generations of at most docCacheGeneration parts each
+// (generations), so that the parts every install renders stay and those
+// of one store alone go.
 type docCache struct {
-	mu        sync.Mutex
-	cur, prev map[string][]readDoc
+	mu   sync.Mutex
+	gens generations[string, []readDoc]
 }
 
 const docCacheGeneration = 32
@@ -30,12 +29,14 @@ const docCacheGeneration = 32
 func (c *docCache) get(part []byte) ([]readDoc, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if docs, ok := c.cur[string(part)]; ok {
+	// The maps indexed here, not through gens.get, whose string key
+	// would be a copy of the part (a few KB) for every lookup.
+	if docs, ok := c.gens.cur[string(part)]; ok {
 		return docs, true
 	}
-	docs, ok := c.prev[string(part)]
+	docs, ok := c.gens.prev[string(part)]
 	if ok {
-		c.putLocked(string(part), docs)
+		c.gens.put(string(part), docs, docCacheGeneration)
 	}
 	return docs, ok
 }
@@ -43,14 +44,33 @@ func (c *docCache) get(part []byte) ([]readDoc, bool) {
 func (c *docCache) put(part []byte, docs []readDoc) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.putLocked(string(part), docs)
+	c.gens.put(string(part), docs, docCacheGeneration)
 }
 
-func (c *docCache) putLocked(part string, docs []readDoc) {
-	if c.cur == nil || len(c.cur) >= docCacheGeneration {
-		c.prev, c.cur = c.cur, make(map[string][]readDoc, docCacheGeneration)
+// generations is a cache of two generations: an entry found in the older
+// moves to the newer, and when the newer holds size entries the older is
+// dropped. What is used again within two generations stays; the rest
+// goes. Its user locks it.
+type generations[K comparable, V any] struct {
+	cur, prev map[K]V
+}
+
+func (g *generations[K, V]) get(k K, size int) (V, bool) {
+	if v, ok := g.cur[k]; ok {
+		return v, true
 	}
-	c.cur[part] = docs
+	v, ok := g.prev[k]
+	if ok {
+		g.put(k, v, size)
+	}
+	return v, ok
+}
+
+func (g *generations[K, V]) put(k K, v V, size int) {
+	if g.cur == nil || len(g.cur) >= size {
+		g.prev, g.cur = g.cur, make(map[K]V, size)
+	}
+	g.cur[k] = v
 }
 
 // streamParts cuts a stream of YAML documents before each line that is

@@ -165,7 +165,7 @@ func TestDocCacheGenerations(t *testing.T) {
 			t.Fatalf("a part read by every install left the cache after %d others", i+1)
 		}
 	}
-	if n := len(c.cur) + len(c.prev); n > 2*docCacheGeneration {
+	if n := len(c.gens.cur) + len(c.gens.prev); n > 2*docCacheGeneration {
 		t.Errorf("cache holds %d parts, want at most %d", n, 2*docCacheGeneration)
 	}
 	if _, ok := c.get([]byte("cold0")); ok {
