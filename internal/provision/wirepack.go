@@ -553,19 +553,66 @@ func watchREST(config *rest.Config, httpClient *http.Client, gv schema.GroupVers
 
 // packedInformer is an informer of kind k (in every namespace; selector,
 // when not empty, picks by label) over client, whose objects arrive
-// packed.
+// packed, kept in an nsStore.
 func packedInformer(client rest.Interface, k *packedKind, selector string, h cache.ResourceEventHandler) (cache.Indexer, cache.Controller) {
 	// A plain informer, not a shared one: it calls h from the loop that
 	// files each change, where a shared informer hands every event on
 	// through two goroutines of each handler's (and the cache has one
-	// handler an informer).
-	store, ctrl := cache.NewInformerWithOptions(cache.InformerOptions{
-		ListerWatcher: cache.ToListWatcherWithWatchListSemantics(packedListWatch(client, k, selector), client),
-		ObjectType:    &packed{},
-		Handler:       h,
-		Indexers:      cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc},
+	// handler an informer). client-go's informers build their own store;
+	// this one is built from its parts (a FIFO, a controller) around an
+	// nsStore. The FIFO is told what the store holds (KnownObjects), so a
+	// new list ends with a delete of each object it no longer names.
+	store := newNSStore()
+	fifo := cache.NewRealFIFOWithOptions(cache.RealFIFOOptions{
+		Name:         "RealFIFO " + k.gvk.Kind,
+		KeyFunction:  cache.MetaNamespaceKeyFunc,
+		KnownObjects: store,
 	})
-	return store.(cache.Indexer), ctrl // an indexer, since Indexers is set
+	ctrl := cache.New(&cache.Config{
+		Queue:             fifo,
+		ListerWatcher:     cache.ToListWatcherWithWatchListSemantics(packedListWatch(client, k, selector), client),
+		ObjectType:        &packed{},
+		ObjectDescription: k.gvk.Kind,
+		Process: func(obj any, initial bool) error {
+			deltas, ok := obj.(cache.Deltas)
+			if !ok {
+				return fmt.Errorf("%s informer: %T popped, not deltas", k.gvk.Kind, obj)
+			}
+			return fileDeltas(store, h, deltas, initial)
+		},
+	})
+	return store, ctrl
+}
+
+// fileDeltas files deltas in store and tells h of each, oldest first, as
+// client-go's informers do (its processDeltas, for a FIFO that is told
+// what the store holds).
+func fileDeltas(store cache.Store, h cache.ResourceEventHandler, deltas cache.Deltas, initial bool) error {
+	for _, d := range deltas {
+		switch d.Type {
+		case cache.Sync, cache.Replaced, cache.Added, cache.Updated:
+			old, exists, err := store.Get(d.Object)
+			if err != nil {
+				return err
+			}
+			if err := store.Update(d.Object); err != nil {
+				return err
+			}
+			if exists {
+				h.OnUpdate(old, d.Object)
+			} else {
+				h.OnAdd(d.Object, initial)
+			}
+		case cache.Deleted:
+			if err := store.Delete(d.Object); err != nil {
+				return err
+			}
+			h.OnDelete(d.Object)
+		default:
+			return fmt.Errorf("informer: a %s delta, which this FIFO does not send", d.Type)
+		}
+	}
+	return nil
 }
 
 // packedListWatch lists and watches kind k over client, as packedInformer.
