@@ -11,6 +11,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 )
@@ -57,6 +58,13 @@ func helmRESTConfig(config *rest.Config, k *Kube) (*rest.Config, error) {
 }
 
 func (c cacheReads) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Method == http.MethodPatch && req.Header.Get("Content-Type") == string(types.ApplyPatchType) {
+		if gvr, ns, _, ok := singleObjectPath(req.URL.Path); ok && strings.HasPrefix(ns, namespacePrefix) {
+			if kind := identityKind(gvr); kind != "" {
+				return c.identityApply(req, gvr, kind)
+			}
+		}
+	}
 	dc := c.k.waitCache.Load()
 	if dc == nil || req.Method != http.MethodGet || req.URL.RawQuery != "" || !acceptsJSON(req.Header.Get("Accept")) {
 		return c.next.RoundTrip(req)
