@@ -33,23 +33,11 @@ import (
 const applyAccept = "application/vnd.kubernetes.protobuf;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json"
 
 // identityKind is the kind of the resources whose apply answers are cut
-// to their identity (the kinds of the store chart but Services), or "".
+// to their identity: those the reconciler caches in every store namespace
+// (the store chart's kinds and urumi's own), but Services; or "".
 func identityKind(gvr schema.GroupVersionResource) string {
-	switch gvr {
-	case schema.GroupVersionResource{Version: "v1", Resource: "configmaps"}:
-		return "ConfigMap"
-	case schema.GroupVersionResource{Version: "v1", Resource: "persistentvolumeclaims"}:
-		return "PersistentVolumeClaim"
-	case schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "deployments"}:
-		return "Deployment"
-	case schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "statefulsets"}:
-		return "StatefulSet"
-	case schema.GroupVersionResource{Group: "batch", Version: "v1", Resource: "jobs"}:
-		return "Job"
-	case schema.GroupVersionResource{Group: "batch", Version: "v1", Resource: "cronjobs"}:
-		return "CronJob"
-	case schema.GroupVersionResource{Group: "networking.k8s.io", Version: "v1", Resource: "ingresses"}:
-		return "Ingress"
+	if kind := storeResourceKind(gvr); kind != "Service" {
+		return kind
 	}
 	return ""
 }

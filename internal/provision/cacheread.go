@@ -138,29 +138,60 @@ func singleObjectPath(path string) (gvr schema.GroupVersionResource, ns, name st
 // caches in full in every store namespace, or nil. (Secrets are cached
 // only when labelled urumi's or Helm's, so they are not among them.)
 func (c *driftCache) byResource(gvr schema.GroupVersionResource) (string, cache.Indexer) {
-	switch gvr {
-	case schema.GroupVersionResource{Version: "v1", Resource: "configmaps"}:
-		return "ConfigMap", c.configMaps
-	case schema.GroupVersionResource{Version: "v1", Resource: "services"}:
-		return "Service", c.services
-	case schema.GroupVersionResource{Version: "v1", Resource: "persistentvolumeclaims"}:
-		return "PersistentVolumeClaim", c.claims
-	case schema.GroupVersionResource{Version: "v1", Resource: "resourcequotas"}:
-		return "ResourceQuota", c.quotas
-	case schema.GroupVersionResource{Version: "v1", Resource: "limitranges"}:
-		return "LimitRange", c.limitRanges
-	case schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "deployments"}:
-		return "Deployment", c.deployments
-	case schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "statefulsets"}:
-		return "StatefulSet", c.statefulSets
-	case schema.GroupVersionResource{Group: "batch", Version: "v1", Resource: "jobs"}:
-		return "Job", c.jobs
-	case schema.GroupVersionResource{Group: "batch", Version: "v1", Resource: "cronjobs"}:
-		return "CronJob", c.cronJobs
-	case schema.GroupVersionResource{Group: "networking.k8s.io", Version: "v1", Resource: "ingresses"}:
-		return "Ingress", c.ingresses
-	case schema.GroupVersionResource{Group: "networking.k8s.io", Version: "v1", Resource: "networkpolicies"}:
-		return "NetworkPolicy", c.policies
+	kind := storeResourceKind(gvr)
+	switch kind {
+	case "ConfigMap":
+		return kind, c.configMaps
+	case "Service":
+		return kind, c.services
+	case "PersistentVolumeClaim":
+		return kind, c.claims
+	case "ResourceQuota":
+		return kind, c.quotas
+	case "LimitRange":
+		return kind, c.limitRanges
+	case "Deployment":
+		return kind, c.deployments
+	case "StatefulSet":
+		return kind, c.statefulSets
+	case "Job":
+		return kind, c.jobs
+	case "CronJob":
+		return kind, c.cronJobs
+	case "Ingress":
+		return kind, c.ingresses
+	case "NetworkPolicy":
+		return kind, c.policies
 	}
 	return "", nil
+}
+
+// storeResourceKind is the kind of a resource the reconciler caches in
+// full in every store namespace, or "".
+func storeResourceKind(gvr schema.GroupVersionResource) string {
+	switch gvr {
+	case schema.GroupVersionResource{Version: "v1", Resource: "configmaps"}:
+		return "ConfigMap"
+	case schema.GroupVersionResource{Version: "v1", Resource: "services"}:
+		return "Service"
+	case schema.GroupVersionResource{Version: "v1", Resource: "persistentvolumeclaims"}:
+		return "PersistentVolumeClaim"
+	case schema.GroupVersionResource{Version: "v1", Resource: "resourcequotas"}:
+		return "ResourceQuota"
+	case schema.GroupVersionResource{Version: "v1", Resource: "limitranges"}:
+		return "LimitRange"
+	case schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "deployments"}:
+		return "Deployment"
+	case schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "statefulsets"}:
+		return "StatefulSet"
+	case schema.GroupVersionResource{Group: "batch", Version: "v1", Resource: "jobs"}:
+		return "Job"
+	case schema.GroupVersionResource{Group: "batch", Version: "v1", Resource: "cronjobs"}:
+		return "CronJob"
+	case schema.GroupVersionResource{Group: "networking.k8s.io", Version: "v1", Resource: "ingresses"}:
+		return "Ingress"
+	case schema.GroupVersionResource{Group: "networking.k8s.io", Version: "v1", Resource: "networkpolicies"}:
+		return "NetworkPolicy"
+	}
+	return ""
 }
