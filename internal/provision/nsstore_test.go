@@ -140,3 +140,61 @@ func TestNSStoreOtherIndexes(t *testing.T) {
 		t.Error("Add of a string: no error")
 	}
 }
+
+// recordingHandler records the events it is told, in order.
+type recordingHandler struct{ events []string }
+
+func (h *recordingHandler) OnAdd(obj any, initial bool) {
+	h.events = append(h.events, fmt.Sprintf("add %s initial=%v", eventKey(obj), initial))
+}
+func (h *recordingHandler) OnUpdate(old, obj any) {
+	h.events = append(h.events, fmt.Sprintf("update %s %s->%s", eventKey(obj), objectVersion(old), objectVersion(obj)))
+}
+func (h *recordingHandler) OnDelete(obj any) { h.events = append(h.events, "delete "+eventKey(obj)) }
+
+func eventKey(obj any) string {
+	k, _ := cache.DeletionHandlingMetaNamespaceKeyFunc(obj)
+	return k
+}
+
+// TestFileDeltas: deltas are filed in the store and told to the handler
+// as client-go's informers tell them: an add (initial or not), an update
+// with the copy it replaced, a delete of a final state unknown; a delta
+// type the FIFO never sends is an error.
+func TestFileDeltas(t *testing.T) {
+	s := newNSStore()
+	h := &recordingHandler{}
+	obj := func(rv string) *packed {
+		return &packed{packedMeta: packedMeta{namespace: "store-a", name: "wordpress", resourceVersion: rv}}
+	}
+	steps := []struct {
+		deltas  cache.Deltas
+		initial bool
+	}{
+		{cache.Deltas{{Type: cache.Replaced, Object: obj("1")}}, true},
+		{cache.Deltas{{Type: cache.Updated, Object: obj("2")}, {Type: cache.Sync, Object: obj("3")}}, false},
+		{cache.Deltas{{Type: cache.Deleted, Object: cache.DeletedFinalStateUnknown{Key: "store-a/wordpress", Obj: obj("3")}}}, false},
+		{cache.Deltas{{Type: cache.Added, Object: obj("4")}}, false},
+	}
+	for _, st := range steps {
+		if err := fileDeltas(s, h, st.deltas, st.initial); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := []string{
+		"add store-a/wordpress initial=true",
+		"update store-a/wordpress 1->2",
+		"update store-a/wordpress 2->3",
+		"delete store-a/wordpress",
+		"add store-a/wordpress initial=false",
+	}
+	if !slices.Equal(h.events, want) {
+		t.Errorf("events\n%q\nwant\n%q", h.events, want)
+	}
+	if got, ok, _ := s.GetByKey("store-a/wordpress"); !ok || objectVersion(got) != "4" {
+		t.Errorf("the store holds %v, want version 4", got)
+	}
+	if err := fileDeltas(s, h, cache.Deltas{{Type: cache.ReplacedAll, Object: cache.ReplacedAllInfo{}}}, false); err == nil {
+		t.Error("a ReplacedAll delta: no error")
+	}
+}
