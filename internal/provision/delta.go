@@ -334,11 +334,7 @@ func (q *lazyDeltas) settle(idx cache.Indexer, now time.Time) {
 
 // settleOne keeps p as a delta in idx, if idx still holds it.
 func (q *lazyDeltas) settleOne(idx cache.Indexer, p *packed) {
-	key := p.name
-	if p.namespace != "" {
-		key = p.namespace + "/" + p.name
-	}
-	cur, ok, err := idx.GetByKey(key)
+	cur, ok, err := idx.GetByKey(storeKey(p.namespace, p.name))
 	if err != nil || !ok || cur != any(p) {
 		return // changed since, or gone
 	}
