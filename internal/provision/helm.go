@@ -253,7 +253,18 @@ func (k *Kube) helmInstall(ctx context.Context, namespace string, fresh bool, ro
 		return nil, err
 	}
 	waitOpts := []kube.WaitOption{kube.WithWaitContext(ctx), kube.WithKStatusReaders(newObjectStatusReader(k.mapper))}
+	if gate := cfg.KubeClient.(helmClient).gate; last == nil && gate != nil {
+		// An install is searched for no release (fresh, or none found).
+		r, err := k.installRelease(ctx, installSpec{cfg: cfg, gate: gate, chart: ch, vals: vals, namespace: namespace,
+			timeout: timeout, skipSchema: k.schemas.passes(ch, vals), waitOpts: waitOpts})
+		if err != nil {
+			return nil, fmt.Errorf("helm install: %w", describeAPIError(err))
+		}
+		return r, nil
+	}
 	if last == nil {
+		// With the render check off (a test's only), Helm installs as it
+		// is.
 		if fresh {
 			cfg.Releases.Driver = &freshDriver{Driver: cfg.Releases.Driver}
 		}

@@ -23,6 +23,7 @@ import (
 
 	rel "helm.sh/helm/v4/pkg/release"
 	release "helm.sh/helm/v4/pkg/release/v1"
+	releaseutil "helm.sh/helm/v4/pkg/release/v1/util"
 
 	"github.com/urumi/urumi/charts"
 )
@@ -212,7 +213,7 @@ func (m checkedManifest) build() string {
 
 // check checks a stream of rendered documents and returns its own
 // re-encoding of them, each document under the "# Source:" line Helm gave
-// it, if any.
+// it, if any, in the order Helm applies a release's objects (installOrder).
 func (c renderCheck) check(in []byte) (checkedManifest, error) {
 	psa := c.psa
 	if psa == nil {
@@ -225,6 +226,7 @@ func (c renderCheck) check(in []byte) (checkedManifest, error) {
 	if err != nil {
 		return checkedManifest{}, err
 	}
+	installOrder(docs)
 	out := new(bytes.Buffer)
 	var refused []string
 	checked := make([]manifestDoc, 0, len(docs))
@@ -252,6 +254,26 @@ func (c renderCheck) check(in []byte) (checkedManifest, error) {
 			joinSome(refused, "; ", maxRefused, "objects"))
 	}
 	return checkedManifest{yaml: out.String(), docs: checked}, nil
+}
+
+// installOrder sorts documents as Helm sorts those of a release
+// (releaseutil.SortManifests): by kind, in releaseutil.InstallOrder, kinds
+// it does not list last, by kind name; each kind's documents keep their
+// order. A stream Helm sorted keeps its order.
+func installOrder(docs []readDoc) {
+	rank := func(kind string) int {
+		if i := slices.Index(releaseutil.InstallOrder, kind); i >= 0 {
+			return i
+		}
+		return len(releaseutil.InstallOrder)
+	}
+	slices.SortStableFunc(docs, func(a, b readDoc) int {
+		ra, rb := rank(a.kind), rank(b.kind)
+		if ra == len(releaseutil.InstallOrder) && rb == ra {
+			return strings.Compare(a.kind, b.kind)
+		}
+		return ra - rb
+	})
 }
 
 // read is what the check makes of each document of a stream in any store
@@ -427,6 +449,7 @@ func newAllowedObject(apiVersion, kind string) (any, bool) {
 type readDoc struct {
 	json   []byte
 	source string
+	kind   string
 	what   string // its kind and name, for messages
 	// namespace is the one the object names, if any.
 	namespace string
@@ -459,7 +482,7 @@ func readDocument(psa psapolicy.Evaluator, doc renderedDoc) (readDoc, error) {
 	if m, ok := doc.head["metadata"].(map[string]any); ok {
 		name, _ = m["name"].(string)
 	}
-	d.what = fmt.Sprintf("%s %q", kind, name)
+	d.kind, d.what = kind, fmt.Sprintf("%s %q", kind, name)
 	obj, ok := newAllowedObject(apiVersion, kind)
 	if !ok {
 		d.reasons = []string{fmt.Sprintf("is not a kind the store chart ships (apiVersion %q)", apiVersion)}
