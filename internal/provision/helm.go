@@ -56,7 +56,7 @@ func (k *Kube) helmConfig(ctx context.Context, namespace string, route *storeRou
 	if !ok {
 		return nil, fmt.Errorf("helm configuration for %s: unexpected kube client %T", namespace, cfg.KubeClient)
 	}
-	cfg.KubeClient = helmClient{Client: kc, ctx: ctx, cache: wc, gate: gate}
+	cfg.KubeClient = helmClient{Client: kc, ctx: ctx, namespace: namespace, cache: wc, gate: gate, built: &k.builtDocs}
 	return cfg, nil
 }
 
@@ -72,19 +72,38 @@ func (k *Kube) helmConfig(ctx context.Context, namespace string, route *storeRou
 // (gate; nil only when a test turns the check off).
 type helmClient struct {
 	*kube.Client
-	ctx   context.Context
-	cache *driftCache
-	gate  *renderGate
+	ctx       context.Context
+	namespace string
+	cache     *driftCache
+	gate      *renderGate
+	// built, if set, keeps the objects built of checked documents.
+	built *builtDocs
 }
 
 func (helmClient) IsReachable() error { return nil }
 
+// Build builds the objects of a checked manifest; those of its documents
+// built before for another store are copies (see builtDocs).
 func (c helmClient) Build(r io.Reader, validate bool) (kube.ResourceList, error) {
-	r, err := c.checked(r)
+	if c.gate == nil || c.built == nil || validate {
+		r, err := c.checked(r)
+		if err != nil {
+			return nil, err
+		}
+		return c.Client.Build(r, validate)
+	}
+	b, err := io.ReadAll(r)
 	if err != nil {
 		return nil, err
 	}
-	return c.Client.Build(r, validate)
+	m, err := c.gate.manifest(string(b))
+	if err != nil {
+		return nil, err
+	}
+	if m.docs == nil {
+		return c.Client.Build(strings.NewReader(m.yaml), validate)
+	}
+	return c.built.build(c.Client, c.namespace, m.docs)
 }
 
 func (c helmClient) BuildTable(r io.Reader, validate bool) (kube.ResourceList, error) {

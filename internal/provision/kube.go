@@ -108,6 +108,8 @@ type Kube struct {
 	// renderedDocs keeps what the render check read of the documents
 	// the installs rendered (docCache).
 	renderedDocs docCache
+	// builtDocs keeps the objects Helm's client built of them.
+	builtDocs builtDocs
 }
 
 // NewKube builds clients for config.
