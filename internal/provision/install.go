@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unicode"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -124,7 +125,7 @@ func (k *Kube) installRelease(ctx context.Context, s installSpec) (*release.Rele
 	if err := resources.Visit(markHelmOwned(releaseName, s.namespace)); err != nil {
 		return nil, err
 	}
-	adopted, err := existingOwned(resources, releaseName, s.namespace)
+	adopted, err := k.existingOwned(resources, releaseName, s.namespace)
 	if err != nil {
 		return nil, fmt.Errorf("unable to continue with install: %w", err)
 	}
@@ -199,17 +200,38 @@ func joinRendered(chartName string, files map[string]string) (notes, stream stri
 		if strings.HasPrefix(path.Base(p), "_") || strings.TrimSpace(content) == "" {
 			continue
 		}
-		entries := releaseutil.SplitManifests(content)
-		keys := make([]string, 0, len(entries))
-		for key := range entries {
-			keys = append(keys, key)
-		}
-		sort.Sort(releaseutil.BySplitManifestsOrder(keys))
-		for _, key := range keys {
-			fmt.Fprintf(&b, "---\n# Source: %s\n%s\n", p, entries[key])
+		for _, doc := range splitManifests(content) {
+			b.WriteString("---\n# Source: ")
+			b.WriteString(p)
+			b.WriteByte('\n')
+			b.WriteString(doc)
+			b.WriteByte('\n')
 		}
 	}
 	return notes, b.String()
+}
+
+// splitManifests is releaseutil.SplitManifests' documents of a template,
+// in order. Its regular expression splits at each "---" that starts the
+// text or a line; a template with none (every template of the store
+// chart) is one document, found without it: the expression cost more
+// than the rest of what joinRendered does.
+func splitManifests(content string) []string {
+	trimmed := strings.TrimLeftFunc(content, unicode.IsSpace)
+	if !strings.HasPrefix(trimmed, "---") && !strings.Contains(trimmed, "\n---") {
+		return []string{trimmed}
+	}
+	entries := releaseutil.SplitManifests(content)
+	keys := make([]string, 0, len(entries))
+	for key := range entries {
+		keys = append(keys, key)
+	}
+	sort.Sort(releaseutil.BySplitManifestsOrder(keys))
+	docs := make([]string, 0, len(keys))
+	for _, key := range keys {
+		docs = append(docs, entries[key])
+	}
+	return docs
 }
 
 // markHelmOwned marks an object as Helm marks every object of a release
@@ -245,7 +267,7 @@ func markHelmOwned(name, namespace string) resource.VisitorFunc {
 // stopped before it recorded the release), else the install stops, for
 // the release would otherwise take over, and later delete, an object it
 // did not make.
-func existingOwned(resources kube.ResourceList, name, namespace string) (kube.ResourceList, error) {
+func (k *Kube) existingOwned(resources kube.ResourceList, name, namespace string) (kube.ResourceList, error) {
 	var owned kube.ResourceList
 	err := resources.Visit(func(info *resource.Info, err error) error {
 		if err != nil {
@@ -261,7 +283,10 @@ func existingOwned(resources kube.ResourceList, name, namespace string) (kube.Re
 			}
 			return nil
 		}
-		existing, err := resource.NewHelper(info.Client, info.Mapping).Get(info.Namespace, info.Name)
+		existing, found, err := k.cachedObject(info)
+		if !found && err == nil {
+			existing, err = resource.NewHelper(info.Client, info.Mapping).Get(info.Namespace, info.Name)
+		}
 		if apierrors.IsNotFound(err) {
 			return nil
 		}
@@ -302,4 +327,30 @@ func helmOwnership(obj any, name, namespace string) error {
 		return fmt.Errorf("invalid ownership metadata; %s", strings.Join(wrong, "; "))
 	}
 	return nil
+}
+
+// cachedObject is the object info names as serve's reconciler caches it,
+// when it caches its kind (found; a NotFound error when it has none of
+// that name): the read cacheReads answers Helm's GETs with, without the
+// HTTP and JSON between.
+func (k *Kube) cachedObject(info *resource.Info) (obj any, found bool, err error) {
+	dc := k.waitCache.Load()
+	if dc == nil || !strings.HasPrefix(info.Namespace, namespacePrefix) {
+		return nil, false, nil
+	}
+	_, idx := dc.byResource(info.Mapping.Resource)
+	if idx == nil {
+		return nil, false, nil
+	}
+	obj, ok, err := idx.GetByKey(info.Namespace + "/" + info.Name)
+	if err != nil {
+		return nil, false, nil
+	}
+	if !ok {
+		return nil, true, apierrors.NewNotFound(info.Mapping.Resource.GroupResource(), info.Name)
+	}
+	if obj, err = unpack(obj); err != nil {
+		return nil, false, nil
+	}
+	return obj, true, nil
 }

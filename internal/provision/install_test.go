@@ -3,6 +3,7 @@ package provision
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"reflect"
@@ -17,6 +18,7 @@ import (
 	kubefake "helm.sh/helm/v4/pkg/kube/fake"
 	rel "helm.sh/helm/v4/pkg/release"
 	rcommon "helm.sh/helm/v4/pkg/release/common"
+	releaseutil "helm.sh/helm/v4/pkg/release/v1/util"
 	"helm.sh/helm/v4/pkg/storage"
 	"helm.sh/helm/v4/pkg/storage/driver"
 
@@ -249,4 +251,28 @@ func TestInstallReleaseRefuses(t *testing.T) {
 			t.Errorf("the first install's record is now %s", r.Info.Status)
 		}
 	})
+}
+
+// TestSplitManifests: splitManifests gives releaseutil.SplitManifests'
+// documents, in order, with and without its shortcut.
+func TestSplitManifests(t *testing.T) {
+	for _, in := range []string{
+		"", "  \n", "a: 1\n", "\n\n  a: 1\nb: 2\n", "a: 1\n---\nb: 2\n", "---\na: 1\n", "a: 1\n----\nb: 2",
+		"a: 1\n---b: 2\n", "a: 1\n  ---\nb: 2\n", "a: \"x---y\"\n", "a: 1\n--- \n\n---\nb: 2\n---", "a: |\n  text\n  ---\n",
+		"a: 1 ---\n", "\t---\na: 1",
+	} {
+		var want []string
+		entries := releaseutil.SplitManifests(in)
+		for i := range len(entries) {
+			want = append(want, entries[fmt.Sprintf("manifest-%d", i)])
+		}
+		got := splitManifests(in)
+		if strings.TrimSpace(in) == "" {
+			// joinRendered skips blank templates before it splits.
+			continue
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("splitManifests(%q) = %q, releaseutil.SplitManifests: %q", in, got, want)
+		}
+	}
 }
