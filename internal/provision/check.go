@@ -11,6 +11,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/utils/ptr"
 
@@ -463,14 +464,20 @@ func (j *judgement) policies() {
 			continue
 		}
 		live := &j.objs.policies[i]
-		w, err1 := runtime.DefaultUnstructuredConverter.ToUnstructured(&p.Spec)
-		l, err2 := runtime.DefaultUnstructuredConverter.ToUnstructured(&live.Spec)
-		if err := errors.Join(err1, err2); err != nil {
-			bad++
-			j.add(Finding{Kind: FindingNetworkPolicy, Status: CheckFail, Object: obj, Managed: true, Message: "cannot compare: " + err.Error()})
-			continue
+		var diffs []fieldDiff
+		// urumi's policies spell out what the API server would default,
+		// so an untouched one equals what it wants as it is; only one
+		// that differs is converted to say how.
+		if !equality.Semantic.DeepEqual(p.Spec, live.Spec) {
+			w, err1 := runtime.DefaultUnstructuredConverter.ToUnstructured(&p.Spec)
+			l, err2 := runtime.DefaultUnstructuredConverter.ToUnstructured(&live.Spec)
+			if err := errors.Join(err1, err2); err != nil {
+				bad++
+				j.add(Finding{Kind: FindingNetworkPolicy, Status: CheckFail, Object: obj, Managed: true, Message: "cannot compare: " + err.Error()})
+				continue
+			}
+			diffs = equalDiff("spec", w, l)
 		}
-		diffs := equalDiff("spec", w, l)
 		for _, key := range sortedKeys(p.Labels) {
 			if live.Labels[key] != p.Labels[key] {
 				diffs = append(diffs, fieldDiff{Path: "metadata.labels." + key, Want: p.Labels[key], Got: nilIfEmpty(live.Labels[key])})
