@@ -8,6 +8,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -54,6 +55,17 @@ func TestNamespaceStepsConverge(t *testing.T) {
 	want, err := networkPolicies(name, owner, "ingress-nginx", plan.Egress)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// urumi's policies spell out what the API server defaults: as stored,
+	// each equals what urumi wants (the judgement's quick comparison).
+	for _, p := range want {
+		live, err := netv1.NetworkPolicies(ns).Get(ctx, p.Name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !equality.Semantic.DeepEqual(p.Spec, live.Spec) {
+			t.Errorf("NetworkPolicy %s as stored differs from urumi's:\n%+v\n%+v", p.Name, live.Spec, p.Spec)
+		}
 	}
 	// Someone loosens the quota, drops the default-deny policy, opens
 	// another to every namespace and takes the namespace's Pod Security
