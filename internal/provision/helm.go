@@ -92,11 +92,7 @@ func (c helmClient) Build(r io.Reader, validate bool) (kube.ResourceList, error)
 		}
 		return c.Client.Build(r, validate)
 	}
-	b, err := io.ReadAll(r)
-	if err != nil {
-		return nil, err
-	}
-	m, err := c.gate.manifest(string(b))
+	m, err := c.checkedManifest(r)
 	if err != nil {
 		return nil, err
 	}
@@ -176,15 +172,20 @@ func (c helmClient) checked(r io.Reader) (io.Reader, error) {
 	if c.gate == nil {
 		return r, nil
 	}
-	b, err := io.ReadAll(r)
-	if err != nil {
-		return nil, err
-	}
-	m, err := c.gate.manifest(string(b))
+	m, err := c.checkedManifest(r)
 	if err != nil {
 		return nil, err
 	}
 	return strings.NewReader(m.build()), nil
+}
+
+// checkedManifest is what the gate passes of manifest r.
+func (c helmClient) checkedManifest(r io.Reader) (checkedManifest, error) {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return checkedManifest{}, err
+	}
+	return c.gate.manifest(string(b))
 }
 
 func (c helmClient) GetWaiter(ws kube.WaitStrategy) (kube.Waiter, error) {
@@ -272,9 +273,10 @@ func (k *Kube) helmInstall(ctx context.Context, namespace string, fresh bool, ro
 		return nil, err
 	}
 	waitOpts := []kube.WaitOption{kube.WithWaitContext(ctx), kube.WithKStatusReaders(newObjectStatusReader(k.mapper))}
-	if gate := cfg.KubeClient.(helmClient).gate; last == nil && gate != nil {
-		// An install is searched for no release (fresh, or none found).
-		r, err := k.installRelease(ctx, installSpec{cfg: cfg, gate: gate, chart: ch, vals: vals, namespace: namespace,
+	if hc, ok := cfg.KubeClient.(helmClient); ok && hc.gate != nil && last == nil {
+		// No release to replace (a fresh namespace, or none found):
+		// urumi's install, behind the render check.
+		r, err := k.installRelease(ctx, installSpec{cfg: cfg, gate: hc.gate, chart: ch, vals: vals, namespace: namespace,
 			timeout: timeout, skipSchema: k.schemas.passes(ch, vals), waitOpts: waitOpts})
 		if err != nil {
 			return nil, fmt.Errorf("helm install: %w", describeAPIError(err))

@@ -27,7 +27,9 @@ import (
 	releaseutil "helm.sh/helm/v4/pkg/release/v1/util"
 )
 
-// Helm's ownership marks on every object of a release.
+// Helm's ownership marks on every object of a release, the chart file
+// it takes a release's notes from, and the descriptions it gives an
+// install's revision.
 const (
 	helmManagedBy                  = "Helm"
 	annotationHelmReleaseName      = "meta.helm.sh/release-name"
