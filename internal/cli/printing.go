@@ -2,9 +2,11 @@ package cli
 
 import (
 	"bufio"
+	"encoding"
 	"encoding/json"
 	"fmt"
 	"io"
+	"reflect"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -80,9 +82,7 @@ type printer struct {
 func (p printer) print(v any, rows func(*table)) error {
 	switch p.format {
 	case FormatJSON:
-		enc := json.NewEncoder(p.w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(v)
+		return writeJSON(p.w, v)
 	case FormatYAML:
 		b, err := yaml.Marshal(v)
 		if err != nil {
@@ -94,6 +94,42 @@ func (p printer) print(v any, rows func(*table)) error {
 	t := &table{term: p.term, now: p.now}
 	rows(t)
 	return t.write(p.w)
+}
+
+// writeJSON writes v as json.Encoder does with a two-space indent. A list
+// is encoded an element at a time: 10,000 stores were otherwise encoded
+// whole, then indented whole into a second buffer, before a byte was
+// written.
+func writeJSON(w io.Writer, v any) error {
+	rv := reflect.ValueOf(v)
+	if !rv.IsValid() || rv.Kind() != reflect.Slice || rv.IsNil() || rv.Len() == 0 ||
+		rv.Type().Elem().Kind() == reflect.Uint8 || rv.Type().Implements(reflect.TypeFor[json.Marshaler]()) ||
+		rv.Type().Implements(reflect.TypeFor[encoding.TextMarshaler]()) {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(v); err != nil {
+			return fmt.Errorf("encode json: %w", err)
+		}
+		return nil
+	}
+	bw := bufio.NewWriter(w)
+	bw.WriteString("[\n")
+	for i := range rv.Len() {
+		// By address, as the encoder reaches a slice's elements: a
+		// MarshalJSON with a pointer receiver is called here too.
+		b, err := json.MarshalIndent(rv.Index(i).Addr().Interface(), "  ", "  ")
+		if err != nil {
+			return fmt.Errorf("encode json: %w", err)
+		}
+		bw.WriteString("  ")
+		bw.Write(b)
+		if i < rv.Len()-1 {
+			bw.WriteByte(',')
+		}
+		bw.WriteByte('\n')
+	}
+	bw.WriteString("]\n")
+	return bw.Flush()
 }
 
 // table collects rows and writes them aligned. The header is only shown on

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"testing"
 	"time"
@@ -116,5 +117,62 @@ func TestColour(t *testing.T) {
 		if term.color != tc.color {
 			t.Errorf("tty %v, env %v: colour %v, want %v", tc.tty, tc.env, term.color, tc.color)
 		}
+	}
+}
+
+// ptrMarshaled has MarshalJSON on its pointer: the encoder calls it for a
+// slice's elements, which it reaches by address.
+type ptrMarshaled struct{ N int }
+
+func (p *ptrMarshaled) MarshalJSON() ([]byte, error) {
+	return []byte(fmt.Sprintf(`{"n":"<%d>"}`, p.N)), nil
+}
+
+// textList is a list that encodes itself as one string.
+type textList []int
+
+func (l textList) MarshalText() ([]byte, error) { return []byte(fmt.Sprint(len(l))), nil }
+
+// TestWriteJSONAsEncoder: a list written an element at a time reads byte
+// for byte as json.Encoder writes it whole, whatever the value.
+func TestWriteJSONAsEncoder(t *testing.T) {
+	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+	stores := []store.Store{
+		{Name: "shop1", Owner: "alice", Status: store.StatusReady, CreatedAt: now, Options: []byte(`{"a":[1,{}],"b":"<&>"}`),
+			Phases: []store.Phase{{Name: "namespace", DurationMS: 120}}},
+		{Name: "shop2", Owner: "bob", Status: store.StatusFailed, Error: "quota \"x\" <exceeded>\n"},
+	}
+	for name, v := range map[string]any{
+		"stores":             stores,
+		"one store":          stores[:1],
+		"empty":              []store.Store{},
+		"nil":                []store.Store(nil),
+		"store":              stores[0],
+		"pointers":           []*store.Store{&stores[0], nil},
+		"bytes":              []byte("abc"),
+		"nested":             [][]int{{1, 2}, {}, nil},
+		"maps":               []map[string]any{{"b": 1, "a": []string{}}, {}},
+		"pointer marshalers": []ptrMarshaled{{1}, {2}},
+		"text list":          textList{1, 2, 3},
+		"nothing":            nil,
+	} {
+		t.Run(name, func(t *testing.T) {
+			var want bytes.Buffer
+			enc := json.NewEncoder(&want)
+			enc.SetIndent("", "  ")
+			if err := enc.Encode(v); err != nil {
+				t.Fatal(err)
+			}
+			var got bytes.Buffer
+			if err := writeJSON(&got, v); err != nil {
+				t.Fatal(err)
+			}
+			if got.String() != want.String() {
+				t.Fatalf("writeJSON wrote\n%s\njson.Encoder writes\n%s", got.String(), want.String())
+			}
+		})
+	}
+	if err := writeJSON(&bytes.Buffer{}, []any{func() {}}); err == nil {
+		t.Fatal("a value JSON cannot encode was written")
 	}
 }
